@@ -1,0 +1,42 @@
+# The two commands: `make run` and `make test`. Everything else is a helper.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test chat migrate lint typecheck bench catalogs clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+run: $(STAMP)  ## set up and serve on http://127.0.0.1:8000 with SQLite
+	$(BIN)/klokot-bot serve
+
+chat: $(STAMP)  ## talk to the bot in this terminal, on the same database
+	$(BIN)/klokot-bot chat
+
+migrate: $(STAMP)
+	$(BIN)/klokot-bot migrate
+
+test: $(STAMP)  ## set up and run the tests (PostgreSQL too when TEST_DATABASE_URL is set)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check bot handlers tests
+	$(BIN)/mypy
+
+typecheck: lint
+
+bench: $(STAMP)  ## benchmarks: timings live here, never in tests
+	$(BIN)/python -m bench
+
+catalogs: $(STAMP)  ## regenerate locales/messages.pot from the English catalog
+	$(BIN)/python -m bot.i18n_tools
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

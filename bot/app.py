@@ -1,0 +1,98 @@
+"""The FastAPI app: webhooks, health and metrics (and, later, the staff API
+and pages). Its lifespan builds the runtime once and, unless
+`OUTBOX_IN_WEB=false`, runs the sender beside it — so a one-process install
+just works, and a many-process install has one sender elected by the lease."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
+
+from bot.channels.webhooks import router as webhooks_router
+from bot.config import Settings
+from bot.metrics import REGISTRY
+from bot.outbox.lease import Lease
+from bot.outbox.sender import Sender
+from bot.runtime import Runtime, build_runtime
+
+log = logging.getLogger(__name__)
+LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}
+
+
+def build_sender(runtime: Runtime) -> Sender:
+    settings = runtime.settings
+    return Sender(
+        runtime.db, runtime.providers,
+        lease=Lease(runtime.db, ttl_seconds=settings.sender_lease_seconds),
+        batch_size=settings.sender_batch_size, max_attempts=settings.sender_max_attempts,
+    )
+
+
+def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None,
+               run_sender: bool | None = None) -> FastAPI:
+    runtime = runtime or build_runtime(settings)
+    with_sender = runtime.settings.outbox_in_web if run_sender is None else run_sender
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        task = None
+        if with_sender and runtime.providers:
+            task = asyncio.create_task(build_sender(runtime).run(stop), name="sender")
+        try:
+            yield
+        finally:
+            stop.set()
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait_for(task, timeout=10)
+            await runtime.close()
+
+    app = FastAPI(
+        title="Klokot citizen bot",
+        description="Webhooks of the citizen bot and the admin API of the Municipality of Klokot.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    app.include_router(webhooks_router)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> JSONResponse:
+        """Whether the database answers."""
+
+        def ping() -> None:
+            with runtime.db.read_session() as session:
+                session.execute(text("SELECT 1"))
+
+        try:
+            await run_in_threadpool(ping)
+        except Exception as exc:
+            log.warning("health check failed: %s", exc)
+            return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503)
+        return JSONResponse({"status": "ok", "database": "ok"})
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics(request: Request) -> Response:
+        client = request.client.host if request.client else ""
+        token = runtime.settings.metrics_token
+        auth = request.headers.get("authorization", "")
+        given = auth.removeprefix("Bearer ").strip() or request.query_params.get("token", "")
+        allowed = client in LOOPBACK or (
+            bool(token) and hmac.compare_digest(given.encode(), (token or "").encode())
+        )
+        if not allowed:
+            return PlainTextResponse("metrics are served to loopback or with METRICS_TOKEN", 403)
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    return app

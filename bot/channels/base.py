@@ -1,0 +1,47 @@
+"""The provider protocol every outbound channel implements (GOV.UK Notify
+style: provider clients behind one interface), and what a send returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.engine.messages import Reply
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What happened to one message at the platform.
+
+    - `ok`: delivered to the platform; `provider_message_id` is its id there.
+    - `retry_after`: the platform asked us to slow down (429); try again then.
+    - `blocked`: the user blocked the bot or unsubscribed; send nothing more.
+    - `permanent`: the platform refused this message for good (bad request).
+    - otherwise a transient error (network, 5xx): retry with backoff.
+    """
+
+    ok: bool
+    provider_message_id: str | None = None
+    retry_after: float | None = None
+    blocked: bool = False
+    permanent: bool = False
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    per_second: float
+    per_chat_per_second: float
+    chat_burst: int
+
+
+class Provider(Protocol):
+    """An outbound channel. `send` never raises for platform errors: it
+    classifies them in a SendResult so the sender can decide."""
+
+    channel: str
+    limits: RateLimits
+
+    async def send(self, chat_id: str, reply: Reply) -> SendResult: ...
+
+    async def close(self) -> None: ...

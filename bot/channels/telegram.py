@@ -1,0 +1,222 @@
+"""Telegram through python-telegram-bot: `Update.de_json` in, `Bot` out.
+
+The webhook hands the parsed update to our engine inside the request; PTB's
+`Application` update queue is deliberately not used on this path (it answers
+before handling and drops queued updates on stop).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from typing import Any
+
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+    Update,
+)
+from telegram.constants import ChatType
+from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.request import HTTPXRequest
+
+from bot.channels.base import RateLimits, SendResult
+from bot.engine.messages import Contact, Incoming, Kind, Location, Media, Reply
+
+log = logging.getLogger(__name__)
+CHANNEL = "telegram"
+
+# The command list of SPEC §3.1, registered with setMyCommands (English
+# descriptions; Telegram shows them in the command menu).
+COMMANDS = [
+    ("start", "Start / welcome"),
+    ("menu", "Main menu"),
+    ("reception", "Book the mayor's reception"),
+    ("documents", "Request public documents"),
+    ("complaint", "Complaint or suggestion"),
+    ("survey", "Surveys"),
+    ("status", "My submissions"),
+    ("notices", "Notices and subscriptions"),
+    ("language", "Change language"),
+    ("help", "Help and contacts"),
+    ("cancel", "Leave the current step"),
+    ("mydata", "What is stored about me"),
+    ("forget", "Erase my data"),
+]
+ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
+_UNSUPPORTED_ATTACHMENTS = (
+    "voice", "video", "video_note", "audio", "animation", "poll", "dice", "game", "story",
+)
+
+
+def secret_matches(expected: str | None, header: str | None) -> bool:
+    """Constant-time comparison on bytes (compare_digest raises on non-ASCII str)."""
+    if not expected or header is None:
+        return False
+    return hmac.compare_digest(expected.encode("utf-8"), header.encode("utf-8", "surrogateescape"))
+
+
+def parse_update(data: dict[str, Any]) -> tuple[Incoming, str | None]:
+    """A Bot API update as a neutral message, plus the callback query id to
+    acknowledge (if any). Raises ValueError for what is not an update."""
+    if not isinstance(data.get("update_id"), int):
+        raise ValueError("not a Telegram update: no integer update_id")
+    try:
+        update = Update.de_json(data, None)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ValueError(f"malformed Telegram update: {exc}") from exc
+    if update is None:
+        raise ValueError("empty Telegram update")
+    key = str(update.update_id)
+    user = update.effective_user
+    chat = update.effective_chat
+
+    def base(kind: Kind, **fields: Any) -> Incoming:
+        assert user is not None
+        name = " ".join(p for p in (user.first_name, user.last_name) if p) or None
+        return Incoming(
+            channel=CHANNEL, user_id=str(user.id),
+            chat_id=str(chat.id if chat else user.id), kind=kind, update_key=key,
+            display_name=name, language_hint=user.language_code, raw=data, **fields,
+        )
+
+    if user is None or (chat is not None and chat.type != ChatType.PRIVATE):
+        return _ignored(key, data), None
+    if update.callback_query is not None:
+        payload = update.callback_query.data or ""
+        return base(Kind.button, payload=payload), update.callback_query.id
+    if update.my_chat_member is not None:
+        status = update.my_chat_member.new_chat_member.status
+        kind = Kind.blocked if status in ("kicked", "left") else Kind.unblocked
+        return base(kind), None
+    if update.message is None:  # edited_message, channel_post, polls, …
+        return _ignored(key, data), None
+    return _from_message(update.message, base), None
+
+
+def _ignored(key: str, data: dict[str, Any]) -> Incoming:
+    return Incoming(channel=CHANNEL, user_id="", chat_id="", kind=Kind.ignored,
+                    update_key=key, raw=data)
+
+
+def _from_message(message: Message, base: Any) -> Incoming:
+    text = message.text
+    if text is not None:
+        entity = message.entities[0] if message.entities else None
+        if entity is not None and entity.type == "bot_command" and entity.offset == 0:
+            command = text[1 : entity.length].split("@", 1)[0].lower()
+            return base(Kind.command, text=text, command=command,
+                        args=text[entity.length :].strip())
+        return base(Kind.text, text=text)
+    if message.contact is not None:
+        contact = message.contact
+        own = contact.user_id is not None and message.from_user is not None and (
+            contact.user_id == message.from_user.id
+        )
+        return base(Kind.contact, contact=Contact(
+            phone=contact.phone_number, first_name=contact.first_name,
+            last_name=contact.last_name, is_own=own,
+        ))
+    if message.venue is not None:
+        venue = message.venue
+        return base(Kind.location, location=Location(
+            venue.location.latitude, venue.location.longitude,
+            address=f"{venue.title}, {venue.address}",
+        ))
+    if message.location is not None:
+        return base(Kind.location, location=Location(
+            message.location.latitude, message.location.longitude
+        ))
+    if message.photo:
+        largest = message.photo[-1]
+        media = Media(file_id=largest.file_id, size=largest.file_size, mime_type="image/jpeg")
+        return base(Kind.photo, media=(media,), text=message.caption)
+    if message.document is not None:
+        doc = message.document
+        media = Media(file_id=doc.file_id, size=doc.file_size, mime_type=doc.mime_type,
+                      file_name=doc.file_name)
+        return base(Kind.file, media=(media,), text=message.caption)
+    if message.sticker is not None:
+        return base(Kind.sticker)
+    if any(getattr(message, attr, None) for attr in _UNSUPPORTED_ATTACHMENTS):
+        return base(Kind.unsupported)
+    return base(Kind.unsupported)
+
+
+def render_markup(reply: Reply) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove:
+    """Buttons become an inline keyboard; a contact or location request needs
+    a reply keyboard, on which the other buttons travel as their labels (the
+    engine maps a label typed or tapped back to its payload)."""
+    if reply.request in ("contact", "location"):
+        label = reply.request_label or reply.request
+        first = KeyboardButton(
+            label,
+            request_contact=reply.request == "contact" or None,
+            request_location=reply.request == "location" or None,
+        )
+        rows = [[first]] + [[KeyboardButton(b.label) for b in row] for row in reply.buttons]
+        return ReplyKeyboardMarkup(rows, resize_keyboard=True, one_time_keyboard=True)
+    if reply.buttons:
+        return InlineKeyboardMarkup(
+            [[InlineKeyboardButton(b.label, callback_data=b.payload) for b in row]
+             for row in reply.buttons]
+        )
+    return ReplyKeyboardRemove()
+
+
+class TelegramProvider:
+    """Sends outbox rows through PTB's `Bot` against `TELEGRAM_API_URL`."""
+
+    channel = CHANNEL
+
+    def __init__(self, token: str, api_url: str, limits: RateLimits) -> None:
+        api_url = api_url.rstrip("/")
+        self.limits = limits
+        self.bot = Bot(
+            token,
+            base_url=f"{api_url}/bot",
+            base_file_url=f"{api_url}/file/bot",
+            request=HTTPXRequest(connection_pool_size=64, read_timeout=15, write_timeout=15),
+            get_updates_request=HTTPXRequest(connection_pool_size=2, read_timeout=40),
+        )
+
+    async def send(self, chat_id: str, reply: Reply) -> SendResult:
+        markup = render_markup(reply)
+        try:
+            if reply.file is not None:
+                document: Any = reply.file.url or open(reply.file.path or "", "rb")  # noqa: SIM115
+                try:
+                    message = await self.bot.send_document(
+                        chat_id=chat_id, document=document, caption=reply.text or None,
+                        filename=reply.file.file_name, reply_markup=markup,
+                    )
+                finally:
+                    if hasattr(document, "close"):
+                        document.close()
+            else:
+                message = await self.bot.send_message(
+                    chat_id=chat_id, text=reply.text, reply_markup=markup
+                )
+        except RetryAfter as exc:
+            seconds = exc.retry_after
+            wait = seconds.total_seconds() if hasattr(seconds, "total_seconds") else float(seconds)
+            return SendResult(ok=False, retry_after=wait, error=str(exc))
+        except Forbidden as exc:
+            return SendResult(ok=False, blocked=True, permanent=True, error=str(exc))
+        except BadRequest as exc:
+            blocked = "chat not found" in str(exc).lower()
+            return SendResult(ok=False, permanent=True, blocked=blocked, error=str(exc))
+        except (TelegramError, OSError) as exc:  # NetworkError, TimedOut, 5xx
+            return SendResult(ok=False, error=f"{type(exc).__name__}: {exc}")
+        return SendResult(ok=True, provider_message_id=str(message.message_id))
+
+    async def close(self) -> None:
+        try:
+            await self.bot.shutdown()
+        except Exception:  # pragma: no cover - best effort on shutdown
+            log.debug("telegram bot shutdown failed", exc_info=True)

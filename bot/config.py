@@ -1,0 +1,88 @@
+"""Settings from the environment (SPEC §4), in one class.
+
+Names are fixed by the spec because deployments and scripts rely on them.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DATA_DIR = Path(os.environ.get("KLOKOT_DATA_DIR", "data"))
+# Values found in templates and tutorials; a server started with one of them
+# would sign with a key the whole internet knows.
+PLACEHOLDER_SECRETS = frozenset({"changeme", "change-me", "secret", "CHANGE_ME", "your-secret-key"})
+
+
+class Settings(BaseSettings):
+    """Every knob of SPEC §4; unset tokens simply disable their channel."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    database_url: str = Field(default=f"sqlite:///{DATA_DIR / 'klokot.db'}")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    secret_key: str | None = None
+    metrics_token: str | None = None
+    profile_path: Path | None = None
+    media_dir: Path = DATA_DIR / "media"
+    data_dir: Path = DATA_DIR
+    outbox_in_web: bool = True
+
+    telegram_bot_token: str | None = None
+    telegram_webhook_secret: str | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+
+    viber_auth_token: str | None = None
+    viber_api_url: str = "https://chatapi.viber.com/pa"
+    viber_bot_name: str = "Opština Klokot"
+    viber_bot_avatar: str | None = None
+
+    public_url: str | None = None
+
+    # Sender tuning: platform limits (messages per second).
+    telegram_rate_per_second: float = 30.0
+    telegram_chat_rate_per_second: float = 1.0
+    telegram_chat_burst: int = 3
+    viber_rate_per_second: float = 30.0
+    viber_chat_rate_per_second: float = 1.0
+    viber_chat_burst: int = 3
+    sender_batch_size: int = 200
+    sender_max_attempts: int = 8
+    sender_lease_seconds: float = 15.0
+
+    log_level: str = "INFO"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def resolved_secret_key(self) -> str:
+        """The signing key: the configured one, or one generated once and kept
+        in the data directory (mode 0600) so that `make run` needs no setup."""
+        if self.secret_key:
+            if self.secret_key in PLACEHOLDER_SECRETS or len(self.secret_key) < 16:
+                raise ValueError(
+                    "SECRET_KEY is a placeholder or shorter than 16 characters; "
+                    "set a random value or leave it unset to generate one"
+                )
+            return self.secret_key
+        path = self.data_dir / "secret_key"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key)
+        return key
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""The conversation engine: channel-neutral messages, flows and their dispatch."""

@@ -1,0 +1,111 @@
+"""What a handler gets: the message, the citizen, the conversation, and ways
+to answer. Handlers append replies; the engine writes them to the outbox in
+the same transaction as the state they leave behind."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.orm import Session
+
+from bot.engine.fsm import State
+from bot.engine.messages import Button, FileRef, Incoming, Reply, split_payload
+from bot.i18n import Catalogs, format_date, locale_from_platform
+from bot.models import ChannelAccount, Citizen, Conversation
+from bot.profile import Profile
+
+if TYPE_CHECKING:
+    from bot.engine.router import RouterSet
+
+
+@dataclass
+class Context:
+    msg: Incoming
+    session: Session
+    account: ChannelAccount
+    citizen: Citizen
+    conversation: Conversation
+    profile: Profile
+    catalogs: Catalogs
+    routes: RouterSet
+    now: datetime
+    replies: list[Reply] = field(default_factory=list)
+
+    # --- language -------------------------------------------------------
+    @property
+    def locale(self) -> str:
+        return self.citizen.language or self.profile.default_locale
+
+    @property
+    def suggested_locale(self) -> str | None:
+        """What the platform says the phone speaks, if the profile offers it."""
+        return locale_from_platform(self.account.platform_language, self.profile.enabled_locales)
+
+    def t(self, key: str, /, **params: object) -> str:
+        return self.catalogs.gettext(self.locale, key, **params)
+
+    def tn(self, key: str, n: int, /, **params: object) -> str:
+        return self.catalogs.ngettext(self.locale, key, n, **params)
+
+    def date(self, value: datetime, long: bool = False) -> str:
+        return format_date(value, self.locale, long=long)
+
+    # --- answering ------------------------------------------------------
+    def reply(
+        self,
+        text: str,
+        buttons: list[list[Button]] | None = None,
+        *,
+        request: str | None = None,
+        request_label: str | None = None,
+        file: FileRef | None = None,
+    ) -> Reply:
+        reply = Reply(text, buttons or [], request, request_label, file)
+        self.replies.append(reply)
+        return reply
+
+    def nav_row(self, back: bool = True) -> list[Button]:
+        """The way back and the way out that every step offers."""
+        row = [Button(self.t("button.back"), "nav:back")] if back else []
+        row.append(Button(self.t("button.cancel"), "nav:cancel"))
+        return row
+
+    # --- state ----------------------------------------------------------
+    @property
+    def state(self) -> str | None:
+        return self.conversation.state
+
+    def set_state(self, target: State | None) -> None:
+        if target is None:
+            self.conversation.state = None
+            return
+        assert target.group is not None, f"{target!r} is not declared in a StatesGroup"
+        self.conversation.state = target.group.move(self.conversation.state, target)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.conversation.data
+
+    def update_data(self, **values: Any) -> None:
+        # A new dict so that the JSON column is seen as changed.
+        self.conversation.data = {**self.conversation.data, **values}
+
+    def clear(self) -> None:
+        self.conversation.state = None
+        self.conversation.data = {}
+
+    def payload(self, prefix: str) -> str | None:
+        """The argument of a button payload with this prefix, or None."""
+        if self.msg.payload is None:
+            return None
+        got, rest = split_payload(self.msg.payload)
+        return rest if got == prefix else None
+
+    def prompt_again(self) -> bool:
+        """Ask the current state's question again; False if it has no prompt."""
+        if self.state and self.state in self.routes.prompts:
+            self.routes.prompts[self.state](self)
+            return True
+        return False

@@ -1,0 +1,312 @@
+"""The engine: one inbound update → its conversation row → a handler →
+replies in the outbox, all in one database transaction.
+
+Every channel (Telegram, Viber, the terminal) calls `Engine.handle` with a
+channel-neutral `Incoming`. It is synchronous and meant to run on a worker
+thread: the database work is short, and the platform calls happen later in
+the sender, never here.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session
+
+from bot.db import Database, utcnow
+from bot.engine.context import Context
+from bot.engine.messages import Incoming, Kind, Reply, split_payload
+from bot.engine.router import RouterSet
+from bot.i18n import Catalogs
+from bot.metrics import HANDLER_ERRORS, HANDLING_SECONDS, UPDATES_DUPLICATE, UPDATES_RECEIVED
+from bot.models import ChannelAccount, Citizen, Conversation, InboundStatus, InboundUpdate
+from bot.models.outbox import OutboxStatus
+from bot.outbox.queue import enqueue, notify_enqueued
+from bot.profile import Profile
+
+log = logging.getLogger(__name__)
+
+LABELS_KEY = "_labels"
+# A record of the update, not a copy of the person: big texts are cut.
+_PAYLOAD_TEXT_LIMIT = 4096
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database could not be reached: the webhook answers 503 so the
+    platform delivers the update again later."""
+
+
+@dataclass
+class HandleResult:
+    duplicate: bool = False
+    failed: bool = False
+    replies: list[Reply] = field(default_factory=list)
+    inline: Reply | None = None
+
+
+def _insert(session: Session) -> Any:
+    return postgresql.insert if session.bind and session.bind.dialect.name == "postgresql" else (
+        sqlite.insert
+    )
+
+
+def _is_connection_error(exc: Exception) -> bool:
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, OperationalError):
+        text = str(exc.orig).lower()
+        return not ("locked" in text or "deadlock" in text or "serializ" in text)
+    return False
+
+
+class Engine:
+    def __init__(self, db: Database, profile: Profile, catalogs: Catalogs, routes: RouterSet):
+        self.db = db
+        self.profile = profile
+        self.catalogs = catalogs
+        self.routes = routes
+
+    # ------------------------------------------------------------------ entry
+    def handle(self, msg: Incoming, *, inline_first: bool = False) -> HandleResult:
+        """Handle one update exactly once. With `inline_first` the first reply
+        is returned to be sent in the webhook's response (Viber's welcome) and
+        recorded in the outbox as already sent."""
+        started = time.perf_counter()
+        UPDATES_RECEIVED.labels(msg.channel).inc()
+        try:
+            result = self._handle_in_transaction(msg, inline_first)
+        except DatabaseUnavailable:
+            raise
+        except Exception as exc:
+            if _is_connection_error(exc):
+                raise DatabaseUnavailable(str(exc)) from exc
+            HANDLER_ERRORS.labels(msg.channel).inc()
+            log.exception("handler failed for %s update %s", msg.channel, msg.update_key)
+            result = self._record_failure(msg, exc)
+        HANDLING_SECONDS.labels(msg.channel).observe(time.perf_counter() - started)
+        if result.replies and not result.duplicate:
+            notify_enqueued()
+        return result
+
+    def _handle_in_transaction(self, msg: Incoming, inline_first: bool) -> HandleResult:
+        try:
+            with self.db.session() as session:
+                now = utcnow()
+                inbound_id = self._record_once(session, msg, InboundStatus.handled)
+                if inbound_id is None:
+                    UPDATES_DUPLICATE.labels(msg.channel).inc()
+                    return HandleResult(duplicate=True)
+                account, citizen, conversation = self._load(session, msg, now, inbound_id)
+                if not msg.handled_kinds:
+                    self._platform_event(account, msg, now)
+                    return HandleResult()
+                ctx = Context(
+                    msg=msg, session=session, account=account, citizen=citizen,
+                    conversation=conversation, profile=self.profile, catalogs=self.catalogs,
+                    routes=self.routes, now=now,
+                )
+                self._labels_to_payload(ctx)
+                self.dispatch(ctx)
+                self._remember_labels(ctx)
+                inline = None
+                for index, reply in enumerate(ctx.replies):
+                    sent_inline = inline_first and index == 0
+                    enqueue(
+                        session, account, reply, profile=self.profile, now=now,
+                        status=OutboxStatus.sent if sent_inline else OutboxStatus.queued,
+                    )
+                    if sent_inline:
+                        inline = reply
+                return HandleResult(replies=ctx.replies, inline=inline)
+        except (OperationalError, DBAPIError) as exc:
+            if _is_connection_error(exc):
+                raise DatabaseUnavailable(str(exc)) from exc
+            raise
+
+    # ------------------------------------------------------------- storage
+    def _record_once(self, session: Session, msg: Incoming, status: InboundStatus,
+                     error: str | None = None) -> int | None:
+        """Insert the inbound record; None when this update was seen before."""
+        values: dict[str, Any] = {
+            "channel": msg.channel,
+            "update_key": msg.update_key,
+            "kind": msg.kind.value,
+            "status": status.name,
+            "received_at": utcnow(),
+            "error": error,
+            "payload": _stored_payload(msg) if status is InboundStatus.failed else None,
+        }
+        if msg.kind is Kind.ignored:
+            values["status"] = InboundStatus.ignored.name
+        stmt = _insert(session)(InboundUpdate).values(**values)
+        stmt = stmt.on_conflict_do_nothing(index_elements=["channel", "update_key"])
+        return session.execute(stmt.returning(InboundUpdate.id)).scalar_one_or_none()
+
+    def _load(self, session: Session, msg: Incoming, now: Any,
+              inbound_id: int) -> tuple[ChannelAccount, Citizen, Conversation]:
+        """Find or create the account, citizen and conversation row, race-free,
+        and lock the conversation for this transaction (PostgreSQL)."""
+        account = self._find_account(session, msg)
+        if account is None:
+            account = self._create_account(session, msg, now)
+        conversation = session.scalars(
+            select(Conversation).where(Conversation.account_id == account.id).with_for_update()
+        ).one()
+        account.last_inbound_at = now
+        if msg.display_name and account.display_name != msg.display_name:
+            account.display_name = msg.display_name
+        if msg.language_hint:
+            account.platform_language = msg.language_hint
+        citizen = account.citizen
+        citizen.last_seen_at = now
+        session.execute(
+            update(InboundUpdate).where(InboundUpdate.id == inbound_id).values(account_id=account.id)
+        )
+        return account, citizen, conversation
+
+    def _find_account(self, session: Session, msg: Incoming) -> ChannelAccount | None:
+        return session.scalars(
+            select(ChannelAccount).where(
+                ChannelAccount.channel == msg.channel, ChannelAccount.external_id == msg.user_id
+            )
+        ).one_or_none()
+
+    def _create_account(self, session: Session, msg: Incoming, now: Any) -> ChannelAccount:
+        citizen = Citizen(created_at=now, last_seen_at=now)
+        session.add(citizen)
+        session.flush()
+        insert = _insert(session)
+        inserted = session.execute(
+            insert(ChannelAccount)
+            .values(
+                citizen_id=citizen.id, channel=msg.channel, external_id=msg.user_id,
+                chat_id=msg.chat_id, display_name=msg.display_name,
+                platform_language=msg.language_hint, first_seen_at=now, last_inbound_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["channel", "external_id"])
+        ).rowcount
+        if not inserted:  # another worker created it between our read and insert
+            session.execute(delete(Citizen).where(Citizen.id == citizen.id))
+            session.expunge(citizen)
+        account = self._find_account(session, msg)
+        assert account is not None
+        session.execute(
+            insert(Conversation)
+            .values(account_id=account.id, state=None, data={}, updated_at=now)
+            .on_conflict_do_nothing(index_elements=["account_id"])
+        )
+        return account
+
+    def _platform_event(self, account: ChannelAccount, msg: Incoming, now: Any) -> None:
+        if msg.kind is Kind.blocked:
+            account.blocked_at = now
+        elif msg.kind is Kind.unblocked:
+            account.blocked_at = None
+
+    def _record_failure(self, msg: Incoming, exc: Exception) -> HandleResult:
+        """The handler raised: its transaction is gone. Keep the update (for a
+        replay) and apologise, in a transaction of its own."""
+        try:
+            with self.db.session() as session:
+                now = utcnow()
+                error = f"{type(exc).__name__}: {exc}"[:2000]
+                inbound_id = self._record_once(session, msg, InboundStatus.failed, error=error)
+                if inbound_id is None:
+                    return HandleResult(duplicate=True, failed=True)
+                account, citizen, _ = self._load(session, msg, now, inbound_id)
+                locale = citizen.language or self.profile.default_locale
+                apology = Reply(self.catalogs.gettext(locale, "error.internal"))
+                enqueue(session, account, apology, profile=self.profile, now=now)
+                return HandleResult(failed=True, replies=[apology])
+        except Exception as second:
+            if _is_connection_error(second):
+                raise DatabaseUnavailable(str(second)) from second
+            log.exception("could not record the failed update %s", msg.update_key)
+            return HandleResult(failed=True)
+
+    # ------------------------------------------------------------ dispatch
+    @staticmethod
+    def _labels_to_payload(ctx: Context) -> None:
+        """A typed text equal to a button label of the last question counts as
+        that button (reply keyboards send labels; people type them too)."""
+        labels = ctx.data.get(LABELS_KEY)
+        if ctx.msg.kind is Kind.text and labels and ctx.msg.text:
+            payload = labels.get(ctx.msg.text.strip().casefold())
+            if payload:
+                ctx.msg = replace(ctx.msg, kind=Kind.button, payload=payload)
+
+    @staticmethod
+    def _remember_labels(ctx: Context) -> None:
+        labels = {
+            button.label.strip().casefold(): button.payload
+            for reply in ctx.replies for row in reply.buttons for button in row
+        }
+        if labels or ctx.data.get(LABELS_KEY):
+            ctx.conversation.data = {**ctx.conversation.data, LABELS_KEY: labels or None}
+
+    def dispatch(self, ctx: Context) -> None:
+        """Decide which handler gets the message; see ARCHITECTURE.md."""
+        msg, routes = ctx.msg, self.routes
+        if msg.kind is Kind.command and msg.command in routes.commands:
+            routes.commands[msg.command](ctx)
+            return
+        if msg.kind is Kind.button and msg.payload:
+            prefix, _ = split_payload(msg.payload)
+            if prefix in routes.actions:
+                routes.actions[prefix](ctx)
+                return
+        handler = routes.states.get(ctx.state) if ctx.state else None
+        if msg.kind is Kind.started or (ctx.citizen.language is None and handler is None):
+            routes.commands["start"](ctx)
+            return
+        if msg.kind is Kind.command:
+            routes.commands["__unknown_command__"](ctx)
+            return
+        if handler is None:
+            if ctx.state:  # a state from an older version of the bot
+                ctx.clear()
+            routes.commands["__idle__"](ctx)
+            return
+        if msg.kind not in handler.accepts:
+            self._explain(ctx, handler.accepts)
+            return
+        if msg.kind is Kind.text and len(msg.text or "") > handler.max_length:
+            ctx.reply(ctx.t("error.too_long", max=handler.max_length,
+                            got=len(msg.text or "")))
+            ctx.prompt_again()
+            return
+        handler.handler(ctx)
+
+    def _explain(self, ctx: Context, accepts: frozenset[Kind]) -> None:
+        """Say what this step expects instead of what came, then ask again."""
+        if ctx.msg.kind is Kind.button:
+            key = "error.stale_button"
+        elif Kind.text in accepts:
+            key = "error.expected_text"
+        elif Kind.contact in accepts:
+            key = "error.expected_contact"
+        elif Kind.location in accepts:
+            key = "error.expected_location"
+        elif Kind.photo in accepts:
+            key = "error.expected_photo"
+        else:
+            key = "error.expected_button"
+        ctx.reply(ctx.t(key))
+        ctx.prompt_again()
+
+
+def _stored_payload(msg: Incoming) -> dict[str, Any]:
+    raw = dict(msg.raw or {})
+    return {
+        "kind": msg.kind.value,
+        "user_id": msg.user_id,
+        "text": (msg.text or "")[:_PAYLOAD_TEXT_LIMIT],
+        "payload": msg.payload,
+        "raw": raw if len(str(raw)) < 64_000 else None,
+    }

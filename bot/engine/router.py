@@ -1,0 +1,132 @@
+"""Routers: one per feature, aiogram-style. A flow module creates a `Router`,
+decorates its handlers, and the app includes it — adding a flow is adding a
+file and one include line (`handlers/__init__.py`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from bot.engine.fsm import State
+from bot.engine.messages import Kind
+
+if TYPE_CHECKING:
+    from bot.engine.context import Context
+
+Handler = Callable[["Context"], None]
+# A status provider lists a citizen's own items of one kind for /status:
+# it returns lines of text already in the citizen's language.
+StatusProvider = Callable[["Context"], list[str]]
+
+DEFAULT_ACCEPTS = frozenset({Kind.text, Kind.button})
+
+
+@dataclass(frozen=True)
+class StateHandler:
+    handler: Handler
+    accepts: frozenset[Kind]
+    max_length: int
+
+
+@dataclass(frozen=True)
+class MenuEntry:
+    code: str
+    label_key: str
+    order: int
+    handler: Handler
+
+
+@dataclass
+class Router:
+    name: str
+    commands: dict[str, Handler] = field(default_factory=dict)
+    actions: dict[str, Handler] = field(default_factory=dict)
+    states: dict[str, StateHandler] = field(default_factory=dict)
+    prompts: dict[str, Handler] = field(default_factory=dict)
+    menu: list[MenuEntry] = field(default_factory=list)
+    status_providers: list[StatusProvider] = field(default_factory=list)
+
+    def command(self, *names: str) -> Callable[[Handler], Handler]:
+        """`/name` typed in any state."""
+
+        def register(handler: Handler) -> Handler:
+            for name in names:
+                self.commands[name] = handler
+            return handler
+
+        return register
+
+    def action(self, prefix: str) -> Callable[[Handler], Handler]:
+        """A button whose payload starts with `prefix:` works whatever state the
+        conversation is in (a reminder's cancel button, a survey invitation)."""
+
+        def register(handler: Handler) -> Handler:
+            self.actions[prefix] = handler
+            return handler
+
+        return register
+
+    def state(
+        self,
+        *states: State,
+        accepts: frozenset[Kind] | set[Kind] = DEFAULT_ACCEPTS,
+        max_length: int = 4000,
+    ) -> Callable[[Handler], Handler]:
+        """Handle what the citizen sends while the conversation is in `states`.
+        Kinds not in `accepts` and texts over `max_length` never reach it: the
+        engine explains what is expected and asks again."""
+
+        def register(handler: Handler) -> Handler:
+            for state in states:
+                self.states[state.name] = StateHandler(handler, frozenset(accepts), max_length)
+            return handler
+
+        return register
+
+    def prompt(self, state: State) -> Callable[[Handler], Handler]:
+        """How to ask for `state` again (after bad input, or on "back")."""
+
+        def register(handler: Handler) -> Handler:
+            self.prompts[state.name] = handler
+            return handler
+
+        return register
+
+    def menu_item(self, code: str, label_key: str, order: int) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self.menu.append(MenuEntry(code, label_key, order, handler))
+            return handler
+
+        return register
+
+    def status(self, provider: StatusProvider) -> StatusProvider:
+        self.status_providers.append(provider)
+        return provider
+
+
+@dataclass
+class RouterSet:
+    """All routers merged; conflicts are programming errors, found at start-up."""
+
+    commands: dict[str, Handler] = field(default_factory=dict)
+    actions: dict[str, Handler] = field(default_factory=dict)
+    states: dict[str, StateHandler] = field(default_factory=dict)
+    prompts: dict[str, Handler] = field(default_factory=dict)
+    menu: list[MenuEntry] = field(default_factory=list)
+    status_providers: list[StatusProvider] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, routers: list[Router]) -> RouterSet:
+        merged = cls()
+        for router in routers:
+            for attr in ("commands", "actions", "states", "prompts"):
+                target: dict[str, object] = getattr(merged, attr)
+                for key, value in getattr(router, attr).items():
+                    if key in target:
+                        raise ValueError(f"{router.name}: {attr[:-1]} {key!r} registered twice")
+                    target[key] = value
+            merged.menu.extend(router.menu)
+            merged.status_providers.extend(router.status_providers)
+        merged.menu.sort(key=lambda entry: entry.order)
+        return merged

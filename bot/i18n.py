@@ -1,0 +1,110 @@
+"""gettext catalogs (Babel .po files in `locales/`), locale choice, and the
+date and time formats of GLOSSARY.md.
+
+Message ids are stable keys (`start.welcome`); the `en` catalog holds the
+English text. Catalogs are read once per process, never per update.
+"""
+
+from __future__ import annotations
+
+import gettext
+import io
+import os
+import re
+import string
+from datetime import date, datetime, time
+from functools import lru_cache
+from pathlib import Path
+
+from babel import Locale
+from babel.dates import format_date as babel_format_date
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+
+LOCALES_DIR = Path(os.environ.get("KLOKOT_LOCALES_DIR", Path(__file__).parent.parent / "locales"))
+ALL_LOCALES = ("sr_Latn", "sr_Cyrl", "sq", "en")
+FALLBACK = "en"
+
+# Native names for the language buttons, always in their own script.
+LANGUAGE_NAMES = {"sr_Latn": "Srpski", "sr_Cyrl": "Српски", "sq": "Shqip", "en": "English"}
+
+_BABEL_LOCALE = {"sr_Latn": "sr_Latn", "sr_Cyrl": "sr_Cyrl", "sq": "sq", "en": "en_GB"}
+_SHORT_DATE = {"sr_Latn": "d.M.y.", "sr_Cyrl": "d.M.y.", "sq": "dd.MM.y", "en": "d MMMM y"}
+_LONG_DATE = {
+    "sr_Latn": "EEEE, d. MMMM y.",
+    "sr_Cyrl": "EEEE, d. MMMM y.",
+    "sq": "EEEE, d MMMM y",
+    "en": "EEEE, d MMMM y",
+}
+
+
+class Catalogs:
+    """All locales' translations; lookups fall back to English, never to a key."""
+
+    def __init__(self, locales: tuple[str, ...] = ALL_LOCALES, directory: Path = LOCALES_DIR):
+        self.locales = locales
+        self.directory = directory
+        self._translations: dict[str, gettext.GNUTranslations] = {}
+        for locale in set(locales) | {FALLBACK}:
+            self._translations[locale] = self._load(locale)
+
+    def _load(self, locale: str) -> gettext.GNUTranslations:
+        path = self.directory / locale / "LC_MESSAGES" / "messages.po"
+        with path.open("rb") as handle:
+            catalog = read_po(handle, locale=_BABEL_LOCALE[locale])
+        buffer = io.BytesIO()
+        write_mo(buffer, catalog)
+        buffer.seek(0)
+        return gettext.GNUTranslations(buffer)
+
+    def _lookup(self, locale: str) -> gettext.GNUTranslations:
+        return self._translations.get(locale) or self._translations[FALLBACK]
+
+    def gettext(self, locale: str, key: str, /, **params: object) -> str:
+        text = self._lookup(locale).gettext(key)
+        if text == key and locale != FALLBACK:
+            text = self._translations[FALLBACK].gettext(key)
+        return text.format(**params) if params else text
+
+    def ngettext(self, locale: str, key: str, n: int, /, **params: object) -> str:
+        text = self._lookup(locale).ngettext(key, key, n)
+        if text == key and locale != FALLBACK:
+            text = self._translations[FALLBACK].ngettext(key, key, n)
+        return text.format(n=n, **params)
+
+
+@lru_cache
+def get_catalogs() -> Catalogs:
+    return Catalogs()
+
+
+def placeholders(text: str) -> set[str]:
+    """The `{name}` fields of a message, for comparing a translation with its source."""
+    return {field for _, field, _, _ in string.Formatter().parse(text) if field}
+
+
+def locale_from_platform(language_code: str | None, enabled: tuple[str, ...]) -> str | None:
+    """Pre-select a locale from Telegram's `language_code` (IETF tag)."""
+    if not language_code:
+        return None
+    tag = language_code.replace("_", "-").lower()
+    if tag.startswith("sq"):
+        choice = "sq"
+    elif re.match(r"^sr-(latn|me)", tag) or tag.split("-")[0] in {"hr", "bs", "sh"}:
+        choice = "sr_Latn"
+    elif tag.startswith("sr"):
+        choice = "sr_Cyrl"
+    else:
+        choice = "en"
+    return choice if choice in enabled else None
+
+
+def format_date(value: date | datetime, locale: str, long: bool = False) -> str:
+    """`2.12.2026.` / `02.12.2026` / `2 December 2026`; long adds the weekday."""
+    patterns = _LONG_DATE if long else _SHORT_DATE
+    loc = Locale.parse(_BABEL_LOCALE.get(locale, "en_GB"))
+    return babel_format_date(value, patterns.get(locale, "d MMMM y"), locale=loc)
+
+
+def format_time(value: time | datetime) -> str:
+    return value.strftime("%H:%M")

@@ -1,0 +1,2 @@
+"""The outbox: writing messages (queue), electing the one sender (lease),
+and delivering them within the platforms' limits (sender)."""

@@ -1,0 +1,86 @@
+"""Writing to the outbox. Nothing sends directly: a handler's replies, a staff
+answer, a reminder and a notice all become rows here, in the transaction of
+the change that caused them."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from bot.db import utcnow
+from bot.engine.messages import Reply
+from bot.models import ChannelAccount, Lane, OutboxMessage, OutboxStatus
+from bot.profile import Profile
+
+VIBER_SESSION = timedelta(hours=24)
+
+_listeners: list[Callable[[], None]] = []
+_listeners_lock = threading.Lock()
+
+
+def on_enqueued(listener: Callable[[], None]) -> Callable[[], None]:
+    """Register a wake-up call for the sender; returns a function that removes it."""
+    with _listeners_lock:
+        _listeners.append(listener)
+
+    def remove() -> None:
+        with _listeners_lock:
+            if listener in _listeners:
+                _listeners.remove(listener)
+
+    return remove
+
+
+def notify_enqueued() -> None:
+    """Called after a commit that queued messages, so an idle sender wakes at once."""
+    with _listeners_lock:
+        listeners = list(_listeners)
+    for listener in listeners:
+        listener()
+
+
+def bot_started_allowed(account: ChannelAccount, profile: Profile, now: datetime) -> bool:
+    """Viber bills messages the bot starts outside a 24-hour session with the user."""
+    if account.channel != "viber" or profile.viber_bot_initiated:
+        return True
+    return now - account.last_inbound_at < VIBER_SESSION
+
+
+def enqueue(
+    session: Session,
+    account: ChannelAccount,
+    reply: Reply,
+    *,
+    profile: Profile,
+    lane: Lane = Lane.reply,
+    origin: str = "reply",
+    dedupe_key: str | None = None,
+    now: datetime | None = None,
+    status: OutboxStatus = OutboxStatus.queued,
+) -> OutboxMessage:
+    """Queue one reply for one account; skipped at once when it could never go."""
+    now = now or utcnow()
+    row = OutboxMessage(
+        channel=account.channel,
+        chat_id=account.chat_id,
+        account_id=account.id,
+        lane=int(lane),
+        origin=origin,
+        body=reply.to_json(),
+        status=status,
+        next_attempt_at=now,
+        dedupe_key=dedupe_key,
+        created_at=now,
+    )
+    if status is OutboxStatus.queued:
+        if account.blocked_at is not None:
+            row.status, row.last_error = OutboxStatus.skipped, "blocked by the user"
+        elif origin == "bot" and not bot_started_allowed(account, profile, now):
+            row.status, row.last_error = OutboxStatus.skipped, "bot-started Viber messages are off"
+    else:
+        row.sent_at = now
+    session.add(row)
+    return row

@@ -1,0 +1,331 @@
+"""The sender: the one loop that takes queued outbox rows to the platforms.
+
+Each round it claims what is due — replies to citizens first, then a
+second's worth of bulk messages, so a citizen's answer overtakes a running
+broadcast — and sends them concurrently across chats but in order within a
+chat, within each platform's overall and per-chat rate. Results are written
+back in one transaction per round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, exists, select, update
+from sqlalchemy.orm import aliased
+
+from bot.channels.base import Provider, RateLimits, SendResult
+from bot.db import Database, utcnow
+from bot.engine.messages import Reply
+from bot.metrics import OUTBOX_EVENTS
+from bot.models import ChannelAccount, Lane, OutboxMessage, OutboxStatus
+from bot.outbox.lease import Lease
+from bot.outbox.queue import on_enqueued
+
+log = logging.getLogger(__name__)
+MAX_BACKOFF_SECONDS = 300.0
+
+
+class RateLimiter:
+    """A token bucket on the event loop's clock: `rate` per second, `burst` at once."""
+
+    def __init__(self, rate: float, burst: int = 1) -> None:
+        self.rate = rate
+        self.capacity = float(max(1, burst))
+        self.tokens = self.capacity
+        self.updated = time.monotonic()
+        self.paused_until = 0.0
+        self._lock = asyncio.Lock()
+
+    def pause(self, seconds: float) -> None:
+        self.paused_until = max(self.paused_until, time.monotonic() + seconds)
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            while True:
+                now = time.monotonic()
+                if now < self.paused_until:
+                    await asyncio.sleep(self.paused_until - now)
+                    continue
+                self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+                self.updated = now
+                if self.tokens >= 1:
+                    self.tokens -= 1
+                    return
+                await asyncio.sleep((1 - self.tokens) / self.rate)
+
+
+@dataclass
+class Outcome:
+    row_id: int
+    account_id: int | None
+    result: SendResult | None  # None: not attempted (an earlier message of the chat failed)
+
+
+@dataclass
+class Timer:
+    """Work the lease holder runs every `interval` seconds (reminders, deadlines).
+    `run` is synchronous database work, called on a worker thread."""
+
+    name: str
+    interval: float
+    run: Callable[[datetime], object]
+    last_run: float = 0.0
+
+
+class Sender:
+    def __init__(
+        self,
+        db: Database,
+        providers: dict[str, Provider],
+        *,
+        lease: Lease | None = None,
+        batch_size: int = 200,
+        max_attempts: int = 8,
+        idle_poll: float = 0.5,
+        timers: list[Timer] | None = None,
+    ) -> None:
+        self.db = db
+        self.providers = providers
+        self.lease = lease or Lease(db)
+        self.batch_size = batch_size
+        self.max_attempts = max_attempts
+        self.idle_poll = idle_poll
+        self.timers = timers or []
+        self._global = {name: RateLimiter(p.limits.per_second, 1) for name, p in providers.items()}
+        self._per_chat: OrderedDict[tuple[str, str], RateLimiter] = OrderedDict()
+        self._wake: asyncio.Event | None = None
+
+    # ------------------------------------------------------------ the loop
+    async def run(self, stop: asyncio.Event) -> None:
+        """Hold (or wait for) the lease; while held, send and run timers."""
+        loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        wake = self._wake
+        remove = on_enqueued(lambda: loop.call_soon_threadsafe(wake.set))
+        last_renew = 0.0
+        try:
+            while not stop.is_set():
+                now = time.monotonic()
+                if now - last_renew > self.lease.ttl.total_seconds() / 3:
+                    held = await asyncio.to_thread(
+                        self.lease.renew if self.lease.held else self.lease.acquire
+                    )
+                    last_renew = now
+                    if not held:
+                        await _sleep_or_stop(stop, min(2.0, self.lease.ttl.total_seconds() / 3))
+                        continue
+                await self._run_timers()
+                try:
+                    sent = await self.run_once()
+                except Exception:
+                    log.exception("sender round failed; trying again shortly")
+                    sent = 0
+                if not sent:
+                    wake.clear()
+                    await _wait_any(stop, wake, self.idle_poll)
+        finally:
+            remove()
+            await asyncio.to_thread(self.lease.release)
+
+    async def _run_timers(self) -> None:
+        for timer in self.timers:
+            if time.monotonic() - timer.last_run >= timer.interval:
+                timer.last_run = time.monotonic()
+                try:
+                    await asyncio.to_thread(timer.run, utcnow())
+                except Exception:
+                    log.exception("timer %s failed", timer.name)
+
+    async def run_once(self) -> int:
+        """Claim what is due, send it, record the outcome; returns rows handled."""
+        rows = await asyncio.to_thread(self._claim)
+        if not rows:
+            return 0
+        groups: OrderedDict[tuple[str, str, int], list[OutboxMessage]] = OrderedDict()
+        for row in rows:
+            groups.setdefault((row.channel, row.chat_id, row.lane), []).append(row)
+        results = await asyncio.gather(*(self._send_chat(g) for g in groups.values()))
+        outcomes = [outcome for group in results for outcome in group]
+        await asyncio.to_thread(self._record, outcomes)
+        return len(rows)
+
+    async def drain(self, max_rounds: int = 100) -> int:
+        """Send until nothing is due (tests and the terminal); returns rows handled."""
+        if not self.lease.held:
+            await asyncio.to_thread(self.lease.acquire)
+        total = 0
+        for _ in range(max_rounds):
+            count = await self.run_once()
+            total += count
+            if not count:
+                break
+        return total
+
+    # ------------------------------------------------------------ claiming
+    def _claim(self) -> list[OutboxMessage]:
+        now = utcnow()
+        channels = list(self.providers)
+        if not channels:
+            return []
+        earlier = aliased(OutboxMessage)
+        # A message waits while an earlier one to the same chat and lane is
+        # waiting for a retry, so a chat never sees its messages out of order.
+        blocked_by_earlier = exists().where(and_(
+            earlier.channel == OutboxMessage.channel,
+            earlier.chat_id == OutboxMessage.chat_id,
+            earlier.lane == OutboxMessage.lane,
+            earlier.status == OutboxStatus.queued,
+            earlier.id < OutboxMessage.id,
+            earlier.next_attempt_at > now,
+        ))
+        bulk_quota = max(1, int(sum(p.limits.per_second for p in self.providers.values())))
+        with self.db.session() as session:
+            claimed: list[OutboxMessage] = []
+            for lane, limit in ((Lane.reply, self.batch_size), (Lane.bulk, bulk_quota)):
+                claimed += session.scalars(
+                    select(OutboxMessage)
+                    .where(
+                        OutboxMessage.status == OutboxStatus.queued,
+                        OutboxMessage.lane == int(lane),
+                        OutboxMessage.next_attempt_at <= now,
+                        OutboxMessage.channel.in_(channels),
+                        ~blocked_by_earlier,
+                    )
+                    .order_by(OutboxMessage.id)
+                    .limit(limit)
+                ).all()
+            if claimed:
+                session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id.in_([row.id for row in claimed]))
+                    .values(status=OutboxStatus.sending, claimed_by=self.lease.holder)
+                )
+            session.expunge_all()
+            return claimed
+
+    # ------------------------------------------------------------- sending
+    def _chat_limiter(self, channel: str, chat_id: str, limits: RateLimits) -> RateLimiter:
+        key = (channel, chat_id)
+        limiter = self._per_chat.get(key)
+        if limiter is None:
+            limiter = RateLimiter(limits.per_chat_per_second, limits.chat_burst)
+            self._per_chat[key] = limiter
+            if len(self._per_chat) > 50_000:
+                self._per_chat.popitem(last=False)
+        else:
+            self._per_chat.move_to_end(key)
+        return limiter
+
+    async def _send_chat(self, rows: list[OutboxMessage]) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        provider = self.providers[rows[0].channel]
+        chat_limiter = self._chat_limiter(rows[0].channel, rows[0].chat_id, provider.limits)
+        stopped = False
+        for row in rows:
+            if stopped:
+                outcomes.append(Outcome(row.id, row.account_id, None))
+                continue
+            await chat_limiter.acquire()
+            await self._global[row.channel].acquire()
+            try:
+                result = await provider.send(row.chat_id, Reply.from_json(row.body))
+            except Exception as exc:  # a provider bug must not kill the loop
+                log.exception("provider %s raised", row.channel)
+                result = SendResult(ok=False, error=f"{type(exc).__name__}: {exc}")
+            if result.retry_after is not None:
+                self._global[row.channel].pause(result.retry_after)
+            outcomes.append(Outcome(row.id, row.account_id, result))
+            if not result.ok and not result.permanent:
+                stopped = True  # keep the chat's order: the rest waits for this one
+            if result.blocked:
+                stopped = True
+        return outcomes
+
+    # ----------------------------------------------------------- recording
+    def _record(self, outcomes: list[Outcome]) -> None:
+        now = utcnow()
+        with self.db.session() as session:
+            rows = {
+                row.id: row for row in session.scalars(
+                    select(OutboxMessage).where(
+                        OutboxMessage.id.in_([o.row_id for o in outcomes])
+                    )
+                )
+            }
+            blocked_accounts: set[int] = set()
+            delay_for_chat: dict[tuple[str, str, int], datetime] = {}
+            for outcome in outcomes:
+                row = rows[outcome.row_id]
+                result = outcome.result
+                chat = (row.channel, row.chat_id, row.lane)
+                row.claimed_by = None
+                if result is None:
+                    row.status = OutboxStatus.queued
+                    row.next_attempt_at = delay_for_chat.get(chat, now)
+                    continue
+                if result.ok:
+                    row.status, row.sent_at = OutboxStatus.sent, now
+                    row.provider_message_id = result.provider_message_id
+                    row.last_error = None
+                elif result.blocked:
+                    row.status, row.last_error = OutboxStatus.failed, result.error
+                    if row.account_id is not None:
+                        blocked_accounts.add(row.account_id)
+                elif result.permanent:
+                    row.status, row.last_error = OutboxStatus.failed, result.error
+                elif result.retry_after is not None:
+                    row.status, row.last_error = OutboxStatus.queued, result.error
+                    row.next_attempt_at = now + timedelta(seconds=result.retry_after)
+                else:
+                    row.attempts += 1
+                    row.last_error = result.error
+                    if row.attempts >= self.max_attempts:
+                        row.status = OutboxStatus.failed
+                    else:
+                        row.status = OutboxStatus.queued
+                        backoff = min(MAX_BACKOFF_SECONDS, 2.0 ** row.attempts)
+                        row.next_attempt_at = now + timedelta(
+                            seconds=backoff * random.uniform(0.8, 1.2)
+                        )
+                if row.status is OutboxStatus.queued:
+                    delay_for_chat[chat] = row.next_attempt_at
+                OUTBOX_EVENTS.labels(row.channel, row.status.value).inc()
+            if blocked_accounts:
+                session.execute(
+                    update(ChannelAccount)
+                    .where(ChannelAccount.id.in_(blocked_accounts))
+                    .values(blocked_at=now)
+                )
+                session.execute(
+                    update(OutboxMessage)
+                    .where(
+                        OutboxMessage.account_id.in_(blocked_accounts),
+                        OutboxMessage.status == OutboxStatus.queued,
+                    )
+                    .values(status=OutboxStatus.skipped, last_error="blocked by the user")
+                )
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        pass
+
+
+async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
+    waiters: list[Awaitable[object]] = [stop.wait(), wake.wait()]
+    tasks = [asyncio.ensure_future(w) for w in waiters]
+    try:
+        await asyncio.wait(tasks, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()

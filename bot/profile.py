@@ -1,0 +1,137 @@
+"""The municipality profile: settlements, departments, categories, topics, offices.
+
+All of it is data (a TOML file, `PROFILE_PATH`), so another municipality can run
+the same software with its own file. Codes are stable identifiers; names are
+per-locale strings.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from datetime import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+DEFAULT_PROFILE = Path(__file__).parent / "profiles" / "klokot.toml"
+ABROAD = "abroad"
+
+
+@dataclass(frozen=True)
+class Named:
+    """Anything with a stable code and a name in each locale."""
+
+    code: str
+    name: dict[str, str]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def label(self, locale: str, fallback: str = "en") -> str:
+        return self.name.get(locale) or self.name.get(fallback) or self.code
+
+
+@dataclass(frozen=True)
+class ReceptionPattern:
+    office: str
+    weekday: int
+    start: time
+    slots: int
+    slot_minutes: int
+
+
+@dataclass(frozen=True)
+class Profile:
+    code: str
+    name: dict[str, str]
+    timezone: str
+    holiday_country: str
+    default_locale: str
+    enabled_locales: tuple[str, ...]
+    viber_bot_initiated: bool
+    retention_days: int
+    contact: dict[str, Any]
+    settlements: tuple[Named, ...]
+    departments: tuple[Named, ...]
+    complaint_categories: tuple[Named, ...]
+    notice_topics: tuple[Named, ...]
+    reception: ReceptionPattern
+
+    def municipality_name(self, locale: str) -> str:
+        return self.name.get(locale) or self.name["en"]
+
+    def settlement(self, code: str) -> Named | None:
+        return next((s for s in self.settlements if s.code == code), None)
+
+    def department(self, code: str) -> Named | None:
+        return next((d for d in self.departments if d.code == code), None)
+
+    def localized_contact(self, key: str, locale: str) -> str:
+        value = self.contact.get(key, "")
+        if isinstance(value, dict):
+            return str(value.get(locale) or value.get("en") or "")
+        return str(value)
+
+
+class ProfileError(ValueError):
+    """The profile file is missing something the bot cannot run without."""
+
+
+def _named(items: list[dict[str, Any]], kind: str, locales: tuple[str, ...]) -> tuple[Named, ...]:
+    seen: set[str] = set()
+    result = []
+    for item in items:
+        code = item.get("code")
+        if not code or code in seen:
+            raise ProfileError(f"{kind}: missing or duplicate code {code!r}")
+        seen.add(code)
+        names = item.get("name", {})
+        missing = [loc for loc in locales if not names.get(loc)]
+        if missing:
+            raise ProfileError(f"{kind} {code!r}: no name for {', '.join(missing)}")
+        extra = {k: v for k, v in item.items() if k not in {"code", "name"}}
+        result.append(Named(code=code, name=dict(names), extra=extra))
+    return tuple(result)
+
+
+def load_profile(path: Path | None = None) -> Profile:
+    """Read and validate a profile; errors name the offending entry."""
+    raw = tomllib.loads((path or DEFAULT_PROFILE).read_text(encoding="utf-8"))
+    locales = tuple(raw["enabled_locales"])
+    departments = _named(raw["departments"], "department", locales)
+    department_codes = {d.code for d in departments}
+    categories = _named(raw["complaint_categories"], "complaint category", locales)
+    for category in categories:
+        if category.extra.get("department") not in department_codes:
+            raise ProfileError(f"complaint category {category.code!r}: unknown department")
+    settlements = _named(raw["settlements"], "settlement", locales)
+    if any(s.code == ABROAD for s in settlements):
+        raise ProfileError(f"settlement code {ABROAD!r} is reserved for the diaspora")
+    rec = raw["reception"]
+    hour, minute = (int(part) for part in rec["start"].split(":"))
+    return Profile(
+        code=raw["code"],
+        name=dict(raw["name"]),
+        timezone=raw["timezone"],
+        holiday_country=raw.get("holiday_country", "XK"),
+        default_locale=raw.get("default_locale", locales[0]),
+        enabled_locales=locales,
+        viber_bot_initiated=bool(raw.get("viber_bot_initiated", False)),
+        retention_days=int(raw.get("retention_days", 90)),
+        contact=dict(raw.get("contact", {})),
+        settlements=settlements,
+        departments=departments,
+        complaint_categories=categories,
+        notice_topics=_named(raw["notice_topics"], "notice topic", locales),
+        reception=ReceptionPattern(
+            office=rec["office"],
+            weekday=int(rec["weekday"]),
+            start=time(hour, minute),
+            slots=int(rec["slots"]),
+            slot_minutes=int(rec["slot_minutes"]),
+        ),
+    )
+
+
+@lru_cache
+def get_profile(path: Path | None = None) -> Profile:
+    return load_profile(path)

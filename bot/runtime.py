@@ -1,0 +1,74 @@
+"""Everything a process builds once: settings, profile, catalogs, routes,
+database, engine and the providers of the configured channels. The web app,
+the worker, the poller and the terminal chat all start from here, so none of
+it is ever built on the per-update path."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from bot.channels.base import Provider, RateLimits
+from bot.channels.telegram import TelegramProvider
+from bot.channels.viber import ViberProvider
+from bot.config import Settings, get_settings
+from bot.db import Database
+from bot.engine.dispatcher import Engine
+from bot.engine.router import RouterSet
+from bot.i18n import Catalogs
+from bot.profile import Profile, load_profile
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    profile: Profile
+    catalogs: Catalogs
+    routes: RouterSet
+    db: Database
+    engine: Engine
+    telegram: TelegramProvider | None = None
+    viber: ViberProvider | None = None
+    providers: dict[str, Provider] = field(default_factory=dict)
+
+    async def close(self) -> None:
+        for provider in self.providers.values():
+            await provider.close()
+        self.db.dispose()
+
+
+def build_runtime(settings: Settings | None = None, *, db: Database | None = None,
+                  quiet: bool = False) -> Runtime:
+    from handlers import build_routes  # handlers import the engine, not the other way
+
+    settings = settings or get_settings()
+    profile = load_profile(settings.profile_path)
+    catalogs = Catalogs(profile.enabled_locales)
+    routes = build_routes()
+    if db is None:
+        if settings.is_sqlite:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        db = Database(settings.database_url)
+    runtime = Runtime(settings, profile, catalogs, routes, db, Engine(db, profile, catalogs, routes))
+    if settings.telegram_bot_token:
+        runtime.telegram = TelegramProvider(
+            settings.telegram_bot_token, settings.telegram_api_url,
+            RateLimits(settings.telegram_rate_per_second, settings.telegram_chat_rate_per_second,
+                       settings.telegram_chat_burst),
+        )
+        runtime.providers["telegram"] = runtime.telegram
+    elif not quiet:
+        log.info("Telegram disabled: TELEGRAM_BOT_TOKEN is not set")
+    if settings.viber_auth_token:
+        runtime.viber = ViberProvider(
+            settings.viber_auth_token, settings.viber_api_url, settings.viber_bot_name,
+            RateLimits(settings.viber_rate_per_second, settings.viber_chat_rate_per_second,
+                       settings.viber_chat_burst),
+            avatar=settings.viber_bot_avatar,
+        )
+        runtime.providers["viber"] = runtime.viber
+    elif not quiet:
+        log.info("Viber disabled: VIBER_AUTH_TOKEN is not set")
+    return runtime

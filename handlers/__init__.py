@@ -1,0 +1,13 @@
+"""The flows, one module per capability. Adding a flow: write its module with
+a `router`, and add it to `ROUTERS`."""
+
+from __future__ import annotations
+
+from bot.engine.router import Router, RouterSet
+from handlers import coming_soon, start
+
+ROUTERS: list[Router] = [start.router, coming_soon.router]
+
+
+def build_routes(routers: list[Router] | None = None) -> RouterSet:
+    return RouterSet.of(routers if routers is not None else ROUTERS)
