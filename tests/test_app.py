@@ -1,0 +1,68 @@
+"""The web app's own endpoints: health, metrics, and that it starts with no tokens."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from fastapi.testclient import TestClient
+
+from bot.app import create_app
+from bot.config import Settings
+from bot.db import Database
+from bot.runtime import build_runtime
+from tests.factories import make_incoming, make_runtime, make_settings
+
+
+def test_starts_without_any_channel_and_says_so(db: Database,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    runtime = build_runtime(make_settings(db.url), db=db)
+    assert runtime.providers == {}
+    assert "Telegram disabled" in caplog.text and "Viber disabled" in caplog.text
+    with TestClient(create_app(runtime=runtime)) as client:
+        assert client.get("/healthz").json() == {"status": "ok", "database": "ok"}
+        # A channel that is not configured has no webhook.
+        assert client.post("/webhooks/telegram", json={}).status_code == 404
+
+
+def test_health_reports_an_unreachable_database() -> None:
+    dead = Database("postgresql+psycopg://nobody@127.0.0.1:1/none")
+    runtime = build_runtime(make_settings(dead.url), db=dead, quiet=True)
+    with TestClient(create_app(runtime=runtime)) as client:
+        response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["database"] == "unreachable"
+
+
+def test_metrics_for_loopback_or_with_token(db: Database) -> None:
+    runtime = make_runtime(db, metrics_token="metrics-token-123")
+    app = create_app(runtime=runtime)
+    runtime.engine.handle(make_incoming("/start"))
+    with TestClient(app, client=("203.0.113.9", 5000)) as outsider:
+        assert outsider.get("/metrics").status_code == 403
+        assert outsider.get("/metrics", headers={"Authorization": "Bearer wrong"}
+                            ).status_code == 403
+        body = outsider.get("/metrics",
+                            headers={"Authorization": "Bearer metrics-token-123"}).text
+    assert 'klokot_updates_received_total{channel="terminal"}' in body
+    assert "klokot_update_handling_seconds_bucket" in body
+    with TestClient(app, client=("127.0.0.1", 5000)) as local:
+        assert local.get("/metrics").status_code == 200
+
+
+def test_generated_secret_key_is_kept_private(tmp_path: object) -> None:
+    from pathlib import Path
+
+    data = Path(str(tmp_path))
+    settings = Settings(_env_file=None, data_dir=data, secret_key=None)  # type: ignore[call-arg]
+    key = settings.resolved_secret_key()
+    assert len(key) >= 32
+    assert (data / "secret_key").stat().st_mode & 0o777 == 0o600
+    assert settings.resolved_secret_key() == key  # kept, not regenerated
+
+
+def test_placeholder_secret_key_is_refused() -> None:
+    settings = Settings(_env_file=None, secret_key="changeme")  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="placeholder"):
+        settings.resolved_secret_key()
