@@ -51,7 +51,8 @@ def build_runtime(settings: Settings | None = None, *, db: Database | None = Non
         if settings.is_sqlite:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
         db = Database(settings.database_url)
-    runtime = Runtime(settings, profile, catalogs, routes, db, Engine(db, profile, catalogs, routes))
+    engine = Engine(db, profile, catalogs, routes)
+    runtime = Runtime(settings, profile, catalogs, routes, db, engine)
     if settings.telegram_bot_token:
         runtime.telegram = TelegramProvider(
             settings.telegram_bot_token, settings.telegram_api_url,

@@ -51,10 +51,8 @@ def _prompt_language(ctx: Context) -> None:
 
 def ask_language(ctx: Context, welcome: bool) -> None:
     suggested = ctx.citizen.language or ctx.suggested_locale
-    if suggested:
-        locales = [suggested]
-    else:  # nothing known: greet in every language, each in its own words
-        locales = list(ctx.profile.enabled_locales)
+    # Nothing known: greet in every language, each in its own words.
+    locales = [suggested] if suggested else list(ctx.profile.enabled_locales)
     lines = []
     for loc in locales:
         name = ctx.profile.municipality_name(loc)

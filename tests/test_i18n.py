@@ -9,8 +9,14 @@ from pathlib import Path
 import pytest
 from babel.messages.pofile import read_po
 
-from bot.i18n import ALL_LOCALES, LOCALES_DIR, Catalogs, format_date, locale_from_platform
-from bot.i18n import placeholders
+from bot.i18n import (
+    ALL_LOCALES,
+    LOCALES_DIR,
+    Catalogs,
+    format_date,
+    locale_from_platform,
+    placeholders,
+)
 from bot.profile import get_profile
 
 ROOT = Path(__file__).parent.parent

@@ -63,8 +63,10 @@ async def run_polling(stop: asyncio.Event | None = None) -> int:
             try:
                 offset = await poll_once(runtime, offset)
             except RetryAfter as exc:
-                await asyncio.sleep(float(getattr(exc.retry_after, "total_seconds",
-                                                  lambda: exc.retry_after)()))
+                wait = exc.retry_after
+                await asyncio.sleep(
+                    wait.total_seconds() if hasattr(wait, "total_seconds") else float(wait)
+                )
             except (NetworkError, TelegramError) as exc:
                 log.warning("polling failed (%s); retrying in 5 s", exc)
                 await asyncio.sleep(5)

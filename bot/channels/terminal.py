@@ -11,7 +11,7 @@ import itertools
 import sys
 import time
 from collections.abc import Callable
-from typing import TextIO
+from typing import Any, TextIO
 
 from sqlalchemy import select
 
@@ -43,7 +43,7 @@ class TerminalChat:
     def incoming(self, line: str) -> Incoming | None:
         """What the typed line means, as a phone would have sent it."""
         line = line.strip()
-        base = {"channel": CHANNEL, "user_id": self.user, "chat_id": self.user,
+        base: dict[str, Any] = {"channel": CHANNEL, "user_id": self.user, "chat_id": self.user,
                 "update_key": f"{self.user}:{next(self._counter)}",
                 "display_name": self.user, "language_hint": self.language}
         if not line:

@@ -122,11 +122,10 @@ def render_keyboard(reply: Reply) -> dict[str, Any] | None:
                       "Silent": True} for b in row])
     if not rows:
         return None
-    buttons = []
-    for row in rows:
-        width = max(1, 6 // len(row))
-        for button in row:
-            buttons.append({"Columns": width, "Rows": 1, "TextSize": "regular", **button})
+    buttons: list[dict[str, Any]] = []
+    for keys in rows:
+        width = max(1, 6 // len(keys))
+        buttons += [{"Columns": width, "Rows": 1, "TextSize": "regular", **key} for key in keys]
     return {"Type": "keyboard", "DefaultHeight": False, "InputFieldState": "regular",
             "Buttons": buttons}
 

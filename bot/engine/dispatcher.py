@@ -166,7 +166,9 @@ class Engine:
         citizen = account.citizen
         citizen.last_seen_at = now
         session.execute(
-            update(InboundUpdate).where(InboundUpdate.id == inbound_id).values(account_id=account.id)
+            update(InboundUpdate)
+            .where(InboundUpdate.id == inbound_id)
+            .values(account_id=account.id)
         )
         return account, citizen, conversation
 
@@ -182,7 +184,7 @@ class Engine:
         session.add(citizen)
         session.flush()
         insert = _insert(session)
-        inserted = session.execute(
+        inserted = session.execute(  # type: ignore[attr-defined]
             insert(ChannelAccount)
             .values(
                 citizen_id=citizen.id, channel=msg.channel, external_id=msg.user_id,

@@ -81,14 +81,14 @@ class Lease:
                 .values(name=LEASE_NAME, holder=self.holder, expires_at=now + self.ttl)
                 .on_conflict_do_nothing(index_elements=["name"])
             )
-            taken = session.execute(
+            taken = session.execute(  # type: ignore[attr-defined]
                 update(SenderLease)
                 .where(
                     SenderLease.name == LEASE_NAME,
                     (SenderLease.holder == self.holder) | (SenderLease.expires_at < now),
                 )
                 .values(holder=self.holder, expires_at=now + self.ttl)
-            ).rowcount
+            ).rowcount  # CursorResult for an UPDATE
             return bool(taken)
 
     # --- PostgreSQL: advisory lock on a connection of its own ---------------
@@ -123,7 +123,8 @@ class Lease:
             orphans = session.scalars(
                 select(OutboxMessage.id).where(
                     OutboxMessage.status == OutboxStatus.sending,
-                    (OutboxMessage.claimed_by != self.holder) | (OutboxMessage.claimed_by.is_(None)),
+                    (OutboxMessage.claimed_by != self.holder)
+                    | OutboxMessage.claimed_by.is_(None),
                 )
             ).all()
             if orphans:

@@ -10,6 +10,7 @@ back in one transaction per round.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -109,7 +110,11 @@ class Sender:
         loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         wake = self._wake
-        remove = on_enqueued(lambda: loop.call_soon_threadsafe(wake.set))
+
+        def wake_up() -> None:
+            loop.call_soon_threadsafe(wake.set)
+
+        remove = on_enqueued(wake_up)
         last_renew = 0.0
         try:
             while not stop.is_set():
@@ -315,10 +320,8 @@ class Sender:
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except TimeoutError:
-        pass
 
 
 async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:

@@ -13,8 +13,14 @@ from bot.engine.dispatcher import DatabaseUnavailable, Engine
 from bot.engine.messages import Kind
 from bot.engine.router import Router, RouterSet
 from bot.i18n import Catalogs
-from bot.models import ChannelAccount, Citizen, Conversation, InboundStatus, InboundUpdate
-from bot.models import OutboxMessage
+from bot.models import (
+    ChannelAccount,
+    Citizen,
+    Conversation,
+    InboundStatus,
+    InboundUpdate,
+    OutboxMessage,
+)
 from bot.profile import get_profile
 from handlers import ROUTERS
 from tests.factories import make_incoming, make_runtime, texts
