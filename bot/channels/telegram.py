@@ -66,6 +66,10 @@ def parse_update(data: dict[str, Any]) -> tuple[Incoming, str | None]:
     acknowledge (if any). Raises ValueError for what is not an update."""
     if not isinstance(data.get("update_id"), int):
         raise ValueError("not a Telegram update: no integer update_id")
+    if not any(kind in data for kind in ALLOWED_UPDATES):
+        # Edits, channel posts, polls…: acknowledged without parsing, so a field
+        # a newer Bot API adds to a kind we ignore can never make us refuse it.
+        return _ignored(str(data["update_id"]), data), None
     try:
         update = Update.de_json(data, None)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:

@@ -23,7 +23,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 Predicate = Callable[[list["Call"]], bool]
 
@@ -260,7 +260,7 @@ class FakeServer:
 
             def _read_body(self) -> bytes:
                 if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-                    chunks = []
+                    chunks: list[bytes] = []
                     while True:
                         size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
                         if size == 0:
@@ -277,7 +277,7 @@ class FakeServer:
                 parts = urlsplit(self.path)
                 request = Request(
                     verb=self.command,
-                    path=parts.path,
+                    path=unquote(parts.path),  # PTB percent-encodes file URLs (":" -> %3A)
                     query=parts.query,
                     headers={k.lower(): v for k, v in self.headers.items()},
                     body=body,
@@ -344,8 +344,7 @@ class FakeServer:
     def url(self) -> str:
         if self._httpd is None:
             raise RuntimeError(f"{type(self).__name__} is not started")
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
 
     @property
     def running(self) -> bool:
