@@ -1,0 +1,110 @@
+"""Real processes: several `klokot-bot worker`s elect one sender, and
+`klokot-bot serve` answers a Telegram update end to end with its own sender."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from bot.db import Database
+from bot.models import OutboxMessage, OutboxStatus
+from tests.fakes.telegram_api import FakeTelegramAPI, tg_command_update
+from tests.outbox.test_sender import make_account, queue
+
+SECRET = "process-test-secret-12345"
+
+
+def env_for(db: Database, tg: FakeTelegramAPI, data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM", "VIBER"))}
+    env.update(
+        DATABASE_URL=db.url, TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_URL=tg.url,
+        TELEGRAM_WEBHOOK_SECRET=SECRET, KLOKOT_DATA_DIR=str(data_dir),
+        SECRET_KEY="process-test-secret-key-0123456789", SENDER_LEASE_SECONDS="2",
+        TELEGRAM_CHAT_BURST="50", LOG_LEVEL="WARNING", **extra,
+    )
+    return env
+
+
+def spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "bot.cli", *args], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture
+def tg() -> Iterator[FakeTelegramAPI]:
+    with FakeTelegramAPI() as server:
+        yield server
+
+
+def test_several_workers_deliver_each_message_once(db: Database, tg: FakeTelegramAPI,
+                                                   data_dir: Path) -> None:
+    accounts = [make_account(db, str(9000 + i)) for i in range(10)]
+    for account in accounts:
+        queue(db, account, *(f"m{account}-{n}" for n in range(3)))
+    workers = [spawn(["worker"], env_for(db, tg, data_dir)) for _ in range(3)]
+    try:
+        tg.wait_for(30, method="sendMessage", timeout=30)
+        time.sleep(1.0)  # would a second sender add duplicates?
+    finally:
+        stop(workers)
+    texts = Counter(call.params["text"] for call in tg.delivered("sendMessage"))
+    assert len(texts) == 30
+    assert set(texts.values()) == {1}
+    with db.read_session() as session:
+        sent = session.scalar(select(func.count()).select_from(OutboxMessage).where(
+            OutboxMessage.status == OutboxStatus.sent))
+    assert sent == 30
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_serve_answers_a_webhook_and_sends_the_reply(db: Database, tg: FakeTelegramAPI,
+                                                     data_dir: Path) -> None:
+    port = free_port()
+    server = spawn(["serve", "--port", str(port)], env_for(db, tg, data_dir))
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert server.poll() is None, server.stderr.read() if server.stderr else ""
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.2)
+        response = httpx.post(f"{base}/webhooks/telegram", json=tg_command_update(1, 4242),
+                              headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})
+        assert response.status_code == 200
+        [call] = tg.wait_for(1, method="sendMessage", timeout=15)
+        assert str(call.params["chat_id"]) == "4242"
+        assert "lang:en" in str(call.params["reply_markup"])
+    finally:
+        stop([server])
