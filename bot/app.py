@@ -15,12 +15,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 from starlette.concurrency import run_in_threadpool
 
 from bot.channels.webhooks import router as webhooks_router
 from bot.config import Settings
-from bot.metrics import REGISTRY
+from bot.metrics import OUTBOX_NOW, REGISTRY
+from bot.models import OutboxMessage
 from bot.outbox.lease import Lease
 from bot.outbox.sender import Sender
 from bot.runtime import Runtime, build_runtime
@@ -36,6 +37,22 @@ def build_sender(runtime: Runtime) -> Sender:
         lease=Lease(runtime.db, ttl_seconds=settings.sender_lease_seconds),
         batch_size=settings.sender_batch_size, max_attempts=settings.sender_max_attempts,
     )
+
+
+def _outbox_gauges(runtime: Runtime) -> None:
+    """How many messages wait, were sent or failed, per channel, right now."""
+    try:
+        with runtime.db.read_session() as session:
+            rows = session.execute(
+                select(OutboxMessage.channel, OutboxMessage.status, func.count())
+                .group_by(OutboxMessage.channel, OutboxMessage.status)
+            ).all()
+    except Exception:
+        log.warning("could not read outbox counts for /metrics", exc_info=True)
+        return
+    OUTBOX_NOW.clear()
+    for channel, status, count in rows:
+        OUTBOX_NOW.labels(channel, status.value).set(count)
 
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None,
@@ -93,6 +110,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         )
         if not allowed:
             return PlainTextResponse("metrics are served to loopback or with METRICS_TOKEN", 403)
+        await run_in_threadpool(_outbox_gauges, runtime)
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     return app

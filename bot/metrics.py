@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -19,6 +19,10 @@ HANDLER_ERRORS = Counter(
 OUTBOX_EVENTS = Counter(
     "klokot_outbox_messages_total", "Outbox messages by outcome", ["channel", "status"],
     registry=REGISTRY,
+)
+OUTBOX_NOW = Gauge(
+    "klokot_outbox_current", "Outbox messages by channel and status, read at scrape time",
+    ["channel", "status"], registry=REGISTRY,
 )
 HANDLING_SECONDS = Histogram(
     "klokot_update_handling_seconds", "Time to handle one update (engine, one transaction)",

@@ -47,6 +47,7 @@ def test_metrics_for_loopback_or_with_token(db: Database) -> None:
                             headers={"Authorization": "Bearer metrics-token-123"}).text
     assert 'klokot_updates_received_total{channel="terminal"}' in body
     assert "klokot_update_handling_seconds_bucket" in body
+    assert 'klokot_outbox_current{channel="terminal",status="queued"} 1.0' in body
     with TestClient(app, client=("127.0.0.1", 5000)) as local:
         assert local.get("/metrics").status_code == 200
 

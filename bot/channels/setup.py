@@ -9,15 +9,15 @@ import re
 from telegram import BotCommand
 
 from bot.channels.telegram import ALLOWED_UPDATES, COMMANDS
-from bot.runtime import build_runtime
+from bot.runtime import Runtime, build_runtime
 
 log = logging.getLogger(__name__)
 VIBER_EVENTS = ["delivered", "seen", "failed", "subscribed", "unsubscribed",
                 "conversation_started"]
 
 
-async def set_webhooks() -> int:
-    runtime = build_runtime()
+async def set_webhooks(runtime: Runtime | None = None) -> int:
+    runtime = runtime or build_runtime()
     settings = runtime.settings
     if not settings.public_url:
         print("PUBLIC_URL is not set: the platforms need an https address to call")

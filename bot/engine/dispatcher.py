@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
@@ -65,8 +66,21 @@ def _is_connection_error(exc: Exception) -> bool:
     return False
 
 
+_LOAD = (
+    select(ChannelAccount, Citizen, Conversation)
+    .join(Citizen, Citizen.id == ChannelAccount.citizen_id)
+    .join(Conversation, Conversation.account_id == ChannelAccount.id)
+    .where(ChannelAccount.channel == bindparam("channel"),
+           ChannelAccount.external_id == bindparam("external_id"))
+    .with_for_update(of=Conversation)
+)
+# A Viber session is 24 hours; a minute's precision costs no write per message.
+_TOUCH_EVERY = timedelta(minutes=1)
+
+
 class Engine:
     def __init__(self, db: Database, profile: Profile, catalogs: Catalogs, routes: RouterSet):
+        self._inbound_insert: dict[str, Any] = {}
         self.db = db
         self.profile = profile
         self.catalogs = catalogs
@@ -98,11 +112,16 @@ class Engine:
         try:
             with self.db.session() as session:
                 now = utcnow()
-                inbound_id = self._record_once(session, msg, InboundStatus.handled)
-                if inbound_id is None:
+                if msg.kind is Kind.ignored:  # a receipt or an edit: no one to answer
+                    if self._record_once(session, msg, InboundStatus.ignored) is None:
+                        UPDATES_DUPLICATE.labels(msg.channel).inc()
+                        return HandleResult(duplicate=True)
+                    return HandleResult()
+                account, citizen, conversation = self._load(session, msg, now)
+                if self._record_once(session, msg, InboundStatus.handled, account.id) is None:
                     UPDATES_DUPLICATE.labels(msg.channel).inc()
                     return HandleResult(duplicate=True)
-                account, citizen, conversation = self._load(session, msg, now, inbound_id)
+                self._touch(account, citizen, msg, now)
                 if not msg.handled_kinds:
                     self._platform_event(account, msg, now)
                     return HandleResult()
@@ -131,46 +150,54 @@ class Engine:
 
     # ------------------------------------------------------------- storage
     def _record_once(self, session: Session, msg: Incoming, status: InboundStatus,
-                     error: str | None = None) -> int | None:
+                     account_id: int | None = None, error: str | None = None) -> int | None:
         """Insert the inbound record; None when this update was seen before."""
-        values: dict[str, Any] = {
+        params: dict[str, Any] = {
             "channel": msg.channel,
             "update_key": msg.update_key,
+            "account_id": account_id,
             "kind": msg.kind.value,
             "status": status.name,
             "received_at": utcnow(),
             "error": error,
             "payload": _stored_payload(msg) if status is InboundStatus.failed else None,
         }
-        if msg.kind is Kind.ignored:
-            values["status"] = InboundStatus.ignored.name
-        stmt = _insert(session)(InboundUpdate).values(**values)
-        stmt = stmt.on_conflict_do_nothing(index_elements=["channel", "update_key"])
-        return session.execute(stmt.returning(InboundUpdate.id)).scalar_one_or_none()
+        dialect = session.get_bind().dialect.name
+        stmt = self._inbound_insert.get(dialect)
+        if stmt is None:  # built once per dialect: the statement cache then hits
+            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+            stmt = (
+                insert(InboundUpdate)
+                .on_conflict_do_nothing(index_elements=["channel", "update_key"])
+                .returning(InboundUpdate.id)
+            )
+            self._inbound_insert[dialect] = stmt
+        return session.execute(stmt, params).scalar_one_or_none()
 
-    def _load(self, session: Session, msg: Incoming, now: Any,
-              inbound_id: int) -> tuple[ChannelAccount, Citizen, Conversation]:
-        """Find or create the account, citizen and conversation row, race-free,
-        and lock the conversation for this transaction (PostgreSQL)."""
-        account = self._find_account(session, msg)
-        if account is None:
-            account = self._create_account(session, msg, now)
-        conversation = session.scalars(
-            select(Conversation).where(Conversation.account_id == account.id).with_for_update()
-        ).one()
-        account.last_inbound_at = now
+    def _load(self, session: Session, msg: Incoming,
+              now: datetime) -> tuple[ChannelAccount, Citizen, Conversation]:
+        """Find (or create, race-free) the account, citizen and conversation in
+        one query, locking the conversation row for this transaction
+        (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers)."""
+        params = {"channel": msg.channel, "external_id": msg.user_id}
+        row = session.execute(_LOAD, params).one_or_none()
+        if row is None:
+            self._create_account(session, msg, now)
+            row = session.execute(_LOAD, params).one()
+        return row[0], row[1], row[2]
+
+    @staticmethod
+    def _touch(account: ChannelAccount, citizen: Citizen, msg: Incoming,
+               now: datetime) -> None:
+        """Keep "last seen" fresh without a write on every message."""
+        if now - account.last_inbound_at > _TOUCH_EVERY:
+            account.last_inbound_at = now
+        if now - citizen.last_seen_at > _TOUCH_EVERY:
+            citizen.last_seen_at = now
         if msg.display_name and account.display_name != msg.display_name:
             account.display_name = msg.display_name
-        if msg.language_hint:
+        if msg.language_hint and account.platform_language != msg.language_hint:
             account.platform_language = msg.language_hint
-        citizen = account.citizen
-        citizen.last_seen_at = now
-        session.execute(
-            update(InboundUpdate)
-            .where(InboundUpdate.id == inbound_id)
-            .values(account_id=account.id)
-        )
-        return account, citizen, conversation
 
     def _find_account(self, session: Session, msg: Incoming) -> ChannelAccount | None:
         return session.scalars(
@@ -218,10 +245,13 @@ class Engine:
             with self.db.session() as session:
                 now = utcnow()
                 error = f"{type(exc).__name__}: {exc}"[:2000]
-                inbound_id = self._record_once(session, msg, InboundStatus.failed, error=error)
-                if inbound_id is None:
+                if msg.kind is Kind.ignored:
+                    self._record_once(session, msg, InboundStatus.failed, error=error)
+                    return HandleResult(failed=True)
+                account, citizen, _ = self._load(session, msg, now)
+                if self._record_once(session, msg, InboundStatus.failed, account.id,
+                                     error=error) is None:
                     return HandleResult(duplicate=True, failed=True)
-                account, citizen, _ = self._load(session, msg, now, inbound_id)
                 locale = citizen.language or self.profile.default_locale
                 apology = Reply(self.catalogs.gettext(locale, "error.internal"))
                 enqueue(session, account, apology, profile=self.profile, now=now)

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.db import utcnow
@@ -83,4 +84,28 @@ def enqueue(
     else:
         row.sent_at = now
     session.add(row)
+    return row
+
+
+def enqueue_once(
+    session: Session,
+    account: ChannelAccount,
+    reply: Reply,
+    *,
+    dedupe_key: str,
+    profile: Profile,
+    lane: Lane = Lane.reply,
+    origin: str = "bot",
+    now: datetime | None = None,
+) -> OutboxMessage | None:
+    """For timers: queue a message unless one with this key was ever queued
+    (a reminder per booking, a deadline warning per request). Safe to call
+    again after a restart; returns None when it had been queued already."""
+    try:
+        with session.begin_nested():
+            row = enqueue(session, account, reply, profile=profile, lane=lane, origin=origin,
+                          dedupe_key=dedupe_key, now=now)
+            session.flush()
+    except IntegrityError:
+        return None
     return row

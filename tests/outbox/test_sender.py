@@ -194,3 +194,19 @@ def test_viber_bot_started_messages_follow_the_profile(db: Database, allowed: bo
         answer = enqueue(session, account, Reply("answer"), profile=profile, origin="reply")
         assert reminder.status is (OutboxStatus.queued if allowed else OutboxStatus.skipped)
         assert answer.status is OutboxStatus.queued
+
+
+def test_timers_enqueue_exactly_once(db: Database) -> None:
+    from bot.outbox.queue import enqueue_once
+
+    account_id = make_account(db, "t-once")
+    for _ in range(3):  # e.g. the timer ran again, or after a restart
+        with db.session() as session:
+            account = session.get_one(ChannelAccount, account_id)
+            enqueue_once(session, account, Reply("reminder for R-2026-0001"),
+                         dedupe_key="reminder:R-2026-0001", profile=get_profile())
+            enqueue_once(session, account, Reply("reminder for R-2026-0002"),
+                         dedupe_key="reminder:R-2026-0002", profile=get_profile())
+    assert sorted(statuses(db)) == ["reminder for R-2026-0001", "reminder for R-2026-0002"]
+    with db.read_session() as session:
+        assert len(session.scalars(select(OutboxMessage)).all()) == 2

@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`): timings live here, never in tests."""
