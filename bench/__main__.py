@@ -14,12 +14,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.fakes.telegram_api import FakeTelegramAPI, tg_message_update  # noqa: E402
+from tests.fakes.telegram_api import FakeTelegramAPI, tg_message_update
 
 SECRET = "bench-webhook-secret-0123456789"
 

@@ -23,9 +23,10 @@ def main() -> None:
     template = Catalog(project="klokot-bot", fuzzy=False)
     for message in source:
         if message.id:
+            english = message.string
+            shown = english if isinstance(english, str) else " | ".join(english or ())
             template.add(message.id, "" if not message.pluralizable else ("", ""),
-                         auto_comments=[message.string if isinstance(message.string, str)
-                                        else message.string[-1]])
+                         auto_comments=[shown])
     with (LOCALES_DIR / "messages.pot").open("wb") as handle:
         write_po(handle, template, width=100, omit_header=False)
     for locale in ALL_LOCALES:

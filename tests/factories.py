@@ -27,7 +27,7 @@ def make_settings(database_url: str = "sqlite://", data_dir: Path | None = None,
         values["data_dir"] = data_dir
         values["media_dir"] = data_dir / "media"
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 def make_runtime(db: Database, **settings: Any) -> Runtime:

@@ -56,7 +56,7 @@ def test_generated_secret_key_is_kept_private(tmp_path: object) -> None:
     from pathlib import Path
 
     data = Path(str(tmp_path))
-    settings = Settings(_env_file=None, data_dir=data, secret_key=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, data_dir=data, secret_key=None)
     key = settings.resolved_secret_key()
     assert len(key) >= 32
     assert (data / "secret_key").stat().st_mode & 0o777 == 0o600
@@ -64,6 +64,6 @@ def test_generated_secret_key_is_kept_private(tmp_path: object) -> None:
 
 
 def test_placeholder_secret_key_is_refused() -> None:
-    settings = Settings(_env_file=None, secret_key="changeme")  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, secret_key="changeme")
     with pytest.raises(ValueError, match="placeholder"):
         settings.resolved_secret_key()

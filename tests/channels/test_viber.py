@@ -90,7 +90,7 @@ async def test_non_ascii_signature_header_is_403(bench: Bench) -> None:
     body = json.dumps(viber_message_event("vUser3==", "hi")).encode()
     response = await bench.client.post(
         "/webhooks/viber", content=body,
-        headers={"X-Viber-Content-Signature": "sïgnätüre".encode()})
+        headers=[(b"X-Viber-Content-Signature", "sïgnätüre".encode())])
     assert response.status_code == 403
 
 
