@@ -35,9 +35,10 @@ def main() -> None:
         catalog = _read(locale)
         added = [m.id for m in source if m.id and m.id not in catalog]
         for key in added:
-            english = source[key]
-            catalog.add(key, ("",) * catalog.num_plurals if english.pluralizable else "",
-                        auto_comments=[f"English: {english.string}"])
+            message = source[key]
+            assert message is not None
+            catalog.add(key, ("",) * catalog.num_plurals if message.pluralizable else "",
+                        auto_comments=[f"English: {message.string}"])
         if added:
             path = LOCALES_DIR / locale / "LC_MESSAGES" / "messages.po"
             with path.open("wb") as handle:
