@@ -44,14 +44,14 @@ def _problem(status: int, detail: str) -> JSONResponse:
     return JSONResponse({"ok": False, "detail": detail}, status_code=status)
 
 
-async def _json_body(request: Request) -> dict[str, Any] | JSONResponse:
-    content_type = request.headers.get("content-type", "")
-    if not content_type.lower().startswith("application/json"):
-        return _problem(415, "expected application/json")
+async def _raw_body(request: Request) -> bytes | JSONResponse:
     try:
-        body = await read_limited(request)
+        return await read_limited(request)
     except BodyTooLarge:
         return _problem(413, "request body over 1 MiB")
+
+
+def _json_object(body: bytes) -> dict[str, Any] | JSONResponse:
     try:
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError):
@@ -78,7 +78,12 @@ async def telegram_webhook(request: Request) -> Response:
     header = request.headers.get("x-telegram-bot-api-secret-token")
     if not telegram.secret_matches(runtime.settings.telegram_webhook_secret, header):
         return _problem(403, "wrong or missing secret token")
-    data = await _json_body(request)
+    if not request.headers.get("content-type", "").lower().startswith("application/json"):
+        return _problem(415, "expected application/json")
+    body = await _raw_body(request)
+    if isinstance(body, JSONResponse):
+        return body
+    data = _json_object(body)
     if isinstance(data, JSONResponse):
         return data
     try:
@@ -98,19 +103,15 @@ async def viber_webhook(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     if runtime.viber is None:
         return _problem(404, "Viber is not configured")
-    try:
-        body = await read_limited(request)
-    except BodyTooLarge:
-        return _problem(413, "request body over 1 MiB")
+    body = await _raw_body(request)
+    if isinstance(body, JSONResponse):
+        return body
     header = request.headers.get("x-viber-content-signature")
     if not viber.signature_matches(runtime.settings.viber_auth_token, body, header):
         return _problem(403, "wrong or missing signature")
-    try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return _problem(400, "malformed JSON")
-    if not isinstance(data, dict):
-        return _problem(400, "expected a JSON object")
+    data = _json_object(body)
+    if isinstance(data, JSONResponse):
+        return data
     try:
         incoming = viber.parse_callback(data)
     except ValueError as exc:

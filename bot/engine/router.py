@@ -37,15 +37,21 @@ class MenuEntry:
     handler: Handler
 
 
-@dataclass
-class Router:
-    name: str
+@dataclass(kw_only=True)
+class _Registry:
+    """What a router registers, and what the merged set of routers holds."""
+
     commands: dict[str, Handler] = field(default_factory=dict)
     actions: dict[str, Handler] = field(default_factory=dict)
     states: dict[str, StateHandler] = field(default_factory=dict)
     prompts: dict[str, Handler] = field(default_factory=dict)
     menu: list[MenuEntry] = field(default_factory=list)
     status_providers: list[StatusProvider] = field(default_factory=list)
+
+
+@dataclass
+class Router(_Registry):
+    name: str
 
     def command(self, *names: str) -> Callable[[Handler], Handler]:
         """`/name` typed in any state."""
@@ -106,15 +112,8 @@ class Router:
 
 
 @dataclass
-class RouterSet:
+class RouterSet(_Registry):
     """All routers merged; conflicts are programming errors, found at start-up."""
-
-    commands: dict[str, Handler] = field(default_factory=dict)
-    actions: dict[str, Handler] = field(default_factory=dict)
-    states: dict[str, StateHandler] = field(default_factory=dict)
-    prompts: dict[str, Handler] = field(default_factory=dict)
-    menu: list[MenuEntry] = field(default_factory=list)
-    status_providers: list[StatusProvider] = field(default_factory=list)
 
     @classmethod
     def of(cls, routers: list[Router]) -> RouterSet:
