@@ -18,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import func, select, text
 from starlette.concurrency import run_in_threadpool
 
+from bot.admin.web import mount_staff
 from bot.channels.webhooks import router as webhooks_router
 from bot.config import Settings
 from bot.metrics import OUTBOX_NOW, REGISTRY
@@ -77,12 +78,16 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
     app = FastAPI(
         title="Klokot citizen bot",
-        description="Webhooks of the citizen bot and the admin API of the Municipality of Klokot.",
+        description="The admin API of the Municipality of Klokot's citizen bot. Sign in at "
+                    "`POST /api/v1/auth/token` and send the token as `Authorization: Bearer …`.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.runtime = runtime
     app.include_router(webhooks_router)
+    mount_staff(app)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> JSONResponse:

@@ -93,6 +93,70 @@ def cmd_set_webhooks(args: argparse.Namespace) -> int:
     return asyncio.run(set_webhooks())
 
 
+def _read_password(confirm: bool = True) -> str:
+    """From stdin when piped; otherwise prompted (twice, to catch typos)."""
+    import getpass
+
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Password: ")
+    if confirm and getpass.getpass("Password again: ") != first:
+        raise SystemExit("the two passwords differ; nothing was changed")
+    return first
+
+
+def cmd_staff(args: argparse.Namespace) -> int:
+    from bot.admin import accounts
+    from bot.admin.security import WeakPassword
+    from bot.migrate import upgrade
+    from bot.models.staff import Role, StaffUser
+    from bot.profile import load_profile
+    from bot.db import Database
+
+    settings = get_settings()
+    upgrade(settings.database_url)
+    db = Database(settings.database_url)
+    try:
+        with db.session() as session:
+            if args.action == "list":
+                from sqlalchemy import select
+
+                for staff in session.scalars(select(StaffUser).order_by(StaffUser.username)):
+                    state = "disabled" if staff.disabled_at else "active"
+                    chat = "chat linked" if staff.chat_account_id else ""
+                    print(f"{staff.username:24} {staff.role.value:13} "
+                          f"{staff.department or '':18} {state:9} {chat}")
+                return 0
+            if args.action == "add":
+                accounts.create_staff(
+                    session, load_profile(settings.profile_path), username=args.username,
+                    password=_read_password(), role=Role(args.role),
+                    department=args.department, full_name=args.name,
+                    language=args.language,
+                )
+                print(f"created {args.username} ({args.role})")
+                return 0
+            staff = accounts.find(session, args.username)
+            if staff is None:
+                print(f"no staff account {args.username!r}", file=sys.stderr)
+                return 1
+            if args.action == "disable":
+                accounts.disable(session, staff)
+                print(f"disabled {staff.username}; its sessions and tokens no longer work")
+            elif args.action == "enable":
+                accounts.enable(session, staff)
+                print(f"enabled {staff.username}")
+            elif args.action == "password":
+                accounts.set_password(session, staff, _read_password())
+                print(f"password changed for {staff.username}; its old sessions are closed")
+            return 0
+    except (accounts.AccountError, WeakPassword) as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    finally:
+        db.dispose()
+
+
 def cmd_not_yet(args: argparse.Namespace) -> int:
     print(f"'klokot-bot {args.command}' is not built yet (see the issue tracker)",
           file=sys.stderr)
@@ -118,8 +182,22 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="upgrade the database schema").set_defaults(func=cmd_migrate)
     sub.add_parser("set-webhooks", help="register the webhooks with Telegram and Viber"
                    ).set_defaults(func=cmd_set_webhooks)
-    for name in ("staff", "open311"):
-        sub.add_parser(name, help="(not built yet)").set_defaults(func=cmd_not_yet)
+    staff = sub.add_parser("staff", help="staff accounts (the first admin is made here)")
+    staff_sub = staff.add_subparsers(dest="action", required=True)
+    add = staff_sub.add_parser("add", help="create an account; password from stdin or prompt")
+    add.add_argument("username")
+    add.add_argument("--role", required=True,
+                     choices=["admin", "mayor_office", "info_office", "department", "viewer"])
+    add.add_argument("--department", help="department code (role department only)")
+    add.add_argument("--name", help="full name shown on the pages")
+    add.add_argument("--language", default="en", choices=["en", "sr_Latn", "sr_Cyrl", "sq"])
+    staff_sub.add_parser("list", help="all accounts")
+    for action, text in (("disable", "disable an account (its tokens stop at once)"),
+                         ("enable", "enable a disabled account"),
+                         ("password", "set a new password (stdin or prompt)")):
+        staff_sub.add_parser(action, help=text).add_argument("username")
+    staff.set_defaults(func=cmd_staff)
+    sub.add_parser("open311", help="(not built yet)").set_defaults(func=cmd_not_yet)
     return p
 
 

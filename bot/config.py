@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     sender_max_attempts: int = 8
     sender_lease_seconds: float = 15.0
 
+    # Staff sign-in.
+    staff_token_hours: float = 8.0
+    login_max_failures: int = 5
+    login_lock_minutes: float = 15.0
+    login_delay_seconds: float = 0.5
+
     log_level: str = "INFO"
 
     @property

@@ -3,8 +3,10 @@
 from bot.models.citizen import ChannelAccount, Citizen, Conversation
 from bot.models.inbound import InboundStatus, InboundUpdate
 from bot.models.outbox import Lane, OutboxMessage, OutboxStatus, SenderLease
+from bot.models.staff import AuditEntry, Role, StaffToken, StaffUser
 
 __all__ = [
+    "AuditEntry",
     "ChannelAccount",
     "Citizen",
     "Conversation",
@@ -13,5 +15,8 @@ __all__ = [
     "Lane",
     "OutboxMessage",
     "OutboxStatus",
+    "Role",
     "SenderLease",
+    "StaffToken",
+    "StaffUser",
 ]

@@ -1,0 +1,193 @@
+"""Staff accounts as services: the command line, the API and the pages all
+call these, so a rule (lock-outs, revocation on disable) lives in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from bot.admin import audit
+from bot.admin.security import (
+    failure_delay,
+    hash_password,
+    lockout,
+    new_link_code,
+    new_token,
+    token_hash,
+    verify_password,
+)
+from bot.config import Settings
+from bot.db import utcnow
+from bot.models.staff import Role, StaffToken, StaffUser
+from bot.profile import Profile
+
+USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{1,63}$"
+LINK_CODE_MINUTES = 10
+
+
+class AccountError(ValueError):
+    """A request about accounts that cannot be done (with a stable code)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _snapshot(staff: StaffUser) -> dict[str, object]:
+    return {"username": staff.username, "role": staff.role.value,
+            "department": staff.department, "disabled": staff.disabled_at is not None}
+
+
+def create_staff(session: Session, profile: Profile, *, username: str, password: str,
+                 role: Role, department: str | None = None, full_name: str | None = None,
+                 language: str = "en", by: StaffUser | None = None) -> StaffUser:
+    import re
+
+    username = username.strip().lower()
+    if not re.match(USERNAME_PATTERN, username):
+        raise AccountError("invalid_username",
+                           "usernames are 2–64 of a-z, 0-9, '.', '_' or '-'")
+    if role is Role.department:
+        if not department or profile.department(department) is None:
+            codes = ", ".join(d.code for d in profile.departments)
+            raise AccountError("invalid_department",
+                               f"a department officer needs --department, one of: {codes}")
+    elif department is not None:
+        raise AccountError("invalid_department", "only the department role has a department")
+    if session.scalar(select(StaffUser.id).where(StaffUser.username == username)):
+        raise AccountError("username_taken", f"there is already an account {username!r}")
+    staff = StaffUser(username=username, password_hash=hash_password(password), role=role,
+                      department=department, full_name=full_name, language=language,
+                      created_at=utcnow())
+    session.add(staff)
+    session.flush()
+    audit.record(session, by, "staff.create", object_type="staff", object_id=staff.username,
+                 after=_snapshot(staff))
+    return staff
+
+
+def find(session: Session, username: str) -> StaffUser | None:
+    return session.scalar(select(StaffUser).where(StaffUser.username == username.strip().lower()))
+
+
+def revoke_all(session: Session, staff: StaffUser, now: datetime | None = None) -> None:
+    session.execute(
+        update(StaffToken)
+        .where(StaffToken.staff_id == staff.id, StaffToken.revoked_at.is_(None))
+        .values(revoked_at=now or utcnow())
+    )
+
+
+def disable(session: Session, staff: StaffUser, by: StaffUser | None = None) -> None:
+    """Disabled accounts lose access at once: every token is revoked too."""
+    before = _snapshot(staff)
+    now = utcnow()
+    staff.disabled_at = staff.disabled_at or now
+    revoke_all(session, staff, now)
+    audit.record(session, by, "staff.disable", object_type="staff", object_id=staff.username,
+                 before=before, after=_snapshot(staff))
+
+
+def enable(session: Session, staff: StaffUser, by: StaffUser | None = None) -> None:
+    before = _snapshot(staff)
+    staff.disabled_at = None
+    staff.failed_logins, staff.locked_until = 0, None
+    audit.record(session, by, "staff.enable", object_type="staff", object_id=staff.username,
+                 before=before, after=_snapshot(staff))
+
+
+def set_password(session: Session, staff: StaffUser, password: str,
+                 by: StaffUser | None = None) -> None:
+    staff.password_hash = hash_password(password)
+    staff.failed_logins, staff.locked_until = 0, None
+    revoke_all(session, staff)  # sessions opened with the old password end
+    audit.record(session, by, "staff.password", object_type="staff", object_id=staff.username)
+
+
+def count_admins(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(StaffUser).where(
+        StaffUser.role == Role.admin, StaffUser.disabled_at.is_(None))) or 0)
+
+
+@dataclass
+class LoginResult:
+    staff: StaffUser | None
+    code: str | None = None  # invalid_credentials | account_locked | account_disabled
+    retry_after: int | None = None
+    delay: float = 0.0
+
+
+def authenticate(session: Session, settings: Settings, username: str, password: str,
+                 ip: str | None = None) -> LoginResult:
+    """Check a password; count failures, lock after too many, record it all."""
+    now = utcnow()
+    staff = find(session, username[:64]) if username else None
+    if staff is not None and staff.locked_until and staff.locked_until > now:
+        seconds = int((staff.locked_until - now).total_seconds()) + 1
+        audit.record(session, staff, "login.locked", object_type="staff",
+                     object_id=staff.username, ip=ip)
+        return LoginResult(None, "account_locked", retry_after=seconds)
+    ok = verify_password(staff.password_hash if staff else None, password)
+    if staff is None or not ok:
+        delay = 0.0
+        if staff is not None:
+            staff.failed_logins += 1
+            delay = failure_delay(staff.failed_logins, settings.login_delay_seconds)
+            until = lockout(staff.failed_logins, now, settings.login_max_failures,
+                            settings.login_lock_minutes)
+            if until:
+                staff.locked_until = until
+                audit.record(session, staff, "login.lockout", object_type="staff",
+                             object_id=staff.username, ip=ip,
+                             detail=f"{staff.failed_logins} failed logins")
+        audit.record(session, staff, "login.failed", ip=ip,
+                     username=(staff.username if staff else username[:64] or "?"))
+        return LoginResult(None, "invalid_credentials", delay=delay)
+    if staff.disabled_at is not None:
+        audit.record(session, staff, "login.disabled", ip=ip)
+        return LoginResult(None, "account_disabled")
+    staff.failed_logins, staff.locked_until, staff.last_login_at = 0, None, now
+    audit.record(session, staff, "login", ip=ip)
+    return LoginResult(staff)
+
+
+def issue_token(session: Session, staff: StaffUser, kind: str, hours: float) -> tuple[str, int]:
+    """A new opaque token (only its hash is stored) and its lifetime in seconds."""
+    token = new_token()
+    now = utcnow()
+    lifetime = timedelta(hours=hours)
+    session.add(StaffToken(token_hash=token_hash(token), staff_id=staff.id, kind=kind,
+                           created_at=now, expires_at=now + lifetime))
+    return token, int(lifetime.total_seconds())
+
+
+def staff_for_token(session: Session, token: str) -> tuple[StaffUser, StaffToken] | None:
+    """The active officer behind a token that is unexpired, unrevoked, and not disabled."""
+    row = session.execute(
+        select(StaffUser, StaffToken)
+        .join(StaffToken, StaffToken.staff_id == StaffUser.id)
+        .where(StaffToken.token_hash == token_hash(token), StaffToken.revoked_at.is_(None),
+               StaffToken.expires_at > utcnow(), StaffUser.disabled_at.is_(None))
+    ).one_or_none()
+    return (row[0], row[1]) if row else None
+
+
+def start_chat_link(session: Session, staff: StaffUser) -> str:
+    """A one-time code (10 minutes) the officer sends the bot as `/staff CODE`."""
+    code = new_link_code()
+    staff.link_code_hash = token_hash(code)
+    staff.link_code_expires_at = utcnow() + timedelta(minutes=LINK_CODE_MINUTES)
+    audit.record(session, staff, "staff.chat_link_code", object_type="staff",
+                 object_id=staff.username)
+    return code
+
+
+def unlink_chat(session: Session, staff: StaffUser, by: StaffUser | None = None) -> None:
+    before = {"chat_account_id": staff.chat_account_id}
+    staff.chat_account_id = None
+    staff.link_code_hash = staff.link_code_expires_at = None
+    audit.record(session, by or staff, "staff.chat_unlink", object_type="staff",
+                 object_id=staff.username, before=before, after={"chat_account_id": None})

@@ -1,0 +1,10 @@
+"""The admin API under /api/v1: one router file per resource."""
+
+from fastapi import APIRouter
+
+from bot.admin.api import audit, auth, citizens
+
+api_router = APIRouter(prefix="/api/v1")
+api_router.include_router(auth.router)
+api_router.include_router(citizens.router)
+api_router.include_router(audit.router)

@@ -1,0 +1,88 @@
+"""Signing in and out with a bearer token (OAuth2 password form), and `me`."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.security import OAuth2PasswordRequestForm
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from bot.admin import accounts, audit
+from bot.admin.common import Problem, ProblemBody
+from bot.admin.deps import CurrentStaff, RuntimeDep, SessionDep, client_ip
+from bot.admin.permissions import Capability, access
+from bot.models.staff import StaffUser
+
+router = APIRouter(tags=["auth"])
+ERRORS = {401: {"model": ProblemBody}, 422: {"model": ProblemBody}}
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int
+
+
+class StaffOut(BaseModel):
+    username: str
+    full_name: str | None
+    role: str
+    department: str | None
+    language: str
+    chat_linked: bool
+    permissions: dict[str, str]
+
+    @classmethod
+    def of(cls, staff: StaffUser) -> StaffOut:
+        return cls(
+            username=staff.username, full_name=staff.full_name, role=staff.role.value,
+            department=staff.department, language=staff.language,
+            chat_linked=staff.chat_account_id is not None,
+            permissions={cap.value: access(staff.role, cap).name for cap in Capability},
+        )
+
+
+@router.post("/auth/token", response_model=TokenOut,
+             responses={**ERRORS, 429: {"model": ProblemBody}})
+async def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request,
+                runtime: RuntimeDep) -> TokenOut:
+    """Exchange a username and password for a bearer token that expires."""
+    settings = runtime.settings
+    ip = client_ip(request)
+
+    def check() -> tuple[accounts.LoginResult, str | None, int]:
+        with runtime.db.session() as session:
+            result = accounts.authenticate(session, settings, form.username, form.password, ip)
+            if result.staff is None:
+                return result, None, 0
+            token, lifetime = accounts.issue_token(session, result.staff, "api",
+                                                   settings.staff_token_hours)
+            return result, token, lifetime
+
+    result, token, lifetime = await run_in_threadpool(check)
+    if result.delay:  # repeated failures answer ever more slowly
+        await asyncio.sleep(result.delay)
+    if result.code == "account_locked":
+        raise Problem(429, "account_locked", "too many failed sign-ins; try again later",
+                      headers={"Retry-After": str(result.retry_after or 60)})
+    if token is None:
+        raise Problem(401, "invalid_credentials", "wrong username or password",
+                      headers={"WWW-Authenticate": "Bearer"})
+    return TokenOut(access_token=token, expires_in=lifetime)
+
+
+@router.post("/auth/logout", status_code=204, responses=ERRORS)
+def logout(staff: CurrentStaff, request: Request, session: SessionDep) -> None:
+    """Revoke the token this request was made with."""
+    token = request.state.token
+    token.revoked_at = accounts.utcnow()
+    audit.record(session, staff, "logout", ip=client_ip(request))
+
+
+@router.get("/me", response_model=StaffOut, responses=ERRORS)
+def me(staff: CurrentStaff) -> StaffOut:
+    """The signed-in officer, with what their role may do."""
+    return StaffOut.of(staff)

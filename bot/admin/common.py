@@ -1,0 +1,123 @@
+"""What every admin router shares: problem-JSON errors with a stable `code`,
+paging (`limit`, `offset`, `total`), sorting (`sort=-field`), filter checks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+T = TypeVar("T")
+PROBLEM = "application/problem+json"
+
+
+class Problem(Exception):
+    """An error the API answers with a problem body (RFC 9457) and a stable code."""
+
+    def __init__(self, status: int, code: str, detail: str,
+                 headers: Mapping[str, str] | None = None, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status, self.code, self.detail = status, code, detail
+        self.headers = dict(headers or {})
+        self.extra = extra
+
+
+class ProblemBody(BaseModel):
+    """The shape of every error answer."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    code: str
+    detail: str
+
+
+_TITLES = {400: "Bad request", 401: "Not authenticated", 403: "Forbidden", 404: "Not found",
+           405: "Method not allowed", 409: "Conflict", 413: "Too large",
+           415: "Unsupported media type", 422: "Invalid input", 429: "Too many requests",
+           500: "Server error", 503: "Unavailable"}
+_CODES = {401: "not_authenticated", 403: "forbidden", 404: "not_found",
+          405: "method_not_allowed", 422: "validation_error", 429: "too_many_requests"}
+
+
+def problem_response(status: int, code: str, detail: str,
+                     headers: Mapping[str, str] | None = None, **extra: Any) -> JSONResponse:
+    body = {"type": "about:blank", "title": _TITLES.get(status, "Error"), "status": status,
+            "code": code, "detail": detail, **extra}
+    return JSONResponse(body, status_code=status, headers=dict(headers or {}),
+                        media_type=PROBLEM)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(exc.status, exc.code, exc.detail, exc.headers, **exc.extra)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem_response(exc.status_code, _CODES.get(exc.status_code, "error"),
+                                str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))}
+                  for e in exc.errors()]
+        fields = ", ".join(".".join(e["loc"][1:]) or e["loc"][0] for e in errors if e["loc"])
+        return problem_response(422, "validation_error", f"invalid input: {fields}",
+                                errors=errors)
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list; `total` counts every match, not just this page."""
+
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+class PageParams:
+    """`limit` 1–200 (default 50), `offset` from 0, `sort` a field name, `-` for descending."""
+
+    def __init__(
+        self,
+        limit: Annotated[int, Query(ge=1, le=200, description="Items per page")] = 50,
+        offset: Annotated[int, Query(ge=0, le=1_000_000, description="Items to skip")] = 0,
+        sort: Annotated[str | None, Query(max_length=40, pattern=r"^-?[a-z_]+$",
+                                          description="Field to sort by; -field descends")
+                        ] = None,
+    ) -> None:
+        self.limit, self.offset, self.sort = limit, offset, sort
+
+
+def sorted_by(stmt: Select[Any], sort: str | None, allowed: Mapping[str, Any],
+              default: Sequence[Any]) -> Select[Any]:
+    """Apply `sort` if it names an allowed field, else the default; 422 otherwise."""
+    if not sort:
+        return stmt.order_by(*default)
+    name = sort.lstrip("-")
+    if name not in allowed:
+        raise Problem(422, "invalid_sort",
+                      f"cannot sort by {name!r}; choose one of: {', '.join(sorted(allowed))}")
+    column = allowed[name]
+    return stmt.order_by(column.desc() if sort.startswith("-") else column.asc(), *default)
+
+
+def paginate(session: Session, stmt: Select[Any], page: PageParams) -> tuple[list[Any], int]:
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    rows = session.execute(stmt.limit(page.limit).offset(page.offset)).all()
+    return [row[0] if len(row) == 1 else row for row in rows], int(total or 0)
+
+
+def check_choice(name: str, value: str | None, allowed: Sequence[str]) -> None:
+    """Unknown filter values are an error, not an empty list."""
+    if value is not None and value not in allowed:
+        raise Problem(422, "invalid_filter",
+                      f"unknown {name} {value!r}; choose one of: {', '.join(allowed)}")

@@ -1,0 +1,79 @@
+"""`Annotated` dependencies (FastAPI full-stack template style): the runtime,
+a database session per request, the signed-in officer, and `require(...)`,
+the one place where permissions are decided."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from bot.admin.accounts import staff_for_token
+from bot.admin.common import Problem
+from bot.admin.permissions import Access, Capability, access
+from bot.models.staff import StaffUser
+from bot.runtime import Runtime
+
+SESSION_COOKIE = "klokot_staff"
+CSRF_COOKIE = "klokot_csrf"
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_session(runtime: RuntimeDep) -> Iterator[Session]:
+    """One transaction per request, committed before the answer is sent."""
+    with runtime.db.session() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def bearer_or_cookie(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return request.cookies.get(SESSION_COOKIE)
+
+
+def current_staff(request: Request, session: SessionDep) -> StaffUser:
+    token = bearer_or_cookie(request)
+    found = staff_for_token(session, token) if token else None
+    if found is None:
+        raise Problem(401, "not_authenticated",
+                      "sign in first: the token is missing, expired, revoked or its "
+                      "account is disabled", headers={"WWW-Authenticate": "Bearer"})
+    staff, used = found
+    request.state.staff = staff
+    request.state.token = used
+    return staff
+
+
+CurrentStaff = Annotated[StaffUser, Depends(current_staff)]
+
+
+def require(capability: Capability, *, write: bool = False) -> Callable[[StaffUser], StaffUser]:
+    """A dependency that lets the request through only with enough access."""
+    needed = Access.department if write else Access.read
+
+    def check(staff: CurrentStaff) -> StaffUser:
+        if access(staff.role, capability) < needed:
+            verb = "change" if write else "see"
+            raise Problem(403, "forbidden",
+                          f"the {staff.role.value} role may not {verb} {capability.value}")
+        return staff
+
+    return check
+
+
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None

@@ -1,0 +1,271 @@
+"""Staff pages at /staff: server-rendered (Jinja2), no inline script, every
+asset served from here. They call the same services as the API."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from bot.admin import accounts
+from bot.admin.api.audit import AuditFilters, list_audit
+from bot.admin.api.citizens import CHANNELS, CitizenFilters, list_citizens, shows_personal_data
+from bot.admin.audit import record
+from bot.admin.common import PageParams, Problem
+from bot.admin.deps import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    RuntimeDep,
+    SessionDep,
+    client_ip,
+)
+from bot.admin.permissions import Capability, can_read
+from bot.admin.security import csrf_token, csrf_valid
+from bot.i18n import LANGUAGE_NAMES, format_date
+from bot.models.staff import StaffUser
+from bot.profile import ABROAD
+from bot.runtime import Runtime
+
+router = APIRouter(prefix="/staff", include_in_schema=False)
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+STAFF_LOCALES = ("en", "sr_Latn", "sr_Cyrl", "sq")
+# The capabilities of SPEC §3 that later issues add pages for.
+SECTIONS = [
+    ("reception", Capability.reception, "staff.nav.reception"),
+    ("documents", Capability.documents, "staff.nav.documents"),
+    ("complaints", Capability.complaints, "staff.nav.complaints"),
+    ("surveys", Capability.surveys, "staff.nav.surveys"),
+    ("notices", Capability.notices, "staff.nav.notices"),
+]
+
+
+class LoginRequired(Exception):
+    """Raised by page dependencies; answered with a redirect to the login page."""
+
+
+class PageForbidden(Exception):
+    def __init__(self, staff: StaffUser) -> None:
+        self.staff = staff
+
+
+def page_staff(request: Request, session: SessionDep) -> StaffUser:
+    token = request.cookies.get(SESSION_COOKIE)
+    found = accounts.staff_for_token(session, token) if token else None
+    if found is None:
+        raise LoginRequired
+    request.state.staff, request.state.token = found
+    return found[0]
+
+
+PageStaff = Annotated[StaffUser, Depends(page_staff)]
+
+
+def csrf_seed(request: Request) -> str:
+    seed = request.cookies.get(CSRF_COOKIE)
+    if not seed:
+        seed = request.state.__dict__.setdefault("new_csrf", secrets.token_urlsafe(24))
+    return seed
+
+
+def check_csrf(request: Request, runtime: Runtime, given: str | None) -> None:
+    if not csrf_valid(runtime.settings.resolved_secret_key(), request.cookies.get(CSRF_COOKIE),
+                      given):
+        raise Problem(403, "csrf_failed",
+                      "the form expired or did not come from this site; reload and try again")
+
+
+def _secure(request: Request) -> bool:
+    return request.url.scheme == "https"
+
+
+def render(request: Request, runtime: Runtime, name: str, staff: StaffUser | None,
+           status: int = 200, **context: Any) -> HTMLResponse:
+    locale = staff.language if staff else request.cookies.get("klokot_lang", "en")
+    if locale not in STAFF_LOCALES:
+        locale = "en"
+    catalogs = runtime.catalogs
+    seed = csrf_seed(request)
+
+    def t(key: str, **params: object) -> str:
+        return catalogs.gettext(locale, key, **params)
+
+    sections = [
+        {"code": code, "label": t(label), "readable": staff is not None
+         and can_read(staff.role, capability)}
+        for code, capability, label in SECTIONS
+    ]
+    response = templates.TemplateResponse(
+        request, name,
+        {"t": t, "staff": staff, "locale": locale, "languages": LANGUAGE_NAMES,
+         "staff_locales": STAFF_LOCALES, "sections": sections,
+         "csrf": csrf_token(runtime.settings.resolved_secret_key(), seed),
+         "is_admin": staff is not None and can_read(staff.role, Capability.staff_admin),
+         "date": lambda d: format_date(d, locale) + d.strftime(" %H:%M") if d else "—",
+         **context},
+        status_code=status,
+    )
+    if request.cookies.get(CSRF_COOKIE) != seed:
+        response.set_cookie(CSRF_COOKIE, seed, httponly=True, samesite="strict",
+                            secure=_secure(request), path="/staff")
+    return response
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, runtime: RuntimeDep) -> HTMLResponse:
+    return render(request, runtime, "login.html", None)
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login(request: Request, runtime: RuntimeDep,
+                username: Annotated[str, Form(max_length=200)] = "",
+                password: Annotated[str, Form(max_length=1000)] = "",
+                csrf_token: Annotated[str, Form(max_length=200)] = "") -> Response:
+    check_csrf(request, runtime, csrf_token)
+    ip = client_ip(request)
+
+    def check() -> tuple[accounts.LoginResult, str | None]:
+        with runtime.db.session() as session:
+            result = accounts.authenticate(session, runtime.settings, username, password, ip)
+            if result.staff is None:
+                return result, None
+            token, _ = accounts.issue_token(session, result.staff, "session",
+                                            runtime.settings.staff_token_hours)
+            return result, token
+
+    result, token = await run_in_threadpool(check)
+    if token is None:
+        import asyncio
+
+        if result.delay:
+            await asyncio.sleep(result.delay)
+        key = "staff.login.locked" if result.code == "account_locked" else "staff.login.failed"
+        return render(request, runtime, "login.html", None,
+                      status=429 if result.code == "account_locked" else 401,
+                      error=key, username=username[:64])
+    response = RedirectResponse("/staff", status_code=303)
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict",
+                        secure=_secure(request), path="/",
+                        max_age=int(runtime.settings.staff_token_hours * 3600))
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, runtime: RuntimeDep, staff: PageStaff, session: SessionDep,
+           csrf_token: Annotated[str, Form(max_length=200)] = "") -> Response:
+    check_csrf(request, runtime, csrf_token)
+    request.state.token.revoked_at = accounts.utcnow()
+    record(session, staff, "logout", ip=client_ip(request))
+    response = RedirectResponse("/staff/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("", response_class=HTMLResponse)
+def dashboard(request: Request, runtime: RuntimeDep, staff: PageStaff) -> HTMLResponse:
+    return render(request, runtime, "dashboard.html", staff)
+
+
+@router.get("/citizens", response_class=HTMLResponse)
+def citizens_page(request: Request, runtime: RuntimeDep, staff: PageStaff, session: SessionDep,
+                  filters: Annotated[CitizenFilters, Depends()],
+                  page: Annotated[PageParams, Depends()]) -> HTMLResponse:
+    profile = runtime.profile
+    settlements = [s.code for s in profile.settlements]
+    try:
+        rows, total = list_citizens(session, profile.enabled_locales, settlements, filters, page)
+        error = None
+    except Problem as problem:
+        rows, total, error = [], 0, problem.detail
+    personal = shows_personal_data(staff)
+    if personal and rows:
+        record(session, staff, "citizen.list", object_type="citizen",
+               detail="ids " + ",".join(str(c.id) for c in rows), ip=client_ip(request))
+    query = {k: v for k, v in request.query_params.items() if k != "offset"}
+    prev_offset = max(0, page.offset - page.limit) if page.offset else None
+    next_offset = page.offset + page.limit if page.offset + page.limit < total else None
+    settlement_names = {s.code: s.label(staff.language) for s in profile.settlements}
+    settlement_names[ABROAD] = runtime.catalogs.gettext(staff.language, "staff.abroad")
+    return render(
+        request, runtime, "citizens.html", staff, citizens=rows, total=total, page=page,
+        personal=personal, error=error, filters=filters, channels=CHANNELS,
+        settlements=settlement_names, locales=profile.enabled_locales,
+        prev_link=None if prev_offset is None else "?" + urlencode({**query,
+                                                                     "offset": prev_offset}),
+        next_link=None if next_offset is None else "?" + urlencode({**query,
+                                                                     "offset": next_offset}),
+    )
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_page(request: Request, runtime: RuntimeDep, staff: PageStaff, session: SessionDep,
+               filters: Annotated[AuditFilters, Depends()],
+               page: Annotated[PageParams, Depends()]) -> HTMLResponse:
+    if not can_read(staff.role, Capability.staff_admin):
+        return render(request, runtime, "forbidden.html", staff, status=403)
+    rows, total = list_audit(session, filters, page)
+    query = {k: v for k, v in request.query_params.items() if k != "offset"}
+    next_offset = page.offset + page.limit if page.offset + page.limit < total else None
+    prev_offset = max(0, page.offset - page.limit) if page.offset else None
+    return render(
+        request, runtime, "audit.html", staff, entries=rows, total=total, page=page,
+        filters=filters,
+        prev_link=None if prev_offset is None else "?" + urlencode({**query,
+                                                                     "offset": prev_offset}),
+        next_link=None if next_offset is None else "?" + urlencode({**query,
+                                                                     "offset": next_offset}),
+    )
+
+
+@router.get("/chat", response_class=HTMLResponse)
+def chat_page(request: Request, runtime: RuntimeDep, staff: PageStaff) -> HTMLResponse:
+    return render(request, runtime, "chat.html", staff, code=None)
+
+
+@router.post("/chat/code", response_class=HTMLResponse)
+def chat_code(request: Request, runtime: RuntimeDep, staff: PageStaff, session: SessionDep,
+              csrf_token: Annotated[str, Form(max_length=200)] = "") -> HTMLResponse:
+    check_csrf(request, runtime, csrf_token)
+    code = accounts.start_chat_link(session, staff)
+    return render(request, runtime, "chat.html", staff, code=code,
+                  minutes=accounts.LINK_CODE_MINUTES)
+
+
+@router.post("/chat/unlink")
+def chat_unlink(request: Request, runtime: RuntimeDep, staff: PageStaff, session: SessionDep,
+                csrf_token: Annotated[str, Form(max_length=200)] = "") -> Response:
+    check_csrf(request, runtime, csrf_token)
+    accounts.unlink_chat(session, staff)
+    return RedirectResponse("/staff/chat", status_code=303)
+
+
+@router.post("/language")
+def language(request: Request, runtime: RuntimeDep, staff: PageStaff, session: SessionDep,
+             locale: Annotated[str, Form(max_length=16)] = "en",
+             csrf_token: Annotated[str, Form(max_length=200)] = "",
+             back: Annotated[str, Form(max_length=200)] = "/staff") -> Response:
+    check_csrf(request, runtime, csrf_token)
+    if locale in STAFF_LOCALES and locale != staff.language:
+        record(session, staff, "staff.language", object_type="staff", object_id=staff.username,
+               before={"language": staff.language}, after={"language": locale})
+        staff.language = locale
+    target = back if back.startswith("/staff") and "//" not in back else "/staff"
+    return RedirectResponse(target, status_code=303)
+
+
+@router.get("/{section}", response_class=HTMLResponse)
+def section_page(section: str, request: Request, runtime: RuntimeDep,
+                 staff: PageStaff) -> HTMLResponse:
+    """A capability whose pages are not built yet says so honestly."""
+    known = {code: label for code, _, label in SECTIONS}
+    if section not in known:
+        return render(request, runtime, "not_found.html", staff, status=404)
+    return render(request, runtime, "coming.html", staff, section=known[section])
+
+

@@ -1,0 +1,73 @@
+"""Who may do what: SPEC §3.7's role × capability table, decided here and
+nowhere else. Routes declare the capability they need through a dependency
+(`bot.admin.deps.require`); they never look at roles themselves."""
+
+from __future__ import annotations
+
+import enum
+
+from bot.models.staff import Role
+
+
+class Capability(enum.StrEnum):
+    reception = "reception"
+    documents = "documents"
+    complaints = "complaints"
+    surveys = "surveys"
+    notices = "notices"
+    personal_data = "personal_data"
+    staff_admin = "staff_admin"  # staff accounts and the audit log
+
+
+class Access(enum.IntEnum):
+    """Ordered: a higher level includes what the lower ones allow."""
+
+    none = 0
+    read = 1
+    department = 2  # read and write, but only the officer's own department's items
+    full = 3
+
+
+_ = Access.none
+R, D, F = Access.read, Access.department, Access.full
+
+MATRIX: dict[Role, dict[Capability, Access]] = {
+    Role.admin: dict.fromkeys(Capability, F),
+    Role.mayor_office: {
+        Capability.reception: F, Capability.documents: R, Capability.complaints: R,
+        Capability.surveys: R, Capability.notices: _, Capability.personal_data: F,
+        Capability.staff_admin: _,
+    },
+    Role.info_office: {
+        Capability.reception: R, Capability.documents: F, Capability.complaints: F,
+        Capability.surveys: F, Capability.notices: F, Capability.personal_data: F,
+        Capability.staff_admin: _,
+    },
+    Role.department: {
+        Capability.reception: _, Capability.documents: D, Capability.complaints: D,
+        Capability.surveys: R, Capability.notices: _, Capability.personal_data: D,
+        Capability.staff_admin: _,
+    },
+    Role.viewer: {
+        Capability.reception: R, Capability.documents: R, Capability.complaints: R,
+        Capability.surveys: R, Capability.notices: _, Capability.personal_data: _,
+        Capability.staff_admin: _,
+    },
+}
+
+
+def access(role: Role, capability: Capability) -> Access:
+    return MATRIX[role][capability]
+
+
+def can_read(role: Role, capability: Capability) -> bool:
+    return access(role, capability) >= Access.read
+
+
+def can_write(role: Role, capability: Capability) -> bool:
+    return access(role, capability) >= Access.department
+
+
+def department_scoped(role: Role, capability: Capability) -> bool:
+    """True when the officer sees only their own department's items."""
+    return access(role, capability) is Access.department

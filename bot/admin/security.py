@@ -1,0 +1,73 @@
+"""Passwords (argon2), opaque tokens stored as hashes, CSRF, login throttling."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+_hasher = PasswordHasher()
+# Verifying against this keeps a wrong username as slow as a wrong password.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+MIN_PASSWORD_LENGTH = 10
+
+
+class WeakPassword(ValueError):
+    pass
+
+
+def hash_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise WeakPassword(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def csrf_token(secret_key: str, seed: str) -> str:
+    """The form token for a browser: an HMAC of its CSRF cookie."""
+    return hmac.new(secret_key.encode(), f"csrf:{seed}".encode(), hashlib.sha256).hexdigest()
+
+
+def csrf_valid(secret_key: str, seed: str | None, given: str | None) -> bool:
+    if not seed or not given:
+        return False
+    return hmac.compare_digest(csrf_token(secret_key, seed).encode(),
+                               given.encode("utf-8", "surrogateescape"))
+
+
+def new_link_code() -> str:
+    """The one-time code an officer sends the bot to link their own chat."""
+    return f"{secrets.randbelow(10**8):08d}"
+
+
+def lockout(failures: int, now: datetime, max_failures: int,
+            lock_minutes: float) -> datetime | None:
+    """When the account unlocks after this many consecutive failures, if locked."""
+    if failures >= max_failures:
+        return now + timedelta(minutes=lock_minutes)
+    return None
+
+
+def failure_delay(failures: int, base_seconds: float) -> float:
+    """Each failed login answers more slowly: 0, 0, base, 2·base, 4·base … (≤ 8 s)."""
+    if failures < 3 or base_seconds <= 0:
+        return 0.0
+    return float(min(8.0, base_seconds * 2 ** (failures - 3)))

@@ -1,0 +1,95 @@
+"""Staff accounts, their sessions and API tokens, and the audit log."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Enum, ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from bot.db import Base, utcnow
+
+
+class Role(enum.StrEnum):
+    admin = "admin"
+    mayor_office = "mayor_office"
+    info_office = "info_office"
+    department = "department"
+    viewer = "viewer"
+
+
+class StaffUser(Base):
+    """An officer. Lifecycle: created from the command line (the first admin
+    only there) → active → `disabled_at` set (every token stops working at
+    once; can be enabled again by an admin). Repeated failed logins set
+    `locked_until` for a while. `chat_account_id` is the officer's own
+    Telegram or Viber account, linked with a one-time code, for alerts."""
+
+    __tablename__ = "staff_user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    full_name: Mapped[str | None] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[Role] = mapped_column(Enum(Role, native_enum=False, length=16))
+    department: Mapped[str | None] = mapped_column(String(32))
+    language: Mapped[str] = mapped_column(String(16), default="en")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None]
+    disabled_at: Mapped[datetime | None]
+    failed_logins: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None]
+    chat_account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("channel_account.id", ondelete="SET NULL"), index=True
+    )
+    link_code_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    link_code_expires_at: Mapped[datetime | None]
+
+    tokens: Mapped[list[StaffToken]] = relationship(back_populates="staff")
+
+    @property
+    def active(self) -> bool:
+        return self.disabled_at is None
+
+
+class StaffToken(Base):
+    """A bearer token (API) or a browser session. Only a hash is stored.
+    Lifecycle: issued → used until `expires_at` → or `revoked_at` (logout,
+    password change, account disabled)."""
+
+    __tablename__ = "staff_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id", ondelete="CASCADE"),
+                                          index=True)
+    kind: Mapped[str] = mapped_column(String(8))  # "api" | "session"
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+    staff: Mapped[StaffUser] = relationship(back_populates="tokens")
+
+
+class AuditEntry(Base):
+    """Who did what to which item, when: every staff write (with before and
+    after), every export and every view of a citizen's personal data, and
+    logins (failed ones and lock-outs too). Never updated or deleted."""
+
+    __tablename__ = "audit_entry"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    staff_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff_user.id", ondelete="SET NULL"), index=True
+    )
+    username: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(48), index=True)
+    object_type: Mapped[str | None] = mapped_column(String(32))
+    object_id: Mapped[str | None] = mapped_column(String(64))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    detail: Mapped[str | None] = mapped_column(Text)
+    ip: Mapped[str | None] = mapped_column(String(64))
