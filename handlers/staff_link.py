@@ -22,7 +22,7 @@ def staff_command(ctx: Context) -> None:
             select(StaffUser).where(StaffUser.chat_account_id == ctx.account.id)).all()
         for staff in linked:
             staff.chat_account_id = None
-            audit.record(ctx.session, staff, "staff.chat_unlink", object_type="staff",
+            audit.record(ctx.session, staff, "account.chat_unlink", object_type="staff",
                          object_id=staff.username, detail="from the chat")
         ctx.reply(ctx.t("staff_link.unlinked" if linked else "staff_link.not_linked"))
         return
@@ -40,7 +40,7 @@ def staff_command(ctx: Context) -> None:
         return
     staff.chat_account_id = ctx.account.id
     staff.link_code_hash = staff.link_code_expires_at = None  # one time only
-    audit.record(ctx.session, staff, "staff.chat_link", object_type="staff",
+    audit.record(ctx.session, staff, "account.chat_link", object_type="staff",
                  object_id=staff.username,
                  after={"channel": ctx.account.channel, "chat_account_id": ctx.account.id})
     ctx.reply(ctx.t("staff_link.linked", username=staff.username))

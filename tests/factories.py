@@ -59,3 +59,38 @@ def texts(replies: list[Reply]) -> str:
 
 def payloads(replies: list[Reply]) -> list[str]:
     return [b.payload for reply in replies for row in reply.buttons for b in row]
+
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+def make_staff(db: Database, username: str = "officer", role: str = "admin",
+               department: str | None = None, password: str = PASSWORD,
+               language: str = "en") -> int:
+    """An officer account, as `klokot-bot staff add` makes it; returns its id."""
+    from bot.admin.accounts import create_staff
+    from bot.models.staff import Role
+    from bot.profile import get_profile
+
+    with db.session() as session:
+        staff = create_staff(session, get_profile(), username=username, password=password,
+                             role=Role(role), department=department, language=language)
+        return staff.id
+
+
+def make_citizen(db: Database, *, channel: str = "telegram", external_id: str = "1",
+                 language: str | None = "sr_Latn", settlement: str | None = "klokot",
+                 full_name: str | None = "Jovana Petrović", phone: str | None = "+38344123456",
+                 blocked: bool = False) -> int:
+    from bot.db import utcnow
+    from bot.models import ChannelAccount, Citizen
+
+    with db.session() as session:
+        citizen = Citizen(language=language, settlement=settlement, full_name=full_name,
+                          phone=phone)
+        session.add(citizen)
+        session.flush()
+        session.add(ChannelAccount(citizen_id=citizen.id, channel=channel,
+                                   external_id=external_id, chat_id=external_id,
+                                   blocked_at=utcnow() if blocked else None))
+        return citizen.id

@@ -36,13 +36,16 @@ def keys_used_in_code() -> set[str]:
     """Message keys the code asks for: literals given to t/tn/gettext and *_key strings."""
     pattern = re.compile(
         r"""(?:\bt|\btn|gettext|ngettext)\(\s*(?:[\w.]+,\s*)?["']([a-z_]+\.[a-z0-9_.]+)["']"""
-        r"""|["']((?:menu|button|error|status|start|privacy|help|cancel|idle|command)"""
+        r"""|["']((?:menu|button|error|status|start|privacy|help|cancel|idle|command|staff"""
+        r"""|staff_link)"""
         r"""\.[a-z0-9_.]+)["']"""
     )
     found: set[str] = set()
     for path in [*ROOT.glob("bot/**/*.py"), *ROOT.glob("handlers/**/*.py")]:
         for match in pattern.finditer(path.read_text(encoding="utf-8")):
-            found.add(match.group(1) or match.group(2))
+            key = match.group(1) or match.group(2)
+            if not key.endswith((".html", ".css", ".js")):  # file names, not keys
+                found.add(key)
     return found
 
 

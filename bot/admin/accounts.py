@@ -64,7 +64,7 @@ def create_staff(session: Session, profile: Profile, *, username: str, password:
                       created_at=utcnow())
     session.add(staff)
     session.flush()
-    audit.record(session, by, "staff.create", object_type="staff", object_id=staff.username,
+    audit.record(session, by, "account.create", object_type="staff", object_id=staff.username,
                  after=_snapshot(staff))
     return staff
 
@@ -87,7 +87,7 @@ def disable(session: Session, staff: StaffUser, by: StaffUser | None = None) -> 
     now = utcnow()
     staff.disabled_at = staff.disabled_at or now
     revoke_all(session, staff, now)
-    audit.record(session, by, "staff.disable", object_type="staff", object_id=staff.username,
+    audit.record(session, by, "account.disable", object_type="staff", object_id=staff.username,
                  before=before, after=_snapshot(staff))
 
 
@@ -95,7 +95,7 @@ def enable(session: Session, staff: StaffUser, by: StaffUser | None = None) -> N
     before = _snapshot(staff)
     staff.disabled_at = None
     staff.failed_logins, staff.locked_until = 0, None
-    audit.record(session, by, "staff.enable", object_type="staff", object_id=staff.username,
+    audit.record(session, by, "account.enable", object_type="staff", object_id=staff.username,
                  before=before, after=_snapshot(staff))
 
 
@@ -104,7 +104,7 @@ def set_password(session: Session, staff: StaffUser, password: str,
     staff.password_hash = hash_password(password)
     staff.failed_logins, staff.locked_until = 0, None
     revoke_all(session, staff)  # sessions opened with the old password end
-    audit.record(session, by, "staff.password", object_type="staff", object_id=staff.username)
+    audit.record(session, by, "account.password", object_type="staff", object_id=staff.username)
 
 
 def count_admins(session: Session) -> int:
@@ -180,7 +180,7 @@ def start_chat_link(session: Session, staff: StaffUser) -> str:
     code = new_link_code()
     staff.link_code_hash = token_hash(code)
     staff.link_code_expires_at = utcnow() + timedelta(minutes=LINK_CODE_MINUTES)
-    audit.record(session, staff, "staff.chat_link_code", object_type="staff",
+    audit.record(session, staff, "account.chat_code", object_type="staff",
                  object_id=staff.username)
     return code
 
@@ -189,5 +189,5 @@ def unlink_chat(session: Session, staff: StaffUser, by: StaffUser | None = None)
     before = {"chat_account_id": staff.chat_account_id}
     staff.chat_account_id = None
     staff.link_code_hash = staff.link_code_expires_at = None
-    audit.record(session, by or staff, "staff.chat_unlink", object_type="staff",
+    audit.record(session, by or staff, "account.chat_unlink", object_type="staff",
                  object_id=staff.username, before=before, after={"chat_account_id": None})

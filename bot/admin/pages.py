@@ -252,7 +252,7 @@ def language(request: Request, runtime: RuntimeDep, staff: PageStaff, session: S
              back: Annotated[str, Form(max_length=200)] = "/staff") -> Response:
     check_csrf(request, runtime, csrf_token)
     if locale in STAFF_LOCALES and locale != staff.language:
-        record(session, staff, "staff.language", object_type="staff", object_id=staff.username,
+        record(session, staff, "account.language", object_type="staff", object_id=staff.username,
                before={"language": staff.language}, after={"language": locale})
         staff.language = locale
     target = back if back.startswith("/staff") and "//" not in back else "/staff"

@@ -1,0 +1,101 @@
+"""Each role's allowed and refused actions, decided in one place."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi import APIRouter, Depends
+from fastapi.testclient import TestClient
+
+from bot.admin.deps import require
+from bot.admin.permissions import Access, Capability, access, department_scoped
+from bot.app import create_app
+from bot.db import Database
+from bot.models.staff import Role
+from tests.admin.conftest import StaffClient
+from tests.factories import make_runtime, make_staff
+
+# SPEC §3.7, transcribed: ✓ full, D own department, R read only, — none.
+SPEC_TABLE = {
+    "reception":     {"admin": "✓", "mayor_office": "✓", "info_office": "R", "department": "—", "viewer": "R"},  # noqa: E501
+    "documents":     {"admin": "✓", "mayor_office": "R", "info_office": "✓", "department": "D", "viewer": "R"},  # noqa: E501
+    "complaints":    {"admin": "✓", "mayor_office": "R", "info_office": "✓", "department": "D", "viewer": "R"},  # noqa: E501
+    "surveys":       {"admin": "✓", "mayor_office": "R", "info_office": "✓", "department": "R", "viewer": "R"},  # noqa: E501
+    "notices":       {"admin": "✓", "mayor_office": "—", "info_office": "✓", "department": "—", "viewer": "—"},  # noqa: E501
+    "personal_data": {"admin": "✓", "mayor_office": "✓", "info_office": "✓", "department": "D", "viewer": "—"},  # noqa: E501
+    "staff_admin":   {"admin": "✓", "mayor_office": "—", "info_office": "—", "department": "—", "viewer": "—"},  # noqa: E501
+}
+SYMBOL = {"✓": Access.full, "D": Access.department, "R": Access.read, "—": Access.none}
+
+
+@pytest.mark.parametrize("capability", list(SPEC_TABLE))
+def test_matrix_is_the_spec_table(capability: str) -> None:
+    for role, symbol in SPEC_TABLE[capability].items():
+        assert access(Role(role), Capability(capability)) is SYMBOL[symbol], (role, capability)
+
+
+def probe_app(db: Database) -> StaffClient:
+    """The app plus one read and one write route per capability, guarded by `require`."""
+    app = create_app(runtime=make_runtime(db, login_delay_seconds=0.0), run_sender=False)
+    probe = APIRouter(prefix="/api/v1/probe")
+    def ok() -> dict[str, bool]:
+        return {"ok": True}
+
+    for capability in Capability:
+        probe.add_api_route(f"/{capability.value}", ok, methods=["GET"],
+                            dependencies=[Depends(require(capability))])
+        probe.add_api_route(f"/{capability.value}", ok, methods=["POST"],
+                            dependencies=[Depends(require(capability, write=True))])
+    app.include_router(probe)
+    client = StaffClient(app)
+    client.db = db
+    return client
+
+
+@pytest.mark.parametrize("role", [r.value for r in Role])
+def test_each_role_is_let_through_exactly_where_the_table_says(db: Database, role: str) -> None:
+    client = probe_app(db)
+    department = "cadastre_urbanism" if role == "department" else None
+    headers = client.as_role(role, department)
+    for capability in Capability:
+        level = access(Role(role), capability)
+        read = client.get(f"/api/v1/probe/{capability.value}", headers=headers)
+        write = client.post(f"/api/v1/probe/{capability.value}", headers=headers)
+        assert read.status_code == (200 if level >= Access.read else 403), (role, capability)
+        assert write.status_code == (200 if level >= Access.department else 403), (
+            role, capability)
+        if write.status_code == 403:
+            assert write.json()["code"] == "forbidden"
+
+
+def test_department_officers_are_scoped_to_their_department() -> None:
+    assert department_scoped(Role.department, Capability.complaints)
+    assert department_scoped(Role.department, Capability.documents)
+    assert not department_scoped(Role.info_office, Capability.complaints)
+    assert not department_scoped(Role.department, Capability.surveys)  # read-only there
+
+
+def test_audit_log_is_for_admins_only(client: StaffClient) -> None:
+    for role in ("mayor_office", "info_office", "viewer"):
+        response = client.get("/api/v1/audit", headers=client.as_role(role))
+        assert response.status_code == 403
+    assert client.get("/api/v1/audit", headers=client.as_role("admin")).status_code == 200
+
+
+def test_a_department_officer_needs_a_known_department(db: Database) -> None:
+    from bot.admin.accounts import AccountError
+
+    with pytest.raises(AccountError, match="department"):
+        make_staff(db, "dep", "department")
+    with pytest.raises(AccountError, match="department"):
+        make_staff(db, "dep", "department", department="space_program")
+    with pytest.raises(AccountError, match="department"):
+        make_staff(db, "adm", "admin", department="agriculture")
+
+
+def test_unauthenticated_requests_never_reach_a_route(db: Database) -> None:
+    client = probe_app(db)
+    for capability in Capability:
+        assert client.get(f"/api/v1/probe/{capability.value}").status_code == 401
+
+
+_ = TestClient  # the probe client is a TestClient subclass
