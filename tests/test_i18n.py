@@ -41,10 +41,13 @@ def keys_used_in_code() -> set[str]:
         r"""\.[a-z0-9_.]+)["']"""
     )
     found: set[str] = set()
-    for path in [*ROOT.glob("bot/**/*.py"), *ROOT.glob("handlers/**/*.py")]:
+    sources = [*ROOT.glob("bot/**/*.py"), *ROOT.glob("handlers/**/*.py"),
+               *ROOT.glob("bot/admin/templates/*.html")]
+    for path in sources:
         for match in pattern.finditer(path.read_text(encoding="utf-8")):
             key = match.group(1) or match.group(2)
-            if not key.endswith((".html", ".css", ".js")):  # file names, not keys
+            # File names are not keys; a key ending in "." is built from a code.
+            if not key.endswith((".html", ".css", ".js", ".")):
                 found.add(key)
     return found
 
@@ -121,3 +124,10 @@ def test_date_formats(locale: str, short: str, long: str) -> None:
 )
 def test_locale_from_telegram_language_code(code: str | None, expected: str | None) -> None:
     assert locale_from_platform(code, ALL_LOCALES) == expected
+
+
+def test_every_staff_role_has_a_label() -> None:
+    from bot.models.staff import Role
+
+    source = catalog("en")
+    assert all(f"staff.role.{role.value}" in source for role in Role)
