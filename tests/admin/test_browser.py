@@ -1,0 +1,133 @@
+"""The staff pages in a real browser: Debian's Chromium driven by Playwright
+against a live server. Screenshots are kept in test-artifacts/."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from bot.app import create_app
+from bot.db import Database
+from tests.factories import PASSWORD, make_citizen, make_runtime, make_staff
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# A failed sign-in is answered 401 on purpose; the browser logs it.
+EXPECTED_REFUSALS = re.compile(r"status of 40[13] ")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+if not Path(CHROMIUM).exists():
+    if os.environ.get("CI"):
+        raise RuntimeError("CI must run the browser tests: install Debian's chromium")
+    pytest.skip("no Chromium here (apt-get install chromium); browser tests skipped",
+                allow_module_level=True)
+
+from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def live_url(db: Database) -> Iterator[str]:
+    app = create_app(runtime=make_runtime(db, login_delay_seconds=0.0), run_sender=False)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def page() -> Iterator[Page]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        ])
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        tab = context.new_page()
+        failed: list[str] = []
+        tab.on("requestfailed", lambda request: failed.append(request.url))
+        tab.on("console", lambda msg: failed.append(msg.text) if msg.type == "error"
+               and not EXPECTED_REFUSALS.search(msg.text) else None)
+        yield tab
+        browser.close()
+        assert not failed, f"the page could not load or ran into errors: {failed}"
+
+
+def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"staff-{name}.png"), full_page=True)
+
+
+def test_an_officer_signs_in_looks_around_and_signs_out(db: Database, live_url: str,
+                                                       page: Page) -> None:
+    make_staff(db, "officer1", "admin")
+    make_citizen(db, full_name="Arta Krasniqi", phone="+38344111111", settlement="vrbovac",
+                 language="sq")
+    page.goto(f"{live_url}/staff")
+    expect(page).to_have_url(f"{live_url}/staff/login")
+    shot(page, "login")
+
+    page.fill("#username", "officer1")
+    page.fill("#password", "not-the-password")
+    page.click("button[type=submit]")
+    expect(page.locator(".error")).to_have_text("Wrong username or password.")
+    shot(page, "login-failed")
+
+    page.fill("#username", "officer1")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.locator("h1")).to_have_text("Welcome, officer1")
+    shot(page, "dashboard")
+
+    page.click("nav.main-nav >> text=Citizens")
+    expect(page.locator("#citizens tbody tr")).to_have_count(1)
+    expect(page.locator("#citizens")).to_contain_text("Arta Krasniqi")
+    expect(page.locator("#citizens")).to_contain_text("Vrbovac")
+    shot(page, "citizens")
+
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone
+    expect(page.locator("#citizens")).to_be_visible()
+    shot(page, "citizens-phone")
+    page.set_viewport_size({"width": 1280, "height": 800})
+
+    page.click("nav.main-nav >> text=Audit log")
+    expect(page.locator("#audit")).to_contain_text("citizen.list")
+    expect(page.locator("#audit")).to_contain_text("login.failed")
+    shot(page, "audit")
+
+    page.select_option("#locale", "sr_Latn")
+    page.click("form.inline >> button[type=submit] >> nth=0")
+    expect(page.locator("#logout")).to_have_text("Odjava")
+    shot(page, "audit-sr")
+
+    page.click("#logout")
+    expect(page).to_have_url(f"{live_url}/staff/login")
+    page.goto(f"{live_url}/staff/citizens")
+    expect(page).to_have_url(f"{live_url}/staff/login")
+
+
+def test_interactive_api_docs_load_from_local_files(live_url: str, page: Page) -> None:
+    page.goto(f"{live_url}/docs")
+    expect(page.locator(".swagger-ui .title")).to_contain_text("Klokot citizen bot")
+    expect(page.locator(".swagger-ui")).to_contain_text("/api/v1/citizens")
+    shot(page, "docs")
