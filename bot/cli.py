@@ -108,10 +108,10 @@ def _read_password(confirm: bool = True) -> str:
 def cmd_staff(args: argparse.Namespace) -> int:
     from bot.admin import accounts
     from bot.admin.security import WeakPassword
+    from bot.db import Database
     from bot.migrate import upgrade
     from bot.models.staff import Role, StaffUser
     from bot.profile import load_profile
-    from bot.db import Database
 
     settings = get_settings()
     upgrade(settings.database_url)
@@ -121,11 +121,11 @@ def cmd_staff(args: argparse.Namespace) -> int:
             if args.action == "list":
                 from sqlalchemy import select
 
-                for staff in session.scalars(select(StaffUser).order_by(StaffUser.username)):
-                    state = "disabled" if staff.disabled_at else "active"
-                    chat = "chat linked" if staff.chat_account_id else ""
-                    print(f"{staff.username:24} {staff.role.value:13} "
-                          f"{staff.department or '':18} {state:9} {chat}")
+                for each in session.scalars(select(StaffUser).order_by(StaffUser.username)):
+                    state = "disabled" if each.disabled_at else "active"
+                    chat = "chat linked" if each.chat_account_id else ""
+                    print(f"{each.username:24} {each.role.value:13} "
+                          f"{each.department or '':18} {state:9} {chat}")
                 return 0
             if args.action == "add":
                 accounts.create_staff(

@@ -20,10 +20,10 @@ def staff_command(ctx: Context) -> None:
     if argument in {"off", "unlink"}:
         linked = ctx.session.scalars(
             select(StaffUser).where(StaffUser.chat_account_id == ctx.account.id)).all()
-        for staff in linked:
-            staff.chat_account_id = None
-            audit.record(ctx.session, staff, "account.chat_unlink", object_type="staff",
-                         object_id=staff.username, detail="from the chat")
+        for officer in linked:
+            officer.chat_account_id = None
+            audit.record(ctx.session, officer, "account.chat_unlink", object_type="staff",
+                         object_id=officer.username, detail="from the chat")
         ctx.reply(ctx.t("staff_link.unlinked" if linked else "staff_link.not_linked"))
         return
     code = "".join(ch for ch in argument if ch.isdigit())

@@ -3,12 +3,12 @@ paging (`limit`, `offset`, `total`), sorting (`sort=-field`), filter checks."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
@@ -37,6 +37,19 @@ class ProblemBody(BaseModel):
     status: int
     code: str
     detail: str
+    errors: list[dict[str, Any]] | None = None
+
+
+_PROBLEM_SCHEMA = ProblemBody.model_json_schema()
+_DESCRIPTIONS = {401: "Not signed in, or the token expired or was revoked",
+                 403: "The role may not do this", 404: "No such item",
+                 422: "Invalid input (names the fields)", 429: "Too many attempts"}
+
+
+def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for error answers, documented as problem JSON."""
+    return {code: {"description": _DESCRIPTIONS.get(code, "Error"),
+                   "content": {PROBLEM: {"schema": _PROBLEM_SCHEMA}}} for code in codes}
 
 
 _TITLES = {400: "Bad request", 401: "Not authenticated", 403: "Forbidden", 404: "Not found",
@@ -55,23 +68,38 @@ def problem_response(status: int, code: str, detail: str,
                         media_type=PROBLEM)
 
 
-def install_problem_handlers(app: FastAPI) -> None:
-    @app.exception_handler(Problem)
-    async def _problem(request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(exc.status, exc.code, exc.detail, exc.headers, **exc.extra)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem_response(exc.status_code, _CODES.get(exc.status_code, "error"),
-                                str(exc.detail), getattr(exc, "headers", None))
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+def as_problem(exc: Exception) -> Problem:
+    """Framework errors (404, 405, validation) as our Problem, with a stable code."""
+    if isinstance(exc, Problem):
+        return exc
+    if isinstance(exc, RequestValidationError):
         errors = [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))}
                   for e in exc.errors()]
         fields = ", ".join(".".join(e["loc"][1:]) or e["loc"][0] for e in errors if e["loc"])
-        return problem_response(422, "validation_error", f"invalid input: {fields}",
-                                errors=errors)
+        return Problem(422, "validation_error", f"invalid input: {fields}", errors=errors)
+    if isinstance(exc, StarletteHTTPException):
+        return Problem(exc.status_code, _CODES.get(exc.status_code, "error"), str(exc.detail),
+                       getattr(exc, "headers", None))
+    raise TypeError(exc)
+
+
+def install_problem_handlers(
+    app: FastAPI,
+    html: Callable[[Request, Problem], Response | None] | None = None,
+) -> None:
+    """Every error becomes problem JSON — or, where `html` answers (the staff
+    pages), a page for people."""
+
+    async def handle(request: Request, exc: Exception) -> Response:
+        problem = as_problem(exc)
+        page = html(request, problem) if html else None
+        if page is not None:
+            return page
+        return problem_response(problem.status, problem.code, problem.detail,
+                                problem.headers, **problem.extra)
+
+    for kind in (Problem, StarletteHTTPException, RequestValidationError):
+        app.add_exception_handler(kind, handle)
 
 
 class Page(BaseModel, Generic[T]):

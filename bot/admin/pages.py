@@ -4,6 +4,7 @@ asset served from here. They call the same services as the API."""
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -11,7 +12,6 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from bot.admin import accounts
@@ -29,7 +29,7 @@ from bot.admin.deps import (
 from bot.admin.permissions import Capability, can_read
 from bot.admin.security import csrf_token, csrf_valid
 from bot.i18n import LANGUAGE_NAMES, format_date
-from bot.models.staff import StaffUser
+from bot.models.staff import Role, StaffUser
 from bot.profile import ABROAD
 from bot.runtime import Runtime
 
@@ -55,13 +55,32 @@ class PageForbidden(Exception):
         self.staff = staff
 
 
+@dataclass(frozen=True)
+class StaffView:
+    """What a page shows of the officer; safe to use after the request's
+    transaction ended (an error page is rendered after a rollback)."""
+
+    username: str
+    full_name: str | None
+    language: str
+    role: Role
+    department: str | None
+    chat_account_id: int | None
+
+    @classmethod
+    def of(cls, staff: StaffUser) -> StaffView:
+        return cls(staff.username, staff.full_name, staff.language, staff.role,
+                   staff.department, staff.chat_account_id)
+
+
 def page_staff(request: Request, session: SessionDep) -> StaffUser:
     token = request.cookies.get(SESSION_COOKIE)
     found = accounts.staff_for_token(session, token) if token else None
     if found is None:
         raise LoginRequired
-    request.state.staff, request.state.token = found
-    return found[0]
+    staff, request.state.token = found
+    request.state.staff_view = StaffView.of(staff)
+    return staff
 
 
 PageStaff = Annotated[StaffUser, Depends(page_staff)]
@@ -85,7 +104,7 @@ def _secure(request: Request) -> bool:
     return request.url.scheme == "https"
 
 
-def render(request: Request, runtime: Runtime, name: str, staff: StaffUser | None,
+def render(request: Request, runtime: Runtime, name: str, staff: StaffUser | StaffView | None,
            status: int = 200, **context: Any) -> HTMLResponse:
     locale = staff.language if staff else request.cookies.get("klokot_lang", "en")
     if locale not in STAFF_LOCALES:

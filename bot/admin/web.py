@@ -4,6 +4,7 @@ local files, problem answers, and the security headers every answer carries."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import fastapi_offline
 from fastapi import FastAPI, Request
@@ -12,9 +13,10 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.admin.api import api_router
-from bot.admin.common import Problem, install_problem_handlers, problem_response
+from bot.admin.common import Problem, install_problem_handlers
 from bot.admin.pages import LoginRequired, render
 from bot.admin.pages import router as pages_router
+from bot.profile import ABROAD
 
 STATIC = Path(__file__).parent / "static"
 CSP = (
@@ -63,16 +65,17 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
-def mount_staff(app: FastAPI) -> None:
-    install_problem_handlers(app)
+def _error_page(request: Request, problem: Problem) -> Response | None:
+    """On the staff pages an error is a page in the officer's language."""
+    if not request.url.path.startswith("/staff"):
+        return None
+    staff = getattr(request.state, "staff_view", None)
+    return render(request, request.app.state.runtime, "error.html", staff,
+                  status=problem.status, detail=problem.detail)
 
-    @app.exception_handler(Problem)
-    async def _problem(request: Request, exc: Problem) -> Response:
-        if request.url.path.startswith("/staff"):
-            staff = getattr(request.state, "staff", None)
-            return render(request, request.app.state.runtime, "error.html", staff,
-                          status=exc.status, detail=exc.detail)
-        return problem_response(exc.status, exc.code, exc.detail, exc.headers, **exc.extra)
+
+def mount_staff(app: FastAPI) -> None:
+    install_problem_handlers(app, html=_error_page)
 
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, exc: LoginRequired) -> Response:
@@ -90,3 +93,29 @@ def mount_staff(app: FastAPI) -> None:
         return HTMLResponse(DOCS_HTML)
 
     app.add_middleware(SecurityHeaders)
+    _profile_enums_in_schema(app)
+
+
+def _profile_enums_in_schema(app: FastAPI) -> None:
+    """Language and settlement filters take the profile's codes: say so in the
+    schema, so API clients (and schemathesis) know the valid values."""
+    build = app.openapi
+    profile = app.state.runtime.profile
+    enums = {"language": list(profile.enabled_locales),
+             "settlement": [s.code for s in profile.settlements] + [ABROAD]}
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                for parameter in operation.get("parameters", []):
+                    if parameter.get("in") == "query" and parameter["name"] in enums:
+                        parameter["schema"] = {"anyOf": [
+                            {"type": "string", "enum": enums[parameter["name"]]},
+                            {"type": "null"}]}
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

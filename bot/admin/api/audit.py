@@ -11,8 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.admin.api.citizens import _utc
-from bot.admin.common import Page, PageParams, ProblemBody, paginate, sorted_by
+from bot.admin.common import Page, PageParams, paginate, problems, sorted_by
 from bot.admin.deps import SessionDep, require
+from bot.admin.paging import page_params
 from bot.admin.permissions import Capability
 from bot.models.staff import AuditEntry, StaffUser
 
@@ -30,6 +31,9 @@ class AuditOut(BaseModel):
     after: dict[str, Any] | None
     detail: str | None
     ip: str | None
+
+
+AuditPage = page_params("at", "id")
 
 
 class AuditFilters:
@@ -72,11 +76,10 @@ def list_audit(session: Session, filters: AuditFilters,
 
 
 @router.get("/audit", response_model=Page[AuditOut],
-            responses={401: {"model": ProblemBody}, 403: {"model": ProblemBody},
-                       422: {"model": ProblemBody}})
+            responses=problems(401, 403, 422))
 def audit_log(staff: Annotated[StaffUser, Depends(require(Capability.staff_admin))],
               session: SessionDep, filters: Annotated[AuditFilters, Depends()],
-              page: Annotated[PageParams, Depends()]) -> Page[AuditOut]:
+              page: Annotated[PageParams, Depends(AuditPage)]) -> Page[AuditOut]:
     """Who did what and when: writes, exports, views of personal data, sign-ins."""
     rows, total = list_audit(session, filters, page)
     return Page(items=[AuditOut.model_validate(r, from_attributes=True) for r in rows],

@@ -5,19 +5,18 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.security import OAuth2PasswordRequestForm
+from fastapi import APIRouter, Depends, Form, Request
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from bot.admin import accounts, audit
-from bot.admin.common import Problem, ProblemBody
+from bot.admin.common import Problem, problems
 from bot.admin.deps import CurrentStaff, RuntimeDep, SessionDep, client_ip
 from bot.admin.permissions import Capability, access
 from bot.models.staff import StaffUser
 
 router = APIRouter(tags=["auth"])
-ERRORS = {401: {"model": ProblemBody}, 422: {"model": ProblemBody}}
+ERRORS = problems(401, 422)
 
 
 class TokenOut(BaseModel):
@@ -45,9 +44,22 @@ class StaffOut(BaseModel):
         )
 
 
-@router.post("/auth/token", response_model=TokenOut,
-             responses={**ERRORS, 429: {"model": ProblemBody}})
-async def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request,
+class PasswordForm:
+    """The OAuth2 password grant's form. Empty fields are a wrong password
+    (401), not a malformed request."""
+
+    def __init__(
+        self,
+        username: Annotated[str, Form(max_length=200)] = "",
+        password: Annotated[str, Form(max_length=1000)] = "",
+        grant_type: Annotated[str, Form(pattern="^password$")] = "password",
+        scope: Annotated[str, Form(max_length=200)] = "",
+    ) -> None:
+        self.username, self.password = username, password
+
+
+@router.post("/auth/token", response_model=TokenOut, responses=problems(401, 422, 429))
+async def login(form: Annotated[PasswordForm, Depends()], request: Request,
                 runtime: RuntimeDep) -> TokenOut:
     """Exchange a username and password for a bearer token that expires."""
     settings = runtime.settings

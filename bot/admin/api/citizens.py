@@ -4,7 +4,7 @@ see personal data; every answer that shows them is recorded in the audit."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel
@@ -12,9 +12,9 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, selectinload
 
 from bot.admin import audit
-from bot.admin.common import Page, PageParams, Problem, ProblemBody, check_choice, paginate
-from bot.admin.common import sorted_by
+from bot.admin.common import Page, PageParams, Problem, check_choice, paginate, problems, sorted_by
 from bot.admin.deps import CurrentStaff, RuntimeDep, SessionDep, client_ip
+from bot.admin.paging import page_params
 from bot.admin.permissions import Access, Capability, access
 from bot.models import ChannelAccount, Citizen
 from bot.models.staff import StaffUser
@@ -22,8 +22,7 @@ from bot.profile import ABROAD
 
 router = APIRouter(tags=["citizens"])
 CHANNELS = ("telegram", "viber", "terminal")
-ERRORS = {401: {"model": ProblemBody}, 403: {"model": ProblemBody},
-          422: {"model": ProblemBody}}
+ERRORS = problems(401, 403, 422)
 
 
 class ChannelOut(BaseModel):
@@ -69,10 +68,16 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
+CitizenPage = page_params("id", "first_seen_at", "last_seen_at")
+Channel = Literal["telegram", "viber", "terminal"]
+
+
 class CitizenFilters:
+    """`language` and `settlement` take the profile's codes (see the schema's enums)."""
+
     def __init__(
         self,
-        channel: Annotated[str | None, Query(max_length=16)] = None,
+        channel: Channel | None = None,
         language: Annotated[str | None, Query(max_length=16)] = None,
         settlement: Annotated[str | None, Query(max_length=32)] = None,
         subscribed: bool | None = None,
@@ -124,7 +129,7 @@ def list_citizens(session: Session, runtime_profile_locales: tuple[str, ...],
 @router.get("/citizens", response_model=Page[CitizenOut], responses=ERRORS)
 def citizens(staff: CurrentStaff, session: SessionDep, runtime: RuntimeDep, request: Request,
              filters: Annotated[CitizenFilters, Depends()],
-             page: Annotated[PageParams, Depends()]) -> Page[CitizenOut]:
+             page: Annotated[PageParams, Depends(CitizenPage)]) -> Page[CitizenOut]:
     """Citizens with filters and paging; names and phones only where the role allows."""
     profile = runtime.profile
     rows, total = list_citizens(session, profile.enabled_locales,
@@ -138,7 +143,7 @@ def citizens(staff: CurrentStaff, session: SessionDep, runtime: RuntimeDep, requ
 
 
 @router.get("/citizens/{citizen_id}", response_model=CitizenOut,
-            responses={**ERRORS, 404: {"model": ProblemBody}})
+            responses=problems(401, 403, 404, 422))
 def citizen(citizen_id: Annotated[int, Path(ge=1, le=2**31 - 1)], staff: CurrentStaff,
             session: SessionDep, request: Request) -> CitizenOut:
     """One citizen; viewing their personal data is recorded."""
