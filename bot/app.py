@@ -9,8 +9,9 @@ import asyncio
 import contextlib
 import hmac
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -21,14 +22,28 @@ from starlette.concurrency import run_in_threadpool
 from bot.admin.web import mount_staff
 from bot.channels.webhooks import router as webhooks_router
 from bot.config import Settings
+from bot.engine.router import TimerWork
 from bot.metrics import OUTBOX_NOW, REGISTRY
 from bot.models import OutboxMessage
 from bot.outbox.lease import Lease
-from bot.outbox.sender import Sender
+from bot.outbox.sender import Sender, Timer
 from bot.runtime import Runtime, build_runtime
 
 log = logging.getLogger(__name__)
 LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}
+
+
+def build_timers(runtime: Runtime) -> list[Timer]:
+    """The flows' timers, each run in a transaction of its own."""
+
+    def bind(work: TimerWork) -> Callable[[datetime], object]:
+        def run(now: datetime) -> object:
+            with runtime.db.session() as session:
+                return work(session, runtime.profile, runtime.catalogs, now)
+
+        return run
+
+    return [Timer(entry.name, entry.interval, bind(entry.work)) for entry in runtime.routes.timers]
 
 
 def build_sender(runtime: Runtime) -> Sender:
@@ -37,6 +52,7 @@ def build_sender(runtime: Runtime) -> Sender:
         runtime.db, runtime.providers,
         lease=Lease(runtime.db, ttl_seconds=settings.sender_lease_seconds),
         batch_size=settings.sender_batch_size, max_attempts=settings.sender_max_attempts,
+        timers=build_timers(runtime),
     )
 
 
@@ -65,7 +81,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
         task = None
-        if with_sender and runtime.providers:
+        if with_sender and (runtime.providers or runtime.routes.timers):
             task = asyncio.create_task(build_sender(runtime).run(stop), name="sender")
         try:
             yield

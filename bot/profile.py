@@ -13,6 +13,7 @@ from datetime import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 DEFAULT_PROFILE = Path(__file__).parent / "profiles" / "klokot.toml"
 ABROAD = "abroad"
@@ -32,11 +33,20 @@ class Named:
 
 @dataclass(frozen=True)
 class ReceptionPattern:
+    """The mayor's weekly reception day (SPEC §3.2), as staff find it by default."""
+
     office: str
     weekday: int
     start: time
     slots: int
     slot_minutes: int
+    weeks_ahead: int = 4
+    reminder_hour: int = 10
+    calendar_personal: bool = False
+    place: dict[str, str] = field(default_factory=dict)
+
+    def place_in(self, locale: str) -> str:
+        return self.place.get(locale) or self.place.get("en", "")
 
 
 @dataclass(frozen=True)
@@ -64,6 +74,10 @@ class Profile:
 
     def department(self, code: str) -> Named | None:
         return next((d for d in self.departments if d.code == code), None)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     def localized_contact(self, key: str, locale: str) -> str:
         value = self.contact.get(key, "")
@@ -128,6 +142,10 @@ def load_profile(path: Path | None = None) -> Profile:
             start=time(hour, minute),
             slots=int(rec["slots"]),
             slot_minutes=int(rec["slot_minutes"]),
+            weeks_ahead=int(rec.get("weeks_ahead", 4)),
+            reminder_hour=int(rec.get("reminder_hour", 10)),
+            calendar_personal=bool(rec.get("calendar_personal", False)),
+            place=dict(rec.get("place", {})),
         ),
     )
 

@@ -12,12 +12,27 @@ from bot.engine.fsm import State
 from bot.engine.messages import Kind
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from sqlalchemy.orm import Session
+
     from bot.engine.context import Context
+    from bot.i18n import Catalogs
+    from bot.profile import Profile
 
 Handler = Callable[["Context"], None]
 # A status provider lists a citizen's own items of one kind for /status:
 # it returns lines of text already in the citizen's language.
 StatusProvider = Callable[["Context"], list[str]]
+# A timer's work: runs in one write transaction on the lease holder.
+TimerWork = Callable[["Session", "Profile", "Catalogs", "datetime"], object]
+
+
+@dataclass(frozen=True)
+class TimerEntry:
+    name: str
+    interval: float
+    work: TimerWork
 
 DEFAULT_ACCEPTS = frozenset({Kind.text, Kind.button})
 
@@ -47,6 +62,7 @@ class _Registry:
     prompts: dict[str, Handler] = field(default_factory=dict)
     menu: list[MenuEntry] = field(default_factory=list)
     status_providers: list[StatusProvider] = field(default_factory=list)
+    timers: list[TimerEntry] = field(default_factory=list)
 
 
 @dataclass
@@ -110,6 +126,16 @@ class Router(_Registry):
         self.status_providers.append(provider)
         return provider
 
+    def timer(self, name: str, every_seconds: float) -> Callable[[TimerWork], TimerWork]:
+        """Work the worker does every so often (reminders, deadlines), on the
+        lease holder only, in a transaction of its own."""
+
+        def register(work: TimerWork) -> TimerWork:
+            self.timers.append(TimerEntry(name, every_seconds, work))
+            return work
+
+        return register
+
 
 @dataclass
 class RouterSet(_Registry):
@@ -127,5 +153,6 @@ class RouterSet(_Registry):
                     target[key] = value
             merged.menu.extend(router.menu)
             merged.status_providers.extend(router.status_providers)
+            merged.timers.extend(router.timers)
         merged.menu.sort(key=lambda entry: entry.order)
         return merged

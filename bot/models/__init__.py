@@ -3,10 +3,22 @@
 from bot.models.citizen import ChannelAccount, Citizen, Conversation
 from bot.models.inbound import InboundStatus, InboundUpdate
 from bot.models.outbox import Lane, OutboxMessage, OutboxStatus, SenderLease
+from bot.models.reception import (
+    Booking,
+    BookingStatus,
+    CalendarFeed,
+    ReceptionDay,
+    UrgentRequest,
+    UrgentStatus,
+)
+from bot.models.references import ReferenceCounter, next_reference
 from bot.models.staff import AuditEntry, Role, StaffToken, StaffUser
 
 __all__ = [
     "AuditEntry",
+    "Booking",
+    "BookingStatus",
+    "CalendarFeed",
     "ChannelAccount",
     "Citizen",
     "Conversation",
@@ -15,8 +27,13 @@ __all__ = [
     "Lane",
     "OutboxMessage",
     "OutboxStatus",
+    "ReceptionDay",
+    "ReferenceCounter",
     "Role",
     "SenderLease",
     "StaffToken",
     "StaffUser",
+    "UrgentRequest",
+    "UrgentStatus",
+    "next_reference",
 ]

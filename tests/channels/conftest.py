@@ -17,6 +17,7 @@ from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.fakes.viber_api import FakeViberAPI
 
 TG_SECRET = "tg-webhook-secret-0123456789"
+HEADERS_TG = {"X-Telegram-Bot-Api-Secret-Token": TG_SECRET}
 VIBER_TOKEN = "viber-test-token"
 
 

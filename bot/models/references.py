@@ -1,0 +1,34 @@
+"""Human references (`R-2026-0042`, `D-…`, `C-…`), counted per kind per year."""
+
+from __future__ import annotations
+
+from sqlalchemy import String, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from bot.db import Base
+
+
+class ReferenceCounter(Base):
+    """The last number given out for a kind in a year. Incremented with one
+    UPDATE … RETURNING, so two transactions never get the same number."""
+
+    __tablename__ = "reference_counter"
+
+    kind: Mapped[str] = mapped_column(String(1), primary_key=True)
+    year: Mapped[int] = mapped_column(primary_key=True)
+    last: Mapped[int] = mapped_column(default=0)
+
+
+def next_reference(session: Session, kind: str, year: int) -> str:
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else (
+        sqlite.insert)
+    session.execute(insert(ReferenceCounter).values(kind=kind, year=year, last=0)
+                    .on_conflict_do_nothing(index_elements=["kind", "year"]))
+    number = session.execute(
+        update(ReferenceCounter)
+        .where(ReferenceCounter.kind == kind, ReferenceCounter.year == year)
+        .values(last=ReferenceCounter.last + 1)
+        .returning(ReferenceCounter.last)
+    ).scalar_one()
+    return f"{kind}-{year}-{number:04d}"

@@ -1,0 +1,478 @@
+"""The mayor's weekly reception by chat (SPEC §3.2): book a regular
+appointment, move or cancel it, or raise an urgent matter that takes no slot
+and alerts the Office of the Mayor at once."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.admin.alerts import alert_officers
+from bot.engine.context import Context
+from bot.engine.fsm import State, StatesGroup
+from bot.engine.messages import Button, Kind, Reply
+from bot.engine.router import Router
+from bot.i18n import Catalogs, format_date, format_time
+from bot.models import Booking, BookingStatus, ReceptionDay
+from bot.models.staff import Role
+from bot.profile import ABROAD, Profile
+from bot.services import reception as service
+from bot.services.phones import normalize_phone
+
+router = Router("reception")
+NAME_MIN, NAME_MAX = 2, 100
+
+
+class Appointment(StatesGroup):
+    kind = State()
+    day = State()
+    time = State()
+    topic = State()
+    name = State()
+    phone = State()
+    settlement = State()
+    confirm = State()
+
+
+class Urgent(StatesGroup):
+    topic = State()
+    phone = State()
+    confirm = State()
+
+
+def _rows(buttons: list[Button], width: int) -> list[list[Button]]:
+    return [buttons[i : i + width] for i in range(0, len(buttons), width)]
+
+
+def _menu_row(ctx: Context) -> list[Button]:
+    return [Button(ctx.t("button.menu"), "nav:menu")]
+
+
+# --- entry --------------------------------------------------------------------
+
+@router.command("reception")
+@router.menu_item("reception", "menu.reception", order=10)
+def reception(ctx: Context) -> None:
+    ctx.clear()
+    service.expire_past(ctx.session, ctx.profile, ctx.now, ctx.citizen.id)
+    booking = service.upcoming_booking(ctx.session, ctx.citizen.id)
+    if booking is not None:
+        show_existing(ctx, booking)
+        return
+    ctx.set_state(Appointment.kind)
+    ask_kind(ctx)
+
+
+def show_existing(ctx: Context, booking: Booking) -> None:
+    day, at = service.when(ctx.profile, booking, ctx.locale)
+    ctx.reply(
+        ctx.t("reception.existing", reference=booking.reference, day=day, time=at,
+              place=ctx.profile.reception.place_in(ctx.locale)),
+        [[Button(ctx.t("reception.move_booking"), f"rsv:move:{booking.reference}")],
+         [Button(ctx.t("reception.cancel_booking"), f"rsv:cancel:{booking.reference}")],
+         _menu_row(ctx)],
+    )
+
+
+@router.prompt(Appointment.kind)
+def ask_kind(ctx: Context) -> None:
+    ctx.reply(ctx.t("reception.choose_kind"), [
+        [Button(ctx.t("reception.kind_regular"), "rk:regular"),
+         Button(ctx.t("reception.kind_urgent"), "rk:urgent")],
+        ctx.nav_row(back=False),
+    ])
+
+
+@router.state(Appointment.kind, accepts={Kind.button})
+def on_kind(ctx: Context) -> None:
+    choice = ctx.payload("rk")
+    if choice == "regular":
+        ask_day(ctx)
+    elif choice == "urgent":
+        ctx.set_state(Urgent.topic)
+        ask_urgent_topic(ctx)
+    else:
+        ctx.reply(ctx.t("error.stale_button"))
+        ask_kind(ctx)
+
+
+# --- regular appointment ---------------------------------------------------------
+
+@router.prompt(Appointment.day)
+def ask_day(ctx: Context) -> None:
+    days = service.bookable_days(ctx.session, ctx.profile, ctx.now)
+    if not days:
+        ctx.clear()
+        ctx.reply(ctx.t("reception.no_days", weeks=ctx.profile.reception.weeks_ahead,
+                        phone=_mayor_phone(ctx.profile)), [_menu_row(ctx)])
+        return
+    ctx.set_state(Appointment.day)
+    buttons = [Button(ctx.t("reception.day_button", day=format_date(day.day, ctx.locale,
+                                                                    long=True), free=free),
+                      f"rday:{day.id}") for day, free in days]
+    ctx.reply(ctx.t("reception.choose_day"), [*_rows(buttons, 1), ctx.nav_row()])
+
+
+@router.state(Appointment.day, accepts={Kind.button})
+def on_day(ctx: Context) -> None:
+    chosen = ctx.payload("rday")
+    days = {str(day.id): day for day, _ in
+            service.bookable_days(ctx.session, ctx.profile, ctx.now)}
+    if chosen not in days:
+        ctx.reply(ctx.t("reception.day_full"))
+        ask_day(ctx)
+        return
+    ctx.update_data(r_day=days[chosen].id)
+    ask_time(ctx)
+
+
+@router.prompt(Appointment.time)
+def ask_time(ctx: Context) -> None:
+    day = ctx.session.get(ReceptionDay, ctx.data.get("r_day") or 0)
+    slots = service.free_slots(ctx.session, ctx.profile, day, ctx.now) if day else []
+    if day is None or not slots:
+        ctx.reply(ctx.t("reception.day_full"))
+        ask_day(ctx)
+        return
+    ctx.set_state(Appointment.time)
+    buttons = [Button(format_time(slot.starts_at), f"rtime:{slot.index}") for slot in slots]
+    ctx.reply(ctx.t("reception.choose_time", day=format_date(day.day, ctx.locale, long=True)),
+              [*_rows(buttons, 4), ctx.nav_row()])
+
+
+@router.state(Appointment.time, accepts={Kind.button})
+def on_time(ctx: Context) -> None:
+    day = ctx.session.get(ReceptionDay, ctx.data.get("r_day") or 0)
+    free = {str(s.index) for s in service.free_slots(ctx.session, ctx.profile, day, ctx.now)
+            } if day else set()
+    chosen = ctx.payload("rtime")
+    if chosen not in free:
+        ctx.reply(ctx.t("reception.slot_taken"))
+        ask_time(ctx)
+        return
+    ctx.update_data(r_slot=int(chosen))
+    if ctx.data.get("r_move"):
+        ask_confirm(ctx)
+    else:
+        ask_topic(ctx)
+
+
+@router.prompt(Appointment.topic)
+def ask_topic(ctx: Context) -> None:
+    ctx.set_state(Appointment.topic)
+    ctx.reply(ctx.t("reception.ask_topic", min=service.TOPIC_MIN, max=service.TOPIC_MAX),
+              [ctx.nav_row()])
+
+
+@router.state(Appointment.topic, accepts={Kind.text}, max_length=service.TOPIC_MAX)
+def on_topic(ctx: Context) -> None:
+    topic = " ".join((ctx.msg.text or "").split())
+    if len(topic) < service.TOPIC_MIN or not any(ch.isalnum() for ch in topic):
+        ctx.reply(ctx.t("reception.topic_short", min=service.TOPIC_MIN))
+        ask_topic(ctx)
+        return
+    ctx.update_data(r_topic=topic)
+    ask_name(ctx)
+
+
+@router.prompt(Appointment.name)
+def ask_name(ctx: Context) -> None:
+    ctx.set_state(Appointment.name)
+    rows = []
+    if ctx.citizen.full_name:  # remembered from last time, can be changed
+        rows.append([Button(ctx.t("reception.use_value", value=ctx.citizen.full_name),
+                            "rname:keep")])
+    ctx.reply(ctx.t("reception.ask_name"), [*rows, ctx.nav_row()])
+
+
+@router.state(Appointment.name, accepts={Kind.text, Kind.button}, max_length=NAME_MAX)
+def on_name(ctx: Context) -> None:
+    if ctx.msg.kind is Kind.button:
+        if ctx.payload("rname") != "keep" or not ctx.citizen.full_name:
+            ctx.reply(ctx.t("error.stale_button"))
+            ask_name(ctx)
+            return
+        name = ctx.citizen.full_name
+    else:
+        name = " ".join((ctx.msg.text or "").split())
+        if not (NAME_MIN <= len(name) <= NAME_MAX) or not any(ch.isalpha() for ch in name):
+            ctx.reply(ctx.t("reception.name_invalid", min=NAME_MIN, max=NAME_MAX))
+            ask_name(ctx)
+            return
+    ctx.update_data(r_name=name)
+    ask_phone(ctx)
+
+
+def _phone_prompt(ctx: Context, key: str) -> None:
+    rows = []
+    if ctx.citizen.phone:
+        rows.append([Button(ctx.t("reception.use_value", value=ctx.citizen.phone),
+                            "rphone:keep")])
+    ctx.reply(ctx.t(key), [*rows, ctx.nav_row()], request="contact",
+              request_label=ctx.t("reception.share_phone"))
+
+
+def _phone_from(ctx: Context) -> str | None:
+    if ctx.msg.kind is Kind.contact and ctx.msg.contact:
+        raw = ctx.msg.contact.phone.strip()
+        return normalize_phone(raw if raw.startswith(("+", "0")) else f"+{raw}")
+    if ctx.msg.kind is Kind.button:
+        return ctx.citizen.phone if ctx.payload("rphone") == "keep" else None
+    return normalize_phone(ctx.msg.text or "")
+
+
+@router.prompt(Appointment.phone)
+def ask_phone(ctx: Context) -> None:
+    ctx.set_state(Appointment.phone)
+    _phone_prompt(ctx, "reception.ask_phone")
+
+
+@router.state(Appointment.phone, accepts={Kind.text, Kind.contact, Kind.button},
+              max_length=40)
+def on_phone(ctx: Context) -> None:
+    phone = _phone_from(ctx)
+    if phone is None:
+        ctx.reply(ctx.t("reception.phone_invalid"))
+        ask_phone(ctx)
+        return
+    ctx.update_data(r_phone=phone)
+    ask_settlement(ctx)
+
+
+@router.prompt(Appointment.settlement)
+def ask_settlement(ctx: Context) -> None:
+    ctx.set_state(Appointment.settlement)
+    buttons = [Button(s.label(ctx.locale), f"rset:{s.code}") for s in ctx.profile.settlements]
+    buttons.append(Button(ctx.t("reception.abroad"), f"rset:{ABROAD}"))
+    ctx.reply(ctx.t("reception.ask_settlement"), [*_rows(buttons, 2), ctx.nav_row()])
+
+
+def settlement_label(ctx: Context, code: str | None) -> str:
+    if code == ABROAD:
+        return ctx.t("reception.abroad")
+    found = ctx.profile.settlement(code or "")
+    return found.label(ctx.locale) if found else "—"
+
+
+@router.state(Appointment.settlement, accepts={Kind.button})
+def on_settlement(ctx: Context) -> None:
+    code = ctx.payload("rset")
+    if code != ABROAD and ctx.profile.settlement(code or "") is None:
+        ctx.reply(ctx.t("error.stale_button"))
+        ask_settlement(ctx)
+        return
+    ctx.update_data(r_settlement=code)
+    ask_confirm(ctx)
+
+
+@router.prompt(Appointment.confirm)
+def ask_confirm(ctx: Context) -> None:
+    day = ctx.session.get(ReceptionDay, ctx.data.get("r_day") or 0)
+    if day is None:
+        ask_day(ctx)
+        return
+    slot = next((s for s in service.slots_of(day, ctx.profile.tz)
+                 if s.index == ctx.data.get("r_slot")), None)
+    if slot is None:
+        ask_time(ctx)
+        return
+    ctx.set_state(Appointment.confirm)
+    data = ctx.data
+    booking = _moving(ctx)
+    ctx.reply(
+        ctx.t("reception.summary",
+              day=format_date(day.day, ctx.locale, long=True), time=format_time(slot.starts_at),
+              place=ctx.profile.reception.place_in(ctx.locale),
+              topic=booking.topic if booking else data.get("r_topic", ""),
+              name=booking.full_name if booking else data.get("r_name", ""),
+              phone=booking.phone if booking else data.get("r_phone", ""),
+              settlement=settlement_label(ctx, booking.settlement if booking
+                                          else data.get("r_settlement"))),
+        [[Button(ctx.t("reception.confirm"), "rconf:yes"),
+          Button(ctx.t("reception.change"), "rconf:change")],
+         ctx.nav_row()],
+    )
+
+
+def _moving(ctx: Context) -> Booking | None:
+    reference = ctx.data.get("r_move")
+    return _own_booking(ctx, reference) if reference else None
+
+
+def _own_booking(ctx: Context, reference: str | None) -> Booking | None:
+    """The citizen's own active booking with this reference: a payload naming
+    someone else's (forged or stale) finds nothing."""
+    return ctx.session.scalar(select(Booking).where(
+        Booking.reference == (reference or ""), Booking.citizen_id == ctx.citizen.id,
+        Booking.status == BookingStatus.booked))
+
+
+@router.state(Appointment.confirm, accepts={Kind.button})
+def on_confirm(ctx: Context) -> None:
+    answer = ctx.payload("rconf")
+    if answer == "change":
+        ask_day(ctx)
+        return
+    if answer != "yes":
+        ctx.reply(ctx.t("error.stale_button"))
+        ask_confirm(ctx)
+        return
+    data = ctx.data
+    moving = _moving(ctx)
+    try:
+        if moving is not None:
+            booking = service.move(ctx.session, ctx.profile, moving, day_id=data["r_day"],
+                                   slot_index=data["r_slot"], now=ctx.now)
+            key = "reception.moved"
+        else:
+            booking = service.book(
+                ctx.session, ctx.profile, citizen=ctx.citizen, account=ctx.account,
+                day_id=data["r_day"], slot_index=data["r_slot"], topic=data["r_topic"],
+                full_name=data["r_name"], phone=data["r_phone"],
+                settlement=data["r_settlement"], now=ctx.now)
+            key = "reception.booked"
+            # Remembered for next time (the privacy notice says so).
+            ctx.citizen.full_name = data["r_name"]
+            ctx.citizen.phone = data["r_phone"]
+            ctx.citizen.settlement = data["r_settlement"]
+    except service.SlotTaken:
+        ctx.reply(ctx.t("reception.slot_taken"))
+        ask_time(ctx)
+        return
+    except service.DayUnavailable:
+        ctx.reply(ctx.t("reception.day_full"))
+        ask_day(ctx)
+        return
+    except service.AlreadyBooked:
+        ctx.clear()
+        existing = service.upcoming_booking(ctx.session, ctx.citizen.id)
+        if existing is not None:
+            show_existing(ctx, existing)
+        return
+    ctx.clear()
+    day, at = service.when(ctx.profile, booking, ctx.locale)
+    ctx.reply(ctx.t(key, reference=booking.reference, day=day, time=at,
+                    place=ctx.profile.reception.place_in(ctx.locale)), [_menu_row(ctx)])
+
+
+# --- an existing booking: move or cancel (buttons work from any state) ------------
+
+@router.action("rsv")
+def on_booking_action(ctx: Context) -> None:
+    action, _, reference = (ctx.payload("rsv") or "").partition(":")
+    booking = _own_booking(ctx, reference)
+    if booking is None:
+        ctx.reply(ctx.t("reception.no_such_booking"), [_menu_row(ctx)])
+        return
+    day, at = service.when(ctx.profile, booking, ctx.locale)
+    if action == "cancel":
+        ctx.reply(ctx.t("reception.cancel_confirm", reference=booking.reference, day=day,
+                        time=at),
+                  [[Button(ctx.t("reception.cancel_yes"), f"rsv:cancel_yes:{reference}"),
+                    Button(ctx.t("reception.cancel_no"), f"rsv:keep:{reference}")]])
+    elif action == "cancel_yes":
+        ctx.clear()
+        service.cancel(booking, by="citizen", now=ctx.now)
+        ctx.reply(ctx.t("reception.cancelled", reference=booking.reference),
+                  [_menu_row(ctx)])
+    elif action == "move":
+        ctx.clear()
+        ctx.update_data(r_move=booking.reference)
+        ask_day(ctx)
+    else:  # keep
+        ctx.clear()
+        show_existing(ctx, booking)
+
+
+# --- urgent -----------------------------------------------------------------------
+
+@router.prompt(Urgent.topic)
+def ask_urgent_topic(ctx: Context) -> None:
+    ctx.set_state(Urgent.topic)
+    ctx.reply(ctx.t("reception.urgent_topic", min=service.TOPIC_MIN, max=service.TOPIC_MAX),
+              [ctx.nav_row()])
+
+
+@router.state(Urgent.topic, accepts={Kind.text}, max_length=service.TOPIC_MAX)
+def on_urgent_topic(ctx: Context) -> None:
+    topic = " ".join((ctx.msg.text or "").split())
+    if len(topic) < service.TOPIC_MIN or not any(ch.isalnum() for ch in topic):
+        ctx.reply(ctx.t("reception.topic_short", min=service.TOPIC_MIN))
+        ask_urgent_topic(ctx)
+        return
+    ctx.update_data(u_topic=topic)
+    ask_urgent_phone(ctx)
+
+
+@router.prompt(Urgent.phone)
+def ask_urgent_phone(ctx: Context) -> None:
+    ctx.set_state(Urgent.phone)
+    _phone_prompt(ctx, "reception.ask_phone")
+
+
+@router.state(Urgent.phone, accepts={Kind.text, Kind.contact, Kind.button}, max_length=40)
+def on_urgent_phone(ctx: Context) -> None:
+    phone = _phone_from(ctx)
+    if phone is None:
+        ctx.reply(ctx.t("reception.phone_invalid"))
+        ask_urgent_phone(ctx)
+        return
+    ctx.update_data(u_phone=phone)
+    ask_urgent_confirm(ctx)
+
+
+@router.prompt(Urgent.confirm)
+def ask_urgent_confirm(ctx: Context) -> None:
+    ctx.set_state(Urgent.confirm)
+    ctx.reply(ctx.t("reception.urgent_summary", topic=ctx.data.get("u_topic", ""),
+                    phone=ctx.data.get("u_phone", "")),
+              [[Button(ctx.t("reception.confirm"), "urg:yes")], ctx.nav_row()])
+
+
+@router.state(Urgent.confirm, accepts={Kind.button})
+def on_urgent_confirm(ctx: Context) -> None:
+    if ctx.payload("urg") != "yes":
+        ctx.reply(ctx.t("error.stale_button"))
+        ask_urgent_confirm(ctx)
+        return
+    topic, phone = ctx.data["u_topic"], ctx.data["u_phone"]
+    request = service.create_urgent(ctx.session, citizen=ctx.citizen, account=ctx.account,
+                                    topic=topic, phone=phone,
+                                    full_name=ctx.citizen.full_name or ctx.account.display_name,
+                                    now=ctx.now)
+    ctx.citizen.phone = phone
+    alert_officers(
+        ctx.session, ctx.profile, ctx.catalogs, roles=(Role.mayor_office,),
+        message=lambda t: Reply(t("reception.urgent_alert", reference=request.reference,
+                                  topic=topic, phone=phone, name=request.full_name or "—")),
+    )
+    ctx.clear()
+    ctx.reply(ctx.t("reception.urgent_sent", phone=phone, reference=request.reference),
+              [_menu_row(ctx)])
+
+
+# --- /status and timers --------------------------------------------------------------
+
+@router.status
+def status_lines(ctx: Context) -> list[str]:
+    booking = service.upcoming_booking(ctx.session, ctx.citizen.id)
+    if booking is None:
+        return []
+    day, at = service.when(ctx.profile, booking, ctx.locale)
+    return [ctx.t("reception.status_line", reference=booking.reference, day=day, time=at)]
+
+
+@router.timer("reception", every_seconds=300)
+def reception_timer(session: Session, profile: Profile, catalogs: Catalogs,
+                    now: datetime) -> None:
+    """Make the coming weeks' days, retire past bookings, send tomorrow's reminders."""
+    service.ensure_days(session, profile, now)
+    service.expire_past(session, profile, now)
+    service.send_reminders(session, profile, catalogs, now)
+
+
+def _mayor_phone(profile: Profile) -> str:
+    office = profile.department(profile.reception.office)
+    return str(office.extra.get("phone", "")) if office else ""
