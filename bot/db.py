@@ -96,6 +96,7 @@ class Database:
         self.url = url
         self.engine = make_engine(url, **engine_kwargs)
         self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
+        self._writer: int | None = None
         self._write_lock: AbstractContextManager[object] = (
             threading.Lock() if self.engine.dialect.name == "sqlite" else nullcontext()
         )
@@ -114,8 +115,17 @@ class Database:
         On SQLite, writers of this process queue on a lock rather than on
         SQLite's busy handler, which sleeps in growing steps and would turn
         a burst of concurrent webhooks into milliseconds of idle waiting."""
-        with self._write_lock, self.session_factory() as session, session.begin():
-            yield session
+        if self._writer == threading.get_ident():
+            # Waiting for ourselves would hang forever: say so instead.
+            raise RuntimeError("a write transaction is already open in this thread; "
+                               "pass its session down instead of opening another")
+        with self._write_lock:
+            self._writer = threading.get_ident() if self.is_sqlite else None
+            try:
+                with self.session_factory() as session, session.begin():
+                    yield session
+            finally:
+                self._writer = None
 
     @contextmanager
     def read_session(self) -> Iterator[Session]:

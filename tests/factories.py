@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import itertools
+from datetime import date
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import select
 
 from bot.config import Settings
 from bot.db import Database
@@ -94,3 +97,75 @@ def make_citizen(db: Database, *, channel: str = "telegram", external_id: str = 
                                    external_id=external_id, chat_id=external_id,
                                    blocked_at=utcnow() if blocked else None))
         return citizen.id
+
+
+def make_day(db: Database, *, day: date, start: str = "09:00", slots: int = 15,
+             slot_minutes: int = 20, closed: bool = False,
+             closed_reason: str | None = None) -> int:
+    """A reception day, as staff or the weekly pattern make it; returns its id."""
+    from datetime import time
+
+    from bot.models import ReceptionDay
+
+    with db.session() as session:
+        found = session.scalar(select(ReceptionDay).where(ReceptionDay.day == day))
+        if found is not None:
+            return found.id
+        hour, minute = (int(part) for part in start.split(":"))
+        row = ReceptionDay(day=day, start=time(hour, minute), slots=slots,
+                           slot_minutes=slot_minutes, closed=closed, closed_reason=closed_reason)
+        session.add(row)
+        session.flush()
+        return row.id
+
+
+def make_booking(db: Database, *, day: date, slot_index: int = 0,
+                 citizen_id: int | None = None, language: str | None = "sr_Latn",
+                 channel: str = "telegram", topic: str = "The road to Vrbovac needs repair",
+                 full_name: str = "Jovana Petrović", phone: str = "+38344123456",
+                 settlement: str = "klokot") -> str:
+    """A booking made through the service (so its rules hold), by a new
+    citizen unless one is given, as if booked a week before the day; returns
+    its reference."""
+    from datetime import UTC, datetime, timedelta
+
+    from bot.models import ChannelAccount, Citizen
+    from bot.profile import get_profile
+    from bot.services import reception as service
+
+    day_id = make_day(db, day=day)
+    if citizen_id is None:
+        citizen_id = make_citizen(db, channel=channel, external_id=f"b{next(_keys)}",
+                                  language=language, full_name=full_name, phone=phone,
+                                  settlement=settlement)
+    booked_at = datetime.combine(day, datetime.min.time(), tzinfo=UTC) - timedelta(days=7)
+    with db.session() as session:
+        citizen = session.get(Citizen, citizen_id)
+        assert citizen is not None
+        account = session.scalar(select(ChannelAccount).where(
+            ChannelAccount.citizen_id == citizen_id))
+        assert account is not None
+        booking = service.book(session, get_profile(), citizen=citizen, account=account,
+                               day_id=day_id, slot_index=slot_index, topic=topic,
+                               full_name=full_name, phone=phone, settlement=settlement,
+                               now=booked_at)
+        return booking.reference
+
+
+def make_urgent(db: Database, *, topic: str = "The water pipe in Mogila burst",
+                phone: str = "+38344999888", full_name: str = "Marko Jovanović") -> str:
+    """An urgent reception request, as the chat flow makes it; returns its reference."""
+    from bot.db import utcnow
+    from bot.models import ChannelAccount, Citizen
+    from bot.services import reception as service
+
+    citizen_id = make_citizen(db, external_id=f"u{next(_keys)}", full_name=full_name,
+                              phone=phone)
+    with db.session() as session:
+        citizen = session.get(Citizen, citizen_id)
+        account = session.scalar(select(ChannelAccount).where(
+            ChannelAccount.citizen_id == citizen_id))
+        assert citizen is not None and account is not None
+        request = service.create_urgent(session, citizen=citizen, account=account, topic=topic,
+                                        phone=phone, full_name=full_name, now=utcnow())
+        return request.reference

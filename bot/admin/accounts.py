@@ -70,7 +70,8 @@ def create_staff(session: Session, profile: Profile, *, username: str, password:
 
 
 def find(session: Session, username: str) -> StaffUser | None:
-    return session.scalar(select(StaffUser).where(StaffUser.username == username.strip().lower()))
+    name = username.replace("\x00", "").strip().lower()
+    return session.scalar(select(StaffUser).where(StaffUser.username == name))
 
 
 def revoke_all(session: Session, staff: StaffUser, now: datetime | None = None) -> None:
@@ -144,7 +145,8 @@ def authenticate(session: Session, settings: Settings, username: str, password: 
                              object_id=staff.username, ip=ip,
                              detail=f"{staff.failed_logins} failed logins")
         audit.record(session, staff, "login.failed", ip=ip,
-                     username=(staff.username if staff else username[:64] or "?"))
+                     username=(staff.username if staff
+                               else username.replace("\x00", "")[:64] or "?"))
         return LoginResult(None, "invalid_credentials", delay=delay)
     if staff.disabled_at is not None:
         audit.record(session, staff, "login.disabled", ip=ip)

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy import Select, func, select
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -77,6 +78,9 @@ def as_problem(exc: Exception) -> Problem:
                   for e in exc.errors()]
         fields = ", ".join(".".join(e["loc"][1:]) or e["loc"][0] for e in errors if e["loc"])
         return Problem(422, "validation_error", f"invalid input: {fields}", errors=errors)
+    if isinstance(exc, DataError):  # e.g. NUL in a text, a number out of the column's range
+        return Problem(422, "invalid_data", "the input contains characters or values that "
+                       "cannot be stored (for example a NUL character)")
     if isinstance(exc, StarletteHTTPException):
         return Problem(exc.status_code, _CODES.get(exc.status_code, "error"), str(exc.detail),
                        getattr(exc, "headers", None))
@@ -98,7 +102,7 @@ def install_problem_handlers(
         return problem_response(problem.status, problem.code, problem.detail,
                                 problem.headers, **problem.extra)
 
-    for kind in (Problem, StarletteHTTPException, RequestValidationError):
+    for kind in (Problem, StarletteHTTPException, RequestValidationError, DataError):
         app.add_exception_handler(kind, handle)
 
 

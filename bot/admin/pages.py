@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
@@ -44,6 +44,7 @@ SECTIONS = [
     ("surveys", Capability.surveys, "staff.nav.surveys"),
     ("notices", Capability.notices, "staff.nav.notices"),
 ]
+BUILT = {"reception"}  # sections with their own pages (the rest say "not built yet")
 
 
 class LoginRequired(Exception):
@@ -116,8 +117,8 @@ def render(request: Request, runtime: Runtime, name: str, staff: StaffUser | Sta
         return catalogs.gettext(locale, key, **params)
 
     sections = [
-        {"code": code, "label": t(label), "readable": staff is not None
-         and can_read(staff.role, capability)}
+        {"code": code, "label": t(label), "built": code in BUILT,
+         "readable": staff is not None and can_read(staff.role, capability)}
         for code, capability, label in SECTIONS
     ]
     response = templates.TemplateResponse(
@@ -127,6 +128,8 @@ def render(request: Request, runtime: Runtime, name: str, staff: StaffUser | Sta
          "csrf": csrf_token(runtime.settings.resolved_secret_key(), seed),
          "is_admin": staff is not None and can_read(staff.role, Capability.staff_admin),
          "date": lambda d: format_date(d, locale) + d.strftime(" %H:%M") if d else "—",
+         "date_only": lambda d: format_date(d, locale) if d else "—",
+         "long_date": lambda d: format_date(d, locale, long=True) if d else "—",
          **context},
         status_code=status,
     )
@@ -191,16 +194,29 @@ def dashboard(request: Request, runtime: RuntimeDep, staff: PageStaff) -> HTMLRe
     return render(request, runtime, "dashboard.html", staff)
 
 
+def _citizen_filters(request: Request) -> CitizenFilters:
+    """The filter form's choices; "any" arrives as an empty value and means no filter."""
+    query = request.query_params
+    channel = query.get("channel") or None
+    if channel is not None and channel not in CHANNELS:
+        raise Problem(422, "invalid_filter", f"unknown channel {channel[:20]!r}")
+    return CitizenFilters(channel=channel,  # type: ignore[arg-type]
+                          language=query.get("language") or None,
+                          settlement=query.get("settlement") or None)
+
+
 @router.get("/citizens", response_class=HTMLResponse)
 def citizens_page(request: Request, runtime: RuntimeDep, staff: PageStaff, session: SessionDep,
-                  filters: Annotated[CitizenFilters, Depends()],
-                  page: Annotated[PageParams, Depends()]) -> HTMLResponse:
+                  offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> HTMLResponse:
     profile = runtime.profile
     settlements = [s.code for s in profile.settlements]
+    page = PageParams(limit=50, offset=offset)
     try:
+        filters = _citizen_filters(request)
         rows, total = list_citizens(session, profile.enabled_locales, settlements, filters, page)
         error = None
     except Problem as problem:
+        filters = CitizenFilters()
         rows, total, error = [], 0, problem.detail
     personal = shows_personal_data(staff)
     if personal and rows:

@@ -16,6 +16,7 @@ from bot.admin.api import api_router
 from bot.admin.common import Problem, install_problem_handlers
 from bot.admin.pages import LoginRequired, render
 from bot.admin.pages import router as pages_router
+from bot.admin.reception_pages import router as reception_pages_router
 from bot.profile import ABROAD
 
 STATIC = Path(__file__).parent / "static"
@@ -82,6 +83,8 @@ def mount_staff(app: FastAPI) -> None:
         return RedirectResponse("/staff/login", status_code=303)
 
     app.include_router(api_router)
+    # Before the pages router, whose /staff/{section} would otherwise answer first.
+    app.include_router(reception_pages_router)
     app.include_router(pages_router)
     # Swagger UI 5 (OpenAPI 3.1), shipped inside the fastapi-offline package.
     swagger = Path(fastapi_offline.__file__).parent / "static"

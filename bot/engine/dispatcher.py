@@ -93,6 +93,7 @@ class Engine:
         recorded in the outbox as already sent."""
         started = time.perf_counter()
         UPDATES_RECEIVED.labels(msg.channel).inc()
+        msg = _without_nul(msg)
         try:
             result = self._handle_in_transaction(msg, inline_first)
         except DatabaseUnavailable:
@@ -331,6 +332,20 @@ class Engine:
             key = "error.expected_button"
         ctx.reply(ctx.t(key))
         ctx.prompt_again()
+
+
+def _without_nul(msg: Incoming) -> Incoming:
+    """NUL can be typed into a chat but not stored in PostgreSQL text: drop it."""
+    fields: dict[str, Any] = {}
+    for name in ("text", "payload", "display_name"):
+        value = getattr(msg, name)
+        if isinstance(value, str) and "\x00" in value:
+            fields[name] = value.replace("\x00", "")
+    contact = msg.contact
+    if contact and "\x00" in contact.phone + (contact.first_name or ""):
+        fields["contact"] = replace(contact, phone=contact.phone.replace("\x00", ""),
+                                    first_name=(contact.first_name or "").replace("\x00", ""))
+    return replace(msg, **fields) if fields else msg
 
 
 def _stored_payload(msg: Incoming) -> dict[str, Any]:

@@ -115,3 +115,9 @@ def test_tokens_are_stored_only_as_hashes(client: StaffClient) -> None:
     with client.db.read_session() as session:
         stored = session.scalars(select(StaffToken.token_hash)).all()
     assert token not in stored and len(stored) == 1 and len(stored[0]) == 64
+
+
+def test_nul_in_a_username_is_a_wrong_login_not_a_crash(client: StaffClient) -> None:
+    response = client.post("/api/v1/auth/token", data={"username": "off\x00icer",
+                                                       "password": "whatever"})
+    assert response.status_code == 401

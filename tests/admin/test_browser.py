@@ -131,3 +131,34 @@ def test_interactive_api_docs_load_from_local_files(live_url: str, page: Page) -
     expect(page.locator(".swagger-ui .title")).to_contain_text("Klokot citizen bot")
     expect(page.locator(".swagger-ui")).to_contain_text("/api/v1/citizens")
     shot(page, "docs")
+
+
+def test_the_mayors_office_runs_the_reception_day(db: Database, live_url: str,
+                                                 page: Page) -> None:
+    from datetime import timedelta
+
+    from bot.db import utcnow
+    from bot.profile import get_profile
+    from tests.factories import make_booking, make_day, make_urgent
+
+    today = utcnow().astimezone(get_profile().tz).date()
+    make_day(db, day=today)
+    make_booking(db, day=today, slot_index=0, full_name="Arta Krasniqi")
+    make_booking(db, day=today + timedelta(days=7), slot_index=3, full_name="Marko Marković")
+    make_urgent(db, full_name="Jovan Jovanović")
+    make_staff(db, "kabinet", "mayor_office")
+    page.goto(f"{live_url}/staff/login")
+    page.fill("#username", "kabinet")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.click("nav.main-nav >> text=Mayor's reception")
+    expect(page.locator("body")).to_contain_text("Arta Krasniqi")
+    expect(page.locator("body")).to_contain_text("Jovan Jovanović")
+    shot(page, "reception")
+    page.set_viewport_size({"width": 390, "height": 844})
+    shot(page, "reception-phone")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(f"{live_url}/staff/reception/week")
+    expect(page.locator("body")).to_contain_text("Arta Krasniqi")
+    page.emulate_media(media="print")
+    shot(page, "reception-week-print")

@@ -143,3 +143,23 @@ def test_huge_and_mixed_script_text_is_answered(db: Database) -> None:
     for text in ("ж" * 20_000, "Здраво Përshëndetje 👋🏽 مرحبا \u200f\u0000", "🙂" * 5000):
         result = engine.handle(make_incoming(text, user="big"))
         assert not result.failed and result.replies
+
+
+def test_a_nested_write_transaction_is_an_error_not_a_hang(db: Database) -> None:
+    if not db.is_sqlite:
+        pytest.skip("PostgreSQL allows concurrent write transactions")
+    with db.session(), pytest.raises(RuntimeError, match="already open"), db.session():
+        pass
+
+
+def test_nul_characters_are_dropped_not_fatal(db: Database) -> None:
+    engine = make_runtime(db).engine
+    engine.handle(make_incoming("/start", user="nul"))
+    engine.handle(make_incoming(payload="lang:en", user="nul"))
+    engine.handle(make_incoming(payload="privacy:ok", user="nul"))
+    engine.handle(make_incoming("/reception", user="nul"))
+    engine.handle(make_incoming(payload="rk:urgent", user="nul"))
+    result = engine.handle(make_incoming("Voda\x00 curi iz cevi na ulici.", user="nul"))
+    assert not result.failed
+    result = engine.handle(make_incoming("044\x00 123 456", user="nul"))
+    assert not result.failed and "+38344123456" in texts(result.replies)

@@ -2,9 +2,10 @@
 
 from fastapi import APIRouter
 
-from bot.admin.api import audit, auth, citizens
+from bot.admin.api import audit, auth, citizens, reception
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(auth.router)
 api_router.include_router(citizens.router)
+api_router.include_router(reception.router)
 api_router.include_router(audit.router)

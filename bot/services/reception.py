@@ -1,0 +1,442 @@
+"""The mayor's reception: days from the weekly pattern, free slots, booking,
+moving, cancelling, urgent requests, closing a day, and reminders.
+
+Two citizens never get the same slot and no citizen holds two bookings: the
+database's partial unique indexes decide, not a check in Python; a lost race
+surfaces here as `SlotTaken`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import holidays
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.engine.messages import Button, Reply
+from bot.i18n import Catalogs, format_date, format_time
+from bot.models import (
+    Booking,
+    BookingStatus,
+    ChannelAccount,
+    Citizen,
+    ReceptionDay,
+    UrgentRequest,
+    UrgentStatus,
+    next_reference,
+)
+from bot.outbox.queue import enqueue, enqueue_once
+from bot.profile import Profile
+
+TOPIC_MIN, TOPIC_MAX = 10, 1000
+
+
+class ReceptionError(Exception):
+    """Something a citizen or officer asked for that cannot be done now."""
+
+
+class SlotTaken(ReceptionError):
+    pass
+
+
+class AlreadyBooked(ReceptionError):
+    pass
+
+
+class DayUnavailable(ReceptionError):
+    pass
+
+
+@dataclass(frozen=True)
+class Slot:
+    index: int
+    starts_at: datetime  # aware, in the municipality's time zone
+
+
+def today(profile: Profile, now: datetime) -> date:
+    return now.astimezone(profile.tz).date()
+
+
+def is_holiday(profile: Profile, day: date) -> str | None:
+    names = holidays.country_holidays(profile.holiday_country, years=day.year)
+    name = names.get(day)
+    return str(name) if name else None
+
+
+def _insert(session: Session):  # type: ignore[no-untyped-def]
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else (
+        sqlite.insert)
+
+
+def ensure_days(session: Session, profile: Profile, now: datetime) -> None:
+    """Make the pattern's days for the bookable weeks (idempotent, race-free);
+    a Kosovo public holiday is made closed, with its name as the reason."""
+    pattern = profile.reception
+    start = today(profile, now)
+    for offset in range(pattern.weeks_ahead * 7 + 1):
+        day = start + timedelta(days=offset)
+        if day.weekday() != pattern.weekday:
+            continue
+        holiday = is_holiday(profile, day)
+        session.execute(
+            _insert(session)(ReceptionDay)
+            .values(day=day, start=pattern.start, slots=pattern.slots,
+                    slot_minutes=pattern.slot_minutes, closed=holiday is not None,
+                    closed_reason=holiday, created_at=now)
+            .on_conflict_do_nothing(index_elements=["day"])
+        )
+
+
+def slots_of(day: ReceptionDay, tz: ZoneInfo) -> list[Slot]:
+    first = datetime.combine(day.day, day.start, tzinfo=tz)
+    return [Slot(i, first + timedelta(minutes=i * day.slot_minutes)) for i in range(day.slots)]
+
+
+def taken_slots(session: Session, day_id: int) -> set[int]:
+    return set(session.scalars(select(Booking.slot_index).where(
+        Booking.day_id == day_id, Booking.status == BookingStatus.booked)))
+
+
+def free_slots(session: Session, profile: Profile, day: ReceptionDay,
+               now: datetime) -> list[Slot]:
+    if day.closed:
+        return []
+    taken = taken_slots(session, day.id)
+    return [s for s in slots_of(day, profile.tz) if s.index not in taken and s.starts_at > now]
+
+
+def bookable_days(session: Session, profile: Profile,
+                  now: datetime) -> list[tuple[ReceptionDay, int]]:
+    """Open days in the bookable weeks that still have room, with their free count."""
+    ensure_days(session, profile, now)
+    first = today(profile, now)
+    last = first + timedelta(days=profile.reception.weeks_ahead * 7)
+    days = session.scalars(select(ReceptionDay).where(
+        ReceptionDay.day >= first, ReceptionDay.day <= last,
+        ReceptionDay.closed.is_(False)).order_by(ReceptionDay.day)).all()
+    result = []
+    for day in days:
+        free = len(free_slots(session, profile, day, now))
+        if free:
+            result.append((day, free))
+    return result
+
+
+def upcoming_booking(session: Session, citizen_id: int) -> Booking | None:
+    return session.scalar(select(Booking).where(
+        Booking.citizen_id == citizen_id, Booking.status == BookingStatus.booked))
+
+
+def expire_past(session: Session, profile: Profile, now: datetime,
+                citizen_id: int | None = None) -> int:
+    """Bookings whose day has ended become `past` (still markable by staff), so
+    they neither block the citizen's next booking nor look upcoming."""
+    day_ended = now - timedelta(hours=12)
+    stmt = update(Booking).where(Booking.status == BookingStatus.booked,
+                                 Booking.starts_at < day_ended)
+    if citizen_id is not None:
+        stmt = stmt.where(Booking.citizen_id == citizen_id)
+    return int(session.execute(stmt.values(status=BookingStatus.past)).rowcount)  # type: ignore[attr-defined]
+
+
+def _check_slot(session: Session, profile: Profile, day_id: int, slot_index: int,
+                now: datetime) -> tuple[ReceptionDay, Slot]:
+    day = session.get(ReceptionDay, day_id)
+    if day is None or day.closed:
+        raise DayUnavailable
+    slots = {s.index: s for s in slots_of(day, profile.tz)}
+    slot = slots.get(slot_index)
+    if slot is None or slot.starts_at <= now:
+        raise DayUnavailable
+    return day, slot
+
+
+def book(session: Session, profile: Profile, *, citizen: Citizen, account: ChannelAccount,
+         day_id: int, slot_index: int, topic: str, full_name: str, phone: str,
+         settlement: str, now: datetime) -> Booking:
+    """Book a slot; raises SlotTaken when another citizen got it first."""
+    expire_past(session, profile, now, citizen.id)
+    day, slot = _check_slot(session, profile, day_id, slot_index, now)
+    if upcoming_booking(session, citizen.id) is not None:
+        raise AlreadyBooked
+    booking = Booking(
+        reference=next_reference(session, "R", slot.starts_at.year), day_id=day.id,
+        slot_index=slot.index, starts_at=slot.starts_at, citizen_id=citizen.id,
+        account_id=account.id, topic=topic, full_name=full_name, phone=phone,
+        settlement=settlement, status=BookingStatus.booked, created_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(booking)
+            session.flush()
+    except IntegrityError as exc:
+        raise SlotTaken from exc
+    return booking
+
+
+def move(session: Session, profile: Profile, booking: Booking, *, day_id: int,
+         slot_index: int, now: datetime) -> Booking:
+    day, slot = _check_slot(session, profile, day_id, slot_index, now)
+    try:
+        with session.begin_nested():
+            booking.day_id, booking.slot_index, booking.starts_at = day.id, slot.index, (
+                slot.starts_at)
+            booking.moved_at = now
+            session.flush()
+    except IntegrityError as exc:
+        session.refresh(booking)
+        raise SlotTaken from exc
+    return booking
+
+
+def cancel(booking: Booking, *, by: str, now: datetime, reason: str | None = None) -> None:
+    booking.status = BookingStatus.cancelled
+    booking.cancelled_at, booking.cancelled_by, booking.cancel_reason = now, by, reason
+
+
+def create_urgent(session: Session, *, citizen: Citizen, account: ChannelAccount, topic: str,
+                  phone: str, full_name: str | None, now: datetime) -> UrgentRequest:
+    request = UrgentRequest(
+        reference=next_reference(session, "R", now.year), citizen_id=citizen.id,
+        account_id=account.id, topic=topic, phone=phone, full_name=full_name, created_at=now)
+    session.add(request)
+    session.flush()
+    return request
+
+
+# --- messages the bot starts ------------------------------------------------
+
+def _citizen_t(catalogs: Catalogs, profile: Profile,
+               citizen: Citizen) -> tuple[str, Callable[..., str]]:
+    locale = citizen.language or profile.default_locale
+
+    def t(key: str, /, **params: object) -> str:
+        return catalogs.gettext(locale, key, **params)
+
+    return locale, t
+
+
+def when(profile: Profile, booking: Booking, locale: str) -> tuple[str, str]:
+    local = booking.starts_at.astimezone(profile.tz)
+    return format_date(local, locale, long=True), format_time(local)
+
+
+def notify_citizen(session: Session, profile: Profile, catalogs: Catalogs, booking: Booking,
+                   key: str, *, now: datetime, offer_new: bool = False,
+                   dedupe_key: str | None = None, **params: object) -> None:
+    """Tell the booking's citizen something, in their language, on their chat."""
+    account = session.get(ChannelAccount, booking.account_id) if booking.account_id else None
+    citizen = session.get(Citizen, booking.citizen_id)
+    if account is None or citizen is None or citizen.erased_at is not None:
+        return
+    locale, t = _citizen_t(catalogs, profile, citizen)
+    day, at = when(profile, booking, locale)
+    text = t(key, reference=booking.reference, day=day, time=at,
+             place=profile.reception.place_in(locale), **params)
+    buttons = []
+    if offer_new:
+        buttons.append([Button(t("reception.book_again"), "menu:reception")])
+    elif booking.status is BookingStatus.booked:
+        buttons.append([Button(t("reception.cancel_booking"),
+                               f"rsv:cancel:{booking.reference}")])
+    reply = Reply(text, buttons)
+    if dedupe_key:
+        enqueue_once(session, account, reply, dedupe_key=dedupe_key, profile=profile, now=now)
+    else:
+        enqueue(session, account, reply, profile=profile, origin="bot", now=now)
+
+
+def close_day(session: Session, profile: Profile, catalogs: Catalogs, day: ReceptionDay, *,
+              reason: str, now: datetime) -> list[Booking]:
+    """Close a day; its booked citizens are told and offered another time."""
+    day.closed, day.closed_reason = True, reason
+    bookings = session.scalars(select(Booking).where(
+        Booking.day_id == day.id, Booking.status == BookingStatus.booked)).all()
+    for booking in bookings:
+        cancel(booking, by="closed", now=now, reason=reason)
+        notify_citizen(session, profile, catalogs, booking, "reception.day_closed_notice",
+                       now=now, offer_new=True, reason=reason)
+    return list(bookings)
+
+
+def send_reminders(session: Session, profile: Profile, catalogs: Catalogs,
+                   now: datetime) -> int:
+    """The day before, from the profile's hour on: one reminder per booking,
+    ever (the outbox's unique key survives restarts and repeated runs)."""
+    local = now.astimezone(profile.tz)
+    if local.hour < profile.reception.reminder_hour:
+        return 0
+    tomorrow = local.date() + timedelta(days=1)
+    start = datetime.combine(tomorrow, datetime.min.time(), tzinfo=profile.tz)
+    due = session.scalars(select(Booking).where(
+        Booking.status == BookingStatus.booked, Booking.starts_at >= start,
+        Booking.starts_at < start + timedelta(days=1))).all()
+    for booking in due:
+        notify_citizen(session, profile, catalogs, booking, "reception.reminder", now=now,
+                       dedupe_key=f"reception-reminder:{booking.id}")
+    return len(due)
+
+
+def count_booked(session: Session, day_id: int) -> int:
+    return int(session.scalar(select(func.count()).select_from(Booking).where(
+        Booking.day_id == day_id, Booking.status == BookingStatus.booked)) or 0)
+
+
+
+
+# --- staff changes (admin API and staff pages) -----------------------------------
+
+DAY_MAX_AHEAD = 730  # days: beyond that a date is a typo (2062 for 2026), not a plan
+SLOTS_MAX = 60
+SLOT_MINUTES_MIN, SLOT_MINUTES_MAX = 5, 240
+MARKS = (BookingStatus.attended, BookingStatus.no_show, BookingStatus.cancelled)
+
+
+class RuleBroken(ReceptionError):
+    """A staff change the reception's rules refuse. `code` is stable: the admin
+    API answers it as a 409 problem, the pages show `detail`."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code, self.detail = code, detail
+
+
+def _check_not_past(profile: Profile, day: date, now: datetime) -> None:
+    if day < today(profile, now):
+        raise RuleBroken("day_in_past", f"{day.isoformat()} is in the past")
+
+
+def _check_shape(start: time, slots: int, slot_minutes: int) -> None:
+    """Every slot ends on its own day: a reception does not run past midnight."""
+    if not (1 <= slots <= SLOTS_MAX and SLOT_MINUTES_MIN <= slot_minutes <= SLOT_MINUTES_MAX):
+        raise RuleBroken("invalid_slots", f"1–{SLOTS_MAX} slots of {SLOT_MINUTES_MIN}–"
+                                          f"{SLOT_MINUTES_MAX} minutes")
+    end = start.hour * 60 + start.minute + slots * slot_minutes
+    if end > 24 * 60:
+        raise RuleBroken("day_too_long",
+                         f"{slots} slots of {slot_minutes} minutes from {start:%H:%M} would "
+                         "run past midnight")
+
+
+def active_bookings(session: Session, day_id: int) -> list[Booking]:
+    return list(session.scalars(select(Booking).where(
+        Booking.day_id == day_id, Booking.status == BookingStatus.booked
+    ).order_by(Booking.slot_index)))
+
+
+def create_day(session: Session, profile: Profile, *, day: date, start: time | None = None,
+               slots: int | None = None, slot_minutes: int | None = None,
+               now: datetime) -> ReceptionDay:
+    """A reception day staff add (an extra day, or one the pattern does not
+    make); what is not given comes from the profile's weekly pattern."""
+    pattern = profile.reception
+    start = pattern.start if start is None else start
+    slots = pattern.slots if slots is None else slots
+    slot_minutes = pattern.slot_minutes if slot_minutes is None else slot_minutes
+    _check_not_past(profile, day, now)
+    if day > today(profile, now) + timedelta(days=DAY_MAX_AHEAD):
+        raise RuleBroken("day_too_far",
+                         f"{day.isoformat()} is more than {DAY_MAX_AHEAD} days ahead")
+    _check_shape(start, slots, slot_minutes)
+    exists = RuleBroken("day_exists", f"there is already a reception day on {day.isoformat()}")
+    if session.scalar(select(ReceptionDay.id).where(ReceptionDay.day == day)) is not None:
+        raise exists
+    row = ReceptionDay(day=day, start=start, slots=slots, slot_minutes=slot_minutes,
+                       closed=False, created_at=now)
+    try:
+        with session.begin_nested():  # the timer may make the same day at this moment
+            session.add(row)
+            session.flush()
+    except IntegrityError as err:
+        raise exists from err
+    return row
+
+
+def change_day(session: Session, profile: Profile, day: ReceptionDay, *,
+               start: time | None = None, slots: int | None = None,
+               slot_minutes: int | None = None, now: datetime) -> bool:
+    """Change a day's hours or slot count; False when nothing changed.
+
+    Booked citizens keep the time they were told: with bookings, the start
+    and slot length stay, and the day cannot lose a booked slot."""
+    _check_not_past(profile, day.day, now)
+    new_start = day.start if start is None else start
+    new_slots = day.slots if slots is None else slots
+    new_minutes = day.slot_minutes if slot_minutes is None else slot_minutes
+    _check_shape(new_start, new_slots, new_minutes)
+    if (new_start, new_slots, new_minutes) == (day.start, day.slots, day.slot_minutes):
+        return False
+    booked = active_bookings(session, day.id)
+    if booked and (new_start, new_minutes) != (day.start, day.slot_minutes):
+        raise RuleBroken("day_has_bookings",
+                         f"{len(booked)} citizen(s) booked on {day.day.isoformat()}: their "
+                         "times cannot move; change only the number of slots, or close the "
+                         "day")
+    if booked and new_slots <= booked[-1].slot_index:
+        last = booked[-1]
+        at = last.starts_at.astimezone(profile.tz)
+        raise RuleBroken("day_below_bookings",
+                         f"{last.reference} is booked at {at:%H:%M} (slot "
+                         f"{last.slot_index + 1}): the day needs at least "
+                         f"{last.slot_index + 1} slots")
+    day.start, day.slots, day.slot_minutes = new_start, new_slots, new_minutes
+    return True
+
+
+def check_closable(profile: Profile, day: ReceptionDay, now: datetime) -> None:
+    _check_not_past(profile, day.day, now)
+    if day.closed:
+        raise RuleBroken("day_closed", f"{day.day.isoformat()} is closed already")
+
+
+def reopen_day(profile: Profile, day: ReceptionDay, now: datetime) -> None:
+    """Open a closed day again; its cancelled bookings stay cancelled (those
+    citizens were told and may book again)."""
+    _check_not_past(profile, day.day, now)
+    if not day.closed:
+        raise RuleBroken("day_open", f"{day.day.isoformat()} is open")
+    day.closed, day.closed_reason = False, None
+
+
+def mark_booking(session: Session, profile: Profile, catalogs: Catalogs, booking: Booking,
+                 status: BookingStatus, *, by: str, now: datetime,
+                 message: str | None = None) -> None:
+    """Staff mark a booking attended or no-show (from its day on), or cancel
+    it before it begins (the citizen is told, with the officer's message, and
+    offered another time)."""
+    if status not in MARKS:
+        raise RuleBroken("invalid_status", f"staff mark {', '.join(MARKS)}")
+    if booking.status is status:
+        raise RuleBroken("unchanged", f"{booking.reference} is {status.value} already")
+    if status is BookingStatus.cancelled:
+        if booking.status is not BookingStatus.booked:
+            raise RuleBroken("not_cancellable",
+                             f"{booking.reference} is {booking.status.value}: only a booked "
+                             "appointment can be cancelled")
+        if booking.starts_at <= now:
+            raise RuleBroken("booking_started",
+                             f"{booking.reference} has begun or gone by: mark it attended or "
+                             "no-show instead")
+        cancel(booking, by="staff", now=now, reason=message or None)
+        notify_citizen(session, profile, catalogs, booking, "reception.staff_cancelled",
+                       now=now, offer_new=True, message=message or "")
+    else:
+        if booking.status is BookingStatus.cancelled:
+            raise RuleBroken("booking_cancelled", f"{booking.reference} was cancelled")
+        if booking.starts_at.astimezone(profile.tz).date() > today(profile, now):
+            raise RuleBroken("booking_in_future",
+                             f"{booking.reference} is on a later day: mark it on the day")
+        booking.status = status
+    booking.marked_at, booking.marked_by = now, by[:64]
+
+
+def mark_urgent_handled(request: UrgentRequest, *, by: str, now: datetime) -> None:
+    if request.status is UrgentStatus.handled:
+        raise RuleBroken("already_handled", f"{request.reference} was handled already")
+    request.status, request.handled_at, request.handled_by = UrgentStatus.handled, now, by[:64]
