@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import date, time
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
+
+import holidays
 
 DEFAULT_PROFILE = Path(__file__).parent / "profiles" / "klokot.toml"
 ABROAD = "abroad"
@@ -65,6 +67,20 @@ class Profile:
     complaint_categories: tuple[Named, ...]
     notice_topics: tuple[Named, ...]
     reception: ReceptionPattern
+    holidays_add: frozenset[date] = frozenset()
+    holidays_remove: frozenset[date] = frozenset()
+
+    def holiday_name(self, day: date) -> str | None:
+        """The public holiday on this day, if any (the profile's corrections win)."""
+        if day in self.holidays_remove:
+            return None
+        if day in self.holidays_add:
+            return "holiday"
+        name = holidays.country_holidays(self.holiday_country, years=day.year).get(day)
+        return str(name) if name else None
+
+    def is_working_day(self, day: date) -> bool:
+        return day.weekday() < 5 and self.holiday_name(day) is None
 
     def municipality_name(self, locale: str) -> str:
         return self.name.get(locale) or self.name["en"]
@@ -147,6 +163,9 @@ def load_profile(path: Path | None = None) -> Profile:
             calendar_personal=bool(rec.get("calendar_personal", False)),
             place=dict(rec.get("place", {})),
         ),
+        holidays_add=frozenset(date.fromisoformat(d) for d in raw.get("holidays_add", [])),
+        holidays_remove=frozenset(date.fromisoformat(d)
+                                  for d in raw.get("holidays_remove", [])),
     )
 
 

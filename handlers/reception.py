@@ -13,7 +13,7 @@ from bot.admin.alerts import alert_officers
 from bot.engine.context import Context
 from bot.engine.fsm import State, StatesGroup
 from bot.engine.messages import Button, Kind, Reply
-from bot.engine.router import Router
+from bot.engine.router import Router, StatusLine
 from bot.i18n import Catalogs, format_date, format_time
 from bot.models import Booking, BookingStatus, ReceptionDay
 from bot.models.staff import Role
@@ -456,12 +456,13 @@ def on_urgent_confirm(ctx: Context) -> None:
 # --- /status and timers --------------------------------------------------------------
 
 @router.status
-def status_lines(ctx: Context) -> list[str]:
+def status_lines(ctx: Context) -> list[StatusLine]:
     booking = service.upcoming_booking(ctx.session, ctx.citizen.id)
     if booking is None:
         return []
     day, at = service.when(ctx.profile, booking, ctx.locale)
-    return [ctx.t("reception.status_line", reference=booking.reference, day=day, time=at)]
+    return [StatusLine(ctx.t("reception.status_line", reference=booking.reference, day=day,
+                             time=at), f"rsv:keep:{booking.reference}", booking.reference)]
 
 
 @router.timer("reception", every_seconds=300)

@@ -184,8 +184,10 @@ def status(ctx: Context) -> None:
     if not lines:
         ctx.reply(ctx.t("status.empty"), [[Button(ctx.t("button.menu"), "nav:menu")]])
         return
-    text = "\n".join([ctx.tn("status.count", len(lines)), "", *lines])
-    ctx.reply(text, [[Button(ctx.t("button.menu"), "nav:menu")]])
+    text = "\n".join([ctx.tn("status.count", len(lines)), "", *(line.text for line in lines)])
+    buttons = [[Button(line.label or line.text[:30], line.payload)] for line in lines
+               if line.payload]
+    ctx.reply(text, [*buttons, [Button(ctx.t("button.menu"), "nav:menu")]])
 
 
 @router.action("nav")

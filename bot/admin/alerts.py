@@ -14,7 +14,7 @@ from bot.engine.messages import Reply
 from bot.i18n import Catalogs
 from bot.models import ChannelAccount, OutboxMessage
 from bot.models.staff import Role, StaffUser
-from bot.outbox.queue import enqueue
+from bot.outbox.queue import enqueue, enqueue_once
 from bot.profile import Profile
 
 
@@ -26,10 +26,13 @@ def alert_officers(
     roles: tuple[Role, ...],
     department: str | None = None,
     message: Callable[[Callable[..., str]], Reply],
+    once_per: str | None = None,
 ) -> list[OutboxMessage]:
     """Queue an alert to every active officer of these roles (and department)
     who linked their chat, each in the officer's own language. `message` gets
-    a translate function `t(key, **params)` and returns the reply."""
+    a translate function `t(key, **params)` and returns the reply. With
+    `once_per` (e.g. a date), each officer gets it once for that key, however
+    often this runs."""
     query = (
         select(StaffUser, ChannelAccount)
         .join(ChannelAccount, ChannelAccount.id == StaffUser.chat_account_id)
@@ -43,6 +46,10 @@ def alert_officers(
         def t(key: str, /, _locale: str = staff.language, **params: object) -> str:
             return catalogs.gettext(_locale, key, **params)
 
-        queued.append(enqueue(session, account, message(t), profile=profile, origin="bot",
-                              now=now))
+        if once_per is None:
+            queued.append(enqueue(session, account, message(t), profile=profile,
+                                  origin="bot", now=now))
+        elif row := enqueue_once(session, account, message(t), profile=profile, now=now,
+                                 dedupe_key=f"alert:{once_per}:{staff.id}"):
+            queued.append(row)
     return queued

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import os
 from typing import Any
 
 from telegram import (
@@ -193,7 +194,10 @@ class TelegramProvider:
         markup = render_markup(reply)
         try:
             if reply.file is not None:
-                document: Any = reply.file.url or open(reply.file.path or "", "rb")  # noqa: SIM115
+                # Upload our own copy when we have it; a URL only as a fallback.
+                path = reply.file.path
+                document: Any = (open(path, "rb") if path and os.path.exists(path)  # noqa: SIM115
+                                 else reply.file.url)
                 try:
                     message = await self.bot.send_document(
                         chat_id=chat_id, document=document, caption=reply.text or None,

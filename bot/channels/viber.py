@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import os
 import re
 from typing import Any
 
@@ -135,7 +136,9 @@ def render_message(reply: Reply, sender: dict[str, str]) -> dict[str, Any]:
     message: vmessages.TextMessage | vmessages.FileMessage
     keyboard = render_keyboard(reply)
     if reply.file is not None and reply.file.url:
-        message = vmessages.FileMessage(media=reply.file.url, size=0,
+        path = reply.file.path
+        size = os.path.getsize(path) if path and os.path.exists(path) else 0  # Viber wants it
+        message = vmessages.FileMessage(media=reply.file.url, size=size,
                                         file_name=reply.file.file_name or "document",
                                         keyboard=keyboard, min_api_version=MIN_API_VERSION)
     else:

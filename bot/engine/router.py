@@ -21,9 +21,20 @@ if TYPE_CHECKING:
     from bot.profile import Profile
 
 Handler = Callable[["Context"], None]
-# A status provider lists a citizen's own items of one kind for /status:
-# it returns lines of text already in the citizen's language.
-StatusProvider = Callable[["Context"], list[str]]
+
+
+@dataclass(frozen=True)
+class StatusLine:
+    """One of the citizen's items in /status, in their language; with a
+    payload, tapping it shows the item (its history, its actions)."""
+
+    text: str
+    payload: str | None = None
+    label: str | None = None
+
+
+# A status provider lists a citizen's own items of one kind for /status.
+StatusProvider = Callable[["Context"], list[StatusLine]]
 # A timer's work: runs in one write transaction on the lease holder.
 TimerWork = Callable[["Session", "Profile", "Catalogs", "datetime"], object]
 

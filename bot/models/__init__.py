@@ -1,6 +1,13 @@
 """All tables, one module per capability; importing this registers them on Base."""
 
 from bot.models.citizen import ChannelAccount, Citizen, Conversation
+from bot.models.documents import (
+    DocumentEvent,
+    DocumentFile,
+    DocumentForm,
+    DocumentRequest,
+    DocumentStatus,
+)
 from bot.models.inbound import InboundStatus, InboundUpdate
 from bot.models.outbox import Lane, OutboxMessage, OutboxStatus, SenderLease
 from bot.models.reception import (
@@ -22,6 +29,11 @@ __all__ = [
     "ChannelAccount",
     "Citizen",
     "Conversation",
+    "DocumentEvent",
+    "DocumentFile",
+    "DocumentForm",
+    "DocumentRequest",
+    "DocumentStatus",
     "InboundStatus",
     "InboundUpdate",
     "Lane",

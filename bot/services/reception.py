@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-import holidays
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
@@ -63,12 +62,6 @@ def today(profile: Profile, now: datetime) -> date:
     return now.astimezone(profile.tz).date()
 
 
-def is_holiday(profile: Profile, day: date) -> str | None:
-    names = holidays.country_holidays(profile.holiday_country, years=day.year)
-    name = names.get(day)
-    return str(name) if name else None
-
-
 def _insert(session: Session):  # type: ignore[no-untyped-def]
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else (
         sqlite.insert)
@@ -83,7 +76,7 @@ def ensure_days(session: Session, profile: Profile, now: datetime) -> None:
         day = start + timedelta(days=offset)
         if day.weekday() != pattern.weekday:
             continue
-        holiday = is_holiday(profile, day)
+        holiday = profile.holiday_name(day)
         session.execute(
             _insert(session)(ReceptionDay)
             .values(day=day, start=pattern.start, slots=pattern.slots,

@@ -1,0 +1,203 @@
+"""Requests for public documents: registering them, moving them through their
+states with the legal clock, telling the citizen every change in their
+language, and what the worker does each day (overdue notices, morning digest)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.admin.alerts import alert_officers
+from bot.engine.messages import FileRef, Reply
+from bot.i18n import Catalogs, format_date, format_time
+from bot.models import (
+    ChannelAccount,
+    Citizen,
+    DocumentEvent,
+    DocumentForm,
+    DocumentRequest,
+    DocumentStatus,
+    next_reference,
+)
+from bot.models.documents import DECIDED
+from bot.models.staff import Role
+from bot.outbox.queue import enqueue, enqueue_once
+from bot.profile import Profile
+from bot.services import deadlines
+
+DESCRIPTION_MIN, DESCRIPTION_MAX = 10, 4000
+REASON_MAX = 2000
+S = DocumentStatus
+# Which state may follow which; a decision ends the request.
+ALLOWED: dict[DocumentStatus, frozenset[DocumentStatus]] = {
+    S.received: frozenset({S.in_progress, S.extended, S.forwarded, S.granted,
+                           S.partially_granted, S.refused, S.withdrawn}),
+    S.in_progress: frozenset({S.extended, S.forwarded, S.granted, S.partially_granted,
+                              S.refused, S.withdrawn}),
+    S.extended: frozenset({S.in_progress, S.forwarded, S.granted, S.partially_granted,
+                           S.refused, S.withdrawn}),
+}
+
+
+class TransitionRefused(ValueError):
+    """A state change the rules do not allow; `code` is stable for the API."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def register(session: Session, profile: Profile, *, citizen: Citizen, account: ChannelAccount,
+             description: str, department: str | None, form: DocumentForm,
+             life_or_liberty: bool, full_name: str | None, now: datetime) -> DocumentRequest:
+    """Registration is the moment the citizen confirms: the clock starts here."""
+    request = DocumentRequest(
+        reference=next_reference(session, "D", now.astimezone(profile.tz).year),
+        citizen_id=citizen.id, account_id=account.id, description=description,
+        department=department, form=form, life_or_liberty=life_or_liberty,
+        full_name=full_name, status=S.received, registered_at=now,
+        due_at=deadlines.deadline(profile, now, urgent=life_or_liberty), created_at=now)
+    session.add(request)
+    session.flush()
+    session.add(DocumentEvent(request_id=request.id, at=now, by="citizen", status_to=S.received))
+    return request
+
+
+def transition(session: Session, profile: Profile, catalogs: Catalogs,
+               request: DocumentRequest, to: DocumentStatus, *, by: str, now: datetime,
+               reason: str | None = None, extension_days: int | None = None,
+               forwarded_to: str | None = None, files: list[FileRef] | None = None) -> None:
+    """Change the state if the rules allow it, then tell the citizen."""
+    reason = (reason or "").strip()[:REASON_MAX] or None
+    if to not in ALLOWED.get(request.status, frozenset()):
+        raise TransitionRefused("transition_not_allowed",
+                                f"a request that is {request.status.value} cannot become "
+                                f"{to.value}")
+    if to in (S.refused, S.partially_granted) and not reason:
+        raise TransitionRefused("reason_required", "a refusal, even a partial one, must give "
+                                "its reason")
+    if to is S.extended:
+        if request.extended:
+            raise TransitionRefused("already_extended", "the deadline can be extended once")
+        if not reason:
+            raise TransitionRefused("reason_required", "an extension must give its reason")
+        if extension_days is None or not 1 <= extension_days <= deadlines.MAX_EXTENSION_DAYS:
+            raise TransitionRefused("invalid_extension",
+                                    f"an extension is 1 to {deadlines.MAX_EXTENSION_DAYS} days")
+        request.due_at = deadlines.extended_deadline(profile, request.due_at, extension_days)
+        request.extended = True
+    if to is S.forwarded:
+        if not forwarded_to or not forwarded_to.strip():
+            raise TransitionRefused("institution_required",
+                                    "say which institution the request was forwarded to")
+        request.forwarded_to = forwarded_to.strip()[:300]
+    before = request.status
+    request.status = to
+    if to in DECIDED:
+        request.decided_at = now
+    session.add(DocumentEvent(request_id=request.id, at=now, by=by, status_from=before,
+                              status_to=to, text=reason))
+    notify_change(session, profile, catalogs, request, now=now, reason=reason, files=files)
+
+
+def _citizen_of(session: Session,
+                request: DocumentRequest) -> tuple[Citizen, ChannelAccount] | None:
+    account = session.get(ChannelAccount, request.account_id) if request.account_id else None
+    citizen = session.get(Citizen, request.citizen_id)
+    if account is None or citizen is None or citizen.erased_at is not None:
+        return None
+    return citizen, account
+
+
+def translator(catalogs: Catalogs, locale: str) -> Callable[..., str]:
+    def t(key: str, /, **params: object) -> str:
+        return catalogs.gettext(locale, key, **params)
+
+    return t
+
+
+def due_text(profile: Profile, request: DocumentRequest, locale: str) -> str:
+    """The deadline as a citizen reads it: a date, and the hour when it is 48 hours."""
+    local = request.due_at.astimezone(profile.tz)
+    text = format_date(local, locale, long=True)
+    return f"{text} {format_time(local)}" if request.life_or_liberty else text
+
+
+def notify_change(session: Session, profile: Profile, catalogs: Catalogs,
+                  request: DocumentRequest, *, now: datetime, reason: str | None = None,
+                  files: list[FileRef] | None = None) -> None:
+    found = _citizen_of(session, request)
+    if found is None:
+        return
+    citizen, account = found
+    locale = citizen.language or profile.default_locale
+    t = translator(catalogs, locale)
+    text = t(f"documents.changed.{request.status.value}", reference=request.reference,
+             due=due_text(profile, request, locale), reason=reason or "",
+             institution=request.forwarded_to or "", appeal_days=deadlines.APPEAL_DAYS)
+    enqueue(session, account, Reply(text), profile=profile, origin="bot", now=now)
+    for file in files or []:
+        enqueue(session, account, Reply(t("documents.file_caption",
+                                          reference=request.reference), file=file),
+                profile=profile, origin="bot", now=now)
+
+
+def overdue(session: Session, now: datetime) -> list[DocumentRequest]:
+    return list(session.scalars(select(DocumentRequest).where(
+        DocumentRequest.status.not_in(list(DECIDED)), DocumentRequest.due_at < now)))
+
+
+def tell_overdue(session: Session, profile: Profile, catalogs: Catalogs,
+                 now: datetime) -> int:
+    """Once per request: silence counts as refusal; here is how to complain."""
+    told = 0
+    for request in overdue(session, now):
+        if request.overdue_notified_at is not None:
+            continue
+        request.overdue_notified_at = now
+        session.add(DocumentEvent(request_id=request.id, at=now, by="system",
+                                  text="overdue: the citizen was told the appeal route"))
+        found = _citizen_of(session, request)
+        if found is None:
+            continue
+        citizen, account = found
+        t = translator(catalogs, citizen.language or profile.default_locale)
+        enqueue_once(session, account, Reply(t("documents.overdue", reference=request.reference,
+                                               appeal_days=deadlines.APPEAL_DAYS)),
+                     dedupe_key=f"documents-overdue:{request.id}", profile=profile, now=now)
+        told += 1
+    return told
+
+
+def due_between(session: Session, start: datetime, end: datetime) -> list[DocumentRequest]:
+    return list(session.scalars(select(DocumentRequest).where(
+        DocumentRequest.status.not_in(list(DECIDED)), DocumentRequest.due_at >= start,
+        DocumentRequest.due_at < end).order_by(DocumentRequest.due_at)))
+
+
+def morning_digest(session: Session, profile: Profile, catalogs: Catalogs,
+                   now: datetime, hour: int = 8) -> int:
+    """On working mornings, each info_office officer with a linked chat gets
+    what is due today and what is overdue — once per day."""
+    local = now.astimezone(profile.tz)
+    if local.hour < hour or not profile.is_working_day(local.date()):
+        return 0
+    start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    today = due_between(session, start, start + timedelta(days=1))
+    late = overdue(session, now)
+    if not today and not late:
+        return 0
+    day_key = local.date().isoformat()
+
+    def digest(t: Callable[..., str]) -> Reply:
+        lines = [t("documents.digest", today=len(today), overdue=len(late))]
+        lines += [f"• {r.reference} — {t('documents.digest_overdue')}" for r in late]
+        lines += [f"• {r.reference} — {t('documents.digest_today')}" for r in today]
+        return Reply("\n".join(lines))
+
+    rows = alert_officers(session, profile, catalogs, roles=(Role.info_office,),
+                          message=digest, once_per=f"documents-digest:{day_key}")
+    return len(rows)

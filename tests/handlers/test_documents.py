@@ -1,0 +1,199 @@
+"""Requests for public documents in the chat: the flow in every locale, each
+state change told to the citizen, withdrawing, the overdue notice and the
+officers' morning digest."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bot.channels.terminal import TerminalChat
+from bot.db import Database, utcnow
+from bot.i18n import Catalogs
+from bot.models import DocumentRequest, DocumentStatus, OutboxMessage
+from bot.profile import get_profile
+from bot.services import deadlines
+from bot.services import documents as service
+from tests.factories import make_incoming, make_runtime, make_staff, texts
+from tests.handlers.test_reception import citizen_chat, tap
+
+LOCALES = ["sr_Latn", "sr_Cyrl", "sq", "en"]
+T = Catalogs()
+PROFILE = get_profile()
+
+
+def t(locale: str, key: str, **params: object) -> str:
+    return T.gettext(locale, key, **params)
+
+
+def file_request(chat: TerminalChat, *, urgent: bool = False) -> str:
+    chat.send("/documents")
+    chat.send("Zapisnik sa sednice Skupštine opštine od 12. marta 2026.")
+    tap(chat, "ddep:assembly")
+    tap(chat, "dform:electronic")
+    tap(chat, "durg:yes" if urgent else "durg:no")
+    summary = tap(chat, "dname:skip")
+    assert "Zapisnik sa sednice" in summary
+    return tap(chat, "dconf:yes")
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_file_a_request_and_see_it_in_status(db: Database, locale: str) -> None:
+    chat = citizen_chat(db, "ana", locale)
+    assert "06/L-081" in texts(chat.send("/documents"))
+    chat.send("/cancel")
+    registered = file_request(chat)
+    with db.read_session() as session:
+        request = session.scalars(select(DocumentRequest)).one()
+    expected_due = deadlines.regular_deadline(PROFILE, request.registered_at)
+    assert request.due_at == expected_due and request.status is DocumentStatus.received
+    assert t(locale, "documents.registered", reference=request.reference,
+             due=service.due_text(PROFILE, request, locale)) == registered
+    status = texts(chat.send("/status"))
+    assert request.reference in status and t(locale, "documents.state.received") in status
+    history = tap(chat, f"doc:show:{request.reference}")
+    assert t(locale, "documents.state.received") in history
+
+
+def test_life_or_liberty_is_due_in_48_hours_with_the_hour(db: Database) -> None:
+    chat = citizen_chat(db, "bo")
+    registered = file_request(chat, urgent=True)
+    with db.read_session() as session:
+        request = session.scalars(select(DocumentRequest)).one()
+    assert request.due_at - request.registered_at == timedelta(hours=48)
+    assert request.due_at.astimezone(PROFILE.tz).strftime("%H:%M") in registered
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_every_state_change_reaches_the_citizen_in_their_language(db: Database,
+                                                                  locale: str) -> None:
+    chat = citizen_chat(db, "cira", locale)
+    file_request(chat)
+    chat.deliver()
+    steps: list[tuple[DocumentStatus, dict[str, Any]]] = [
+        (DocumentStatus.in_progress, {}),
+        (DocumentStatus.extended, {"reason": "Dokument je u arhivi.", "extension_days": 10}),
+        (DocumentStatus.refused, {"reason": "Sadrži lične podatke trećih lica."}),
+    ]
+    for status, extra in steps:
+        with db.session() as session:
+            request = session.scalars(select(DocumentRequest)).one()
+            service.transition(session, PROFILE, T, request, status, by="officer1",
+                               now=utcnow(), **extra)
+        message = chat.deliver()[-1].text
+        assert request.reference in message
+        if "reason" in extra:
+            assert str(extra["reason"]) in message
+    assert "15" in message and t(locale, "documents.changed.refused", reference="",
+                                 reason="", appeal_days=15, due="", institution="")[-20:] in (
+        message)
+
+
+@pytest.mark.parametrize(
+    ("start", "to", "extra", "code"),
+    [(DocumentStatus.granted, DocumentStatus.in_progress, {}, "transition_not_allowed"),
+     (DocumentStatus.received, DocumentStatus.refused, {}, "reason_required"),
+     (DocumentStatus.received, DocumentStatus.partially_granted, {}, "reason_required"),
+     (DocumentStatus.received, DocumentStatus.extended, {"reason": "x", "extension_days": 16},
+      "invalid_extension"),
+     (DocumentStatus.received, DocumentStatus.forwarded, {"forwarded_to": "  "},
+      "institution_required"),
+     (DocumentStatus.received, DocumentStatus.received, {}, "transition_not_allowed")],
+)
+def test_transitions_the_rules_refuse(db: Database, start: DocumentStatus,
+                                      to: DocumentStatus, extra: dict[str, object],
+                                      code: str) -> None:
+    chat = citizen_chat(db, "dane")
+    file_request(chat)
+    with db.session() as session:
+        request = session.scalars(select(DocumentRequest)).one()
+        request.status = start
+    with db.session() as session:
+        request = session.scalars(select(DocumentRequest)).one()
+        with pytest.raises(service.TransitionRefused) as refused:
+            service.transition(session, PROFILE, T, request, to, by="officer1", now=utcnow(),
+                               **extra)  # type: ignore[arg-type]
+        assert refused.value.code == code
+
+
+def test_a_second_extension_is_refused(db: Database) -> None:
+    chat = citizen_chat(db, "ela")
+    file_request(chat)
+    with db.session() as session:
+        request = session.scalars(select(DocumentRequest)).one()
+        first_due = request.due_at
+        service.transition(session, PROFILE, T, request, DocumentStatus.extended,
+                           by="o", now=utcnow(), reason="Arhiva.", extension_days=15)
+        assert request.due_at > first_due
+        service.transition(session, PROFILE, T, request, DocumentStatus.in_progress, by="o",
+                           now=utcnow())
+        with pytest.raises(service.TransitionRefused) as refused:
+            service.transition(session, PROFILE, T, request, DocumentStatus.extended, by="o",
+                               now=utcnow(), reason="Opet.", extension_days=5)
+        assert refused.value.code == "already_extended"
+
+
+def test_the_citizen_withdraws_and_nobody_else_can(db: Database) -> None:
+    chat = citizen_chat(db, "fani")
+    file_request(chat)
+    with db.read_session() as session:
+        reference = session.scalars(select(DocumentRequest.reference)).one()
+    citizen_chat(db, "stranger")
+    forged = make_runtime(db).engine.handle(
+        make_incoming(payload=f"doc:withdraw_yes:{reference}", user="stranger"))
+    assert t("en", "documents.no_such_request") in texts(forged.replies)
+    chat.send("/status")
+    tap(chat, f"doc:show:{reference}")
+    tap(chat, "doc:withdraw:")
+    answer = tap(chat, "doc:withdraw_yes:")
+    assert t("en", "documents.changed.withdrawn", reference=reference) in answer
+    with db.read_session() as session:
+        assert session.scalars(select(DocumentRequest)).one().status is DocumentStatus.withdrawn
+
+
+def test_silence_turns_into_refusal_once(db: Database) -> None:
+    chat = citizen_chat(db, "gora", "sq")
+    file_request(chat)
+    chat.deliver()
+    with db.read_session() as session:
+        due = session.scalars(select(DocumentRequest.due_at)).one()
+    for now in (due, due + timedelta(seconds=1), due + timedelta(hours=5)):
+        with db.session() as session:
+            service.tell_overdue(session, PROFILE, T, now)
+    notices = chat.deliver()
+    assert len(notices) == 1
+    assert "15" in notices[0].text and "Agjencia" in notices[0].text
+
+
+def test_morning_digest_for_the_info_office_once_a_day(db: Database) -> None:
+    chat = citizen_chat(db, "hila")
+    file_request(chat)
+    make_staff(db, "info1", "info_office")
+    officer = citizen_chat(db, "info-phone")
+    with db.session() as session:
+        from bot.models import ChannelAccount
+        from bot.models.staff import StaffUser
+
+        account = session.scalars(select(ChannelAccount).where(
+            ChannelAccount.external_id == "info-phone")).one()
+        session.scalars(select(StaffUser)).one().chat_account_id = account.id
+        due = session.scalars(select(DocumentRequest.due_at)).one()
+    morning = due.astimezone(PROFILE.tz).replace(hour=8, minute=30)
+    assert PROFILE.is_working_day(morning.date())
+    for now in (morning.replace(hour=7), morning, morning + timedelta(hours=2)):
+        with db.session() as session:
+            service.morning_digest(session, PROFILE, T, now.astimezone(UTC))
+    digests = [m for m in officer.deliver() if "—" in m.text and "1" in m.text]
+    assert len(digests) == 1
+    with db.read_session() as session:
+        keys = session.scalars(select(OutboxMessage.dedupe_key).where(
+            OutboxMessage.dedupe_key.is_not(None))).all()
+    assert len(keys) == 1
+
+
+def test_registration_after_midnight_local_counts_the_next_day() -> None:
+    late = datetime(2026, 6, 9, 22, 30, tzinfo=UTC)
+    assert deadlines.regular_deadline(PROFILE, late).astimezone(PROFILE.tz).day == 17
