@@ -66,7 +66,29 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     if "poolclass" not in kwargs:
         kwargs = {"pool_size": 10, "max_overflow": 20, **kwargs}
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_engine(url, pool_pre_ping=True, **kwargs)
+    _drop_nul_characters(engine)
+    return engine
+
+
+def _without_nul(value: Any) -> Any:
+    return value.replace("\x00", "") if isinstance(value, str) and "\x00" in value else value
+
+
+def _drop_nul_characters(engine: Engine) -> None:
+    """PostgreSQL text cannot hold NUL (0x00), which anyone can type into a
+    chat, a form or a query string; drop it instead of failing the request."""
+
+    @event.listens_for(engine, "before_cursor_execute", retval=True)
+    def _clean(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
+               executemany: bool) -> tuple[str, Any]:
+        if isinstance(parameters, dict):
+            parameters = {key: _without_nul(value) for key, value in parameters.items()}
+        elif isinstance(parameters, list | tuple):
+            parameters = type(parameters)(
+                {k: _without_nul(v) for k, v in p.items()} if isinstance(p, dict)
+                else _without_nul(p) for p in parameters)
+        return statement, parameters
 
 
 def _configure_sqlite(engine: Engine) -> None:

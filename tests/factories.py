@@ -169,3 +169,31 @@ def make_urgent(db: Database, *, topic: str = "The water pipe in Mogila burst",
         request = service.create_urgent(session, citizen=citizen, account=account, topic=topic,
                                         phone=phone, full_name=full_name, now=utcnow())
         return request.reference
+
+
+def make_document_request(db: Database, *, registered_at: Any = None,
+                          department: str | None = "cadastre_urbanism",
+                          life_or_liberty: bool = False, form: str = "electronic",
+                          description: str = "The 2025 building permits for Klokot",
+                          full_name: str | None = "Arta Krasniqi", language: str | None = "en",
+                          channel: str = "telegram") -> str:
+    """A request for a public document registered through the service (so the
+    legal clock holds), by a new citizen, now unless `registered_at` says
+    otherwise; returns its reference."""
+    from bot.db import utcnow
+    from bot.models import ChannelAccount, Citizen, DocumentForm
+    from bot.profile import get_profile
+    from bot.services import documents as service
+
+    citizen_id = make_citizen(db, channel=channel, external_id=f"d{next(_keys)}",
+                              language=language, full_name=full_name)
+    with db.session() as session:
+        citizen = session.get(Citizen, citizen_id)
+        account = session.scalar(select(ChannelAccount).where(
+            ChannelAccount.citizen_id == citizen_id))
+        assert citizen is not None and account is not None
+        request = service.register(session, get_profile(), citizen=citizen, account=account,
+                                   description=description, department=department,
+                                   form=DocumentForm(form), life_or_liberty=life_or_liberty,
+                                   full_name=full_name, now=registered_at or utcnow())
+        return request.reference

@@ -44,7 +44,7 @@ SECTIONS = [
     ("surveys", Capability.surveys, "staff.nav.surveys"),
     ("notices", Capability.notices, "staff.nav.notices"),
 ]
-BUILT = {"reception"}  # sections with their own pages (the rest say "not built yet")
+BUILT = {"reception", "documents"}  # sections with their own pages (the rest say "not built yet")
 
 
 class LoginRequired(Exception):

@@ -14,6 +14,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.admin.api import api_router
 from bot.admin.common import Problem, install_problem_handlers
+from bot.admin.document_pages import router as document_pages_router
+from bot.admin.files import router as files_router
 from bot.admin.pages import LoginRequired, render
 from bot.admin.pages import router as pages_router
 from bot.admin.reception_pages import router as reception_pages_router
@@ -83,8 +85,10 @@ def mount_staff(app: FastAPI) -> None:
         return RedirectResponse("/staff/login", status_code=303)
 
     app.include_router(api_router)
+    app.include_router(files_router)
     # Before the pages router, whose /staff/{section} would otherwise answer first.
     app.include_router(reception_pages_router)
+    app.include_router(document_pages_router)
     app.include_router(pages_router)
     # Swagger UI 5 (OpenAPI 3.1), shipped inside the fastapi-offline package.
     swagger = Path(fastapi_offline.__file__).parent / "static"
@@ -105,7 +109,8 @@ def _profile_enums_in_schema(app: FastAPI) -> None:
     build = app.openapi
     profile = app.state.runtime.profile
     enums = {"language": list(profile.enabled_locales),
-             "settlement": [s.code for s in profile.settlements] + [ABROAD]}
+             "settlement": [s.code for s in profile.settlements] + [ABROAD],
+             "department": [d.code for d in profile.departments]}
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:

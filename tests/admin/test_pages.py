@@ -139,7 +139,7 @@ def test_unknown_and_pending_sections(client: StaffClient) -> None:
     make_staff(client.db, "officer7", "admin")
     sign_in(client, "officer7")
     assert client.get("/staff/nonsense").status_code == 404
-    pending = client.get("/staff/documents")
+    pending = client.get("/staff/surveys")
     assert pending.status_code == 200 and "not built yet" in pending.text
 
 

@@ -163,3 +163,14 @@ def test_nul_characters_are_dropped_not_fatal(db: Database) -> None:
     assert not result.failed
     result = engine.handle(make_incoming("044\x00 123 456", user="nul"))
     assert not result.failed and "+38344123456" in texts(result.replies)
+
+
+def test_nul_never_reaches_the_database_whatever_the_path(db: Database) -> None:
+    from bot.models.staff import AuditEntry
+
+    with db.session() as session:
+        session.add(AuditEntry(username="a\x00b", action="x\x00y", detail="d\x00"))
+    with db.read_session() as session:
+        found = session.scalars(select(AuditEntry).where(AuditEntry.username == "a\x00b")).all()
+    if not db.is_sqlite:  # on PostgreSQL the NUL is dropped on the way in and on the way out
+        assert [(e.username, e.action) for e in found] == [("ab", "xy")]
