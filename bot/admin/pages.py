@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -105,6 +106,19 @@ def _secure(request: Request) -> bool:
     return request.url.scheme == "https"
 
 
+def _local(value: Any, runtime: Runtime) -> Any:
+    """Times are stored in UTC; officers read them in the municipality's zone."""
+    return value.astimezone(runtime.profile.tz) if isinstance(value, datetime) else value
+
+
+def _local_stamp(value: Any, runtime: Runtime, locale: str) -> str:
+    if not value:
+        return "—"
+    local = _local(value, runtime)
+    return format_date(local, locale) + (local.strftime(" %H:%M")
+                                         if isinstance(local, datetime) else "")
+
+
 def render(request: Request, runtime: Runtime, name: str, staff: StaffUser | StaffView | None,
            status: int = 200, **context: Any) -> HTMLResponse:
     locale = staff.language if staff else request.cookies.get("klokot_lang", "en")
@@ -127,9 +141,9 @@ def render(request: Request, runtime: Runtime, name: str, staff: StaffUser | Sta
          "staff_locales": STAFF_LOCALES, "sections": sections,
          "csrf": csrf_token(runtime.settings.resolved_secret_key(), seed),
          "is_admin": staff is not None and can_read(staff.role, Capability.staff_admin),
-         "date": lambda d: format_date(d, locale) + d.strftime(" %H:%M") if d else "—",
-         "date_only": lambda d: format_date(d, locale) if d else "—",
-         "long_date": lambda d: format_date(d, locale, long=True) if d else "—",
+         "date": lambda d: _local_stamp(d, runtime, locale),
+         "date_only": lambda d: format_date(_local(d, runtime), locale) if d else "—",
+         "long_date": lambda d: format_date(_local(d, runtime), locale, long=True) if d else "—",
          **context},
         status_code=status,
     )

@@ -162,3 +162,23 @@ def test_the_mayors_office_runs_the_reception_day(db: Database, live_url: str,
     expect(page.locator("body")).to_contain_text("Arta Krasniqi")
     page.emulate_media(media="print")
     shot(page, "reception-week-print")
+
+
+def test_the_information_office_works_the_document_queue(db: Database, live_url: str,
+                                                        page: Page) -> None:
+    from datetime import timedelta
+
+    from bot.db import utcnow
+    from tests.factories import make_document_request
+
+    make_document_request(db, registered_at=utcnow() - timedelta(days=12))  # overdue
+    make_document_request(db, registered_at=utcnow() - timedelta(hours=1),
+                          life_or_liberty=True)
+    make_staff(db, "info1", "info_office")
+    page.goto(f"{live_url}/staff/login")
+    page.fill("#username", "info1")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.click("nav.main-nav >> text=Document requests")
+    expect(page.locator("body")).to_contain_text("D-")
+    shot(page, "documents")

@@ -165,3 +165,17 @@ def test_officer_links_and_unlinks_their_own_chat(client: StaffClient) -> None:
         assert session.scalar(select(StaffUser.chat_account_id)) is None
         logged = session.scalars(select(AuditEntry.action)).all()
     assert {"account.chat_code", "account.chat_link", "account.chat_unlink"} <= set(logged)
+
+
+def test_times_on_the_pages_are_local_not_utc(client: StaffClient) -> None:
+    from datetime import UTC, datetime
+
+    from bot.admin.audit import record
+
+    make_staff(client.db, "clock", "admin")
+    with client.db.session() as session:  # 22:30 UTC in winter is 23:30 in Klokot
+        entry = record(session, None, "test.clock")
+        entry.at = datetime(2026, 1, 15, 22, 30, tzinfo=UTC)
+    sign_in(client, "clock")
+    page = client.get("/staff/audit?action=test.clock").text
+    assert "15 January 2026 23:30" in page

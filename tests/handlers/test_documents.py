@@ -197,3 +197,39 @@ def test_morning_digest_for_the_info_office_once_a_day(db: Database) -> None:
 def test_registration_after_midnight_local_counts_the_next_day() -> None:
     late = datetime(2026, 6, 9, 22, 30, tzinfo=UTC)
     assert deadlines.regular_deadline(PROFILE, late).astimezone(PROFILE.tz).day == 17
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize(
+    ("status", "extra"),
+    [(DocumentStatus.in_progress, {}),
+     (DocumentStatus.extended, {"reason": "R-arhiva", "extension_days": 3}),
+     (DocumentStatus.forwarded, {"forwarded_to": "Ministarstvo finansija"}),
+     (DocumentStatus.granted, {}),
+     (DocumentStatus.partially_granted, {"reason": "R-delimicno"}),
+     (DocumentStatus.refused, {"reason": "R-odbijeno"}),
+     (DocumentStatus.withdrawn, {})],
+)
+def test_each_transition_message_in_each_locale(db: Database, locale: str,
+                                                status: DocumentStatus,
+                                                extra: dict[str, Any]) -> None:
+    chat = citizen_chat(db, "ivo", locale)
+    file_request(chat)
+    chat.deliver()
+    with db.session() as session:
+        request = session.scalars(select(DocumentRequest)).one()
+        service.transition(session, PROFILE, T, request, status, by="officer1", now=utcnow(),
+                           **extra)
+        due = service.due_text(PROFILE, request, locale)
+    [message] = chat.deliver()
+    expected = t(locale, f"documents.changed.{status.value}", reference=request.reference,
+                 due=due, reason=extra.get("reason", ""),
+                 institution=extra.get("forwarded_to", ""), appeal_days=15)
+    assert message.text == expected
+    for key in ("reason", "forwarded_to"):
+        assert extra.get(key, "") in message.text
+    if locale != "en":
+        assert message.text != t("en", f"documents.changed.{status.value}",
+                                 reference=request.reference, due=due,
+                                 reason=extra.get("reason", ""),
+                                 institution=extra.get("forwarded_to", ""), appeal_days=15)
