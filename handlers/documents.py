@@ -56,13 +56,11 @@ def ask_description(ctx: Context) -> None:
 @router.state(DocumentFlow.description, accepts={Kind.text},
               max_length=service.DESCRIPTION_MAX)
 def on_description(ctx: Context) -> None:
-    text = (ctx.msg.text or "").strip()
-    if len(" ".join(text.split())) < service.DESCRIPTION_MIN or not any(
-            ch.isalnum() for ch in text):
-        ctx.reply(ctx.t("documents.description_short", min=service.DESCRIPTION_MIN))
-        ask_description(ctx)
+    if ctx.meaningful_text(service.DESCRIPTION_MIN) is None:
+        ctx.again("documents.description_short", min=service.DESCRIPTION_MIN)
         return
-    ctx.update_data(d_description=text)
+    # Kept as written (line breaks matter in a description of documents).
+    ctx.update_data(d_description=(ctx.msg.text or "").strip())
     ask_department(ctx)
 
 
@@ -78,8 +76,7 @@ def ask_department(ctx: Context) -> None:
 def on_department(ctx: Context) -> None:
     code = ctx.payload("ddep")
     if code != "unknown" and ctx.profile.department(code or "") is None:
-        ctx.reply(ctx.t("error.stale_button"))
-        ask_department(ctx)
+        ctx.again()
         return
     ctx.update_data(d_department=None if code == "unknown" else code)
     ask_form(ctx)
@@ -97,8 +94,7 @@ def ask_form(ctx: Context) -> None:
 def on_form(ctx: Context) -> None:
     form = ctx.payload("dform")
     if form not in {f.value for f in DocumentForm}:
-        ctx.reply(ctx.t("error.stale_button"))
-        ask_form(ctx)
+        ctx.again()
         return
     ctx.update_data(d_form=form)
     ask_urgency(ctx)
@@ -116,8 +112,7 @@ def ask_urgency(ctx: Context) -> None:
 def on_urgency(ctx: Context) -> None:
     answer = ctx.payload("durg")
     if answer not in {"yes", "no"}:
-        ctx.reply(ctx.t("error.stale_button"))
-        ask_urgency(ctx)
+        ctx.again()
         return
     ctx.update_data(d_urgent=answer == "yes")
     ask_name(ctx)
@@ -143,14 +138,12 @@ def on_name(ctx: Context) -> None:
         elif choice == "skip":
             name = None
         else:
-            ctx.reply(ctx.t("error.stale_button"))
-            ask_name(ctx)
+            ctx.again()
             return
     else:
         name = " ".join((ctx.msg.text or "").split())
         if len(name) < 2 or not any(ch.isalpha() for ch in name):
-            ctx.reply(ctx.t("reception.name_invalid", min=2, max=NAME_MAX))
-            ask_name(ctx)
+            ctx.again("reception.name_invalid", min=2, max=NAME_MAX)
             return
     ctx.update_data(d_name=name)
     ask_confirm(ctx)
@@ -181,8 +174,7 @@ def on_confirm(ctx: Context) -> None:
         ask_description(ctx)
         return
     if answer != "yes":
-        ctx.reply(ctx.t("error.stale_button"))
-        ask_confirm(ctx)
+        ctx.again()
         return
     data = ctx.data
     request = service.register(

@@ -94,8 +94,7 @@ def on_kind(ctx: Context) -> None:
         ctx.set_state(Urgent.topic)
         ask_urgent_topic(ctx)
     else:
-        ctx.reply(ctx.t("error.stale_button"))
-        ask_kind(ctx)
+        ctx.again()
 
 
 # --- regular appointment ---------------------------------------------------------
@@ -168,10 +167,9 @@ def ask_topic(ctx: Context) -> None:
 
 @router.state(Appointment.topic, accepts={Kind.text}, max_length=service.TOPIC_MAX)
 def on_topic(ctx: Context) -> None:
-    topic = " ".join((ctx.msg.text or "").split())
-    if len(topic) < service.TOPIC_MIN or not any(ch.isalnum() for ch in topic):
-        ctx.reply(ctx.t("reception.topic_short", min=service.TOPIC_MIN))
-        ask_topic(ctx)
+    topic = ctx.meaningful_text(service.TOPIC_MIN)
+    if topic is None:
+        ctx.again("reception.topic_short", min=service.TOPIC_MIN)
         return
     ctx.update_data(r_topic=topic)
     ask_name(ctx)
@@ -191,15 +189,13 @@ def ask_name(ctx: Context) -> None:
 def on_name(ctx: Context) -> None:
     if ctx.msg.kind is Kind.button:
         if ctx.payload("rname") != "keep" or not ctx.citizen.full_name:
-            ctx.reply(ctx.t("error.stale_button"))
-            ask_name(ctx)
+            ctx.again()
             return
         name = ctx.citizen.full_name
     else:
         name = " ".join((ctx.msg.text or "").split())
         if not (NAME_MIN <= len(name) <= NAME_MAX) or not any(ch.isalpha() for ch in name):
-            ctx.reply(ctx.t("reception.name_invalid", min=NAME_MIN, max=NAME_MAX))
-            ask_name(ctx)
+            ctx.again("reception.name_invalid", min=NAME_MIN, max=NAME_MAX)
             return
     ctx.update_data(r_name=name)
     ask_phone(ctx)
@@ -234,8 +230,7 @@ def ask_phone(ctx: Context) -> None:
 def on_phone(ctx: Context) -> None:
     phone = _phone_from(ctx)
     if phone is None:
-        ctx.reply(ctx.t("reception.phone_invalid"))
-        ask_phone(ctx)
+        ctx.again("reception.phone_invalid")
         return
     ctx.update_data(r_phone=phone)
     ask_settlement(ctx)
@@ -260,8 +255,7 @@ def settlement_label(ctx: Context, code: str | None) -> str:
 def on_settlement(ctx: Context) -> None:
     code = ctx.payload("rset")
     if code != ABROAD and ctx.profile.settlement(code or "") is None:
-        ctx.reply(ctx.t("error.stale_button"))
-        ask_settlement(ctx)
+        ctx.again()
         return
     ctx.update_data(r_settlement=code)
     ask_confirm(ctx)
@@ -316,8 +310,7 @@ def on_confirm(ctx: Context) -> None:
         ask_day(ctx)
         return
     if answer != "yes":
-        ctx.reply(ctx.t("error.stale_button"))
-        ask_confirm(ctx)
+        ctx.again()
         return
     data = ctx.data
     moving = _moving(ctx)
@@ -397,10 +390,9 @@ def ask_urgent_topic(ctx: Context) -> None:
 
 @router.state(Urgent.topic, accepts={Kind.text}, max_length=service.TOPIC_MAX)
 def on_urgent_topic(ctx: Context) -> None:
-    topic = " ".join((ctx.msg.text or "").split())
-    if len(topic) < service.TOPIC_MIN or not any(ch.isalnum() for ch in topic):
-        ctx.reply(ctx.t("reception.topic_short", min=service.TOPIC_MIN))
-        ask_urgent_topic(ctx)
+    topic = ctx.meaningful_text(service.TOPIC_MIN)
+    if topic is None:
+        ctx.again("reception.topic_short", min=service.TOPIC_MIN)
         return
     ctx.update_data(u_topic=topic)
     ask_urgent_phone(ctx)
@@ -416,8 +408,7 @@ def ask_urgent_phone(ctx: Context) -> None:
 def on_urgent_phone(ctx: Context) -> None:
     phone = _phone_from(ctx)
     if phone is None:
-        ctx.reply(ctx.t("reception.phone_invalid"))
-        ask_urgent_phone(ctx)
+        ctx.again("reception.phone_invalid")
         return
     ctx.update_data(u_phone=phone)
     ask_urgent_confirm(ctx)
@@ -434,8 +425,7 @@ def ask_urgent_confirm(ctx: Context) -> None:
 @router.state(Urgent.confirm, accepts={Kind.button})
 def on_urgent_confirm(ctx: Context) -> None:
     if ctx.payload("urg") != "yes":
-        ctx.reply(ctx.t("error.stale_button"))
-        ask_urgent_confirm(ctx)
+        ctx.again()
         return
     topic, phone = ctx.data["u_topic"], ctx.data["u_phone"]
     request = service.create_urgent(ctx.session, citizen=ctx.citizen, account=ctx.account,

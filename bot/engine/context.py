@@ -103,6 +103,19 @@ class Context:
         got, rest = split_payload(self.msg.payload)
         return rest if got == prefix else None
 
+    def again(self, key: str = "error.stale_button", /, **params: object) -> None:
+        """Say what was wrong with the answer, then ask the current question again."""
+        self.reply(self.t(key, **params))
+        self.prompt_again()
+
+    def meaningful_text(self, minimum: int) -> str | None:
+        """The answer with its spaces tidied, if it has at least `minimum`
+        characters and some letters or digits (not only emoji or dots)."""
+        text = " ".join((self.msg.text or "").split())
+        if len(text) < minimum or not any(ch.isalnum() for ch in text):
+            return None
+        return text
+
     def prompt_again(self) -> bool:
         """Ask the current state's question again; False if it has no prompt."""
         if self.state and self.state in self.routes.prompts:
