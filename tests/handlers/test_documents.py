@@ -233,3 +233,26 @@ def test_each_transition_message_in_each_locale(db: Database, locale: str,
                                  reference=request.reference, due=due,
                                  reason=extra.get("reason", ""),
                                  institution=extra.get("forwarded_to", ""), appeal_days=15)
+
+
+@pytest.mark.parametrize(
+    ("answer", "key"),
+    [("kratko", "documents.description_short"),
+     ("🙂🙂🙂🙂🙂🙂🙂🙂🙂🙂🙂🙂", "documents.description_short"),
+     ("x" * 4001, "error.too_long"),
+     ("!photo", "error.expected_text"),
+     ("!sticker", "error.expected_text")],
+)
+def test_a_bad_description_is_explained_and_nothing_is_filed(db: Database, answer: str,
+                                                            key: str) -> None:
+    chat = citizen_chat(db, "jana")
+    chat.send("/documents")
+    reply = texts(chat.send(answer))
+    assert t("en", key, min=10, max=4000, got=len(answer))[:25] in reply
+    assert t("en", "documents.ask_description", min=10, max=4000) in reply  # asked again
+    engine = make_runtime(db).engine
+    for forged in ("ddep:space_agency", "dform:fax", "durg:maybe", "dconf:yes"):
+        result = engine.handle(make_incoming(payload=forged, user="jana"))
+        assert not result.failed and result.replies
+    with db.read_session() as session:
+        assert session.scalars(select(DocumentRequest)).all() == []
