@@ -167,12 +167,18 @@ def ask_topic(ctx: Context) -> None:
 
 @router.state(Appointment.topic, accepts={Kind.text}, max_length=service.TOPIC_MAX)
 def on_topic(ctx: Context) -> None:
+    if _take_topic(ctx, "r_topic"):
+        ask_name(ctx)
+
+
+def _take_topic(ctx: Context, key: str) -> bool:
+    """The same topic rules for a regular and an urgent request."""
     topic = ctx.meaningful_text(service.TOPIC_MIN)
     if topic is None:
         ctx.again("reception.topic_short", min=service.TOPIC_MIN)
-        return
-    ctx.update_data(r_topic=topic)
-    ask_name(ctx)
+        return False
+    ctx.update_data(**{key: topic})
+    return True
 
 
 @router.prompt(Appointment.name)
@@ -390,12 +396,8 @@ def ask_urgent_topic(ctx: Context) -> None:
 
 @router.state(Urgent.topic, accepts={Kind.text}, max_length=service.TOPIC_MAX)
 def on_urgent_topic(ctx: Context) -> None:
-    topic = ctx.meaningful_text(service.TOPIC_MIN)
-    if topic is None:
-        ctx.again("reception.topic_short", min=service.TOPIC_MIN)
-        return
-    ctx.update_data(u_topic=topic)
-    ask_urgent_phone(ctx)
+    if _take_topic(ctx, "u_topic"):
+        ask_urgent_phone(ctx)
 
 
 @router.prompt(Urgent.phone)

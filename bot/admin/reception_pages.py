@@ -193,13 +193,18 @@ def booking_page(reference: api.ReferencePath, request: Request, runtime: Runtim
 
 # --- forms -----------------------------------------------------------------------------
 
+# The day form's fields, shared by "add a day" and "change a day".
+StartField = Annotated[str | None, Form(pattern=api.HHMM)]
+SlotsField = Annotated[int | None, Form(ge=1, le=service.SLOTS_MAX)]
+MinutesField = Annotated[int | None, Form(ge=service.SLOT_MINUTES_MIN,
+                                          le=service.SLOT_MINUTES_MAX)]
+
+
 @router.post("/days")
 def create_day(request: Request, runtime: RuntimeDep, staff: Writer, session: SessionDep,
                day: Annotated[date, Form()], csrf_token: Csrf = "",
-               start: Annotated[str | None, Form(pattern=api.HHMM)] = None,
-               slots: Annotated[int | None, Form(ge=1, le=service.SLOTS_MAX)] = None,
-               slot_minutes: Annotated[int | None, Form(ge=service.SLOT_MINUTES_MIN,
-                                                        le=service.SLOT_MINUTES_MAX)] = None,
+               start: StartField = None, slots: SlotsField = None,
+               slot_minutes: MinutesField = None,
                ) -> Response:
     check_csrf(request, runtime, csrf_token)
     api.act_create_day(session, runtime, staff, client_ip(request), day=day,
@@ -210,10 +215,8 @@ def create_day(request: Request, runtime: RuntimeDep, staff: Writer, session: Se
 @router.post("/days/{day}/change")
 def change_day(day: date, request: Request, runtime: RuntimeDep, staff: Writer,
                session: SessionDep, csrf_token: Csrf = "",
-               start: Annotated[str | None, Form(pattern=api.HHMM)] = None,
-               slots: Annotated[int | None, Form(ge=1, le=service.SLOTS_MAX)] = None,
-               slot_minutes: Annotated[int | None, Form(ge=service.SLOT_MINUTES_MIN,
-                                                        le=service.SLOT_MINUTES_MAX)] = None,
+               start: StartField = None, slots: SlotsField = None,
+               slot_minutes: MinutesField = None,
                ) -> Response:
     check_csrf(request, runtime, csrf_token)
     api.act_change_day(session, runtime, staff, client_ip(request), day=day,
