@@ -30,6 +30,7 @@ from bot.outbox.sender import Sender, Timer
 from bot.runtime import Runtime, build_runtime
 
 log = logging.getLogger(__name__)
+PHOTO_INTERVAL_SECONDS = 5.0
 LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}
 
 
@@ -43,7 +44,12 @@ def build_timers(runtime: Runtime) -> list[Timer]:
 
         return run
 
-    return [Timer(entry.name, entry.interval, bind(entry.work)) for entry in runtime.routes.timers]
+    timers = [Timer(entry.name, entry.interval, bind(entry.work))
+              for entry in runtime.routes.timers]
+    fetcher = runtime.photo_fetcher()
+    if fetcher is not None:
+        timers.append(Timer("photos", PHOTO_INTERVAL_SECONDS, fetcher.run_once))
+    return timers
 
 
 def build_sender(runtime: Runtime) -> Sender:

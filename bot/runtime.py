@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from bot.channels.base import Provider, RateLimits
+from bot.channels.base import MediaSource, Provider, RateLimits
 from bot.channels.telegram import TelegramProvider
 from bot.channels.viber import ViberProvider
 from bot.config import Settings, get_settings
@@ -17,6 +18,9 @@ from bot.engine.dispatcher import Engine
 from bot.engine.router import RouterSet
 from bot.i18n import Catalogs
 from bot.profile import Profile, load_profile
+
+if TYPE_CHECKING:
+    from bot.services.photos import PhotoFetcher
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +36,24 @@ class Runtime:
     telegram: TelegramProvider | None = None
     viber: ViberProvider | None = None
     providers: dict[str, Provider] = field(default_factory=dict)
+
+    def photo_fetcher(self, *, terminal: bool = False) -> PhotoFetcher | None:
+        """The worker's downloader of complaint photos, for the channels this
+        process can reach (and the terminal's local files in `klokot-bot chat`)."""
+        from bot.channels.terminal import LocalFiles
+        from bot.services.photos import PhotoFetcher
+
+        sources: dict[str, MediaSource] = {}
+        if self.telegram is not None:
+            sources["telegram"] = self.telegram
+        if self.viber is not None:
+            sources["viber"] = self.viber
+        if terminal:
+            sources["terminal"] = LocalFiles()
+        if not sources:
+            return None
+        return PhotoFetcher(self.db, sources, self.settings.media_dir, self.profile,
+                            self.catalogs)
 
     async def close(self) -> None:
         for provider in self.providers.values():

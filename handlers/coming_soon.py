@@ -14,7 +14,6 @@ router = Router("coming_soon")
 
 # (menu code, command, menu label key, menu order)
 PENDING = [
-    ("complaint", "complaint", "menu.complaint", 30),
     ("survey", "survey", "menu.survey", 40),
     ("notices", "notices", "menu.notices", 50),
 ]

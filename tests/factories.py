@@ -197,3 +197,69 @@ def make_document_request(db: Database, *, registered_at: Any = None,
                                    form=DocumentForm(form), life_or_liberty=life_or_liberty,
                                    full_name=full_name, now=registered_at or utcnow())
         return request.reference
+
+
+def jpeg_bytes(width: int = 64, height: int = 48, color: tuple[int, int, int] = (200, 80, 40),
+               exif_gps: bool = False) -> bytes:
+    """A real JPEG picture; with `exif_gps`, one that carries a GPS position
+    in its EXIF, as phone photos do."""
+    import io
+
+    from PIL import Image
+
+    image = Image.new("RGB", (width, height), color)
+    buffer = io.BytesIO()
+    if exif_gps:
+        exif = Image.Exif()
+        exif[0x8825] = {1: "N", 2: (42.0, 22.0, 10.0), 3: "E", 4: (21.0, 22.0, 30.0)}
+        exif[0x010F] = "PhoneMaker"
+        image.save(buffer, "JPEG", exif=exif.tobytes())
+    else:
+        image.save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+def make_complaint(db: Database, *, kind: str = "complaint", category: str = "lighting",
+                   settlement: str | None = "klokot",
+                   description: str = "The street light by the school in Klokot is out",
+                   anonymous: bool = False, full_name: str | None = "Arta Krasniqi",
+                   phone: str | None = "+38344123456", language: str | None = "en",
+                   channel: str = "telegram", latitude: float | None = 42.3697,
+                   longitude: float | None = 21.3769, address: str | None = None,
+                   created_at: Any = None, photos: int = 0,
+                   media_dir: Path | None = None) -> str:
+    """A complaint registered through the service by a new citizen; with
+    `photos` and `media_dir`, that many stored photos (real JPEG files).
+    Returns its reference."""
+    from bot.db import utcnow
+    from bot.i18n import Catalogs
+    from bot.models import ChannelAccount, Citizen, ComplaintKind, ComplaintPhoto, PhotoStatus
+    from bot.profile import get_profile
+    from bot.services import complaints as service
+
+    profile = get_profile()
+    citizen_id = make_citizen(db, channel=channel, external_id=f"c{next(_keys)}",
+                              language=language, full_name=full_name, phone=phone)
+    now = created_at or utcnow()
+    with db.session() as session:
+        citizen = session.get(Citizen, citizen_id)
+        account = session.scalar(select(ChannelAccount).where(
+            ChannelAccount.citizen_id == citizen_id))
+        assert citizen is not None and account is not None
+        complaint = service.register(
+            session, profile, Catalogs(profile.enabled_locales), citizen=citizen,
+            account=account, kind=ComplaintKind(kind), category_code=category,
+            settlement=settlement, description=description, photos=[], latitude=latitude,
+            longitude=longitude, address=address, anonymous=anonymous, now=now)
+        for position in range(1, photos + 1):
+            assert media_dir is not None, "stored photos need a media_dir"
+            folder = media_dir / "complaints" / complaint.reference
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"{position}-test.jpg"
+            data = jpeg_bytes(color=(40 * position % 255, 120, 200))
+            path.write_bytes(data)
+            session.add(ComplaintPhoto(
+                complaint_id=complaint.id, position=position, channel=channel,
+                file_id=f"file-{position}", status=PhotoStatus.stored, path=str(path.resolve()),
+                mime_type="image/jpeg", size=len(data), width=64, height=48, stored_at=now))
+        return complaint.reference

@@ -45,3 +45,20 @@ class Provider(Protocol):
     async def send(self, chat_id: str, reply: Reply) -> SendResult: ...
 
     async def close(self) -> None: ...
+
+
+class MediaRefused(Exception):
+    """The platform will never give this file (gone, or too big to fetch);
+    retrying cannot help. Other exceptions from `fetch_media` are transient."""
+
+
+class MediaTooBig(MediaRefused):
+    """The file is over the size we accept (known before or while downloading)."""
+
+
+class MediaSource(Protocol):
+    """A channel that can hand over a file the user sent: by the platform's
+    file id (Telegram) or by the URL it gave us (Viber)."""
+
+    async def fetch_media(self, file_id: str | None, url: str | None,
+                          max_bytes: int) -> bytes: ...

@@ -26,7 +26,7 @@ from telegram.constants import ChatType
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.request import HTTPXRequest
 
-from bot.channels.base import RateLimits, SendResult
+from bot.channels.base import MediaRefused, MediaTooBig, RateLimits, SendResult
 from bot.engine.messages import Contact, Incoming, Kind, Location, Media, Reply
 
 log = logging.getLogger(__name__)
@@ -222,6 +222,23 @@ class TelegramProvider:
         except (TelegramError, OSError) as exc:  # NetworkError, TimedOut, 5xx
             return SendResult(ok=False, error=f"{type(exc).__name__}: {exc}")
         return SendResult(ok=True, provider_message_id=str(message.message_id))
+
+    async def fetch_media(self, file_id: str | None, url: str | None,
+                          max_bytes: int) -> bytes:
+        """getFile, then the download from TELEGRAM_API_URL's file path."""
+        if not file_id:
+            raise MediaRefused("a Telegram file needs its file_id")
+        try:
+            file = await self.bot.get_file(file_id)
+        except BadRequest as exc:  # unknown file id, or over the Bot API's 20 MB
+            raise (MediaTooBig if "too big" in str(exc).lower() else MediaRefused)(
+                str(exc)) from exc
+        if file.file_size and file.file_size > max_bytes:
+            raise MediaTooBig(f"{file.file_size} bytes")
+        data = bytes(await file.download_as_bytearray())
+        if len(data) > max_bytes:
+            raise MediaTooBig(f"{len(data)} bytes")
+        return data
 
     async def close(self) -> None:
         try:

@@ -6,33 +6,75 @@ channel's outbox rows (the sender leaves them alone)."""
 
 from __future__ import annotations
 
+import asyncio
 import getpass
+import io
 import itertools
 import sys
+import tempfile
 import time
 from collections.abc import Callable
-from typing import Any, TextIO
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+from urllib.parse import unquote, urlparse
 
 from sqlalchemy import select
 
+from bot.channels.base import MediaRefused, MediaTooBig
 from bot.db import Database, utcnow
 from bot.engine.dispatcher import Engine
 from bot.engine.messages import Button, Contact, Incoming, Kind, Location, Media, Reply
 from bot.models import ChannelAccount, OutboxMessage, OutboxStatus
 
+if TYPE_CHECKING:
+    from bot.services.photos import PhotoFetcher
+
 CHANNEL = "terminal"
 HELP = (
     "Type a message, a /command, or the number of a button.\n"
     "  !contact [+383…]   share a phone number      !location [lat lon]  share a location\n"
-    "  !photo             send a photo              !sticker             send a sticker\n"
+    "  !photo [file]      send a photo (a sample    !sticker             send a sticker\n"
+    "                     picture without a file)\n"
     "  !quit              leave the chat (the conversation is kept)\n"
 )
 
 
+class LocalFiles:
+    """The terminal's "platform": photos are files on this machine."""
+
+    async def fetch_media(self, file_id: str | None, url: str | None,
+                          max_bytes: int) -> bytes:
+        parsed = urlparse(url or "")
+        path = Path(unquote(parsed.path))
+        if parsed.scheme != "file" or not path.is_file():
+            raise MediaRefused(f"no such file: {url}")
+        if path.stat().st_size > max_bytes:
+            raise MediaTooBig(f"{path.stat().st_size} bytes")
+        return path.read_bytes()
+
+
+def sample_photo() -> Path:
+    """A small picture to send when the tester has none at hand."""
+    from PIL import Image, ImageDraw
+
+    path = Path(tempfile.gettempdir()) / "klokot-sample-photo.jpg"
+    if not path.is_file():
+        image = Image.new("RGB", (640, 480), (135, 170, 200))
+        draw = ImageDraw.Draw(image)
+        draw.rectangle((0, 330, 640, 480), fill=(90, 90, 90))  # a road
+        draw.ellipse((260, 360, 380, 420), fill=(60, 50, 40))  # with a pothole
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=85)
+        path.write_bytes(buffer.getvalue())
+    return path
+
+
 class TerminalChat:
     def __init__(self, engine: Engine, db: Database, user: str | None = None,
-                 language: str | None = None, out: TextIO = sys.stdout) -> None:
+                 language: str | None = None, out: TextIO = sys.stdout,
+                 photos: PhotoFetcher | None = None) -> None:
         self.engine = engine
+        self.photos = photos
         self.db = db
         self.user = user or f"{getpass.getuser()}"
         self.language = language
@@ -62,8 +104,9 @@ class TerminalChat:
                     42.3697, 21.3769)
                 return Incoming(kind=Kind.location, location=Location(lat, lon), **base)
             if word == "photo":
-                media = Media(file_id=f"terminal-photo-{next(self._counter)}",
-                              mime_type="image/jpeg", size=1024)
+                path = Path(rest.strip()).expanduser() if rest.strip() else sample_photo()
+                media = Media(url=path.resolve().as_uri(), mime_type="image/jpeg",
+                              size=path.stat().st_size if path.is_file() else None)
                 return Incoming(kind=Kind.photo, media=(media,), **base)
             if word == "sticker":
                 return Incoming(kind=Kind.sticker, **base)
@@ -86,6 +129,8 @@ class TerminalChat:
         if incoming is None:
             return []
         self.engine.handle(incoming)
+        if self.photos is not None:  # what the worker would do a moment later
+            asyncio.run(self.photos.run_once())
         return self.deliver()
 
     def deliver(self) -> list[Reply]:

@@ -22,7 +22,7 @@ from viberbot.api.viber_requests import (
     create_request,
 )
 
-from bot.channels.base import RateLimits, SendResult
+from bot.channels.base import MediaRefused, MediaTooBig, RateLimits, SendResult
 from bot.engine.messages import Contact, Incoming, Kind, Location, Media, Reply
 
 log = logging.getLogger(__name__)
@@ -201,6 +201,30 @@ class ViberProvider:
         if status in _TRANSIENT_STATUSES:
             return SendResult(ok=False, error=f"status {status}: {message}")
         return SendResult(ok=False, permanent=True, error=f"status {status}: {message}")
+
+    async def fetch_media(self, file_id: str | None, url: str | None,
+                          max_bytes: int) -> bytes:
+        """The media URL Viber gave us, read no further than `max_bytes`.
+        Viber's links are plain HTTPS URLs; the auth header is not sent there."""
+        if not url or not url.startswith(("https://", "http://")):
+            raise MediaRefused("a Viber file needs its http(s) media URL")
+        chunks: list[bytes] = []
+        size = 0
+        async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0),
+                                     follow_redirects=True, max_redirects=3) as client, \
+                client.stream("GET", url) as response:
+            if response.status_code in (403, 404, 410):
+                raise MediaRefused(f"HTTP {response.status_code}")
+            response.raise_for_status()
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > max_bytes:
+                raise MediaTooBig(f"{declared} bytes")
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > max_bytes:
+                    raise MediaTooBig(f"over {max_bytes} bytes")
+                chunks.append(chunk)
+        return b"".join(chunks)
 
     async def close(self) -> None:
         await self.client.aclose()

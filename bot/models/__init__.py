@@ -1,6 +1,15 @@
 """All tables, one module per capability; importing this registers them on Base."""
 
 from bot.models.citizen import ChannelAccount, Citizen, Conversation
+from bot.models.complaints import (
+    Complaint,
+    ComplaintEvent,
+    ComplaintKind,
+    ComplaintPhoto,
+    ComplaintStatus,
+    Open311Key,
+    PhotoStatus,
+)
 from bot.models.documents import (
     DocumentEvent,
     DocumentFile,
@@ -28,6 +37,11 @@ __all__ = [
     "CalendarFeed",
     "ChannelAccount",
     "Citizen",
+    "Complaint",
+    "ComplaintEvent",
+    "ComplaintKind",
+    "ComplaintPhoto",
+    "ComplaintStatus",
     "Conversation",
     "DocumentEvent",
     "DocumentFile",
@@ -37,8 +51,10 @@ __all__ = [
     "InboundStatus",
     "InboundUpdate",
     "Lane",
+    "Open311Key",
     "OutboxMessage",
     "OutboxStatus",
+    "PhotoStatus",
     "ReceptionDay",
     "ReferenceCounter",
     "Role",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import random
 import time
@@ -73,11 +74,12 @@ class Outcome:
 @dataclass
 class Timer:
     """Work the lease holder runs every `interval` seconds (reminders, deadlines).
-    `run` is synchronous database work, called on a worker thread."""
+    A synchronous `run` (database work) is called on a worker thread; an async
+    one (fetching complaint photos) is awaited on the loop."""
 
     name: str
     interval: float
-    run: Callable[[datetime], object]
+    run: Callable[[datetime], object] | Callable[[datetime], Awaitable[object]]
     last_run: float = 0.0
 
 
@@ -145,7 +147,10 @@ class Sender:
             if time.monotonic() - timer.last_run >= timer.interval:
                 timer.last_run = time.monotonic()
                 try:
-                    await asyncio.to_thread(timer.run, utcnow())
+                    if inspect.iscoroutinefunction(timer.run):
+                        await timer.run(utcnow())
+                    else:
+                        await asyncio.to_thread(timer.run, utcnow())
                 except Exception:
                     log.exception("timer %s failed", timer.name)
 

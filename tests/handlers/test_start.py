@@ -72,8 +72,8 @@ def test_pending_capability_says_it_is_coming(db: Database, locale: str) -> None
     chat.send("/start")
     press(chat, LANGUAGE_NAMES[locale])
     press(chat, t(locale, "privacy.continue"))
-    answer = press(chat, t(locale, "menu.complaint"))
-    assert t(locale, "menu.complaint") in answer
+    answer = press(chat, t(locale, "menu.survey"))
+    assert t(locale, "menu.survey") in answer
     assert "+383" in answer  # tells whom to call meanwhile
 
 

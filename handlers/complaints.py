@@ -1,0 +1,334 @@
+"""Complaints, suggestions and praise by chat (SPEC §3.4): kind, category,
+settlement, description, up to five photos, an optional location, anonymity;
+confirm → a reference C-YYYY-NNNN. Staff answers and state changes come back
+through the outbox; /status shows the history; four weeks after `resolved`
+the citizen is asked whether it really is."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.engine.context import Context
+from bot.engine.fsm import State, StatesGroup
+from bot.engine.messages import Button, Kind
+from bot.engine.router import Router, StatusLine
+from bot.i18n import Catalogs, format_date
+from bot.models import Complaint, ComplaintKind
+from bot.profile import ABROAD, Profile
+from bot.services import complaints as service
+from bot.services.photos import MAX_BYTES as PHOTO_MAX_BYTES
+
+router = Router("complaints")
+SUMMARY_DESCRIPTION = 300  # the confirm step shows the start of a long text
+
+
+class ComplaintFlow(StatesGroup):
+    kind = State()
+    category = State()
+    settlement = State()
+    description = State()
+    photos = State()
+    location = State()
+    anonymity = State()
+    confirm = State()
+
+
+def _menu_row(ctx: Context) -> list[Button]:
+    return [Button(ctx.t("button.menu"), "nav:menu")]
+
+
+@router.command("complaint")
+@router.menu_item("complaint", "menu.complaint", order=30)
+def complaint(ctx: Context) -> None:
+    ctx.clear()
+    ask_kind(ctx)
+
+
+@router.prompt(ComplaintFlow.kind)
+def ask_kind(ctx: Context) -> None:
+    ctx.set_state(ComplaintFlow.kind)
+    rows = [[Button(ctx.t(f"complaints.kind.{kind.value}"), f"ckind:{kind.value}")]
+            for kind in ComplaintKind]
+    ctx.reply(ctx.t("complaints.ask_kind"), [*rows, ctx.nav_row(back=False)])
+
+
+@router.state(ComplaintFlow.kind, accepts={Kind.button})
+def on_kind(ctx: Context) -> None:
+    kind = ctx.payload("ckind")
+    if kind not in {k.value for k in ComplaintKind}:
+        ctx.again()
+        return
+    ctx.update_data(c_kind=kind)
+    ask_category(ctx)
+
+
+@router.prompt(ComplaintFlow.category)
+def ask_category(ctx: Context) -> None:
+    ctx.set_state(ComplaintFlow.category)
+    rows = [[Button(c.label(ctx.locale), f"ccat:{c.code}")]
+            for c in ctx.profile.complaint_categories]
+    ctx.reply(ctx.t("complaints.ask_category"), [*rows, ctx.nav_row()])
+
+
+@router.state(ComplaintFlow.category, accepts={Kind.button})
+def on_category(ctx: Context) -> None:
+    code = ctx.payload("ccat") or ""
+    if service.category(ctx.profile, code) is None:
+        ctx.again()
+        return
+    ctx.update_data(c_category=code)
+    ask_settlement(ctx)
+
+
+@router.prompt(ComplaintFlow.settlement)
+def ask_settlement(ctx: Context) -> None:
+    ctx.set_state(ComplaintFlow.settlement)
+    rows = [[Button(s.label(ctx.locale), f"cset:{s.code}")] for s in ctx.profile.settlements]
+    rows.append([Button(ctx.t("complaints.abroad"), f"cset:{ABROAD}")])
+    ctx.reply(ctx.t("complaints.ask_settlement"), [*rows, ctx.nav_row()])
+
+
+@router.state(ComplaintFlow.settlement, accepts={Kind.button})
+def on_settlement(ctx: Context) -> None:
+    code = ctx.payload("cset") or ""
+    if code != ABROAD and ctx.profile.settlement(code) is None:
+        ctx.again()
+        return
+    ctx.update_data(c_settlement=code)
+    ask_description(ctx)
+
+
+@router.prompt(ComplaintFlow.description)
+def ask_description(ctx: Context) -> None:
+    ctx.set_state(ComplaintFlow.description)
+    ctx.reply(ctx.t(f"complaints.ask_description.{ctx.data.get('c_kind', 'complaint')}",
+                    min=service.DESCRIPTION_MIN, max=service.DESCRIPTION_MAX),
+              [ctx.nav_row()])
+
+
+@router.state(ComplaintFlow.description, accepts={Kind.text},
+              max_length=service.DESCRIPTION_MAX)
+def on_description(ctx: Context) -> None:
+    if ctx.meaningful_text(service.DESCRIPTION_MIN) is None:
+        ctx.again("complaints.description_short", min=service.DESCRIPTION_MIN)
+        return
+    ctx.update_data(c_description=(ctx.msg.text or "").strip(), c_photos=[])
+    ask_photos(ctx)
+
+
+@router.prompt(ComplaintFlow.photos)
+def ask_photos(ctx: Context) -> None:
+    ctx.set_state(ComplaintFlow.photos)
+    count = len(ctx.data.get("c_photos", []))
+    if count:
+        text = ctx.t("complaints.photo_received", count=count, max=service.PHOTOS_MAX)
+        done = Button(ctx.t("complaints.photos_done"), "cph:done")
+    else:
+        text = ctx.t("complaints.ask_photos", max=service.PHOTOS_MAX,
+                     max_mb=PHOTO_MAX_BYTES // (1024 * 1024))
+        done = Button(ctx.t("complaints.photos_none"), "cph:done")
+    ctx.reply(text, [[done], ctx.nav_row()])
+
+
+@router.state(ComplaintFlow.photos, accepts={Kind.photo, Kind.file, Kind.button})
+def on_photo(ctx: Context) -> None:
+    if ctx.msg.kind is Kind.button:
+        if ctx.payload("cph") != "done":
+            ctx.again()
+            return
+        ask_location(ctx)
+        return
+    media = ctx.msg.media[0] if ctx.msg.media else None
+    if media is None or (ctx.msg.kind is Kind.file
+                         and not (media.mime_type or "").startswith("image/")):
+        ctx.again("complaints.photo_not_image")
+        return
+    if media.size is not None and media.size > PHOTO_MAX_BYTES:
+        ctx.again("complaints.photo_too_big", max_mb=PHOTO_MAX_BYTES // (1024 * 1024))
+        return
+    photos = [*ctx.data.get("c_photos", []),
+              {"channel": ctx.msg.channel, "file_id": media.file_id, "url": media.url}]
+    ctx.update_data(c_photos=photos[:service.PHOTOS_MAX])
+    if len(photos) >= service.PHOTOS_MAX:
+        ctx.reply(ctx.t("complaints.photos_full", max=service.PHOTOS_MAX))
+        ask_location(ctx)
+        return
+    ask_photos(ctx)
+
+
+@router.prompt(ComplaintFlow.location)
+def ask_location(ctx: Context) -> None:
+    ctx.set_state(ComplaintFlow.location)
+    ctx.reply(ctx.t("complaints.ask_location", min=service.ADDRESS_MIN,
+                    max=service.ADDRESS_MAX),
+              [[Button(ctx.t("complaints.location_skip"), "cloc:skip")], ctx.nav_row()],
+              request="location", request_label=ctx.t("complaints.share_location"))
+
+
+@router.state(ComplaintFlow.location, accepts={Kind.location, Kind.text, Kind.button},
+              max_length=service.ADDRESS_MAX)
+def on_location(ctx: Context) -> None:
+    if ctx.msg.kind is Kind.button:
+        if ctx.payload("cloc") != "skip":
+            ctx.again()
+            return
+        ctx.update_data(c_latitude=None, c_longitude=None, c_address=None)
+    elif ctx.msg.kind is Kind.location and ctx.msg.location is not None:
+        where = ctx.msg.location
+        if not service.valid_location(where.latitude, where.longitude):
+            ctx.again("complaints.location_invalid")
+            return
+        ctx.update_data(c_latitude=where.latitude, c_longitude=where.longitude,
+                        c_address=(where.address or "")[:service.ADDRESS_MAX] or None)
+    else:
+        address = ctx.meaningful_text(service.ADDRESS_MIN)
+        if address is None:
+            ctx.again("complaints.address_short", min=service.ADDRESS_MIN)
+            return
+        ctx.update_data(c_latitude=None, c_longitude=None, c_address=address)
+    ask_anonymity(ctx)
+
+
+@router.prompt(ComplaintFlow.anonymity)
+def ask_anonymity(ctx: Context) -> None:
+    ctx.set_state(ComplaintFlow.anonymity)
+    ctx.reply(ctx.t("complaints.ask_anonymity"),
+              [[Button(ctx.t("complaints.anonymous_no"), "canon:no")],
+               [Button(ctx.t("complaints.anonymous_yes"), "canon:yes")], ctx.nav_row()])
+
+
+@router.state(ComplaintFlow.anonymity, accepts={Kind.button})
+def on_anonymity(ctx: Context) -> None:
+    answer = ctx.payload("canon")
+    if answer not in {"yes", "no"}:
+        ctx.again()
+        return
+    ctx.update_data(c_anonymous=answer == "yes")
+    ask_confirm(ctx)
+
+
+def _where(ctx: Context) -> str:
+    data = ctx.data
+    if data.get("c_latitude") is not None:
+        point = f"{data['c_latitude']:.5f}, {data['c_longitude']:.5f}"
+        return f"{data['c_address']} ({point})" if data.get("c_address") else point
+    return data.get("c_address") or ctx.t("complaints.location_none")
+
+
+def _settlement_label(ctx: Context, code: str | None) -> str:
+    if code == ABROAD:
+        return ctx.t("complaints.abroad")
+    found = ctx.profile.settlement(code or "")
+    return found.label(ctx.locale) if found else "—"
+
+
+@router.prompt(ComplaintFlow.confirm)
+def ask_confirm(ctx: Context) -> None:
+    ctx.set_state(ComplaintFlow.confirm)
+    data = ctx.data
+    found = service.category(ctx.profile, data.get("c_category", ""))
+    description = data.get("c_description", "")
+    if len(description) > SUMMARY_DESCRIPTION:
+        description = description[:SUMMARY_DESCRIPTION].rstrip() + "…"
+    ctx.reply(
+        ctx.t("complaints.summary",
+              kind=ctx.t(f"complaints.kind.{data.get('c_kind', 'complaint')}"),
+              category=found.label(ctx.locale) if found else "—",
+              settlement=_settlement_label(ctx, data.get("c_settlement")),
+              description=description, photos=len(data.get("c_photos", [])),
+              location=_where(ctx),
+              anonymous=ctx.t("complaints.anonymous_yes" if data.get("c_anonymous")
+                              else "complaints.anonymous_no")),
+        [[Button(ctx.t("complaints.send"), "cconf:yes"),
+          Button(ctx.t("reception.change"), "cconf:change")], ctx.nav_row()],
+    )
+
+
+@router.state(ComplaintFlow.confirm, accepts={Kind.button})
+def on_confirm(ctx: Context) -> None:
+    answer = ctx.payload("cconf")
+    if answer == "change":
+        ask_kind(ctx)
+        return
+    if answer != "yes":
+        ctx.again()
+        return
+    data = ctx.data
+    photos = [service.PhotoRef(p["channel"], p.get("file_id"), p.get("url"))
+              for p in data.get("c_photos", [])]
+    registered = service.register(
+        ctx.session, ctx.profile, ctx.catalogs, citizen=ctx.citizen, account=ctx.account,
+        kind=ComplaintKind(data["c_kind"]), category_code=data["c_category"],
+        settlement=data.get("c_settlement"), description=data["c_description"],
+        photos=photos, latitude=data.get("c_latitude"), longitude=data.get("c_longitude"),
+        address=data.get("c_address"), anonymous=bool(data.get("c_anonymous")), now=ctx.now)
+    department = ctx.profile.department(registered.department)
+    ctx.clear()
+    ctx.reply(ctx.t(f"complaints.registered.{registered.kind.value}",
+                    reference=registered.reference,
+                    department=department.label(ctx.locale) if department else ""),
+              [_menu_row(ctx)])
+
+
+# --- the citizen's complaints: history and the follow-up ------------------------
+
+def _own(ctx: Context, reference: str) -> Complaint | None:
+    return ctx.session.scalar(select(Complaint).where(
+        Complaint.reference == reference, Complaint.citizen_id == ctx.citizen.id))
+
+
+@router.action("cmp")
+def on_complaint_action(ctx: Context) -> None:
+    action, _, reference = (ctx.payload("cmp") or "").partition(":")
+    found = _own(ctx, reference)
+    if found is None:
+        ctx.reply(ctx.t("complaints.no_such_complaint"), [_menu_row(ctx)])
+        return
+    if action in {"solved", "unsolved"}:
+        if service.followup_answer(ctx.session, ctx.profile, ctx.catalogs, found,
+                                   action == "solved", now=ctx.now):
+            ctx.reply(ctx.t(f"complaints.followup_thanks.{action}", reference=reference),
+                      [_menu_row(ctx)])
+        else:
+            ctx.reply(ctx.t("complaints.followup_stale", reference=reference,
+                            state=ctx.t(f"complaints.state.{found.status.value}")),
+                      [_menu_row(ctx)])
+        return
+    show_history(ctx, found)
+
+
+def show_history(ctx: Context, found: Complaint) -> None:
+    lines = []
+    for event in found.events:
+        if event.internal or event.action not in {"created", "status", "reply"}:
+            continue
+        local = format_date(event.at.astimezone(ctx.profile.tz), ctx.locale)
+        if event.action == "reply":
+            lines.append(f"{local} — {ctx.t('complaints.history_reply')}: {event.text}")
+        elif event.status_to:
+            line = f"{local} — {ctx.t('complaints.state.' + event.status_to)}"
+            lines.append(f"{line}: {event.text}" if event.text and event.by != "citizen"
+                         else line)
+    ctx.reply(ctx.t("complaints.history", reference=found.reference,
+                    state=ctx.t(f"complaints.state.{found.status.value}"),
+                    history="\n".join(lines)), [_menu_row(ctx)])
+
+
+@router.status
+def status_lines(ctx: Context) -> list[StatusLine]:
+    rows = ctx.session.scalars(select(Complaint).where(
+        Complaint.citizen_id == ctx.citizen.id).order_by(Complaint.id.desc()).limit(10)).all()
+    return [StatusLine(ctx.t("complaints.status_line", reference=c.reference,
+                             kind=ctx.t(f"complaints.kind.{c.kind.value}"),
+                             state=ctx.t(f"complaints.state.{c.status.value}")),
+                       f"cmp:show:{c.reference}", c.reference) for c in rows]
+
+
+@router.timer("complaints", every_seconds=600)
+def complaints_timer(session: Session, profile: Profile, catalogs: Catalogs,
+                     now: datetime) -> None:
+    """Four weeks after `resolved`: is it really solved?"""
+    service.send_followups(session, profile, catalogs, now)
