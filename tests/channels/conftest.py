@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -44,6 +45,12 @@ class Bench:
     async def deliver(self) -> int:
         return await self.sender.drain()
 
+    async def fetch_photos(self) -> int:
+        """What the worker's photo timer does: fetch the complaint photos due."""
+        fetcher = self.runtime.photo_fetcher()
+        assert fetcher is not None
+        return await fetcher.run_once()
+
 
 def fast_limits() -> dict[str, object]:
     return {"telegram_chat_burst": 20, "telegram_chat_rate_per_second": 50.0,
@@ -51,9 +58,10 @@ def fast_limits() -> dict[str, object]:
 
 
 @pytest.fixture
-async def bench(db: Database, tg: FakeTelegramAPI, viber: FakeViberAPI) -> AsyncIterator[Bench]:
+async def bench(db: Database, tg: FakeTelegramAPI, viber: FakeViberAPI,
+                tmp_path: Path) -> AsyncIterator[Bench]:
     runtime = make_runtime(
-        db,
+        db, data_dir=tmp_path,
         telegram_bot_token=tg.token, telegram_api_url=tg.url,
         telegram_webhook_secret=TG_SECRET,
         viber_auth_token=VIBER_TOKEN, viber_api_url=f"{viber.url}/pa",

@@ -87,6 +87,8 @@ class FakeViberAPI(FakeServer):
         subscribers_count: int = 42,
     ) -> None:
         super().__init__()
+        self._media: dict[str, tuple[bytes, str]] = {}
+        self._media_downloads: list[str] = []
         self.auth_token = auth_token
         self.accept_body_token = accept_body_token
         self.account_name = account_name
@@ -110,6 +112,7 @@ class FakeViberAPI(FakeServer):
         self._limit: SlidingWindow | None = None
         self._receiver_limit: SlidingWindow | None = None
         self._webhook: dict[str, Any] = {}
+        self._media_fail: deque[int] = deque()
 
     # ------------------------------------------------------------------ public API
     def sign(self, body: bytes) -> str:
@@ -182,6 +185,22 @@ class FakeViberAPI(FakeServer):
             and call.response.get("status") == 0
         )
 
+    def add_media(self, name: str, data: bytes, content_type: str = "image/jpeg") -> str:
+        """Serve ``data`` as Viber's media CDN would; returns the URL a picture
+        message carries. Media is kept across ``reset``."""
+        with self._lock:
+            self._media[name] = (data, content_type)
+        return f"{self.url}/media/{name}"
+
+    def fail_media(self, *statuses: int) -> None:
+        """The next media downloads answer these HTTP statuses (e.g. 503, 503)."""
+        with self._lock:
+            self._media_fail.extend(statuses)
+
+    def media_downloads(self) -> list[str]:
+        with self._lock:
+            return list(self._media_downloads)
+
     def reset(self) -> None:
         """Forget calls, injected failures, unsubscriptions, limits, webhook and counters."""
         with self._changed:
@@ -191,6 +210,8 @@ class FakeViberAPI(FakeServer):
     # ------------------------------------------------------------------ dispatch
     def _dispatch(self, request: Request) -> Response:
         arrived = time.time()
+        if request.path.startswith("/media/"):
+            return self._serve_media(request.path[len("/media/") :])
         if not request.path.startswith("/pa/"):
             return Response.text(404, "Not Found")
         method = request.path[len("/pa/") :].strip("/")
@@ -202,6 +223,17 @@ class FakeViberAPI(FakeServer):
         resp = self._answer(method, request, params, bad_json)
         self._record(Call(method, params, arrived, resp.status, resp.decoded))
         return resp
+
+    def _serve_media(self, name: str) -> Response:
+        with self._lock:
+            self._media_downloads.append(name)
+            if self._media_fail:
+                return Response.text(self._media_fail.popleft(), "unavailable")
+            found = self._media.get(name)
+        if found is None:
+            return Response.text(404, "Not Found")
+        data, content_type = found
+        return Response(200, data, content_type)
 
     def _status(self, status: int, message: str, **extra: Any) -> Response:
         return Response.json(200, {"status": status, "status_message": message, **extra})
