@@ -61,6 +61,7 @@ class Profile:
     enabled_locales: tuple[str, ...]
     viber_bot_initiated: bool
     retention_days: int
+    photo_retention_days: int
     contact: dict[str, Any]
     settlements: tuple[Named, ...]
     departments: tuple[Named, ...]
@@ -147,6 +148,7 @@ def load_profile(path: Path | None = None) -> Profile:
         enabled_locales=locales,
         viber_bot_initiated=bool(raw.get("viber_bot_initiated", False)),
         retention_days=int(raw.get("retention_days", 90)),
+        photo_retention_days=int(raw.get("photo_retention_days", 365)),
         contact=dict(raw.get("contact", {})),
         settlements=settlements,
         departments=departments,

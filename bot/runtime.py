@@ -16,6 +16,7 @@ from bot.config import Settings, get_settings
 from bot.db import Database
 from bot.engine.dispatcher import Engine
 from bot.engine.router import RouterSet
+from bot.filestore import FileStore
 from bot.i18n import Catalogs
 from bot.profile import Profile, load_profile
 
@@ -73,7 +74,8 @@ def build_runtime(settings: Settings | None = None, *, db: Database | None = Non
         if settings.is_sqlite:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
         db = Database(settings.database_url)
-    engine = Engine(db, profile, catalogs, routes)
+    files = FileStore(settings.media_dir, settings.public_url, settings.resolved_secret_key())
+    engine = Engine(db, profile, catalogs, routes, files)
     runtime = Runtime(settings, profile, catalogs, routes, db, engine)
     if settings.telegram_bot_token:
         runtime.telegram = TelegramProvider(

@@ -4,10 +4,18 @@ a `router`, and add it to `ROUTERS`."""
 from __future__ import annotations
 
 from bot.engine.router import Router, RouterSet
-from handlers import coming_soon, complaints, documents, reception, staff_link, start
+from handlers import (
+    coming_soon,
+    complaints,
+    data_rights,
+    documents,
+    reception,
+    staff_link,
+    start,
+)
 
 ROUTERS: list[Router] = [start.router, reception.router, documents.router, complaints.router,
-                         staff_link.router, coming_soon.router]
+                         data_rights.router, staff_link.router, coming_soon.router]
 
 
 def build_routes(routers: list[Router] | None = None) -> RouterSet:

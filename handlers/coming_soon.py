@@ -17,7 +17,7 @@ PENDING = [
     ("survey", "survey", "menu.survey", 40),
     ("notices", "notices", "menu.notices", 50),
 ]
-PENDING_COMMANDS = [("mydata", "menu.mydata"), ("forget", "menu.forget")]
+PENDING_COMMANDS: list[tuple[str, str]] = []
 
 
 def coming_soon(ctx: Context, label_key: str) -> None:

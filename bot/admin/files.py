@@ -122,6 +122,13 @@ def download(token: Annotated[str, PathParam(max_length=200)], session: SessionD
              runtime: RuntimeDep) -> FileResponse:
     """A document by its signed link; a forged or expired link finds nothing."""
     missing = Problem(404, "not_found", "no such file (the link is wrong or expired)")
+    if token.startswith("x"):  # a citizen's /mydata export
+        export = runtime.engine.files.verify(token)
+        if export is None:
+            raise missing
+        return FileResponse(export, media_type="application/json",
+                            filename="klokot-mydata.json",
+                            headers={"Cache-Control": "private, no-store"})
     file_id = verify(runtime.settings, token)
     found = session.get(DocumentFile, file_id) if file_id is not None else None
     if found is None or not Path(found.path).is_file():

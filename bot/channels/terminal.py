@@ -163,7 +163,9 @@ class TerminalChat:
             for row in reply.buttons:
                 write("   " + "   ".join(f"[{next(number)}] {b.label}" for b in row) + "\n")
         if reply.file:
-            write(f"   📎 {reply.file.file_name or reply.file.path or reply.file.url}\n")
+            where = reply.file.path or reply.file.url
+            write(f"   📎 {reply.file.file_name or where}" +
+                  (f"  ({where})\n" if reply.file.file_name and where else "\n"))
         self.out.flush()
 
     def loop(self, read: Callable[[str], str] = input) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from bot.engine.fsm import State
 from bot.engine.messages import Button, FileRef, Incoming, Reply, split_payload
+from bot.filestore import FileStore
 from bot.i18n import Catalogs, format_date, locale_from_platform
 from bot.models import ChannelAccount, Citizen, Conversation
 from bot.profile import Profile
@@ -31,6 +32,7 @@ class Context:
     catalogs: Catalogs
     routes: RouterSet
     now: datetime
+    files: FileStore
     replies: list[Reply] = field(default_factory=list)
 
     # --- language -------------------------------------------------------

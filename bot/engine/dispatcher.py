@@ -10,9 +10,11 @@ the sender, never here.
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import bindparam, delete, select
@@ -24,6 +26,7 @@ from bot.db import Database, utcnow
 from bot.engine.context import Context
 from bot.engine.messages import Incoming, Kind, Reply, split_payload
 from bot.engine.router import RouterSet
+from bot.filestore import FileStore
 from bot.i18n import Catalogs
 from bot.metrics import HANDLER_ERRORS, HANDLING_SECONDS, UPDATES_DUPLICATE, UPDATES_RECEIVED
 from bot.models import ChannelAccount, Citizen, Conversation, InboundStatus, InboundUpdate
@@ -79,8 +82,10 @@ _TOUCH_EVERY = timedelta(minutes=1)
 
 
 class Engine:
-    def __init__(self, db: Database, profile: Profile, catalogs: Catalogs, routes: RouterSet):
+    def __init__(self, db: Database, profile: Profile, catalogs: Catalogs, routes: RouterSet,
+                 files: FileStore | None = None):
         self._inbound_insert: dict[str, Any] = {}
+        self.files = files or FileStore(Path("data/media"), None, secrets.token_hex(16))
         self.db = db
         self.profile = profile
         self.catalogs = catalogs
@@ -129,7 +134,7 @@ class Engine:
                 ctx = Context(
                     msg=msg, session=session, account=account, citizen=citizen,
                     conversation=conversation, profile=self.profile, catalogs=self.catalogs,
-                    routes=self.routes, now=now,
+                    routes=self.routes, now=now, files=self.files,
                 )
                 self._labels_to_payload(ctx)
                 self.dispatch(ctx)

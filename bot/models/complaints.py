@@ -125,6 +125,7 @@ class PhotoStatus(enum.StrEnum):
     stored = "stored"
     rejected = "rejected"
     failed = "failed"
+    deleted = "deleted"
 
 
 class ComplaintPhoto(Base):
@@ -134,8 +135,9 @@ class ComplaintPhoto(Base):
     complaint is confirmed) → `stored` (the worker downloaded it, checked it is
     an image of at most 10 MB, and saved a clean copy under MEDIA_DIR) |
     `rejected` (not an image, or too big) | `failed` (the platform kept
-    refusing after every retry). Whatever happens to a photo, the complaint
-    stays.
+    refusing after every retry). A stored photo becomes `deleted` when the
+    retention job removes its file, some time after the complaint closed.
+    Whatever happens to a photo, the complaint stays.
     """
 
     __tablename__ = "complaint_photo"

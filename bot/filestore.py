@@ -1,0 +1,78 @@
+"""Files the bot makes for a citizen (the /mydata export): kept under
+MEDIA_DIR/exports with a random name, and reachable by a signed, expiring
+link (`/files/x…`) for channels that fetch a file by URL (Viber)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from bot.db import utcnow
+from bot.engine.messages import FileRef
+
+EXPORT_LINK_DAYS = 7
+_NAME = re.compile(r"^x[0-9a-f]{32}$")
+
+
+def _signature(secret: str, message: str) -> str:
+    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class FileStore:
+    media_dir: Path
+    public_url: str | None
+    secret: str
+
+    @property
+    def exports(self) -> Path:
+        return self.media_dir / "exports"
+
+    def save_export(self, data: bytes, file_name: str, mime_type: str,
+                    now: datetime | None = None) -> FileRef:
+        """Keep the file and say how a channel can send it (path, and a link
+        when PUBLIC_URL is set)."""
+        self.exports.mkdir(parents=True, exist_ok=True)
+        name = f"x{secrets.token_hex(16)}"
+        path = self.exports / f"{name}.json"
+        path.write_bytes(data)
+        path.chmod(0o600)
+        url = None
+        if self.public_url:
+            url = f"{self.public_url.rstrip('/')}/files/{self.sign(name, now)}"
+        return FileRef(path=str(path.resolve()), url=url, file_name=file_name,
+                       mime_type=mime_type)
+
+    def sign(self, name: str, now: datetime | None = None) -> str:
+        expires = int(((now or utcnow()) + timedelta(days=EXPORT_LINK_DAYS)).timestamp())
+        message = f"{name}.{expires}"
+        return f"{message}.{_signature(self.secret, message)}"
+
+    def verify(self, token: str, now: datetime | None = None) -> Path | None:
+        """The export file of a valid, unexpired link; None for anything else."""
+        parts = token.split(".")
+        if len(parts) != 3 or not _NAME.match(parts[0]) or not parts[1].isdigit():
+            return None
+        if not hmac.compare_digest(_signature(self.secret, f"{parts[0]}.{parts[1]}"),
+                                   parts[2]):
+            return None
+        if int(parts[1]) < (now or utcnow()).timestamp():
+            return None
+        path = self.exports / f"{parts[0]}.json"
+        return path if path.is_file() else None
+
+    def delete_exports_older_than(self, cutoff: datetime) -> int:
+        """Exports are made to be fetched once; the retention job removes them."""
+        if not self.exports.is_dir():
+            return 0
+        removed = 0
+        for path in self.exports.glob("x*.json"):
+            if path.stat().st_mtime < cutoff.timestamp():
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
