@@ -9,13 +9,16 @@ from handlers import (
     complaints,
     data_rights,
     documents,
+    linking,
+    notices,
     reception,
     staff_link,
     start,
 )
 
 ROUTERS: list[Router] = [start.router, reception.router, documents.router, complaints.router,
-                         data_rights.router, staff_link.router, coming_soon.router]
+                         data_rights.router, notices.router, linking.router,
+                         staff_link.router, coming_soon.router]
 
 
 def build_routes(routers: list[Router] | None = None) -> RouterSet:

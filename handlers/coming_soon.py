@@ -15,7 +15,6 @@ router = Router("coming_soon")
 # (menu code, command, menu label key, menu order)
 PENDING = [
     ("survey", "survey", "menu.survey", 40),
-    ("notices", "notices", "menu.notices", 50),
 ]
 PENDING_COMMANDS: list[tuple[str, str]] = []
 

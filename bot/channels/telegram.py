@@ -43,6 +43,7 @@ COMMANDS = [
     ("survey", "Surveys"),
     ("status", "My submissions"),
     ("notices", "Notices and subscriptions"),
+    ("link", "One account on Telegram and Viber"),
     ("language", "Change language"),
     ("help", "Help and contacts"),
     ("cancel", "Leave the current step"),

@@ -18,6 +18,14 @@ from bot.models.documents import (
     DocumentStatus,
 )
 from bot.models.inbound import InboundStatus, InboundUpdate
+from bot.models.notices import (
+    LinkCode,
+    Notice,
+    NoticeAnswer,
+    NoticeRecipient,
+    NoticeStatus,
+    Subscription,
+)
 from bot.models.outbox import Lane, OutboxMessage, OutboxStatus, SenderLease
 from bot.models.reception import (
     Booking,
@@ -51,6 +59,11 @@ __all__ = [
     "InboundStatus",
     "InboundUpdate",
     "Lane",
+    "LinkCode",
+    "Notice",
+    "NoticeAnswer",
+    "NoticeRecipient",
+    "NoticeStatus",
     "Open311Key",
     "OutboxMessage",
     "OutboxStatus",
@@ -61,6 +74,7 @@ __all__ = [
     "SenderLease",
     "StaffToken",
     "StaffUser",
+    "Subscription",
     "UrgentRequest",
     "UrgentStatus",
     "next_reference",

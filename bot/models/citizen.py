@@ -29,8 +29,12 @@ class Citizen(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     erased_at: Mapped[datetime | None]
+    # Where notices go when the citizen linked two apps (None: the one used last).
+    notice_account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("channel_account.id", ondelete="SET NULL", use_alter=True))
 
-    accounts: Mapped[list[ChannelAccount]] = relationship(back_populates="citizen")
+    accounts: Mapped[list[ChannelAccount]] = relationship(
+        back_populates="citizen", foreign_keys="ChannelAccount.citizen_id")
 
 
 class ChannelAccount(Base):
@@ -52,7 +56,8 @@ class ChannelAccount(Base):
     last_inbound_at: Mapped[datetime] = mapped_column(default=utcnow)
     blocked_at: Mapped[datetime | None]
 
-    citizen: Mapped[Citizen] = relationship(back_populates="accounts")
+    citizen: Mapped[Citizen] = relationship(back_populates="accounts",
+                                            foreign_keys=[citizen_id])
 
 
 class Conversation(Base):

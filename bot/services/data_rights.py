@@ -31,10 +31,13 @@ from bot.models import (
     Conversation,
     DocumentRequest,
     InboundUpdate,
+    LinkCode,
+    NoticeAnswer,
     OutboxMessage,
     OutboxStatus,
     PhotoStatus,
     StaffUser,
+    Subscription,
     UrgentRequest,
 )
 from bot.models.complaints import CLOSED
@@ -72,9 +75,10 @@ def export(session: Session, profile: Profile, citizen: Citizen,
         InboundUpdate.account_id.in_(account_ids)).order_by(InboundUpdate.id)).all()
     sent = session.scalars(select(OutboxMessage).where(
         OutboxMessage.account_id.in_(account_ids)).order_by(OutboxMessage.id)).all()
-    extra: dict[str, Any] = {}
-    for contributor in EXPORT_CONTRIBUTORS:
-        extra.update(contributor(session, citizen))
+    topics = session.scalars(select(Subscription.topic).where(
+        Subscription.citizen_id == citizen.id).order_by(Subscription.topic)).all()
+    answers = session.scalars(select(NoticeAnswer).where(
+        NoticeAnswer.citizen_id == citizen.id).order_by(NoticeAnswer.id)).all()
     return {
         "about": f"Everything the {profile.municipality_name('en')} chat bot stores about you",
         "generated_at": _iso(now),
@@ -92,7 +96,9 @@ def export(session: Session, profile: Profile, citizen: Citizen,
             "last_message_at": _iso(a.last_inbound_at), "blocked_at": _iso(a.blocked_at),
         } for a in accounts],
         "conversation": [{"state": c.state, "data": c.data} for c in conversations],
-        **extra,
+        "notice_topics": list(topics),
+        "notice_answers": [{"notice": a.notice_id, "kind": a.kind, "text": a.text,
+                            "at": _iso(a.created_at)} for a in answers],
         "reception_bookings": [{
             "reference": b.reference, "starts_at": _iso(b.starts_at), "topic": b.topic,
             "full_name": b.full_name, "phone": b.phone, "settlement": b.settlement,
@@ -132,13 +138,6 @@ def export(session: Session, profile: Profile, citizen: Citizen,
     }
 
 
-# Capabilities that store more about a citizen (subscriptions, survey
-# answers) add their part of the export here: (session, citizen) → {key: data}.
-EXPORT_CONTRIBUTORS: list[Any] = []
-# …and their part of the erasure: (session, citizen, now) → None.
-ERASURE_CONTRIBUTORS: list[Any] = []
-
-
 def export_file(data: dict[str, Any]) -> bytes:
     return json.dumps(data, ensure_ascii=False, indent=2, default=str).encode("utf-8")
 
@@ -147,7 +146,7 @@ def counts(data: dict[str, Any]) -> dict[str, int]:
     """How many of each thing the export holds, for the readable summary."""
     return {key: len(data.get(key) or []) for key in (
         "accounts", "reception_bookings", "urgent_requests", "document_requests",
-        "complaints", "messages_received", "messages_sent")}
+        "complaints", "notice_topics", "messages_received", "messages_sent")}
 
 
 def erase(session: Session, citizen: Citizen, *, now: datetime,
@@ -200,8 +199,10 @@ def erase(session: Session, citizen: Citizen, *, now: datetime,
         request.account_id = None
     session.execute(update(Complaint).where(Complaint.citizen_id == citizen.id)
                     .values(account_id=None))
-    for contributor in ERASURE_CONTRIBUTORS:
-        contributor(session, citizen, now)
+    session.execute(delete(Subscription).where(Subscription.citizen_id == citizen.id))
+    citizen.notice_account_id = None
+    if account_ids:
+        session.execute(delete(LinkCode).where(LinkCode.account_id.in_(account_ids)))
     finish_erasures(session, now)
 
 

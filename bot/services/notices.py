@@ -1,0 +1,324 @@
+"""Notices (SPEC §3.6): subscriptions by topic, notices staff write in every
+language, their delivery through the outbox's bulk lane — each citizen once,
+in their language, on one channel, never at night unless it is an
+emergency — and the answers to public-debate notices."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy.orm import Session
+
+from bot.engine.messages import Button, Reply
+from bot.i18n import Catalogs
+from bot.models import (
+    ChannelAccount,
+    Citizen,
+    Lane,
+    Notice,
+    NoticeAnswer,
+    NoticeRecipient,
+    NoticeStatus,
+    OutboxMessage,
+    OutboxStatus,
+    Subscription,
+)
+from bot.outbox.queue import bot_started_allowed, enqueue
+from bot.profile import ABROAD, Profile
+
+EMERGENCIES = "emergencies"
+DAY_STARTS, DAY_ENDS = 8, 21  # local hours between which ordinary notices go out
+TEXT_MAX = 3000  # leaves room for the heading and buttons within Telegram's 4,096
+QUESTION_MIN, QUESTION_MAX = 10, 1000
+BATCH = 500
+PAST_GRACE = timedelta(minutes=1)
+
+
+class NoticeRefused(ValueError):
+    """A notice the rules do not allow; `code` is stable for the API and
+    `field` names what to fix."""
+
+    def __init__(self, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.field = field
+
+
+# --- subscriptions -------------------------------------------------------------
+
+def subscribed(session: Session, citizen: Citizen) -> set[str]:
+    return set(session.scalars(select(Subscription.topic).where(
+        Subscription.citizen_id == citizen.id)))
+
+
+def subscribe(session: Session, citizen: Citizen, topic: str, on: bool) -> None:
+    exists = session.scalar(select(Subscription).where(
+        Subscription.citizen_id == citizen.id, Subscription.topic == topic))
+    if on and exists is None:
+        session.add(Subscription(citizen_id=citizen.id, topic=topic))
+    elif not on and exists is not None:
+        session.delete(exists)
+
+
+def unsubscribe_all(session: Session, citizen: Citizen) -> int:
+    result = session.execute(delete(Subscription).where(Subscription.citizen_id == citizen.id))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+# --- making a notice -----------------------------------------------------------
+
+def validate(profile: Profile, *, topic: str, settlements: list[str] | None,
+             texts: dict[str, str], send_at: datetime | None, now: datetime) -> dict[str, str]:
+    """The cleaned texts; NoticeRefused names the first problem."""
+    if topic not in {t.code for t in profile.notice_topics}:
+        raise NoticeRefused("unknown_topic", f"no topic {topic!r}", "topic")
+    known = {s.code for s in profile.settlements} | {ABROAD}
+    if settlements is not None:
+        unknown = [code for code in settlements if code not in known]
+        if unknown or not settlements:
+            raise NoticeRefused("unknown_settlement",
+                                f"unknown settlements: {', '.join(unknown) or '(empty list)'}",
+                                "settlements")
+    cleaned = {loc: (texts.get(loc) or "").strip() for loc in profile.enabled_locales}
+    missing = [loc for loc, text in cleaned.items() if not text]
+    if missing:
+        raise NoticeRefused("missing_translation",
+                            f"the text is missing in: {', '.join(missing)}", "text")
+    extra = sorted(set(texts) - set(profile.enabled_locales))
+    if extra:
+        raise NoticeRefused("unknown_locale", f"unknown locales: {', '.join(extra)}", "text")
+    too_long = [loc for loc, text in cleaned.items() if len(text) > TEXT_MAX]
+    if too_long:
+        raise NoticeRefused("text_too_long", f"over {TEXT_MAX} characters in: "
+                            f"{', '.join(too_long)}", "text")
+    if send_at is not None and send_at < now - PAST_GRACE:
+        raise NoticeRefused("send_at_in_past", "send_at is in the past", "send_at")
+    return cleaned
+
+
+def create(session: Session, profile: Profile, *, topic: str, settlements: list[str] | None,
+           texts: dict[str, str], send_at: datetime | None, rsvp: bool, by: str,
+           now: datetime) -> Notice:
+    cleaned = validate(profile, topic=topic, settlements=settlements, texts=texts,
+                       send_at=send_at, now=now)
+    notice = Notice(topic=topic, settlements=sorted(set(settlements)) if settlements else None,
+                    texts=cleaned, rsvp=rsvp, send_at=send_at or now,
+                    status=NoticeStatus.scheduled, created_by=by, created_at=now)
+    session.add(notice)
+    session.flush()
+    return notice
+
+
+def cancel(session: Session, notice: Notice, *, by: str, now: datetime) -> bool:
+    """Stop a notice; what has not left yet never will. False if it was over."""
+    if notice.status in (NoticeStatus.cancelled,):
+        return False
+    notice.status = NoticeStatus.cancelled
+    notice.cancelled_at, notice.cancelled_by = now, by
+    waiting = select(NoticeRecipient.outbox_id).where(NoticeRecipient.notice_id == notice.id,
+                                                      NoticeRecipient.outbox_id.is_not(None))
+    session.execute(update(OutboxMessage).where(
+        OutboxMessage.id.in_(waiting), OutboxMessage.status == OutboxStatus.queued)
+        .values(status=OutboxStatus.skipped, last_error="notice cancelled")
+        .execution_options(synchronize_session=False))
+    return True
+
+
+def topic_label(profile: Profile, code: str, locale: str) -> str:
+    found = next((t for t in profile.notice_topics if t.code == code), None)
+    return found.label(locale) if found else code
+
+
+def render(catalogs: Catalogs, profile: Profile, notice: Notice, locale: str) -> Reply:
+    """The notice as a citizen of this language gets it (also the preview)."""
+    def t(key: str, /, **params: object) -> str:
+        return catalogs.gettext(locale, key, **params)
+
+    text = notice.texts.get(locale) or notice.texts.get(profile.default_locale) or ""
+    rows: list[list[Button]] = []
+    if notice.rsvp:
+        rows.append([Button(t("notices.rsvp_coming"), f"rsvp:yes:{notice.id}")])
+        rows.append([Button(t("notices.rsvp_ask"), f"rsvp:ask:{notice.id}")])
+    rows.append([Button(t("notices.unsubscribe_topic"), f"ntc:off:{notice.topic}"),
+                 Button(t("notices.stop_all"), "ntc:stop")])
+    return Reply(t("notices.message", topic=topic_label(profile, notice.topic, locale),
+                   text=text), rows)
+
+
+def preview(catalogs: Catalogs, profile: Profile, notice: Notice) -> dict[str, dict[str, Any]]:
+    previews = {}
+    for locale in profile.enabled_locales:
+        reply = render(catalogs, profile, notice, locale)
+        previews[locale] = {"text": reply.text,
+                            "buttons": [b.label for row in reply.buttons for b in row]}
+    return previews
+
+
+# --- delivery ------------------------------------------------------------------
+
+def daytime(profile: Profile, now: datetime) -> bool:
+    return DAY_STARTS <= now.astimezone(profile.tz).hour < DAY_ENDS
+
+
+def _pick_account(citizen: Citizen, accounts: list[ChannelAccount], profile: Profile,
+                  now: datetime) -> tuple[ChannelAccount | None, str | None]:
+    """One channel per citizen: the one they chose, else the one used last."""
+    open_ = [a for a in accounts if a.blocked_at is None]
+    if not open_:
+        return None, "blocked"
+    allowed = [a for a in open_ if bot_started_allowed(a, profile, now)]
+    if not allowed:
+        return None, "no_channel"
+    preferred = next((a for a in allowed if a.id == citizen.notice_account_id), None)
+    return preferred or max(allowed, key=lambda a: a.last_inbound_at), None
+
+
+def deliver(session: Session, profile: Profile, catalogs: Catalogs, now: datetime,
+            batch: int = BATCH) -> int:
+    """The worker's step: start what is due, queue one batch of each running
+    notice; returns the messages queued."""
+    for notice in session.scalars(select(Notice).where(
+            Notice.status == NoticeStatus.scheduled, Notice.send_at <= now)):
+        if notice.topic == EMERGENCIES or daytime(profile, now):
+            notice.status, notice.started_at = NoticeStatus.sending, now
+    session.flush()
+    queued = 0
+    for notice in session.scalars(select(Notice).where(Notice.status == NoticeStatus.sending)
+                                  .order_by(Notice.id)):
+        if notice.topic != EMERGENCIES and not daytime(profile, now):
+            continue  # the rest waits for the morning
+        queued += _queue_batch(session, profile, catalogs, notice, now, batch)
+    return queued
+
+
+def _queue_batch(session: Session, profile: Profile, catalogs: Catalogs, notice: Notice,
+                 now: datetime, batch: int) -> int:
+    query = (select(Citizen)
+             .join(Subscription, and_(Subscription.citizen_id == Citizen.id,
+                                      Subscription.topic == notice.topic))
+             .where(Citizen.erased_at.is_(None), Citizen.id > notice.cursor_citizen_id)
+             .order_by(Citizen.id).limit(batch))
+    if notice.settlements:
+        query = query.where(Citizen.settlement.in_(notice.settlements))
+    citizens = list(session.scalars(query))
+    accounts: dict[int, list[ChannelAccount]] = {}
+    if citizens:
+        for found in session.scalars(select(ChannelAccount).where(
+                ChannelAccount.citizen_id.in_([c.id for c in citizens]))):
+            accounts.setdefault(found.citizen_id, []).append(found)
+    rendered: dict[str, Reply] = {}
+    queued = 0
+    for citizen in citizens:
+        account, unreachable = _pick_account(citizen, accounts.get(citizen.id, []), profile, now)
+        recipient = NoticeRecipient(notice_id=notice.id, citizen_id=citizen.id,
+                                    unreachable=unreachable)
+        if account is not None:
+            locale = citizen.language or profile.default_locale
+            if locale not in rendered:
+                rendered[locale] = render(catalogs, profile, notice, locale)
+            row = enqueue(session, account, rendered[locale], profile=profile, lane=Lane.bulk,
+                          origin="bot", dedupe_key=f"notice:{notice.id}:{citizen.id}", now=now)
+            session.flush()
+            recipient.outbox_id = row.id
+            queued += 1
+        session.add(recipient)
+    if citizens:
+        notice.cursor_citizen_id = citizens[-1].id
+    if len(citizens) < batch:
+        notice.status, notice.queued_at = NoticeStatus.sent, now
+    return queued
+
+
+@dataclass(frozen=True)
+class Progress:
+    recipients: int
+    sent: int
+    failed: int
+    blocked: int
+    pending: int
+    skipped: int
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+def progress(session: Session, notice: Notice) -> Progress:
+    """Where delivery stands, from the outbox rows themselves."""
+    rows = session.execute(
+        select(NoticeRecipient.unreachable, OutboxMessage.status, ChannelAccount.blocked_at)
+        .select_from(NoticeRecipient)
+        .outerjoin(OutboxMessage, OutboxMessage.id == NoticeRecipient.outbox_id)
+        .outerjoin(ChannelAccount, ChannelAccount.id == OutboxMessage.account_id)
+        .where(NoticeRecipient.notice_id == notice.id)).all()
+    counts: Counter[str] = Counter()
+    for unreachable, status, blocked_at in rows:
+        if unreachable == "blocked":
+            counts["blocked"] += 1
+        elif unreachable:
+            counts["skipped"] += 1
+        elif status is OutboxStatus.sent:
+            counts["sent"] += 1
+        elif status in (OutboxStatus.queued, OutboxStatus.sending):
+            counts["pending"] += 1
+        elif blocked_at is not None:
+            counts["blocked"] += 1
+        elif status is OutboxStatus.failed:
+            counts["failed"] += 1
+        else:
+            counts["skipped"] += 1
+    return Progress(len(rows), counts["sent"], counts["failed"], counts["blocked"],
+                    counts["pending"], counts["skipped"])
+
+
+# --- public debates --------------------------------------------------------------
+
+def answer_coming(session: Session, notice: Notice, citizen: Citizen, now: datetime) -> bool:
+    """True when counted now; False when this citizen was counted already."""
+    exists = session.scalar(select(NoticeAnswer.id).where(
+        NoticeAnswer.notice_id == notice.id, NoticeAnswer.citizen_id == citizen.id,
+        NoticeAnswer.kind == "coming"))
+    if exists is not None:
+        return False
+    session.add(NoticeAnswer(notice_id=notice.id, citizen_id=citizen.id, kind="coming",
+                             settlement=citizen.settlement, created_at=now))
+    return True
+
+
+def add_question(session: Session, notice: Notice, citizen: Citizen, text: str,
+                 now: datetime) -> None:
+    session.add(NoticeAnswer(notice_id=notice.id, citizen_id=citizen.id, kind="question",
+                             text=text.strip()[:QUESTION_MAX], settlement=citizen.settlement,
+                             created_at=now))
+
+
+def answers_by_settlement(session: Session, notice: Notice) -> dict[str, dict[str, int]]:
+    """{settlement or "unknown": {"coming": n, "questions": m}}."""
+    result: dict[str, dict[str, int]] = {}
+    for settlement, kind, count in session.execute(
+            select(NoticeAnswer.settlement, NoticeAnswer.kind, func.count())
+            .where(NoticeAnswer.notice_id == notice.id)
+            .group_by(NoticeAnswer.settlement, NoticeAnswer.kind)):
+        key = settlement or "unknown"
+        bucket = result.setdefault(key, {"coming": 0, "questions": 0})
+        bucket["coming" if kind == "coming" else "questions"] += int(count)
+    return result
+
+
+def questions(session: Session, notice: Notice) -> list[NoticeAnswer]:
+    return list(session.scalars(select(NoticeAnswer).where(
+        NoticeAnswer.notice_id == notice.id, NoticeAnswer.kind == "question")
+        .order_by(NoticeAnswer.id)))
+
+
+def export_rows(session: Session, notice: Notice,
+                label: Callable[[str | None], str]) -> Iterable[list[str]]:
+    """For the meeting: one row per answer (no names: settlement, kind, text)."""
+    for answer in session.scalars(select(NoticeAnswer).where(
+            NoticeAnswer.notice_id == notice.id).order_by(NoticeAnswer.id)):
+        yield [answer.created_at.isoformat(), label(answer.settlement), answer.kind,
+               answer.text or ""]

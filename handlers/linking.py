@@ -1,0 +1,67 @@
+"""/link: one citizen across Telegram and Viber. `/link` gives a one-time
+code, `/link CODE` sent from the other app joins the two, `/link off`
+separates them again."""
+
+from __future__ import annotations
+
+from bot.engine.context import Context
+from bot.engine.messages import Button, Reply
+from bot.engine.router import Router
+from bot.models import Citizen
+from bot.outbox.queue import enqueue
+from bot.services import linking as service
+
+router = Router("linking")
+MAX_FAILURES = 5  # wrong codes per account within one code's lifetime
+
+
+def _menu_row(ctx: Context) -> list[Button]:
+    return [Button(ctx.t("button.menu"), "nav:menu")]
+
+
+def _apps(ctx: Context) -> str:
+    return " + ".join(sorted({a.channel.capitalize() for a in ctx.citizen.accounts}))
+
+
+@router.command("link")
+def link(ctx: Context) -> None:
+    argument = ctx.msg.args.strip().lower()
+    if argument == "off":
+        if service.unlink(ctx.session, ctx.account, ctx.now):
+            ctx.reply(ctx.t("link.separated"), [_menu_row(ctx)])
+        else:
+            ctx.reply(ctx.t("link.not_linked"), [_menu_row(ctx)])
+        return
+    if argument:
+        use_code(ctx, argument)
+        return
+    code = service.new_code(ctx.session, ctx.account, ctx.now)
+    linked = len({a.channel for a in ctx.citizen.accounts}) > 1
+    ctx.reply(ctx.t("link.code", code=code.code, minutes=service.CODE_MINUTES)
+              + ("\n\n" + ctx.t("link.already_linked", apps=_apps(ctx)) if linked else ""),
+              [_menu_row(ctx)])
+
+
+def use_code(ctx: Context, code: str) -> None:
+    failures = [at for at in ctx.data.get("link_failures", [])
+                if at > (ctx.now.timestamp() - service.CODE_MINUTES * 60)]
+    if len(failures) >= MAX_FAILURES:
+        ctx.reply(ctx.t("link.too_many", minutes=service.CODE_MINUTES), [_menu_row(ctx)])
+        return
+    try:
+        asking = service.use_code(ctx.session, ctx.account, code, ctx.now)
+    except service.LinkRefused as refused:
+        if refused.code in {"wrong", "expired"}:
+            ctx.update_data(link_failures=[*failures, ctx.now.timestamp()])
+        ctx.reply(ctx.t(f"link.refused.{refused.code}", minutes=service.CODE_MINUTES),
+                  [_menu_row(ctx)])
+        return
+    citizen = ctx.session.get(Citizen, asking.citizen_id)
+    assert citizen is not None
+    ctx.citizen = citizen  # the citizen this chat now belongs to
+    ctx.update_data(link_failures=[])
+    apps = _apps(ctx)
+    ctx.reply(ctx.t("link.done", apps=apps), [_menu_row(ctx)])
+    enqueue(ctx.session, asking, Reply(ctx.catalogs.gettext(
+        citizen.language or ctx.profile.default_locale, "link.done", apps=apps)),
+        profile=ctx.profile, now=ctx.now)
