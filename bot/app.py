@@ -25,6 +25,8 @@ from bot.config import Settings
 from bot.engine.router import TimerWork
 from bot.metrics import OUTBOX_NOW, REGISTRY
 from bot.models import OutboxMessage
+from bot.open311.api import PREFIX as OPEN311_PREFIX
+from bot.open311.api import open311_app
 from bot.outbox.lease import Lease
 from bot.outbox.sender import Sender, Timer
 from bot.runtime import Runtime, build_runtime
@@ -109,6 +111,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     )
     app.state.runtime = runtime
     app.include_router(webhooks_router)
+    # Open311 GeoReport v2: its own error format, outside the admin schema.
+    app.mount(OPEN311_PREFIX, open311_app(runtime))
     mount_staff(app)
 
     @app.get("/healthz", tags=["health"])

@@ -158,10 +158,41 @@ def cmd_staff(args: argparse.Namespace) -> int:
         db.dispose()
 
 
-def cmd_not_yet(args: argparse.Namespace) -> int:
-    print(f"'klokot-bot {args.command}' is not built yet (see the issue tracker)",
-          file=sys.stderr)
-    return 2
+def cmd_open311(args: argparse.Namespace) -> int:
+    from bot.db import Database, utcnow
+    from bot.migrate import upgrade
+    from bot.open311 import keys
+
+    settings = get_settings()
+    upgrade(settings.database_url)
+    db = Database(settings.database_url)
+    try:
+        with db.session() as session:
+            if args.action == "list-keys":
+                rows = keys.list_keys(session)
+                if not rows:
+                    print("no Open311 keys yet; make one with 'klokot-bot open311 add-key NAME'")
+                for row in rows:
+                    state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "active"
+                    used = (f"last used {row.last_used_at:%Y-%m-%d %H:%M} UTC"
+                            if row.last_used_at else "never used")
+                    print(f"{row.name:32} {state:18} created {row.created_at:%Y-%m-%d}  {used}")
+                return 0
+            if args.action == "add-key":
+                _, key = keys.add_key(session, args.name, now=utcnow())
+                print(f"created the Open311 key {args.name!r}; it is shown only now, "
+                      "so store it:", file=sys.stderr)
+                print(key)
+                return 0
+            row, was_active = keys.revoke_key(session, args.name, now=utcnow())
+            print(f"revoked the Open311 key {row.name!r}; it no longer works" if was_active
+                  else f"the Open311 key {row.name!r} was already revoked")
+            return 0
+    except keys.Open311KeyError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    finally:
+        db.dispose()
 
 
 def parser() -> argparse.ArgumentParser:
@@ -198,7 +229,14 @@ def parser() -> argparse.ArgumentParser:
                          ("password", "set a new password (stdin or prompt)")):
         staff_sub.add_parser(action, help=text).add_argument("username")
     staff.set_defaults(func=cmd_staff)
-    sub.add_parser("open311", help="(not built yet)").set_defaults(func=cmd_not_yet)
+    open311 = sub.add_parser("open311", help="API keys of Open311 (GeoReport v2) clients")
+    open311_sub = open311.add_subparsers(dest="action", required=True)
+    open311_sub.add_parser("add-key", help="make a key for a client and print it once"
+                           ).add_argument("name", help="the client, e.g. fixmystreet")
+    open311_sub.add_parser("list-keys", help="all keys (names and use, never the keys)")
+    open311_sub.add_parser("revoke-key", help="revoke a client's key at once"
+                           ).add_argument("name")
+    open311.set_defaults(func=cmd_open311)
     return p
 
 
