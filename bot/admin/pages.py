@@ -45,7 +45,8 @@ SECTIONS = [
     ("surveys", Capability.surveys, "staff.nav.surveys"),
     ("notices", Capability.notices, "staff.nav.notices"),
 ]
-BUILT = {"reception", "documents"}  # sections with their own pages (the rest say "not built yet")
+# Sections with their own pages (the rest say "not built yet").
+BUILT = {"reception", "documents", "complaints"}
 
 
 class LoginRequired(Exception):

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.admin.api import api_router
 from bot.admin.common import Problem, install_problem_handlers
+from bot.admin.complaint_pages import router as complaint_pages_router
 from bot.admin.document_pages import router as document_pages_router
 from bot.admin.files import router as files_router
 from bot.admin.pages import LoginRequired, render
@@ -89,6 +90,7 @@ def mount_staff(app: FastAPI) -> None:
     # Before the pages router, whose /staff/{section} would otherwise answer first.
     app.include_router(reception_pages_router)
     app.include_router(document_pages_router)
+    app.include_router(complaint_pages_router)
     app.include_router(pages_router)
     # Swagger UI 5 (OpenAPI 3.1), shipped inside the fastapi-offline package.
     swagger = Path(fastapi_offline.__file__).parent / "static"
@@ -104,13 +106,15 @@ def mount_staff(app: FastAPI) -> None:
 
 
 def _profile_enums_in_schema(app: FastAPI) -> None:
-    """Language and settlement filters take the profile's codes: say so in the
-    schema, so API clients (and schemathesis) know the valid values."""
+    """Language, settlement, department and complaint category filters take
+    the profile's codes: say so in the schema, so API clients (and
+    schemathesis) know the valid values."""
     build = app.openapi
     profile = app.state.runtime.profile
     enums = {"language": list(profile.enabled_locales),
              "settlement": [s.code for s in profile.settlements] + [ABROAD],
-             "department": [d.code for d in profile.departments]}
+             "department": [d.code for d in profile.departments],
+             "category": [c.code for c in profile.complaint_categories]}
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:

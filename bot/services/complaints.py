@@ -175,7 +175,7 @@ def tell_citizen(session: Session, profile: Profile, catalogs: Catalogs, complai
     locale = citizen.language or profile.default_locale
     t = translator(catalogs, locale)
     rows = [[Button(t(label), payload) for label, payload in buttons or []]]
-    reply = Reply(t(key, reference=complaint.reference, **params),
+    reply = Reply(t(key, reference=complaint.reference, **params).strip(),
                   [row for row in rows if row])
     if dedupe_key:
         return enqueue_once(session, account, reply, dedupe_key=dedupe_key, profile=profile,
@@ -211,9 +211,10 @@ def transition(session: Session, profile: Profile, catalogs: Catalogs, complaint
     complaint.closed_at = now if to in CLOSED else None
     if to is S.resolved:
         complaint.followup_sent_at = complaint.followup_answered_at = None
+    recorded = text if original is None else (
+        f"{original.reference}: {text}" if text else original.reference)
     _event(session, complaint, by=by, action="status", status_from=before.value,
-           status_to=to.value, now=now,
-           text=text if original is None else f"{original.reference}: {text or ''}".strip(": "))
+           status_to=to.value, now=now, text=recorded)
     tell_citizen(session, profile, catalogs, complaint, f"complaints.changed.{to.value}",
                  now=now, text=text or "", original=original.reference if original else "")
 
@@ -230,11 +231,12 @@ def reply(session: Session, profile: Profile, catalogs: Catalogs, complaint: Com
                         text=text)
 
 
-def note(session: Session, complaint: Complaint, text: str, *, by: str, now: datetime) -> None:
+def note(session: Session, complaint: Complaint, text: str, *, by: str,
+         now: datetime) -> ComplaintEvent:
     text = text.strip()[:REPLY_MAX]
     if not text:
         raise TransitionRefused("text_required", "a note needs text")
-    _event(session, complaint, by=by, action="note", text=text, internal=True, now=now)
+    return _event(session, complaint, by=by, action="note", text=text, internal=True, now=now)
 
 
 def assign(session: Session, profile: Profile, catalogs: Catalogs, complaint: Complaint,

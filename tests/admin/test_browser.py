@@ -182,3 +182,52 @@ def test_the_information_office_works_the_document_queue(db: Database, live_url:
     page.click("nav.main-nav >> text=Document requests")
     expect(page.locator("body")).to_contain_text("D-")
     shot(page, "documents")
+
+
+def test_a_department_officer_answers_and_resolves_a_complaint(
+        db: Database, live_url: str, page: Page, tmp_path: Path) -> None:
+    from sqlalchemy import select
+
+    from bot.models import Complaint, ComplaintStatus, OutboxMessage
+    from tests.factories import make_complaint
+
+    reference = make_complaint(db, photos=1, media_dir=tmp_path, address="By the school",
+                               description="The street light by the school in Klokot is out "
+                                           "since Monday")
+    make_staff(db, "urbanism1", "department", "cadastre_urbanism")
+    page.goto(f"{live_url}/staff/login")
+    page.fill("#username", "urbanism1")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.click("nav.main-nav >> text=Complaints and suggestions")
+    expect(page.locator(f"#complaint-{reference}")).to_contain_text("Street lighting")
+    shot(page, "complaints")
+
+    page.click(f"text={reference}")
+    expect(page.locator("h1")).to_contain_text(reference)
+    photo = page.locator("#photos img").first
+    expect(photo).to_be_visible()
+    assert photo.evaluate("img => img.complete && img.naturalWidth") > 0
+    expect(page.locator("#map-link")).to_have_attribute(
+        "href", re.compile(r"^https://www\.openstreetmap\.org/\?mlat=42\.3697&mlon=21\.3769"))
+
+    page.fill("#reply textarea[name=text]", "The electricians will come on Tuesday.")
+    page.click("#reply button[type=submit]")
+    expect(page.locator(".notice")).to_have_text("The answer was sent to the citizen.")
+    expect(page.locator("#history")).to_contain_text("The electricians will come on Tuesday.")
+
+    page.fill("#to-resolved textarea[name=text]", "The lamp was replaced.")
+    page.click("#to-resolved button[type=submit]")
+    expect(page.locator(".notice")).to_have_text(
+        "The state was changed and the citizen was told.")
+    expect(page.locator("h1 .pill")).to_have_text("resolved")
+    expect(page.locator("#photos img").first).to_be_visible()
+    shot(page, "complaint")
+
+    with db.read_session() as session:
+        status = session.scalar(select(Complaint.status).where(
+            Complaint.reference == reference))
+        texts = [m.body["text"] for m in session.scalars(select(OutboxMessage))]
+    assert status is ComplaintStatus.resolved
+    assert any("electricians" in text and reference in text for text in texts)
+    assert any("The lamp was replaced." in text for text in texts)

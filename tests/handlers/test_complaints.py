@@ -293,7 +293,8 @@ def test_replies_and_state_changes_reach_the_citizen(db: Database, tmp_path: Pat
                            ComplaintStatus.resolved, by="officer", now=utcnow(),
                            text="Sijalica je zamenjena.")
     received = texts(chat.deliver())
-    assert t(locale, "complaints.changed.in_progress", reference=reference, text="") in received
+    assert t(locale, "complaints.changed.in_progress", reference=reference,
+             text="").strip() in received
     assert t(locale, "complaints.reply", reference=reference,
              text="Ekipa izlazi na teren u četvrtak.") in received
     assert t(locale, "complaints.changed.resolved", reference=reference,
