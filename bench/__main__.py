@@ -1,7 +1,9 @@
-"""`make bench`: how fast the bot accepts Telegram updates, measured like a
-platform would see it — a real `klokot-bot serve` on SQLite, one worker,
+"""`make bench`: (1) how fast the bot accepts Telegram updates, measured like
+a platform would see it — a real `klokot-bot serve` on SQLite, one worker,
 updates posted over HTTP by concurrent clients, replies left to the sender
-(here pointed at a local fake Bot API)."""
+(here pointed at a local fake Bot API); (2) broadcast efficiency — a notice
+to thousands of subscribers through `klokot-bot worker` against a fake API
+that enforces the rate limit (bench/broadcast.py)."""
 
 from __future__ import annotations
 
@@ -57,7 +59,20 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=3000)
     parser.add_argument("--users", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--subscribers", type=int, default=5000)
+    parser.add_argument("--limit", type=float, default=30.0,
+                        help="messages per second the fake API allows (Telegram's is about 30)")
+    parser.add_argument("--only", choices=["intake", "broadcast"])
     args = parser.parse_args()
+    if args.only != "broadcast":
+        intake(args)
+    if args.only != "intake":
+        from bench.broadcast import main as broadcast
+
+        broadcast(args.subscribers, args.limit)
+
+
+def intake(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp, FakeTelegramAPI() as tg:
         port = free_port()
         env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp}/bench.db",

@@ -105,8 +105,9 @@ def test_choose_where_and_topics_in_the_chat(db: Database, locale: str) -> None:
     tap(chat, "ntc:t:emergencies")
     tap(chat, "ntc:t:diaspora")
     after = tap(chat, "ntc:t:diaspora")  # off again
-    assert t(locale, "notices.settings", where=PROFILE.settlement("vrbovac").label(locale),
-             count=2) in after  # type: ignore[union-attr]
+    vrbovac = PROFILE.settlement("vrbovac")
+    assert vrbovac is not None
+    assert t(locale, "notices.settings", where=vrbovac.label(locale), count=2) in after
     with db.read_session() as session:
         topics = set(session.scalars(select(Subscription.topic)))
         citizen = session.scalars(select(Citizen)).one()

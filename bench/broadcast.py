@@ -1,0 +1,104 @@
+"""Broadcast efficiency: a public-debate notice to N subscribers, sent by
+the real worker (`klokot-bot worker`: notices timer + outbox sender,
+python-telegram-bot) to a fake Bot API that enforces the configured rate
+limit with 429s. The worker runs in its own process, as in production, so
+the fake server does not compete with it for the interpreter.
+
+efficiency = (messages delivered per second) / (configured limit per second)
+
+measured from the first delivered message to the last; the aim is ≥ 0.95
+with no 429 answer."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from sqlalchemy import insert
+
+from bot.db import utcnow
+from bot.migrate import upgrade
+from bot.models import ChannelAccount, Citizen, Subscription
+from bot.services import notices
+from tests.factories import make_runtime
+from tests.fakes.telegram_api import FakeTelegramAPI
+
+
+def seed(runtime_db: object, subscribers: int) -> None:
+    from bot.db import Database
+
+    assert isinstance(runtime_db, Database)
+    now = utcnow()
+    with runtime_db.session() as session:
+        session.execute(insert(Citizen), [
+            {"id": i, "language": ("sr_Latn", "sr_Cyrl", "sq", "en")[i % 4],
+             "settlement": "klokot", "created_at": now, "last_seen_at": now}
+            for i in range(1, subscribers + 1)])
+        session.execute(insert(ChannelAccount), [
+            {"citizen_id": i, "channel": "telegram", "external_id": str(100_000 + i),
+             "chat_id": str(100_000 + i), "first_seen_at": now, "last_inbound_at": now}
+            for i in range(1, subscribers + 1)])
+        session.execute(insert(Subscription), [
+            {"citizen_id": i, "topic": "public_debates", "created_at": now}
+            for i in range(1, subscribers + 1)])
+
+
+async def run(subscribers: int, limit: float) -> None:
+    with tempfile.TemporaryDirectory() as tmp, FakeTelegramAPI() as tg:
+        url = f"sqlite:///{Path(tmp) / 'broadcast.db'}"
+        upgrade(url)
+        from bot.db import Database
+
+        db = Database(url)
+        runtime = make_runtime(db, data_dir=Path(tmp), telegram_bot_token=tg.token,
+                               telegram_api_url=tg.url, telegram_rate_per_second=limit)
+        tg.rate_limit(limit, 1.0)
+        seed(db, subscribers)
+        now = utcnow()
+        if not notices.daytime(runtime.profile, now):
+            now = now.replace(hour=11, minute=0)  # within the day's hours, in the past
+        with db.session() as session:
+            notices.create(session, runtime.profile, topic="public_debates", settlements=None,
+                           texts={loc: f"Javna rasprava ({loc})"
+                                  for loc in runtime.profile.enabled_locales},
+                           send_at=now, rsvp=True, by="bench", now=now)
+        await runtime.close()
+        env = {**os.environ, "DATABASE_URL": url, "KLOKOT_DATA_DIR": tmp,
+               "TELEGRAM_BOT_TOKEN": tg.token, "TELEGRAM_API_URL": tg.url,
+               "TELEGRAM_RATE_PER_SECOND": str(limit), "LOG_LEVEL": "WARNING"}
+        worker = subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], env=env)
+        started = time.perf_counter()
+        try:
+            await tg.wait_for_async(
+                lambda calls: sum(c.status == 200 for c in calls) >= subscribers,
+                timeout=subscribers / limit * 3 + 60, method="sendMessage")
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(timeout=30)
+        wall = time.perf_counter() - started
+        delivered = [c for c in tg.calls_to("sendMessage") if c.status == 200]
+        first, last = min(c.at for c in delivered), max(c.at for c in delivered)
+        times = sorted(c.at for c in delivered)
+        gaps = sorted((b - a for a, b in itertools.pairwise(times)), reverse=True)
+        per_second: dict[int, int] = {}
+        for at in times:
+            per_second[int(at - first)] = per_second.get(int(at - first), 0) + 1
+        rate = (len(delivered) - 1) / (last - first)
+        print(f"broadcast: {len(delivered)} of {subscribers} delivered, limit {limit:.0f}/s, "
+              f"{rate:.1f}/s from first to last delivery → efficiency {rate / limit:.3f} "
+              f"(aim ≥ 0.95); 429 answers: {tg.count_429}; wall time {wall:.1f} s")
+        print(f"  longest pauses between deliveries: "
+              f"{', '.join(f'{g * 1000:.0f} ms' for g in gaps[:5])}; "
+              f"per second: {sorted(per_second.values())[:3]} … "
+              f"{sorted(per_second.values())[-3:]}")
+
+
+def main(subscribers: int = 5000, limit: float = 100.0) -> None:
+    asyncio.run(run(subscribers, limit))

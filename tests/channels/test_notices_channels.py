@@ -1,0 +1,128 @@
+"""A notice to 2,000 subscribers through both channels' real libraries
+against fake APIs that enforce their rate limits: the worker's own loop
+(timers, pipelined sender) delivers every one exactly once, handles the
+429s, keeps the counts right while it runs, and answers a citizen who
+writes in the middle of it before the rest of the notice."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import insert
+
+from bot.app import build_sender, create_app
+from bot.db import Database, utcnow
+from bot.models import ChannelAccount, Citizen, Notice, Subscription
+from bot.runtime import Runtime
+from bot.services import notices
+from tests.channels.conftest import HEADERS_TG, TG_SECRET, VIBER_TOKEN
+from tests.factories import make_runtime
+from tests.fakes.telegram_api import FakeTelegramAPI, tg_command_update
+from tests.fakes.viber_api import FakeViberAPI
+
+SUBSCRIBERS, ON_VIBER = 2000, 400
+LIMIT = 400.0  # messages per second each fake allows, and the sender's setting
+
+
+@pytest.fixture
+async def worker_runtime(db: Database, tg: FakeTelegramAPI, viber: FakeViberAPI,
+                         tmp_path: Path) -> AsyncIterator[Runtime]:
+    runtime = make_runtime(
+        db, data_dir=tmp_path, telegram_bot_token=tg.token, telegram_api_url=tg.url,
+        telegram_webhook_secret=TG_SECRET, viber_auth_token=VIBER_TOKEN,
+        viber_api_url=f"{viber.url}/pa", telegram_rate_per_second=LIMIT,
+        viber_rate_per_second=LIMIT)
+    yield runtime
+    await runtime.close()
+
+
+def seed(db: Database) -> None:
+    now = utcnow()
+    languages = ("sr_Latn", "sr_Cyrl", "sq", "en")
+    with db.session() as session:
+        session.execute(insert(Citizen), [
+            {"id": i, "language": languages[i % 4], "settlement": "klokot",
+             "created_at": now, "last_seen_at": now} for i in range(1, SUBSCRIBERS + 1)])
+        session.execute(insert(ChannelAccount), [
+            {"citizen_id": i, "channel": "viber" if i <= ON_VIBER else "telegram",
+             "external_id": f"v{i}" if i <= ON_VIBER else str(50_000 + i),
+             "chat_id": f"v{i}" if i <= ON_VIBER else str(50_000 + i),
+             "first_seen_at": now, "last_inbound_at": now}  # a Viber session is open
+            for i in range(1, SUBSCRIBERS + 1)])
+        session.execute(insert(Subscription), [
+            {"citizen_id": i, "topic": "public_debates", "created_at": now}
+            for i in range(1, SUBSCRIBERS + 1)])
+
+
+async def test_a_notice_to_2000_subscribers(worker_runtime: Runtime, db: Database,
+                                            tg: FakeTelegramAPI, viber: FakeViberAPI) -> None:
+    tg.rate_limit(LIMIT, 1.0)
+    viber.rate_limit(LIMIT)
+    seed(db)
+    now = utcnow()
+    if not notices.daytime(worker_runtime.profile, now):
+        now = now.replace(hour=11) - timedelta(days=1)
+    texts = {"sr_Latn": "Javna rasprava", "sr_Cyrl": "Јавна расправа",
+             "sq": "Dëgjim publik", "en": "Public debate"}
+    with db.session() as session:
+        notice_id = notices.create(session, worker_runtime.profile, topic="public_debates",
+                                   settlements=None, texts=texts, send_at=now, rsvp=True,
+                                   by="info1", now=now).id
+    app = create_app(runtime=worker_runtime, run_sender=False)
+    stop = asyncio.Event()
+    worker = asyncio.create_task(build_sender(worker_runtime).run(stop))
+    seen: list[int] = []
+    replied_at = None
+    transport = httpx.ASGITransport(app=app, client=("149.154.167.220", 443))
+    async with httpx.AsyncClient(transport=transport, base_url="http://bot.test") as client:
+        for _ in range(600):
+            await asyncio.sleep(0.05)
+            with db.read_session() as session:
+                notice = session.get(Notice, notice_id)
+                assert notice is not None
+                progress = notices.progress(session, notice)
+            if progress.recipients:
+                assert progress.sent + progress.pending + progress.failed + \
+                    progress.blocked + progress.skipped == progress.recipients
+                seen.append(progress.sent)
+            delivered = len(tg.delivered("sendMessage")) + len(viber.delivered())
+            if replied_at is None and delivered >= 300:
+                # A subscriber (Telegram, citizen 1500) writes in the middle of it.
+                response = await client.post("/webhooks/telegram", headers=HEADERS_TG,
+                                             json=tg_command_update(1, 51_500, "/help"))
+                assert response.status_code == 200
+                replied_at = delivered
+            if progress.sent == SUBSCRIBERS:
+                break
+    stop.set()
+    await worker
+
+    assert seen == sorted(seen) and seen[-1] == SUBSCRIBERS  # counts only rise, and end right
+    with db.read_session() as session:
+        notice = session.get(Notice, notice_id)
+        assert notice is not None
+        final = notices.progress(session, notice)
+    assert (final.recipients, final.sent, final.pending, final.failed) == (SUBSCRIBERS,
+                                                                           SUBSCRIBERS, 0, 0)
+    tg_calls = tg.delivered("sendMessage")
+    viber_calls = viber.delivered()
+    notice_chats = [str(c.params["chat_id"]) for c in tg_calls
+                    if "Javna" in str(c.params["text"]) or "Јавна" in str(c.params["text"])
+                    or "Dëgjim" in str(c.params["text"]) or "Public" in str(c.params["text"])]
+    notice_chats += [str(c.params["receiver"]) for c in viber_calls]
+    assert len(notice_chats) == len(set(notice_chats)) == SUBSCRIBERS  # once each
+    # The answer to the citizen did not wait for the rest of the notice.
+    order = [str(c.params["chat_id"]) + ":" + str(c.params["text"])[:10] for c in tg_calls]
+    help_index = next(i for i, entry in enumerate(order)
+                      if entry.startswith("51500:") and "Javna" not in entry
+                      and "Јавна" not in entry and "Dëgjim" not in entry
+                      and "Public" not in entry)
+    assert replied_at is not None
+    assert help_index < len(tg_calls) - 500
+    assert json.dumps(tg_calls[help_index].params).count("rsvp") == 0
