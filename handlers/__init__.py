@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from bot.engine.router import Router, RouterSet
 from handlers import (
-    coming_soon,
     complaints,
     data_rights,
     documents,
@@ -14,11 +13,12 @@ from handlers import (
     reception,
     staff_link,
     start,
+    surveys,
 )
 
 ROUTERS: list[Router] = [start.router, reception.router, documents.router, complaints.router,
                          data_rights.router, notices.router, linking.router,
-                         staff_link.router, coming_soon.router]
+                         surveys.router, staff_link.router]
 
 
 def build_routes(routers: list[Router] | None = None) -> RouterSet:

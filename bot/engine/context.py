@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from bot.engine.router import RouterSet
 
 
+KEEP_PREFIX = "keep:"
+
+
 @dataclass
 class Context:
     msg: Incoming
@@ -44,6 +47,11 @@ class Context:
     def suggested_locale(self) -> str | None:
         """What the platform says the phone speaks, if the profile offers it."""
         return locale_from_platform(self.account.platform_language, self.profile.enabled_locales)
+
+    @property
+    def secret_key(self) -> str:
+        """For one-way tokens (survey participation)."""
+        return self.files.secret
 
     def t(self, key: str, /, **params: object) -> str:
         return self.catalogs.gettext(self.locale, key, **params)
@@ -95,8 +103,11 @@ class Context:
         self.conversation.data = {**self.conversation.data, **values}
 
     def clear(self) -> None:
+        """Leave the current flow. Data under keys starting with `keep:` —
+        a survey half answered — survives other flows."""
         self.conversation.state = None
-        self.conversation.data = {}
+        self.conversation.data = {k: v for k, v in self.conversation.data.items()
+                                  if k.startswith(KEEP_PREFIX)}
 
     def payload(self, prefix: str) -> str | None:
         """The argument of a button payload with this prefix, or None."""

@@ -37,6 +37,7 @@ from bot.models.reception import (
 )
 from bot.models.references import ReferenceCounter, next_reference
 from bot.models.staff import AuditEntry, Role, StaffToken, StaffUser
+from bot.models.surveys import Survey, SurveyParticipant, SurveyResponse, SurveyStatus
 
 __all__ = [
     "AuditEntry",
@@ -75,6 +76,10 @@ __all__ = [
     "StaffToken",
     "StaffUser",
     "Subscription",
+    "Survey",
+    "SurveyParticipant",
+    "SurveyResponse",
+    "SurveyStatus",
     "UrgentRequest",
     "UrgentStatus",
     "next_reference",

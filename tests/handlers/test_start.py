@@ -66,17 +66,6 @@ def test_start_language_privacy_menu_help_cancel(db: Database, locale: str) -> N
         assert citizen.privacy_acknowledged_at is not None
 
 
-@pytest.mark.parametrize("locale", LOCALES)
-def test_pending_capability_says_it_is_coming(db: Database, locale: str) -> None:
-    chat = chat_for(db)
-    chat.send("/start")
-    press(chat, LANGUAGE_NAMES[locale])
-    press(chat, t(locale, "privacy.continue"))
-    answer = press(chat, t(locale, "menu.survey"))
-    assert t(locale, "menu.survey") in answer
-    assert "+383" in answer  # tells whom to call meanwhile
-
-
 def test_platform_language_is_preselected(db: Database) -> None:
     chat = chat_for(db, language="sq")
     welcome = texts(chat.send("/start"))

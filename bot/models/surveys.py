@@ -1,0 +1,85 @@
+"""Surveys (SPEC §3.5): a definition staff write once in every language, who
+took part (as a one-way token), and the finished responses."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Enum, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bot.db import Base, utcnow
+
+
+class SurveyStatus(enum.StrEnum):
+    draft = "draft"
+    open = "open"
+    closed = "closed"
+
+
+class Survey(Base):
+    """A survey and its questions (the JSON shape of the staff API).
+
+    Lifecycle: `draft` (questions may change) → `open` (published: citizens
+    in its audience can take it between `opens_at` and `closes_at`) →
+    `closed` (by staff, or when `closes_at` passed). Once a response exists
+    the questions are frozen.
+    """
+
+    __tablename__ = "survey"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(32), unique=True)
+    title: Mapped[dict[str, str]] = mapped_column(JSON)
+    anonymous: Mapped[bool] = mapped_column(default=True)
+    opens_at: Mapped[datetime | None]
+    closes_at: Mapped[datetime | None]
+    audience: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    questions: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    status: Mapped[SurveyStatus] = mapped_column(
+        Enum(SurveyStatus, native_enum=False, length=16), default=SurveyStatus.draft,
+        index=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    published_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    invited_at: Mapped[datetime | None]
+
+
+class SurveyParticipant(Base):
+    """That someone started (and maybe finished) a survey, known only by a
+    one-way token: HMAC(SECRET_KEY, survey and citizen). The database alone
+    cannot say who it is, yet the same citizen — on either linked app —
+    always gets the same token, so nobody answers twice."""
+
+    __tablename__ = "survey_participant"
+    __table_args__ = (UniqueConstraint("survey_id", "token"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    survey_id: Mapped[int] = mapped_column(ForeignKey("survey.id", ondelete="CASCADE"),
+                                           index=True)
+    token: Mapped[str] = mapped_column(String(64))
+    started_on: Mapped[date]
+    completed: Mapped[bool] = mapped_column(default=False)
+
+
+class SurveyResponse(Base):
+    """One finished set of answers, `{question key: answer}` (an option key,
+    a list of option keys, a number or a text). For an anonymous survey the
+    row holds no citizen, channel, language or settlement, and the date but
+    not the time."""
+
+    __tablename__ = "survey_response"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    survey_id: Mapped[int] = mapped_column(ForeignKey("survey.id", ondelete="CASCADE"),
+                                           index=True)
+    citizen_id: Mapped[int | None] = mapped_column(ForeignKey("citizen.id"), index=True)
+    channel: Mapped[str | None] = mapped_column(String(16))
+    language: Mapped[str | None] = mapped_column(String(16))
+    settlement: Mapped[str | None] = mapped_column(String(32))
+    completed_on: Mapped[date]
+    completed_at: Mapped[datetime | None]
+    answers: Mapped[dict[str, Any]] = mapped_column(JSON)

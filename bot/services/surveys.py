@@ -1,0 +1,482 @@
+"""Surveys (SPEC §3.5): checking a definition, who may take a survey, the
+one-way participation token, finishing a response, invitations, and the
+results staff see and export."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from bot.engine.messages import Button, Reply
+from bot.i18n import Catalogs
+from bot.models import (
+    ChannelAccount,
+    Citizen,
+    Lane,
+    OutboxMessage,
+    OutboxStatus,
+    Survey,
+    SurveyParticipant,
+    SurveyResponse,
+    SurveyStatus,
+)
+from bot.profile import ABROAD, Profile
+
+SLUG = re.compile(r"^[a-z0-9-]{1,32}$")
+KEY = re.compile(r"^[a-z0-9_]{1,24}$")
+TYPES = ("single", "multiple", "scale", "text")
+TEXT_MAX = 2000
+QUESTIONS_MAX = 40
+OPTIONS_MAX = 12
+TITLE_MAX, QUESTION_TEXT_MAX = 200, 1000
+
+
+class SurveyInvalid(ValueError):
+    """A definition with problems; `problems` lists (field, message) pairs."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{f}: {m}" for f, m in problems))
+        self.problems = problems
+
+
+class SurveyRefused(ValueError):
+    """An action the survey's state does not allow; `code` is stable."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# --- definitions ---------------------------------------------------------------
+
+def _texts(value: Any, where: str, locales: tuple[str, ...], limit: int,
+           problems: list[tuple[str, str]]) -> dict[str, str]:
+    if not isinstance(value, dict):
+        problems.append((where, "must be an object with a text per locale"))
+        return {}
+    missing = [loc for loc in locales
+               if not isinstance(value.get(loc), str) or not value[loc].strip()]
+    if missing:
+        problems.append((where, f"missing translation: {', '.join(missing)}"))
+    unknown = sorted(k for k in value if k not in locales)
+    if unknown:
+        problems.append((where, f"unknown locale: {', '.join(map(str, unknown))}"))
+    long = [loc for loc in locales if isinstance(value.get(loc), str)
+            and len(value[loc]) > limit]
+    if long:
+        problems.append((where, f"over {limit} characters: {', '.join(long)}"))
+    return {loc: str(value.get(loc, "")).strip() for loc in locales}
+
+
+def _moment(value: Any, where: str, problems: list[tuple[str, str]]) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        problems.append((where, "must be an ISO 8601 date and time"))
+        return None
+    if moment.tzinfo is None:
+        problems.append((where, "must carry its UTC offset, e.g. +01:00"))
+        return None
+    return moment
+
+
+def check_definition(profile: Profile, data: Any) -> dict[str, Any]:
+    """The definition cleaned for storage; SurveyInvalid lists every problem."""
+    problems: list[tuple[str, str]] = []
+    locales = profile.enabled_locales
+    if not isinstance(data, dict):
+        raise SurveyInvalid([("", "the definition must be a JSON object")])
+    slug = data.get("slug")
+    if not isinstance(slug, str) or not SLUG.match(slug):
+        problems.append(("slug", "must match ^[a-z0-9-]{1,32}$"))
+    title = _texts(data.get("title"), "title", locales, TITLE_MAX, problems)
+    anonymous = data.get("anonymous", True)
+    if not isinstance(anonymous, bool):
+        problems.append(("anonymous", "must be true or false"))
+    opens_at = _moment(data.get("opens_at"), "opens_at", problems)
+    closes_at = _moment(data.get("closes_at"), "closes_at", problems)
+    if opens_at and closes_at and closes_at <= opens_at:
+        problems.append(("closes_at", "must be after opens_at"))
+    audience = data.get("audience")
+    if audience is not None:
+        if not isinstance(audience, dict) or set(audience) - {"settlements", "diaspora"}:
+            problems.append(("audience", "may hold only settlements and diaspora"))
+            audience = None
+        else:
+            settlements = audience.get("settlements")
+            known = {s.code for s in profile.settlements}
+            if settlements is not None and (
+                    not isinstance(settlements, list) or not settlements
+                    or any(code not in known for code in settlements)):
+                problems.append(("audience.settlements",
+                                 f"a non-empty list of: {', '.join(sorted(known))}"))
+            if audience.get("diaspora") not in (None, True, False):
+                problems.append(("audience.diaspora", "must be true, false or null"))
+    questions = data.get("questions")
+    cleaned: list[dict[str, Any]] = []
+    if not isinstance(questions, list) or not questions:
+        problems.append(("questions", "at least one question"))
+        questions = []
+    if len(questions) > QUESTIONS_MAX:
+        problems.append(("questions", f"at most {QUESTIONS_MAX}"))
+    seen: set[str] = set()
+    for index, question in enumerate(questions[:QUESTIONS_MAX]):
+        where = f"questions[{index}]"
+        if not isinstance(question, dict):
+            problems.append((where, "must be an object"))
+            continue
+        key = question.get("key")
+        if not isinstance(key, str) or not KEY.match(key):
+            problems.append((f"{where}.key", "must match ^[a-z0-9_]{1,24}$"))
+        elif key in seen:
+            problems.append((f"{where}.key", f"duplicate key {key!r}"))
+        else:
+            seen.add(key)
+        kind = question.get("type")
+        if kind not in TYPES:
+            problems.append((f"{where}.type", f"unknown type {kind!r}; one of {', '.join(TYPES)}"))
+        required = question.get("required", False)
+        if not isinstance(required, bool):
+            problems.append((f"{where}.required", "must be true or false"))
+        item: dict[str, Any] = {
+            "key": key, "type": kind, "required": bool(required),
+            "text": _texts(question.get("text"), f"{where}.text", locales,
+                           QUESTION_TEXT_MAX, problems)}
+        if kind == "scale":
+            low, high = question.get("min", 1), question.get("max", 5)
+            if not isinstance(low, int) or not isinstance(high, int) or low >= high:
+                problems.append((f"{where}.min", "min and max are whole numbers, min < max"))
+            elif high - low > 10:
+                problems.append((f"{where}.max", "a scale has at most 11 points"))
+            item.update(min=low, max=high)
+        if kind in ("single", "multiple"):
+            options = question.get("options")
+            if not isinstance(options, list) or not options:
+                problems.append((f"{where}.options", "a choice question needs options"))
+                options = []
+            if len(options) > OPTIONS_MAX:
+                problems.append((f"{where}.options", f"at most {OPTIONS_MAX}"))
+            option_keys: set[str] = set()
+            item["options"] = []
+            for o_index, option in enumerate(options[:OPTIONS_MAX]):
+                o_where = f"{where}.options[{o_index}]"
+                o_key = option.get("key") if isinstance(option, dict) else None
+                if not isinstance(o_key, str) or not KEY.match(o_key):
+                    problems.append((f"{o_where}.key", "must match ^[a-z0-9_]{1,24}$"))
+                elif o_key in option_keys:
+                    problems.append((f"{o_where}.key", f"duplicate key {o_key!r}"))
+                else:
+                    option_keys.add(o_key)
+                item["options"].append({"key": o_key, "text": _texts(
+                    option.get("text") if isinstance(option, dict) else None,
+                    f"{o_where}.text", locales, TITLE_MAX, problems)})
+        if kind == "multiple":
+            most = question.get("max_choices", len(item["options"]))
+            if not isinstance(most, int) or not 1 <= most <= max(1, len(item["options"])):
+                problems.append((f"{where}.max_choices",
+                                 "between 1 and the number of options"))
+            item["max_choices"] = most
+        cleaned.append(item)
+    if problems:
+        raise SurveyInvalid(problems)
+    return {"slug": slug, "title": title, "anonymous": anonymous, "opens_at": opens_at,
+            "closes_at": closes_at, "audience": audience, "questions": cleaned}
+
+
+def create(session: Session, profile: Profile, data: Any, *, by: str,
+           now: datetime) -> Survey:
+    definition = check_definition(profile, data)
+    if session.scalar(select(Survey.id).where(Survey.slug == definition["slug"])):
+        raise SurveyRefused("slug_taken", f"a survey {definition['slug']!r} exists")
+    survey = Survey(**definition, status=SurveyStatus.draft, created_by=by, created_at=now)
+    session.add(survey)
+    session.flush()
+    return survey
+
+
+def has_responses(session: Session, survey: Survey) -> bool:
+    return session.scalar(select(SurveyResponse.id).where(
+        SurveyResponse.survey_id == survey.id).limit(1)) is not None
+
+
+def update(session: Session, profile: Profile, survey: Survey, data: Any) -> None:
+    """Replace the definition; the slug stays, questions freeze at the first answer."""
+    definition = check_definition(profile, {**(data if isinstance(data, dict) else {}),
+                                            "slug": survey.slug})
+    if survey.status is SurveyStatus.closed:
+        raise SurveyRefused("survey_closed", "a closed survey cannot change")
+    if definition["questions"] != survey.questions and has_responses(session, survey):
+        raise SurveyRefused("has_responses", "questions cannot change once people answered")
+    for name, value in definition.items():
+        if name != "slug":
+            setattr(survey, name, value)
+
+
+def publish(session: Session, survey: Survey, now: datetime) -> None:
+    if survey.status is not SurveyStatus.draft:
+        raise SurveyRefused("not_draft", f"the survey is {survey.status.value}")
+    if survey.closes_at and survey.closes_at <= now:
+        raise SurveyRefused("closes_in_past", "closes_at has passed")
+    survey.status, survey.published_at = SurveyStatus.open, now
+
+
+def close(session: Session, survey: Survey, now: datetime) -> None:
+    if survey.status is SurveyStatus.closed:
+        raise SurveyRefused("already_closed", "the survey is closed")
+    survey.status, survey.closed_at = SurveyStatus.closed, now
+
+
+def close_expired(session: Session, now: datetime) -> int:
+    expired = session.scalars(select(Survey).where(
+        Survey.status == SurveyStatus.open, Survey.closes_at.is_not(None),
+        Survey.closes_at <= now)).all()
+    for survey in expired:
+        survey.status, survey.closed_at = SurveyStatus.closed, survey.closes_at
+    return len(expired)
+
+
+# --- taking a survey -------------------------------------------------------------
+
+def token(secret: str, survey: Survey, citizen_id: int) -> str:
+    """One-way: the same citizen gets the same token; nobody can go back."""
+    return hmac.new(secret.encode(), f"survey:{survey.id}:citizen:{citizen_id}".encode(),
+                    hashlib.sha256).hexdigest()
+
+
+def is_running(survey: Survey, now: datetime) -> bool:
+    return (survey.status is SurveyStatus.open
+            and (survey.opens_at is None or survey.opens_at <= now)
+            and (survey.closes_at is None or now < survey.closes_at))
+
+
+def in_audience(survey: Survey, citizen: Citizen) -> bool:
+    """No audience, or no restriction: everyone; settlements and diaspora
+    together mean either group."""
+    audience = survey.audience or {}
+    settlements, diaspora = audience.get("settlements"), audience.get("diaspora")
+    if settlements is None and diaspora is None:
+        return True
+    if diaspora is False and citizen.settlement == ABROAD:
+        return False
+    if settlements is None:
+        return diaspora is False or citizen.settlement == ABROAD
+    return citizen.settlement in settlements or (diaspora is True
+                                                  and citizen.settlement == ABROAD)
+
+
+def participant(session: Session, survey: Survey, secret: str,
+                citizen_id: int) -> SurveyParticipant | None:
+    return session.scalar(select(SurveyParticipant).where(
+        SurveyParticipant.survey_id == survey.id,
+        SurveyParticipant.token == token(secret, survey, citizen_id)))
+
+
+def start(session: Session, survey: Survey, secret: str, citizen_id: int,
+          now: datetime) -> SurveyParticipant:
+    found = participant(session, survey, secret, citizen_id)
+    if found is None:
+        found = SurveyParticipant(survey_id=survey.id, token=token(secret, survey, citizen_id),
+                                  started_on=now.date())
+        session.add(found)
+        session.flush()
+    return found
+
+
+def finish(session: Session, survey: Survey, secret: str, citizen: Citizen, channel: str,
+           answers: dict[str, Any], now: datetime) -> SurveyResponse | None:
+    """The answers become a response, once; None if this citizen already
+    answered (e.g. from the other, linked app)."""
+    entry = start(session, survey, secret, citizen.id, now)
+    if entry.completed:
+        return None
+    entry.completed = True
+    anonymous = survey.anonymous
+    response = SurveyResponse(
+        survey_id=survey.id, citizen_id=None if anonymous else citizen.id,
+        channel=None if anonymous else channel,
+        language=None if anonymous else citizen.language,
+        settlement=None if anonymous else citizen.settlement,
+        completed_on=now.date(), completed_at=None if anonymous else now, answers=answers)
+    session.add(response)
+    return response
+
+
+def completed_count(session: Session, survey: Survey) -> int:
+    return int(session.scalar(select(func.count()).select_from(SurveyResponse).where(
+        SurveyResponse.survey_id == survey.id)) or 0)
+
+
+def available(session: Session, secret: str, citizen: Citizen,
+              now: datetime) -> list[tuple[Survey, bool]]:
+    """The running surveys this citizen may take, with whether they finished it."""
+    result = []
+    for survey in session.scalars(select(Survey).where(Survey.status == SurveyStatus.open)
+                                  .order_by(Survey.id)):
+        if is_running(survey, now) and in_audience(survey, citizen):
+            entry = participant(session, survey, secret, citizen.id)
+            result.append((survey, bool(entry and entry.completed)))
+    return result
+
+
+# --- invitations -----------------------------------------------------------------
+
+def invite(session: Session, profile: Profile, catalogs: Catalogs, survey: Survey,
+           now: datetime) -> int:
+    """A message with a button that opens the survey, to everyone in its
+    audience on one channel, in their language; Viber only where the bot may
+    start a conversation. Once per survey."""
+    from bot.services.notices import _pick_account
+
+    if survey.invited_at is not None:
+        raise SurveyRefused("already_invited", "the audience was invited already")
+    if survey.status is not SurveyStatus.open:
+        raise SurveyRefused("not_open", "only an open survey can be sent out")
+    survey.invited_at = now
+    citizens = session.scalars(select(Citizen).where(Citizen.erased_at.is_(None),
+                                                     Citizen.language.is_not(None))).all()
+    accounts: dict[int, list[ChannelAccount]] = {}
+    for found in session.scalars(select(ChannelAccount)):
+        accounts.setdefault(found.citizen_id, []).append(found)
+    bodies: dict[str, dict[str, Any]] = {}
+    rows = []
+    for citizen in citizens:
+        if not in_audience(survey, citizen):
+            continue
+        account, _ = _pick_account(citizen, accounts.get(citizen.id, []), profile, now)
+        if account is None:
+            continue
+        locale = citizen.language or profile.default_locale
+        if locale not in bodies:
+            bodies[locale] = Reply(
+                catalogs.gettext(locale, "surveys.invitation",
+                                 title=survey.title.get(locale, survey.slug)),
+                [[Button(catalogs.gettext(locale, "surveys.take"),
+                         f"srv:{survey.slug}:start")]]).to_json()
+        rows.append({"channel": account.channel, "chat_id": account.chat_id,
+                     "account_id": account.id, "lane": int(Lane.bulk), "origin": "bot",
+                     "body": bodies[locale], "status": OutboxStatus.queued,
+                     "next_attempt_at": now, "created_at": now, "attempts": 0,
+                     "dedupe_key": f"survey-invite:{survey.id}:{citizen.id}"})
+    if rows:
+        session.execute(insert(OutboxMessage), rows)
+    return len(rows)
+
+
+# --- results ---------------------------------------------------------------------
+
+@dataclass
+class Filters:
+    settlement: str | None = None
+    channel: str | None = None
+    language: str | None = None
+
+    def apply(self, survey: Survey, query: Any) -> Any:
+        if survey.anonymous:
+            return query  # nothing to filter by: those columns are empty
+        for name in ("settlement", "channel", "language"):
+            value = getattr(self, name)
+            if value is not None:
+                query = query.where(getattr(SurveyResponse, name) == value)
+        return query
+
+
+@dataclass
+class QuestionResult:
+    key: str
+    type: str
+    text: dict[str, str]
+    answered: int
+    options: list[dict[str, Any]] = field(default_factory=list)
+    mean: float | None = None
+    distribution: dict[str, int] = field(default_factory=dict)
+    texts: list[str] = field(default_factory=list)
+
+
+def responses(session: Session, survey: Survey,
+              filters: Filters | None = None) -> list[SurveyResponse]:
+    query = select(SurveyResponse).where(SurveyResponse.survey_id == survey.id)
+    query = (filters or Filters()).apply(survey, query)
+    return list(session.scalars(query.order_by(SurveyResponse.id)))
+
+
+def results(session: Session, survey: Survey,
+            filters: Filters | None = None) -> tuple[int, int, list[QuestionResult]]:
+    """(started, completed, per question): counts and percentages per option
+    (of those who answered the question), a scale's mean and distribution,
+    free texts in the order they came."""
+    started = int(session.scalar(select(func.count()).select_from(SurveyParticipant).where(
+        SurveyParticipant.survey_id == survey.id)) or 0)
+    rows = responses(session, survey, filters)
+    out: list[QuestionResult] = []
+    for question in survey.questions:
+        key = question["key"]
+        given = [r.answers[key] for r in rows if r.answers.get(key) not in (None, "", [])]
+        result = QuestionResult(key, question["type"], question["text"], len(given))
+        if question["type"] in ("single", "multiple"):
+            counts = {o["key"]: 0 for o in question["options"]}
+            for answer in given:
+                for choice in (answer if isinstance(answer, list) else [answer]):
+                    if choice in counts:
+                        counts[choice] += 1
+            result.options = [{"key": o["key"], "text": o["text"], "count": counts[o["key"]],
+                               "percent": round(100 * counts[o["key"]] / len(given), 1)
+                               if given else 0.0} for o in question["options"]]
+        elif question["type"] == "scale":
+            values = [int(a) for a in given if isinstance(a, int | float)]
+            result.distribution = {str(v): values.count(v)
+                                   for v in range(question["min"], question["max"] + 1)}
+            result.mean = round(sum(values) / len(values), 2) if values else None
+        else:
+            result.texts = [str(a) for a in given]
+        out.append(result)
+    return started, len(rows), out
+
+
+def export_table(survey: Survey, rows: list[SurveyResponse]) -> tuple[list[str], list[list[Any]]]:
+    """One row per response, one column per question; multiple choices as
+    option keys joined by ";" (SPEC §3.7)."""
+    header = ["response", "completed_on"]
+    if not survey.anonymous:
+        header += ["channel", "language", "settlement"]
+    header += [q["key"] for q in survey.questions]
+    table: list[list[Any]] = []
+    for number, response in enumerate(rows, start=1):
+        line: list[Any] = [number, response.completed_on.isoformat()]
+        if not survey.anonymous:
+            line += [response.channel or "", response.language or "", response.settlement or ""]
+        for question in survey.questions:
+            answer = response.answers.get(question["key"])
+            if isinstance(answer, list):
+                answer = ";".join(answer)
+            line.append("" if answer is None else answer)
+        table.append(line)
+    return header, table
+
+
+def xlsx_bytes(survey: Survey, rows: list[SurveyResponse]) -> bytes:
+    """The same table as a workbook; openpyxl would store text starting with
+    "=" as a formula, so text goes through the CSV rules' `cell`."""
+    from openpyxl import Workbook
+
+    from bot.admin.export import cell
+
+    header, table = export_table(survey, rows)
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet(survey.slug[:31])
+    sheet.append(header)
+    for line in table:
+        sheet.append([value if isinstance(value, int | float) else cell(value)
+                      for value in line])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()

@@ -1,0 +1,342 @@
+"""Surveys in the chat: a definition checked field by field, the flow in
+every locale (back, skip, stop and resume after a restart), one response
+per citizen even across linked apps, stale and closed buttons, and the
+anonymity of the stored rows."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bot.channels.terminal import TerminalChat
+from bot.db import Database, utcnow
+from bot.engine.messages import Kind, Media
+from bot.i18n import Catalogs
+from bot.models import Survey, SurveyParticipant, SurveyResponse
+from bot.profile import get_profile
+from bot.services import surveys as service
+from tests.factories import make_incoming, make_runtime, texts
+from tests.handlers.test_reception import tap
+
+T = Catalogs()
+PROFILE = get_profile()
+LOCALES = ["sr_Latn", "sr_Cyrl", "sq", "en"]
+
+
+def t(locale: str, key: str, **params: object) -> str:
+    return T.gettext(locale, key, **params)
+
+
+def tr(text: str) -> dict[str, str]:
+    return {"sr_Latn": f"{text} (sr)", "sr_Cyrl": f"{text} (ср)", "sq": f"{text} (sq)",
+            "en": text}
+
+
+def definition(**changes: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "slug": "citizens-2026", "title": tr("Citizens' survey"), "anonymous": True,
+        "questions": [
+            {"key": "satisfaction", "type": "scale", "min": 1, "max": 5, "required": True,
+             "text": tr("How satisfied are you with the municipality?")},
+            {"key": "channel", "type": "single", "required": True, "text": tr("News from?"),
+             "options": [{"key": "web", "text": tr("Website")},
+                         {"key": "radio", "text": tr("Radio")}]},
+            {"key": "topics", "type": "multiple", "max_choices": 2, "required": False,
+             "text": tr("Which topics?"),
+             "options": [{"key": "roads", "text": tr("Roads")},
+                         {"key": "water", "text": tr("Water")},
+                         {"key": "jobs", "text": tr("Jobs")}]},
+            {"key": "comment", "type": "text", "required": False, "text": tr("Anything else?")},
+        ]}
+    data.update(changes)
+    return data
+
+
+def open_survey(db: Database, **changes: Any) -> str:
+    with db.session() as session:
+        survey = service.create(session, PROFILE, definition(**changes), by="info1",
+                                now=utcnow())
+        service.publish(session, survey, utcnow())
+        return survey.slug
+
+
+def chat_for(db: Database, user: str, locale: str = "en",
+             channel: str = "terminal") -> TerminalChat:
+    runtime = make_runtime(db)
+    chat = TerminalChat(runtime.engine, db, user=user, out=io.StringIO())
+    chat.send("/start")
+    tap(chat, f"lang:{locale}")
+    tap(chat, "privacy:ok")
+    return chat
+
+
+def press(chat: TerminalChat, suffix: str) -> str:
+    """Tap the button whose payload ends with `suffix` (e.g. ":v4", ":o1")."""
+    for number, button in enumerate(chat.buttons, 1):
+        if button.payload.endswith(suffix):
+            return texts(chat.send(str(number)))
+    raise AssertionError(f"no button ending {suffix!r}: {[b.payload for b in chat.buttons]}")
+
+
+# --- definitions -------------------------------------------------------------------
+
+@pytest.mark.parametrize(("change", "field", "words"), [
+    ({"slug": "Citizens 2026"}, "slug", "must match"),
+    ({"title": {"en": "Only English"}}, "title", "sr_Latn, sr_Cyrl, sq"),
+    ({"closes_at": "2026-12-01T08:00:00+01:00", "opens_at": "2026-12-31T08:00:00+01:00"},
+     "closes_at", "after opens_at"),
+    ({"opens_at": "2026-12-01 08:00"}, "opens_at", "UTC offset"),
+    ({"audience": {"settlements": ["belgrade"]}}, "audience.settlements", "klokot"),
+    ({"questions": []}, "questions", "at least one"),
+])
+def test_definition_problems_are_named(change: dict[str, Any], field: str, words: str) -> None:
+    with pytest.raises(service.SurveyInvalid) as invalid:
+        service.check_definition(PROFILE, definition(**change))
+    assert any(f == field and words in m for f, m in invalid.value.problems), \
+        invalid.value.problems
+
+
+@pytest.mark.parametrize(("question", "field", "words"), [
+    ({"key": "satisfaction", "type": "text", "text": tr("again")}, "questions[4].key",
+     "duplicate"),
+    ({"key": "x", "type": "ranking", "text": tr("?")}, "questions[4].type", "unknown type"),
+    ({"key": "x", "type": "scale", "min": 5, "max": 5, "text": tr("?")}, "questions[4].min",
+     "min < max"),
+    ({"key": "x", "type": "single", "text": tr("?")}, "questions[4].options", "needs options"),
+    ({"key": "x", "type": "multiple", "options": [], "text": tr("?")}, "questions[4].options",
+     "needs options"),
+    ({"key": "x", "type": "text", "text": {"en": "?", "sq": "?"}}, "questions[4].text",
+     "missing translation: sr_Latn, sr_Cyrl"),
+    ({"key": "x", "type": "single", "text": tr("?"),
+      "options": [{"key": "a", "text": tr("A")}, {"key": "a", "text": tr("B")}]},
+     "questions[4].options[1].key", "duplicate"),
+])
+def test_question_problems_are_named(question: dict[str, Any], field: str, words: str) -> None:
+    data = definition()
+    data["questions"].append(question)
+    with pytest.raises(service.SurveyInvalid) as invalid:
+        service.check_definition(PROFILE, data)
+    assert any(f == field and words in m for f, m in invalid.value.problems), \
+        invalid.value.problems
+
+
+def test_questions_freeze_once_someone_answered(db: Database) -> None:
+    slug = open_survey(db)
+    chat = chat_for(db, "ana")
+    chat.send("/survey")
+    tap(chat, f"srv:{slug}:start")
+    press(chat, ":v5")
+    press(chat, ":o0")
+    press(chat, ":skip")
+    press(chat, ":skip")
+    changed = definition()
+    changed["questions"] = changed["questions"][:2]
+    with db.session() as session:
+        survey = session.scalars(select(Survey)).one()
+        with pytest.raises(service.SurveyRefused) as refused:
+            service.update(session, PROFILE, survey, changed)
+        assert refused.value.code == "has_responses"
+        service.update(session, PROFILE, survey, {**definition(), "title": tr("New title")})
+        assert survey.title["en"] == "New title"
+
+
+# --- the flow -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_take_a_survey_with_back_skip_and_text(db: Database, locale: str) -> None:
+    slug = open_survey(db)
+    chat = chat_for(db, "bo", locale)
+    listing = texts(chat.send("/survey"))
+    assert t(locale, "surveys.choose") in listing
+    intro = tap(chat, f"srv:{slug}:start")
+    assert t(locale, "surveys.intro", title=tr("Citizens' survey")[locale], count=4) in intro
+    assert tr("How satisfied are you with the municipality?")[locale] in intro
+    press(chat, ":v2")
+    back = press(chat, ":back")  # changes their mind
+    assert t(locale, "surveys.question", n=1, total=4,
+             text=tr("How satisfied are you with the municipality?")[locale]) in back
+    press(chat, ":v4")
+    press(chat, ":o1")  # radio
+    press(chat, ":o0")  # roads
+    press(chat, ":o2")  # jobs
+    assert t(locale, "surveys.too_many", max=2) in press(chat, ":o1")  # water: one too many
+    done = press(chat, ":done")
+    assert t(locale, "surveys.hint_text", max=2000) in done
+    thanks = texts(chat.send("Više rasvete u Vrbovcu, molim."))
+    assert thanks == t(locale, "surveys.thanks", count=1)
+    with db.read_session() as session:
+        response = session.scalars(select(SurveyResponse)).one()
+    assert response.answers == {"satisfaction": 4, "channel": "radio",
+                                "topics": ["roads", "jobs"],
+                                "comment": "Više rasvete u Vrbovcu, molim."}
+    assert texts(chat.send("/survey")) == t(locale, "surveys.none_left")
+
+
+def test_stop_and_resume_after_a_restart_and_after_other_flows(db: Database) -> None:
+    slug = open_survey(db)
+    chat = chat_for(db, "cira")
+    chat.send("/survey")
+    tap(chat, f"srv:{slug}:start")
+    press(chat, ":v3")
+    assert press(chat, ":stop") == t("en", "surveys.stopped")
+    chat.send("/complaint")  # another flow in between
+    chat.send("/cancel")
+    restarted = TerminalChat(make_runtime(db).engine, db, user="cira", out=io.StringIO())
+    listing = texts(restarted.send("/survey"))
+    assert listing.startswith(t("en", "surveys.choose"))
+    assert restarted.buttons[0].label == t(
+        "en", "surveys.continue", title="Citizens' survey")
+    resumed = tap(restarted, f"srv:{slug}:start")
+    assert t("en", "surveys.question", n=2, total=4, text="News from?") in resumed
+    press(restarted, ":o0")
+    press(restarted, ":skip")
+    press(restarted, ":skip")
+    with db.read_session() as session:
+        assert session.scalars(select(SurveyResponse)).one().answers == {
+            "satisfaction": 3, "channel": "web"}
+
+
+def test_required_questions_cannot_be_skipped_and_text_or_photos_are_refused(
+        db: Database) -> None:
+    slug = open_survey(db)
+    chat = chat_for(db, "dara")
+    chat.send("/survey")
+    first = tap(chat, f"srv:{slug}:start")
+    assert t("en", "surveys.skip") not in first and not any(
+        b.payload.endswith(":skip") for b in chat.buttons)
+    assert t("en", "surveys.use_buttons") in texts(chat.send("five"))
+    runtime = make_runtime(db)
+    forged = make_incoming(user="dara", payload=f"srv:{slug}:0:skip")
+    assert t("en", "error.stale_button") in texts(runtime.engine.handle(forged).replies)
+    press(chat, ":v5")
+    press(chat, ":o0")
+    press(chat, ":done")  # optional multiple with nothing chosen
+    photo = make_incoming(kind=Kind.photo, user="dara", media=(Media(file_id="p"),))
+    assert t("en", "error.expected_text") in texts(runtime.engine.handle(photo).replies)
+    with db.read_session() as session:
+        assert session.scalars(select(SurveyResponse)).all() == []
+
+
+def test_buttons_of_another_question_or_a_closed_survey(db: Database) -> None:
+    slug = open_survey(db)
+    chat = chat_for(db, "ema")
+    chat.send("/survey")
+    tap(chat, f"srv:{slug}:start")
+    press(chat, ":v1")
+    runtime = make_runtime(db)
+    old = make_incoming(user="ema", payload=f"srv:{slug}:0:v5")
+    answer = texts(runtime.engine.handle(old).replies)
+    assert t("en", "surveys.other_question") in answer
+    with db.session() as session:
+        survey = session.scalars(select(Survey)).one()
+        service.close(session, survey, utcnow())
+    late = make_incoming(user="ema", payload=f"srv:{slug}:1:o0")
+    assert texts(runtime.engine.handle(late).replies) == t("en", "surveys.closed")
+    chat.deliver()  # what the engine calls above queued for this chat
+    assert texts(chat.send("/survey")) == t("en", "surveys.none")
+    with db.read_session() as session:
+        assert session.scalars(select(SurveyResponse)).all() == []
+
+
+def test_closing_time_closes_it(db: Database) -> None:
+    closes = (utcnow() + timedelta(hours=1)).isoformat()
+    open_survey(db, closes_at=closes)
+    with db.session() as session:
+        assert service.close_expired(session, utcnow()) == 0
+        assert service.close_expired(session, utcnow() + timedelta(hours=2)) == 1
+
+
+def test_audience_by_settlement_and_diaspora(db: Database) -> None:
+    open_survey(db, audience={"settlements": ["vrbovac"], "diaspora": True})
+    with db.session() as session:
+        from bot.models import Citizen
+
+        def who(settlement: str | None) -> Citizen:
+            return Citizen(settlement=settlement)
+
+        survey = session.scalars(select(Survey)).one()
+        assert service.in_audience(survey, who("vrbovac"))
+        assert service.in_audience(survey, who("abroad"))
+        assert not service.in_audience(survey, who("klokot"))
+        assert not service.in_audience(survey, who(None))
+        survey.audience = {"settlements": None, "diaspora": False}
+        assert service.in_audience(survey, who("klokot"))
+        assert not service.in_audience(survey, who("abroad"))
+        survey.audience = {"diaspora": True}
+        assert service.in_audience(survey, who("abroad"))
+        assert not service.in_audience(survey, who("klokot"))
+
+
+def runtime_secret(db: Database) -> str:
+    return make_runtime(db).settings.resolved_secret_key()
+
+
+def walk(chat: TerminalChat, slug: str) -> str:
+    chat.send("/survey")
+    tap(chat, f"srv:{slug}:start")
+    press(chat, ":v4")
+    press(chat, ":o0")
+    press(chat, ":skip")
+    return press(chat, ":skip")
+
+
+def test_an_anonymous_survey_stores_nothing_that_points_at_the_citizen(db: Database) -> None:
+    slug = open_survey(db)
+    chat = chat_for(db, "fila")
+    walk(chat, slug)
+    with db.read_session() as session:
+        response = session.scalars(select(SurveyResponse)).one()
+        participant = session.scalars(select(SurveyParticipant)).one()
+        from bot.models import Citizen
+
+        citizen = session.scalars(select(Citizen)).one()
+    assert (response.citizen_id, response.channel, response.language, response.settlement,
+            response.completed_at) == (None, None, None, None, None)
+    assert response.completed_on == utcnow().date()
+    # Without the secret key, the token does not lead back: a guess with another key fails.
+    with db.read_session() as session:
+        survey = session.scalars(select(Survey)).one()
+        assert participant.token == service.token(runtime_secret(db), survey, citizen.id)
+        assert participant.token != service.token("another-key-0123456789", survey,
+                                                  citizen.id)
+
+
+def test_a_named_survey_keeps_who_channel_and_settlement(db: Database) -> None:
+    slug = open_survey(db, anonymous=False)
+    walk(chat_for(db, "gaga"), slug)
+    with db.read_session() as session:
+        response = session.scalars(select(SurveyResponse)).one()
+    assert response.citizen_id is not None and response.channel == "terminal"
+    assert response.language == "en" and response.completed_at is not None
+
+
+def test_one_response_per_citizen_across_linked_apps(db: Database) -> None:
+    slug = open_survey(db)
+    runtime = make_runtime(db)
+
+    def say(text: str | None, *, channel: str, payload: str | None = None) -> str:
+        incoming = make_incoming(text, user=f"{channel}-hana", channel=channel,
+                                 payload=payload)
+        return texts(runtime.engine.handle(incoming).replies)
+
+    for channel in ("telegram", "viber"):
+        say(None, channel=channel, payload="lang:en")
+        say(None, channel=channel, payload="privacy:ok")
+    for payload in (f"srv:{slug}:start", f"srv:{slug}:0:v5", f"srv:{slug}:1:o1",
+                    f"srv:{slug}:2:skip", f"srv:{slug}:3:skip"):
+        say(None, channel="telegram", payload=payload)
+    with db.read_session() as session:
+        from bot.models import LinkCode
+
+        say("/link", channel="telegram")
+        code = session.scalars(select(LinkCode)).one().code
+    assert say(f"/link {code}", channel="viber") == t("en", "link.done",
+                                                        apps="Telegram + Viber")
+    assert say(None, channel="viber", payload=f"srv:{slug}:start") == t(
+        "en", "surveys.already", title="Citizens' survey")
+    with db.read_session() as session:
+        assert len(session.scalars(select(SurveyResponse)).all()) == 1
