@@ -38,6 +38,8 @@ from bot.models import (
     PhotoStatus,
     StaffUser,
     Subscription,
+    Survey,
+    SurveyResponse,
     UrgentRequest,
 )
 from bot.models.complaints import CLOSED
@@ -77,6 +79,9 @@ def export(session: Session, profile: Profile, citizen: Citizen,
         OutboxMessage.account_id.in_(account_ids)).order_by(OutboxMessage.id)).all()
     topics = session.scalars(select(Subscription.topic).where(
         Subscription.citizen_id == citizen.id).order_by(Subscription.topic)).all()
+    survey_answers = session.execute(
+        select(SurveyResponse, Survey.slug).join(Survey, Survey.id == SurveyResponse.survey_id)
+        .where(SurveyResponse.citizen_id == citizen.id).order_by(SurveyResponse.id)).all()
     answers = session.scalars(select(NoticeAnswer).where(
         NoticeAnswer.citizen_id == citizen.id).order_by(NoticeAnswer.id)).all()
     return {
@@ -97,6 +102,9 @@ def export(session: Session, profile: Profile, citizen: Citizen,
         } for a in accounts],
         "conversation": [{"state": c.state, "data": c.data} for c in conversations],
         "notice_topics": list(topics),
+        # Answers to anonymous surveys are not linked to anyone, so not here.
+        "survey_responses": [{"survey": slug, "completed_at": _iso(r.completed_at),
+                              "answers": r.answers} for r, slug in survey_answers],
         "notice_answers": [{"notice": a.notice_id, "kind": a.kind, "text": a.text,
                             "at": _iso(a.created_at)} for a in answers],
         "reception_bookings": [{

@@ -20,6 +20,7 @@ from bot.models import (
     NoticeAnswer,
     NoticeRecipient,
     Subscription,
+    SurveyResponse,
     UrgentRequest,
 )
 
@@ -83,7 +84,8 @@ def merge(session: Session, keep: Citizen, other: Citizen) -> None:
             setattr(keep, column, getattr(other, column))
     session.execute(update(ChannelAccount).where(ChannelAccount.citizen_id == other.id)
                     .values(citizen_id=keep.id))
-    for model in (Booking, UrgentRequest, DocumentRequest, Complaint, NoticeAnswer):
+    for model in (Booking, UrgentRequest, DocumentRequest, Complaint, NoticeAnswer,
+                  SurveyResponse):
         session.execute(update(model).where(model.citizen_id == other.id)
                         .values(citizen_id=keep.id))
     topics = set(session.scalars(select(Subscription.topic).where(
