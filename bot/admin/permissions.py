@@ -35,7 +35,7 @@ MATRIX: dict[Role, dict[Capability, Access]] = {
     Role.admin: dict.fromkeys(Capability, F),
     Role.mayor_office: {
         Capability.reception: F, Capability.documents: R, Capability.complaints: R,
-        Capability.surveys: R, Capability.notices: _, Capability.personal_data: F,
+        Capability.surveys: R, Capability.notices: R, Capability.personal_data: F,
         Capability.staff_admin: _,
     },
     Role.info_office: {
@@ -45,12 +45,12 @@ MATRIX: dict[Role, dict[Capability, Access]] = {
     },
     Role.department: {
         Capability.reception: _, Capability.documents: D, Capability.complaints: D,
-        Capability.surveys: R, Capability.notices: _, Capability.personal_data: D,
+        Capability.surveys: R, Capability.notices: R, Capability.personal_data: D,
         Capability.staff_admin: _,
     },
     Role.viewer: {
         Capability.reception: R, Capability.documents: R, Capability.complaints: R,
-        Capability.surveys: R, Capability.notices: _, Capability.personal_data: _,
+        Capability.surveys: R, Capability.notices: R, Capability.personal_data: _,
         Capability.staff_admin: _,
     },
 }

@@ -17,6 +17,7 @@ from bot.admin.common import Problem, install_problem_handlers
 from bot.admin.complaint_pages import router as complaint_pages_router
 from bot.admin.document_pages import router as document_pages_router
 from bot.admin.files import router as files_router
+from bot.admin.notice_pages import router as notice_pages_router
 from bot.admin.pages import LoginRequired, render
 from bot.admin.pages import router as pages_router
 from bot.admin.reception_pages import router as reception_pages_router
@@ -91,6 +92,7 @@ def mount_staff(app: FastAPI) -> None:
     app.include_router(reception_pages_router)
     app.include_router(document_pages_router)
     app.include_router(complaint_pages_router)
+    app.include_router(notice_pages_router)
     app.include_router(pages_router)
     # Swagger UI 5 (OpenAPI 3.1), shipped inside the fastapi-offline package.
     swagger = Path(fastapi_offline.__file__).parent / "static"
@@ -114,7 +116,8 @@ def _profile_enums_in_schema(app: FastAPI) -> None:
     enums = {"language": list(profile.enabled_locales),
              "settlement": [s.code for s in profile.settlements] + [ABROAD],
              "department": [d.code for d in profile.departments],
-             "category": [c.code for c in profile.complaint_categories]}
+             "category": [c.code for c in profile.complaint_categories],
+             "topic": [t.code for t in profile.notice_topics]}
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
@@ -127,7 +130,28 @@ def _profile_enums_in_schema(app: FastAPI) -> None:
                         parameter["schema"] = {"anyOf": [
                             {"type": "string", "enum": enums[parameter["name"]]},
                             {"type": "null"}]}
+        _notice_body_enums(schema, enums, list(profile.enabled_locales))
         app.openapi_schema = schema
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _notice_body_enums(schema: dict[str, Any], enums: dict[str, list[str]],
+                       locales: list[str]) -> None:
+    """A notice's topic and settlements take the profile's codes, and its
+    text is required in every enabled language (other languages are not
+    accepted)."""
+    components = schema.get("components", {}).get("schemas", {})
+    notice = components.get("NoticeIn", {}).get("properties", {})
+    if "topic" in notice:
+        notice["topic"]["enum"] = enums["topic"]
+    for option in notice.get("settlements", {}).get("anyOf", []):
+        if option.get("type") == "array":
+            option["items"]["enum"] = enums["settlement"]
+    text = components.get("NoticeTextIn")
+    if text is not None:
+        text["properties"] = {
+            k: next((o for o in v.get("anyOf", []) if o.get("type") == "string"), v)
+            for k, v in text["properties"].items() if k in locales}
+        text["required"] = locales

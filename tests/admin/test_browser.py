@@ -231,3 +231,58 @@ def test_a_department_officer_answers_and_resolves_a_complaint(
     assert status is ComplaintStatus.resolved
     assert any("electricians" in text and reference in text for text in texts)
     assert any("The lamp was replaced." in text for text in texts)
+
+
+def test_the_information_office_sends_a_notice_and_follows_it(
+        db: Database, live_url: str, page: Page) -> None:
+    from sqlalchemy import select
+
+    from bot.models import Notice, OutboxMessage, OutboxStatus
+    from tests.admin.test_notices_api import deliver
+    from tests.handlers.test_notices import TEXTS, subscriber
+
+    for n, language in enumerate(("en", "sq", "sr_Latn")):
+        subscriber(db, str(n), language=language)
+    make_staff(db, "info1", "info_office")
+    page.goto(f"{live_url}/staff/login")
+    page.fill("#username", "info1")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.click("nav.main-nav >> text=Notices")
+    page.click("#new-notice")
+    page.select_option("#topic", "public_debates")
+    for locale, text in TEXTS.items():
+        page.fill(f"#text-{locale}", text)
+    page.check("#rsvp")
+    page.click("#preview-button")
+    expect(page.locator("#preview-sq .bubble")).to_contain_text(TEXTS["sq"])
+    expect(page.locator("#preview-sr_Cyrl .bubble")).to_contain_text(TEXTS["sr_Cyrl"])
+    expect(page.locator("#preview-en .chat-buttons")).to_contain_text("I'll come")
+    shot(page, "notice-preview")
+
+    page.click("#send-button")
+    expect(page.locator(".notice")).to_contain_text("The notice was saved")
+    expect(page.locator("progress#delivery")).to_be_visible()
+    expect(page.locator("#count-recipients")).to_have_text("0")
+    expect(page.locator("#status")).to_have_text("scheduled")
+
+    # The worker queues it; the page follows by itself.
+    deliver(db)
+    expect(page.locator("#count-pending")).to_have_text("3", timeout=20_000)
+    expect(page.locator("#status")).to_have_text("sent")
+    shot(page, "notice-sending")
+    with db.session() as session:  # the sender delivers two, one fails
+        rows = list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+        for row, status in zip(rows, (OutboxStatus.sent, OutboxStatus.sent,
+                                      OutboxStatus.failed), strict=True):
+            row.status = status
+    expect(page.locator("#count-sent")).to_have_text("2", timeout=20_000)
+    expect(page.locator("#count-failed")).to_have_text("1")
+    expect(page.locator("#count-pending")).to_have_text("0")
+    expect(page.locator("#cancel")).to_have_count(0)  # nothing left to stop
+    assert page.locator("progress#delivery").evaluate("bar => [bar.value, bar.max]") == [3, 3]
+    shot(page, "notice")
+
+    with db.read_session() as session:
+        notice = session.scalars(select(Notice)).one()
+    assert notice.texts == TEXTS and notice.rsvp and notice.created_by == "info1"

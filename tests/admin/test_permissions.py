@@ -20,7 +20,7 @@ SPEC_TABLE = {
     "documents":     {"admin": "✓", "mayor_office": "R", "info_office": "✓", "department": "D", "viewer": "R"},  # noqa: E501
     "complaints":    {"admin": "✓", "mayor_office": "R", "info_office": "✓", "department": "D", "viewer": "R"},  # noqa: E501
     "surveys":       {"admin": "✓", "mayor_office": "R", "info_office": "✓", "department": "R", "viewer": "R"},  # noqa: E501
-    "notices":       {"admin": "✓", "mayor_office": "—", "info_office": "✓", "department": "—", "viewer": "—"},  # noqa: E501
+    "notices":       {"admin": "✓", "mayor_office": "R", "info_office": "✓", "department": "R", "viewer": "R"},  # noqa: E501
     "personal_data": {"admin": "✓", "mayor_office": "✓", "info_office": "✓", "department": "D", "viewer": "—"},  # noqa: E501
     "staff_admin":   {"admin": "✓", "mayor_office": "—", "info_office": "—", "department": "—", "viewer": "—"},  # noqa: E501
 }

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from bot.admin.api import audit, auth, citizens, complaints, documents, reception
+from bot.admin.api import audit, auth, citizens, complaints, documents, notices, reception
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(auth.router)
@@ -10,4 +10,5 @@ api_router.include_router(citizens.router)
 api_router.include_router(reception.router)
 api_router.include_router(documents.router)
 api_router.include_router(complaints.router)
+api_router.include_router(notices.router)
 api_router.include_router(audit.router)

@@ -1,0 +1,202 @@
+"""Staff pages of notices at /staff/notices: the list with status and
+delivery counts, a form to write a notice in every enabled language with a
+preview of what each language's citizens will get, and each notice with its
+live delivery progress (a small same-origin script polls the API with the
+session cookie; without it the numbers are those of the page's loading),
+the answers to a public debate, a CSV for the meeting and a Cancel button.
+They call the same actions as the API (bot.admin.api.notices), so audit and
+rules are the same on both."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from bot.admin.api import notices as api
+from bot.admin.common import PageParams, Problem
+from bot.admin.deps import RuntimeDep, SessionDep, client_ip, require
+from bot.admin.pages import PageStaff, check_csrf, render
+from bot.admin.permissions import Capability, can_write
+from bot.db import utcnow
+from bot.i18n import LANGUAGE_NAMES
+from bot.models import NoticeStatus
+from bot.models.staff import StaffUser
+from bot.runtime import Runtime
+from bot.services import notices as service
+
+router = APIRouter(prefix="/staff/notices", include_in_schema=False)
+HOME = "/staff/notices"
+DONE = ("created", "cancelled")
+# Codes with a message of their own on the form; anything else shows its detail.
+ERRORS = ("unknown_topic", "unknown_settlement", "no_settlement", "missing_translation",
+          "unknown_locale", "text_too_long", "send_at_in_past", "send_at_too_far", "bad_time")
+QUESTIONS_PER_PAGE = 50
+Csrf = Annotated[str, Form(max_length=200)]
+# Longer than a notice may be, so that the form can say so in words.
+Text = Annotated[str, Form(max_length=4 * service.TEXT_MAX)]
+Short = Annotated[str, Form(max_length=40)]
+
+
+def page_reader(staff: PageStaff) -> StaffUser:
+    return require(Capability.notices)(staff)
+
+
+def page_writer(staff: PageStaff) -> StaffUser:
+    return require(Capability.notices, write=True)(staff)
+
+
+Reader = Annotated[StaffUser, Depends(page_reader)]
+Writer = Annotated[StaffUser, Depends(page_writer)]
+
+
+def _labels(runtime: Runtime, locale: str) -> dict[str, Any]:
+    """Names of the profile's codes in the officer's language."""
+    profile = runtime.profile
+    settlements = {s.code: s.label(locale) for s in profile.settlements}
+    settlements[api.ABROAD] = runtime.catalogs.gettext(locale, "staff.abroad")
+    return {"topics": {t.code: t.label(locale) for t in profile.notice_topics},
+            "settlements": settlements, "locales": list(profile.enabled_locales)}
+
+
+def _filters(runtime: Runtime, params: dict[str, str]) -> tuple[api.NoticeFilters, str | None]:
+    """The list's filters; an empty field means "any"."""
+    try:
+        status = NoticeStatus(params["status"]) if params.get("status") else None
+    except ValueError:
+        return api.NoticeFilters(), "staff.notices.bad_filter"
+    topic = params.get("topic") or None
+    if topic is not None and topic not in api.topic_codes(runtime.profile):
+        return api.NoticeFilters(), "staff.notices.bad_filter"
+    return api.NoticeFilters(status, topic), None
+
+
+@router.get("", response_class=HTMLResponse)
+def list_page(request: Request, runtime: RuntimeDep, staff: Reader, session: SessionDep,
+              offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> HTMLResponse:
+    params = {k: v for k, v in request.query_params.items() if k in {"status", "topic"}}
+    filters, error = _filters(runtime, params)
+    page = PageParams(limit=25, offset=offset)
+    rows, total = api.list_notices(session, runtime.profile, filters, page)
+    query = {k: v for k, v in request.query_params.items() if k not in {"offset", "done"}}
+    prev_offset = max(0, offset - page.limit) if offset else None
+    next_offset = offset + page.limit if offset + page.limit < total else None
+    return render(
+        request, runtime, "notices.html", staff, rows=api.list_out(session, rows), total=total,
+        error=error, params=params, statuses=[s.value for s in NoticeStatus],
+        can_write=can_write(staff.role, Capability.notices),
+        prev_link=None if prev_offset is None else "?" + urlencode({**query,
+                                                                     "offset": prev_offset}),
+        next_link=None if next_offset is None else "?" + urlencode({**query,
+                                                                     "offset": next_offset}),
+        **_labels(runtime, staff.language),
+    )
+
+
+def _form_page(request: Request, runtime: RuntimeDep, staff: StaffUser, form: dict[str, Any],
+               *, status: int = 200, error: str | None = None,
+               preview: dict[str, api.PreviewOut] | None = None) -> HTMLResponse:
+    return render(request, runtime, "notices_new.html", staff, status=status, form=form,
+                  error=error, preview=preview, text_max=service.TEXT_MAX,
+                  day_starts=service.DAY_STARTS, day_ends=service.DAY_ENDS,
+                  emergencies=service.EMERGENCIES, **_labels(runtime, staff.language))
+
+
+@router.get("/new", response_class=HTMLResponse)
+def new_page(request: Request, runtime: RuntimeDep, staff: Writer) -> HTMLResponse:
+    form = {"topic": "", "audience": "everyone", "settlements": [], "when": "now",
+            "send_at": "", "rsvp": False, "text": {}}
+    return _form_page(request, runtime, staff, form)
+
+
+def _local_time(runtime: Runtime, value: str) -> datetime:
+    """A `datetime-local` field's value, in the municipality's time zone."""
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise Problem(409, "bad_time", f"not a date and time: {value[:40]!r}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=runtime.profile.tz)
+
+
+def _error_text(runtime: Runtime, locale: str, problem: Problem) -> str:
+    """A refusal in the officer's language, naming the languages to fix."""
+    if problem.code not in ERRORS:
+        return problem.detail
+    names = [LANGUAGE_NAMES.get(str(e["loc"][-1]), str(e["loc"][-1]))
+             for e in problem.extra.get("errors", []) if e["loc"][:2] == ["body", "text"]]
+    return runtime.catalogs.gettext(locale, f"staff.notices.error.{problem.code}",
+                                    languages=", ".join(names), max=service.TEXT_MAX)
+
+
+@router.post("/new", response_class=HTMLResponse)
+def new_notice(request: Request, runtime: RuntimeDep, staff: Writer, session: SessionDep,
+               csrf_token: Csrf = "", action: Annotated[str, Form(max_length=16)] = "preview",
+               topic: Annotated[str, Form(max_length=32)] = "",
+               audience: Annotated[str, Form(max_length=16)] = "everyone",
+               settlements: Annotated[list[str] | None, Form(max_length=50)] = None,
+               when: Annotated[str, Form(max_length=16)] = "now", send_at: Short = "",
+               rsvp: Annotated[bool, Form()] = False, text_sr_Latn: Text = "",
+               text_sr_Cyrl: Text = "", text_sq: Text = "", text_en: Text = "") -> Response:
+    """"Preview" shows the form again with what each language's citizens will
+    get; "Send" makes the notice and opens its page. A refusal shows the form
+    again with what to fix."""
+    check_csrf(request, runtime, csrf_token)
+    given = {"sr_Latn": text_sr_Latn, "sr_Cyrl": text_sr_Cyrl, "sq": text_sq, "en": text_en}
+    texts = {loc: given[loc] for loc in runtime.profile.enabled_locales}
+    everyone = audience != "settlements"
+    chosen = [code[:32] for code in settlements or []]
+    later = when == "later"
+    form = {"topic": topic, "audience": "everyone" if everyone else "settlements",
+            "settlements": chosen, "when": "later" if later else "now", "send_at": send_at,
+            "rsvp": rsvp, "text": texts}
+    try:
+        if not everyone and not chosen:
+            raise Problem(409, "no_settlement", "choose at least one settlement, or everyone")
+        draft = api.Draft(topic=topic, settlements=None if everyone else chosen, texts=texts,
+                          send_at=_local_time(runtime, send_at) if later else None, rsvp=rsvp)
+        if action != "send":
+            return _form_page(request, runtime, staff, form,
+                              preview=api.preview_draft(runtime, draft))
+        notice = api.act_create(session, runtime, staff, client_ip(request), draft)
+    except Problem as problem:
+        if problem.status != 409:
+            raise
+        return _form_page(request, runtime, staff, form, status=409,
+                          error=_error_text(runtime, staff.language, problem))
+    return RedirectResponse(f"{HOME}/{notice.id}?done=created", status_code=303)
+
+
+@router.get("/{notice_id}", response_class=HTMLResponse)
+def notice_page(notice_id: api.NoticeIdPath, request: Request, runtime: RuntimeDep,
+                staff: Reader, session: SessionDep,
+                offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> HTMLResponse:
+    found = api.find_notice(session, notice_id)
+    detail = api.detail_out(session, runtime, found)
+    page = PageParams(limit=QUESTIONS_PER_PAGE, offset=offset)
+    questions, total = api.list_questions(session, found, page)
+    prev_offset = max(0, offset - page.limit) if offset else None
+    next_offset = offset + page.limit if offset + page.limit < total else None
+    done = request.query_params.get("done")
+    finished = detail.recipients - detail.pending
+    return render(
+        request, runtime, "notices_detail.html", staff, n=detail, questions=questions,
+        question_offset=offset, done=done if done in DONE else None,
+        can_cancel=(can_write(staff.role, Capability.notices) and detail.in_progress
+                    and detail.status is not NoticeStatus.cancelled),
+        finished=finished, bar_max=max(detail.recipients, 1),
+        csv_link=f"/api/v1/notices/{notice_id}/answers.csv",
+        prev_link=None if prev_offset is None else f"?offset={prev_offset}",
+        next_link=None if next_offset is None else f"?offset={next_offset}",
+        now=utcnow(), **_labels(runtime, staff.language),
+    )
+
+
+@router.post("/{notice_id}/cancel")
+def cancel(notice_id: api.NoticeIdPath, request: Request, runtime: RuntimeDep, staff: Writer,
+           session: SessionDep, csrf_token: Csrf = "") -> Response:
+    check_csrf(request, runtime, csrf_token)
+    api.act_cancel(session, staff, client_ip(request), notice_id)
+    return RedirectResponse(f"{HOME}/{notice_id}?done=cancelled", status_code=303)
