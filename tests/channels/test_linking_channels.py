@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from bot.db import utcnow
 from bot.i18n import Catalogs
-from bot.models import ChannelAccount, Citizen, Subscription
+from bot.models import ChannelAccount, Citizen, Notice, NoticeAnswer, Subscription
 from bot.services import notices
 from tests.channels.conftest import HEADERS_TG, VIBER_TOKEN, Bench
 from tests.fakes.telegram_api import FakeTelegramAPI, tg_callback_update, tg_command_update
@@ -87,7 +87,7 @@ async def test_link_telegram_and_viber(bench: Bench, tg: FakeTelegramAPI,
         notices.create(session, bench.runtime.profile, topic="public_debates",
                        settlements=None, texts={loc: f"Rasprava ({loc})" for loc in
                                                 bench.runtime.profile.enabled_locales},
-                       send_at=None, rsvp=False, by="info1", now=midday)
+                       send_at=None, rsvp=True, by="info1", now=midday)
         for account in session.scalars(select(ChannelAccount)):
             account.last_inbound_at = utcnow()
     before_tg = len(tg.delivered("sendMessage"))
@@ -99,6 +99,22 @@ async def test_link_telegram_and_viber(bench: Bench, tg: FakeTelegramAPI,
     got = (len(tg.delivered("sendMessage")) - before_tg,
            len(viber.delivered("send_message")) - before_viber)
     assert sorted(got) == [0, 1]  # once, on one channel
+
+    # The public debate: "I'll come" and a question, from the app that got it.
+    with bench.runtime.db.read_session() as session:
+        notice_id = session.scalars(select(Notice)).one().id
+    if got[0]:
+        await telegram(tg_callback_update(next(n), TG_USER, f"rsvp:yes:{notice_id}"))
+        await telegram(tg_callback_update(next(n), TG_USER, f"rsvp:ask:{notice_id}"))
+        saved = await telegram(tg_text(next(n), TG_USER, "Kada počinju radovi na putu?"))
+    else:
+        await on_viber(f"rsvp:yes:{notice_id}")
+        await on_viber(f"rsvp:ask:{notice_id}")
+        saved = await on_viber("Kada počinju radovi na putu?")
+    assert saved == t("notices.question_saved")
+    with bench.runtime.db.read_session() as session:
+        answers = sorted((a.kind, a.settlement) for a in session.scalars(select(NoticeAnswer)))
+    assert answers == [("coming", "klokot"), ("question", "klokot")]
 
     assert await on_viber("/link off") == t("link.separated")
     assert await on_viber("/link off") == t("link.not_linked")
