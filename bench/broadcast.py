@@ -21,11 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 
 from bot.db import utcnow
 from bot.migrate import upgrade
-from bot.models import ChannelAccount, Citizen, Subscription
+from bot.models import ChannelAccount, Citizen, Conversation, Subscription
 from bot.services import notices
 from tests.factories import make_runtime
 from tests.fakes.telegram_api import FakeTelegramAPI
@@ -42,9 +42,17 @@ def seed(runtime_db: object, subscribers: int) -> None:
              "settlement": "klokot", "created_at": now, "last_seen_at": now}
             for i in range(1, subscribers + 1)])
         session.execute(insert(ChannelAccount), [
-            {"citizen_id": i, "channel": "telegram", "external_id": str(100_000 + i),
+            {"id": i, "citizen_id": i, "channel": "telegram", "external_id": str(100_000 + i),
              "chat_id": str(100_000 + i), "first_seen_at": now, "last_inbound_at": now}
             for i in range(1, subscribers + 1)])
+        # Every account has its conversation row, as the engine makes them.
+        session.execute(insert(Conversation), [
+            {"account_id": i, "data": {}, "updated_at": now}
+            for i in range(1, subscribers + 1)])
+        if session.get_bind().dialect.name == "postgresql":  # explicit ids: move the sequences
+            for table in ("citizen", "channel_account"):
+                session.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                                     f"(SELECT max(id) FROM {table}))"))
         session.execute(insert(Subscription), [
             {"citizen_id": i, "topic": "public_debates", "created_at": now}
             for i in range(1, subscribers + 1)])

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 
 from bot.app import build_sender, create_app
 from bot.db import Database, utcnow
-from bot.models import ChannelAccount, Citizen, Notice, Subscription
+from bot.models import ChannelAccount, Citizen, Conversation, Notice, Subscription
 from bot.runtime import Runtime
 from bot.services import notices
 from tests.channels.conftest import HEADERS_TG, TG_SECRET, VIBER_TOKEN
@@ -50,11 +50,19 @@ def seed(db: Database) -> None:
             {"id": i, "language": languages[i % 4], "settlement": "klokot",
              "created_at": now, "last_seen_at": now} for i in range(1, SUBSCRIBERS + 1)])
         session.execute(insert(ChannelAccount), [
-            {"citizen_id": i, "channel": "viber" if i <= ON_VIBER else "telegram",
+            {"id": i, "citizen_id": i, "channel": "viber" if i <= ON_VIBER else "telegram",
              "external_id": f"v{i}" if i <= ON_VIBER else str(50_000 + i),
              "chat_id": f"v{i}" if i <= ON_VIBER else str(50_000 + i),
              "first_seen_at": now, "last_inbound_at": now}  # a Viber session is open
             for i in range(1, SUBSCRIBERS + 1)])
+        # Every account has its conversation row, as the engine makes them.
+        session.execute(insert(Conversation), [
+            {"account_id": i, "data": {}, "updated_at": now}
+            for i in range(1, SUBSCRIBERS + 1)])
+        if session.get_bind().dialect.name == "postgresql":  # explicit ids: move the sequences
+            for table in ("citizen", "channel_account"):
+                session.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                                     f"(SELECT max(id) FROM {table}))"))
         session.execute(insert(Subscription), [
             {"citizen_id": i, "topic": "public_debates", "created_at": now}
             for i in range(1, SUBSCRIBERS + 1)])
@@ -112,17 +120,14 @@ async def test_a_notice_to_2000_subscribers(worker_runtime: Runtime, db: Databas
                                                                            SUBSCRIBERS, 0, 0)
     tg_calls = tg.delivered("sendMessage")
     viber_calls = viber.delivered()
-    notice_chats = [str(c.params["chat_id"]) for c in tg_calls
-                    if "Javna" in str(c.params["text"]) or "Јавна" in str(c.params["text"])
-                    or "Dëgjim" in str(c.params["text"]) or "Public" in str(c.params["text"])]
-    notice_chats += [str(c.params["receiver"]) for c in viber_calls]
+    def is_notice(params: dict[str, object]) -> bool:
+        return "ntc:stop" in json.dumps(params)  # every notice carries its way out
+
+    notice_chats = [str(c.params["chat_id"]) for c in tg_calls if is_notice(c.params)]
+    notice_chats += [str(c.params["receiver"]) for c in viber_calls if is_notice(c.params)]
     assert len(notice_chats) == len(set(notice_chats)) == SUBSCRIBERS  # once each
     # The answer to the citizen did not wait for the rest of the notice.
-    order = [str(c.params["chat_id"]) + ":" + str(c.params["text"])[:10] for c in tg_calls]
-    help_index = next(i for i, entry in enumerate(order)
-                      if entry.startswith("51500:") and "Javna" not in entry
-                      and "Јавна" not in entry and "Dëgjim" not in entry
-                      and "Public" not in entry)
+    help_index = next(i for i, call in enumerate(tg_calls)
+                      if str(call.params["chat_id"]) == "51500" and not is_notice(call.params))
     assert replied_at is not None
     assert help_index < len(tg_calls) - 500
-    assert json.dumps(tg_calls[help_index].params).count("rsvp") == 0
