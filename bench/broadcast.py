@@ -21,41 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from sqlalchemy import insert, text
-
 from bot.db import utcnow
 from bot.migrate import upgrade
-from bot.models import ChannelAccount, Citizen, Conversation, Subscription
 from bot.services import notices
-from tests.factories import make_runtime
+from tests.factories import make_runtime, seed_subscribers
 from tests.fakes.telegram_api import FakeTelegramAPI
-
-
-def seed(runtime_db: object, subscribers: int) -> None:
-    from bot.db import Database
-
-    assert isinstance(runtime_db, Database)
-    now = utcnow()
-    with runtime_db.session() as session:
-        session.execute(insert(Citizen), [
-            {"id": i, "language": ("sr_Latn", "sr_Cyrl", "sq", "en")[i % 4],
-             "settlement": "klokot", "created_at": now, "last_seen_at": now}
-            for i in range(1, subscribers + 1)])
-        session.execute(insert(ChannelAccount), [
-            {"id": i, "citizen_id": i, "channel": "telegram", "external_id": str(100_000 + i),
-             "chat_id": str(100_000 + i), "first_seen_at": now, "last_inbound_at": now}
-            for i in range(1, subscribers + 1)])
-        # Every account has its conversation row, as the engine makes them.
-        session.execute(insert(Conversation), [
-            {"account_id": i, "data": {}, "updated_at": now}
-            for i in range(1, subscribers + 1)])
-        if session.get_bind().dialect.name == "postgresql":  # explicit ids: move the sequences
-            for table in ("citizen", "channel_account"):
-                session.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                                     f"(SELECT max(id) FROM {table}))"))
-        session.execute(insert(Subscription), [
-            {"citizen_id": i, "topic": "public_debates", "created_at": now}
-            for i in range(1, subscribers + 1)])
 
 
 async def run(subscribers: int, limit: float) -> None:
@@ -68,7 +38,7 @@ async def run(subscribers: int, limit: float) -> None:
         runtime = make_runtime(db, data_dir=Path(tmp), telegram_bot_token=tg.token,
                                telegram_api_url=tg.url, telegram_rate_per_second=limit)
         tg.rate_limit(limit, 1.0)
-        seed(db, subscribers)
+        seed_subscribers(db, subscribers, telegram_base=100_000)
         now = utcnow()
         if not notices.daytime(runtime.profile, now):
             now = now.replace(hour=11, minute=0)  # within the day's hours, in the past

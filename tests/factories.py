@@ -263,3 +263,37 @@ def make_complaint(db: Database, *, kind: str = "complaint", category: str = "li
                 file_id=f"file-{position}", status=PhotoStatus.stored, path=str(path.resolve()),
                 mime_type="image/jpeg", size=len(data), width=64, height=48, stored_at=now))
         return complaint.reference
+
+
+def seed_subscribers(db: Database, count: int, *, topic: str = "public_debates",
+                     viber_first: int = 0, telegram_base: int = 50_000) -> None:
+    """`count` citizens subscribed to `topic`, languages in turn, each with an
+    account (the first `viber_first` on Viber, the rest on Telegram as user
+    `telegram_base + i`) and its conversation row, as the engine makes them;
+    bulk inserts, for benchmarks and broadcast tests."""
+    from sqlalchemy import insert, text
+
+    from bot.db import utcnow
+    from bot.models import ChannelAccount, Citizen, Conversation, Subscription
+
+    now = utcnow()
+    languages = ("sr_Latn", "sr_Cyrl", "sq", "en")
+    ids = range(1, count + 1)
+    with db.session() as session:
+        session.execute(insert(Citizen), [
+            {"id": i, "language": languages[i % 4], "settlement": "klokot",
+             "created_at": now, "last_seen_at": now} for i in ids])
+        session.execute(insert(ChannelAccount), [
+            {"id": i, "citizen_id": i, "channel": "viber" if i <= viber_first else "telegram",
+             "external_id": f"v{i}" if i <= viber_first else str(telegram_base + i),
+             "chat_id": f"v{i}" if i <= viber_first else str(telegram_base + i),
+             "first_seen_at": now, "last_inbound_at": now}  # a Viber session is open
+            for i in ids])
+        session.execute(insert(Conversation), [
+            {"account_id": i, "data": {}, "updated_at": now} for i in ids])
+        if session.get_bind().dialect.name == "postgresql":  # explicit ids: move the sequences
+            for table in ("citizen", "channel_account"):
+                session.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                                     f"(SELECT max(id) FROM {table}))"))
+        session.execute(insert(Subscription), [
+            {"citizen_id": i, "topic": topic, "created_at": now} for i in ids])

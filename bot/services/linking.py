@@ -88,26 +88,27 @@ def merge(session: Session, keep: Citizen, other: Citizen) -> None:
                   SurveyResponse):
         session.execute(update(model).where(model.citizen_id == other.id)
                         .values(citizen_id=keep.id))
-    topics = set(session.scalars(select(Subscription.topic).where(
-        Subscription.citizen_id == keep.id)))
-    for subscription in session.scalars(select(Subscription).where(
-            Subscription.citizen_id == other.id)):
-        if subscription.topic in topics:
-            session.delete(subscription)
-        else:
-            subscription.citizen_id = keep.id
-    notices = set(session.scalars(select(NoticeRecipient.notice_id).where(
-        NoticeRecipient.citizen_id == keep.id)))
-    for recipient in session.scalars(select(NoticeRecipient).where(
-            NoticeRecipient.citizen_id == other.id)):
-        if recipient.notice_id in notices:
-            session.delete(recipient)
-        else:
-            recipient.citizen_id = keep.id
+    _move_unique(session, Subscription, "topic", keep, other)
+    _move_unique(session, NoticeRecipient, "notice_id", keep, other)
     session.flush()
     session.expire(keep, ["accounts"])
     session.expire(other, ["accounts"])
     session.delete(other)
+
+
+def _move_unique(session: Session, model: type[Subscription] | type[NoticeRecipient],
+                 unique_with: str, keep: Citizen, other: Citizen) -> None:
+    """Rows unique per (citizen, `unique_with`): moved unless `keep` has the
+    same one already, then dropped."""
+    kept = set(session.scalars(select(getattr(model, unique_with)).where(
+        model.citizen_id == keep.id)))
+    rows: list[Subscription | NoticeRecipient] = list(session.scalars(
+        select(model).where(model.citizen_id == other.id)))
+    for row in rows:
+        if getattr(row, unique_with) in kept:
+            session.delete(row)
+        else:
+            row.citizen_id = keep.id
 
 
 def unlink(session: Session, account: ChannelAccount, now: datetime) -> bool:

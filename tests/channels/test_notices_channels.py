@@ -14,15 +14,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import insert, text
 
 from bot.app import build_sender, create_app
 from bot.db import Database, utcnow
-from bot.models import ChannelAccount, Citizen, Conversation, Notice, Subscription
+from bot.models import Notice
 from bot.runtime import Runtime
 from bot.services import notices
 from tests.channels.conftest import HEADERS_TG, TG_SECRET, VIBER_TOKEN
-from tests.factories import make_runtime
+from tests.factories import make_runtime, seed_subscribers
 from tests.fakes.telegram_api import FakeTelegramAPI, tg_command_update
 from tests.fakes.viber_api import FakeViberAPI
 
@@ -42,37 +41,11 @@ async def worker_runtime(db: Database, tg: FakeTelegramAPI, viber: FakeViberAPI,
     await runtime.close()
 
 
-def seed(db: Database) -> None:
-    now = utcnow()
-    languages = ("sr_Latn", "sr_Cyrl", "sq", "en")
-    with db.session() as session:
-        session.execute(insert(Citizen), [
-            {"id": i, "language": languages[i % 4], "settlement": "klokot",
-             "created_at": now, "last_seen_at": now} for i in range(1, SUBSCRIBERS + 1)])
-        session.execute(insert(ChannelAccount), [
-            {"id": i, "citizen_id": i, "channel": "viber" if i <= ON_VIBER else "telegram",
-             "external_id": f"v{i}" if i <= ON_VIBER else str(50_000 + i),
-             "chat_id": f"v{i}" if i <= ON_VIBER else str(50_000 + i),
-             "first_seen_at": now, "last_inbound_at": now}  # a Viber session is open
-            for i in range(1, SUBSCRIBERS + 1)])
-        # Every account has its conversation row, as the engine makes them.
-        session.execute(insert(Conversation), [
-            {"account_id": i, "data": {}, "updated_at": now}
-            for i in range(1, SUBSCRIBERS + 1)])
-        if session.get_bind().dialect.name == "postgresql":  # explicit ids: move the sequences
-            for table in ("citizen", "channel_account"):
-                session.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                                     f"(SELECT max(id) FROM {table}))"))
-        session.execute(insert(Subscription), [
-            {"citizen_id": i, "topic": "public_debates", "created_at": now}
-            for i in range(1, SUBSCRIBERS + 1)])
-
-
 async def test_a_notice_to_2000_subscribers(worker_runtime: Runtime, db: Database,
                                             tg: FakeTelegramAPI, viber: FakeViberAPI) -> None:
     tg.rate_limit(LIMIT, 1.0)
     viber.rate_limit(LIMIT)
-    seed(db)
+    seed_subscribers(db, SUBSCRIBERS, viber_first=ON_VIBER)
     now = utcnow()
     if not notices.daytime(worker_runtime.profile, now):
         now = now.replace(hour=11) - timedelta(days=1)

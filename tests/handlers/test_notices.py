@@ -5,13 +5,11 @@ answers to a public debate."""
 
 from __future__ import annotations
 
-import io
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
-from bot.channels.terminal import TerminalChat
 from bot.db import Database, utcnow
 from bot.i18n import Catalogs
 from bot.models import (
@@ -27,7 +25,7 @@ from bot.models import (
 from bot.profile import get_profile
 from bot.services import notices as service
 from tests.factories import make_citizen, make_incoming, make_runtime, texts
-from tests.handlers.test_reception import tap
+from tests.handlers.test_reception import citizen_chat, tap
 
 T = Catalogs()
 PROFILE = get_profile()
@@ -42,15 +40,6 @@ NIGHT = datetime(2026, 12, 2, 22, 30, tzinfo=UTC)  # 23:30 in Klokot
 
 def t(locale: str, key: str, **params: object) -> str:
     return T.gettext(locale, key, **params)
-
-
-def chat_for(db: Database, user: str, locale: str = "en") -> TerminalChat:
-    runtime = make_runtime(db)
-    chat = TerminalChat(runtime.engine, db, user=user, out=io.StringIO())
-    chat.send("/start")
-    tap(chat, f"lang:{locale}")
-    tap(chat, "privacy:ok")
-    return chat
 
 
 def subscriber(db: Database, external_id: str, *, topics: tuple[str, ...] = ("public_debates",),
@@ -96,7 +85,7 @@ def outbox(db: Database) -> list[OutboxMessage]:
 
 @pytest.mark.parametrize("locale", LOCALES)
 def test_choose_where_and_topics_in_the_chat(db: Database, locale: str) -> None:
-    chat = chat_for(db, "ana", locale)
+    chat = citizen_chat(db, "ana", locale)
     settings = texts(chat.send("/notices"))
     assert t(locale, "notices.settings", where=t(locale, "notices.where_unknown"),
              count=0) in settings
@@ -115,7 +104,7 @@ def test_choose_where_and_topics_in_the_chat(db: Database, locale: str) -> None:
 
 
 def test_abroad_with_a_country_typed_or_chosen(db: Database) -> None:
-    chat = chat_for(db, "bo", "sr_Latn")
+    chat = citizen_chat(db, "bo", "sr_Latn")
     chat.send("/notices")
     tap(chat, "ntc:where")
     tap(chat, "ntc:set:abroad")
@@ -260,7 +249,7 @@ def test_a_notice_with_a_problem_is_refused(db: Database, change: dict[str, obje
 
 
 def test_the_way_out_of_a_topic_and_of_everything(db: Database) -> None:
-    chat = chat_for(db, "cira", "sq")
+    chat = citizen_chat(db, "cira", "sq")
     chat.send("/notices")
     tap(chat, "ntc:t:public_debates")
     tap(chat, "ntc:set:klokot")
@@ -282,7 +271,7 @@ def test_the_way_out_of_a_topic_and_of_everything(db: Database) -> None:
 
 
 def test_public_debate_answers(db: Database) -> None:
-    chat = chat_for(db, "dara", "en")
+    chat = citizen_chat(db, "dara", "en")
     chat.send("/notices")
     tap(chat, "ntc:t:public_debates")
     tap(chat, "ntc:set:grncar")

@@ -20,7 +20,7 @@ from bot.models import Survey, SurveyParticipant, SurveyResponse
 from bot.profile import get_profile
 from bot.services import surveys as service
 from tests.factories import make_incoming, make_runtime, texts
-from tests.handlers.test_reception import tap
+from tests.handlers.test_reception import citizen_chat, tap
 
 T = Catalogs()
 PROFILE = get_profile()
@@ -62,16 +62,6 @@ def open_survey(db: Database, **changes: Any) -> str:
                                 now=utcnow())
         service.publish(session, survey, utcnow())
         return survey.slug
-
-
-def chat_for(db: Database, user: str, locale: str = "en",
-             channel: str = "terminal") -> TerminalChat:
-    runtime = make_runtime(db)
-    chat = TerminalChat(runtime.engine, db, user=user, out=io.StringIO())
-    chat.send("/start")
-    tap(chat, f"lang:{locale}")
-    tap(chat, "privacy:ok")
-    return chat
 
 
 def press(chat: TerminalChat, suffix: str) -> str:
@@ -126,7 +116,7 @@ def test_question_problems_are_named(question: dict[str, Any], field: str, words
 
 def test_questions_freeze_once_someone_answered(db: Database) -> None:
     slug = open_survey(db)
-    chat = chat_for(db, "ana")
+    chat = citizen_chat(db, "ana")
     chat.send("/survey")
     tap(chat, f"srv:{slug}:start")
     press(chat, ":v5")
@@ -149,7 +139,7 @@ def test_questions_freeze_once_someone_answered(db: Database) -> None:
 @pytest.mark.parametrize("locale", LOCALES)
 def test_take_a_survey_with_back_skip_and_text(db: Database, locale: str) -> None:
     slug = open_survey(db)
-    chat = chat_for(db, "bo", locale)
+    chat = citizen_chat(db, "bo", locale)
     listing = texts(chat.send("/survey"))
     assert t(locale, "surveys.choose") in listing
     intro = tap(chat, f"srv:{slug}:start")
@@ -178,7 +168,7 @@ def test_take_a_survey_with_back_skip_and_text(db: Database, locale: str) -> Non
 
 def test_stop_and_resume_after_a_restart_and_after_other_flows(db: Database) -> None:
     slug = open_survey(db)
-    chat = chat_for(db, "cira")
+    chat = citizen_chat(db, "cira")
     chat.send("/survey")
     tap(chat, f"srv:{slug}:start")
     press(chat, ":v3")
@@ -203,7 +193,7 @@ def test_stop_and_resume_after_a_restart_and_after_other_flows(db: Database) -> 
 def test_required_questions_cannot_be_skipped_and_text_or_photos_are_refused(
         db: Database) -> None:
     slug = open_survey(db)
-    chat = chat_for(db, "dara")
+    chat = citizen_chat(db, "dara")
     chat.send("/survey")
     first = tap(chat, f"srv:{slug}:start")
     assert t("en", "surveys.skip") not in first and not any(
@@ -223,7 +213,7 @@ def test_required_questions_cannot_be_skipped_and_text_or_photos_are_refused(
 
 def test_buttons_of_another_question_or_a_closed_survey(db: Database) -> None:
     slug = open_survey(db)
-    chat = chat_for(db, "ema")
+    chat = citizen_chat(db, "ema")
     chat.send("/survey")
     tap(chat, f"srv:{slug}:start")
     press(chat, ":v1")
@@ -286,7 +276,7 @@ def walk(chat: TerminalChat, slug: str) -> str:
 
 def test_an_anonymous_survey_stores_nothing_that_points_at_the_citizen(db: Database) -> None:
     slug = open_survey(db)
-    chat = chat_for(db, "fila")
+    chat = citizen_chat(db, "fila")
     walk(chat, slug)
     with db.read_session() as session:
         response = session.scalars(select(SurveyResponse)).one()
@@ -307,7 +297,7 @@ def test_an_anonymous_survey_stores_nothing_that_points_at_the_citizen(db: Datab
 
 def test_a_named_survey_keeps_who_channel_and_settlement(db: Database) -> None:
     slug = open_survey(db, anonymous=False)
-    walk(chat_for(db, "gaga"), slug)
+    walk(citizen_chat(db, "gaga"), slug)
     with db.read_session() as session:
         response = session.scalars(select(SurveyResponse)).one()
     assert response.citizen_id is not None and response.channel == "terminal"
