@@ -46,7 +46,7 @@ SECTIONS = [
     ("notices", Capability.notices, "staff.nav.notices"),
 ]
 # Sections with their own pages (the rest say "not built yet").
-BUILT = {"reception", "documents", "complaints", "notices"}
+BUILT = {"reception", "documents", "complaints", "notices", "surveys"}
 
 
 class LoginRequired(Exception):

@@ -9,7 +9,7 @@ import hmac
 import io
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select
@@ -87,6 +87,11 @@ def _moment(value: Any, where: str, problems: list[tuple[str, str]]) -> datetime
     if moment.tzinfo is None:
         problems.append((where, "must carry its UTC offset, e.g. +01:00"))
         return None
+    try:
+        moment.astimezone(UTC)  # year 1 or 9999 near the edge has no UTC time
+    except OverflowError:
+        problems.append((where, "out of range"))
+        return None
     return moment
 
 
@@ -117,7 +122,8 @@ def check_definition(profile: Profile, data: Any) -> dict[str, Any]:
             known = {s.code for s in profile.settlements}
             if settlements is not None and (
                     not isinstance(settlements, list) or not settlements
-                    or any(code not in known for code in settlements)):
+                    or any(not isinstance(code, str) or code not in known
+                           for code in settlements)):
                 problems.append(("audience.settlements",
                                  f"a non-empty list of: {', '.join(sorted(known))}"))
             if audience.get("diaspora") not in (None, True, False):

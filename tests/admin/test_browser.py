@@ -286,3 +286,56 @@ def test_the_information_office_sends_a_notice_and_follows_it(
     with db.read_session() as session:
         notice = session.scalars(select(Notice)).one()
     assert notice.texts == TEXTS and notice.rsvp and notice.created_by == "info1"
+
+
+def test_the_information_office_runs_a_survey_and_sees_its_charts(
+        db: Database, live_url: str, page: Page) -> None:
+    import json
+
+    from sqlalchemy import select
+
+    from bot.models import Survey, SurveyStatus
+    from tests.admin.test_surveys_api import answer_all, small_steps
+    from tests.handlers.test_surveys import definition
+
+    make_staff(db, "info1", "info_office")
+    make_citizen(db, external_id="41", language="sq", settlement="grncar")
+    page.goto(f"{live_url}/staff/login")
+    page.fill("#username", "info1")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.click("nav.main-nav >> text=Surveys")
+    page.click("#new-survey")
+    # (A definition with problems is answered 422, which the browser logs as
+    # an error; tests/admin/test_surveys_pages.py covers that form.)
+    page.fill("#definition", json.dumps(definition(), ensure_ascii=False, indent=2))
+    shot(page, "survey-new")
+    page.click("#create-button")
+    expect(page.locator(".notice")).to_contain_text("saved as a draft")
+    expect(page.locator("#status")).to_have_text("draft")
+    page.check("#invite")
+    page.click("#publish-button")
+    expect(page.locator(".notice")).to_contain_text("Invitations on their way: 1.")
+    expect(page.locator("#status")).to_have_text("open")
+    expect(page.locator("#live-hint")).to_be_visible()
+
+    slug = "citizens-2026"
+    answer_all(db, slug, [("b1", "telegram", "en"), ("b2", "viber", "sr_Cyrl"),
+                          ("b3", "telegram", "sq")], small_steps(slug, "More buses, please"))
+    page.reload()
+    expect(page.locator("#count-completed")).to_have_text("3")
+    expect(page.locator("#chart-satisfaction rect.bar")).to_have_count(5)
+    expect(page.locator("#chart-channel rect.bar")).to_have_count(2)
+    expect(page.locator("#mean-satisfaction")).to_have_text("Mean: 2.00")
+    expect(page.locator("#texts-comment li")).to_have_count(3)
+    drawn = page.locator("svg.chart rect.bar").evaluate_all(
+        "bars => bars.map(b => [Number(b.dataset.count), b.getBoundingClientRect().width])")
+    assert drawn and all((width > 0) == (count > 0) for count, width in drawn), drawn
+    assert sum(1 for count, _ in drawn if count > 0) == 6  # 3 values, 2 sources, 1 topic
+    shot(page, "survey")
+
+    page.click("#close-button")
+    expect(page.locator("#status")).to_have_text("closed")
+    with db.read_session() as session:
+        survey = session.scalars(select(Survey)).one()
+    assert survey.status is SurveyStatus.closed and survey.created_by == "info1"

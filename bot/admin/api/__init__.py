@@ -2,7 +2,16 @@
 
 from fastapi import APIRouter
 
-from bot.admin.api import audit, auth, citizens, complaints, documents, notices, reception
+from bot.admin.api import (
+    audit,
+    auth,
+    citizens,
+    complaints,
+    documents,
+    notices,
+    reception,
+    surveys,
+)
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(auth.router)
@@ -11,4 +20,5 @@ api_router.include_router(reception.router)
 api_router.include_router(documents.router)
 api_router.include_router(complaints.router)
 api_router.include_router(notices.router)
+api_router.include_router(surveys.router)
 api_router.include_router(audit.router)

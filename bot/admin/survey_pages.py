@@ -1,0 +1,300 @@
+"""Staff pages of surveys at /staff/surveys: the list with status and how
+many answered, a form to define a survey by pasting its JSON (or uploading
+the same JSON as a file) that shows every problem of the definition beside
+it, and each survey with its Publish ("invite the audience") and Close
+buttons and its results — every question a horizontal bar chart drawn on
+the server as inline SVG (no script, no outside source: the CSP allows
+none), with counts, percentages, a scale's mean and the free texts — and
+links to the CSV and XLSX exports. While a survey is open its page reloads
+itself every half minute (a same-origin script). They call the same actions
+as the API (bot.admin.api.surveys), so audit and rules are the same on both."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from bot.admin.api import surveys as api
+from bot.admin.common import PageParams, Problem
+from bot.admin.deps import RuntimeDep, SessionDep, client_ip, require
+from bot.admin.pages import PageStaff, check_csrf, render
+from bot.admin.permissions import Capability, can_write
+from bot.i18n import LANGUAGE_NAMES
+from bot.models import Survey, SurveyStatus
+from bot.models.staff import StaffUser
+from bot.runtime import Runtime
+from bot.services import surveys as service
+
+router = APIRouter(prefix="/staff/surveys", include_in_schema=False)
+HOME = "/staff/surveys"
+DONE = ("created", "published", "invited", "closed")
+UPLOAD_MAX = 512 * 1024  # a definition of 40 questions × 12 options × 4 languages fits
+TEXTS_PER_PAGE = 50
+REFRESH_SECONDS = 30
+Csrf = Annotated[str, Form(max_length=200)]
+# The chart's geometry (SVG user units; the picture scales to the page's width).
+CHART_WIDTH, LABEL_WIDTH, BAR_WIDTH, ROW_HEIGHT, BAR_HEIGHT = 720, 250, 330, 30, 20
+LABEL_CHARS = 34
+
+
+def page_reader(staff: PageStaff) -> StaffUser:
+    return require(Capability.surveys)(staff)
+
+
+def page_writer(staff: PageStaff) -> StaffUser:
+    return require(Capability.surveys, write=True)(staff)
+
+
+Reader = Annotated[StaffUser, Depends(page_reader)]
+Writer = Annotated[StaffUser, Depends(page_writer)]
+
+
+def _labels(runtime: Runtime, locale: str) -> dict[str, Any]:
+    profile = runtime.profile
+    settlements = {s.code: s.label(locale) for s in profile.settlements}
+    settlements[api.ABROAD] = runtime.catalogs.gettext(locale, "staff.abroad")
+    return {"settlements": settlements, "locales": list(profile.enabled_locales),
+            "channels": api.CHANNELS}
+
+
+def in_locale(texts: dict[str, str], locale: str, fallback: str = "") -> str:
+    return texts.get(locale) or texts.get("en") or next(iter(texts.values()), "") or fallback
+
+
+# --- charts ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    short: str
+    count: int
+    percent: float
+    y: int
+    width: float  # > 0 whenever count > 0
+
+
+@dataclass
+class Chart:
+    """One question's bars, laid out for the template's <svg>."""
+
+    key: str
+    title: str
+    bars: list[Bar] = field(default_factory=list)
+    height: int = 0
+    label_x: int = LABEL_WIDTH - 8
+    bar_x: int = LABEL_WIDTH
+    bar_height: int = BAR_HEIGHT
+    width: int = CHART_WIDTH
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= LABEL_CHARS else text[:LABEL_CHARS - 1].rstrip() + "…"
+
+
+def chart(key: str, title: str, rows: list[tuple[str, int, float]]) -> Chart:
+    """Bars as long as their percentage (of those who answered the
+    question); a bar with any answer is at least a pixel wide."""
+    bars = []
+    for index, (label, count, percent) in enumerate(rows):
+        width = round(BAR_WIDTH * percent / 100, 1)
+        if count > 0:
+            width = max(width, 1.0)
+        bars.append(Bar(label=label, short=_short(label), count=count, percent=percent,
+                        y=index * ROW_HEIGHT + 4, width=width))
+    return Chart(key=key, title=title, bars=bars, height=len(rows) * ROW_HEIGHT + 8)
+
+
+def charts_of(results: api.ResultsOut, locale: str) -> dict[str, Chart]:
+    found: dict[str, Chart] = {}
+    for question in results.questions:
+        title = in_locale(question.text, locale, question.key)
+        if question.type in ("single", "multiple"):
+            found[question.key] = chart(question.key, title, [
+                (in_locale(o.text, locale, o.key), o.count, o.percent)
+                for o in question.options])
+        elif question.type == "scale":
+            answered = question.answered
+            found[question.key] = chart(question.key, title, [
+                (value, count, round(100 * count / answered, 1) if answered else 0.0)
+                for value, count in question.distribution.items()])
+    return found
+
+
+# --- pages ----------------------------------------------------------------------------
+
+@router.get("", response_class=HTMLResponse)
+def list_page(request: Request, runtime: RuntimeDep, staff: Reader, session: SessionDep,
+              offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> HTMLResponse:
+    params = {k: v for k, v in request.query_params.items() if k == "status"}
+    error = None
+    try:
+        status = SurveyStatus(params["status"]) if params.get("status") else None
+    except ValueError:
+        status, error = None, "staff.surveys.bad_filter"
+    page = PageParams(limit=25, offset=offset)
+    rows, total = api.list_surveys(session, api.SurveyFilters(status), page)
+    query = {k: v for k, v in request.query_params.items() if k not in {"offset", "done"}}
+    prev_offset = max(0, offset - page.limit) if offset else None
+    next_offset = offset + page.limit if offset + page.limit < total else None
+    return render(
+        request, runtime, "surveys.html", staff, rows=api.list_out(session, rows), total=total,
+        error=error, params=params, statuses=[s.value for s in SurveyStatus],
+        can_write=can_write(staff.role, Capability.surveys),
+        prev_link=None if prev_offset is None else "?" + urlencode({**query,
+                                                                     "offset": prev_offset}),
+        next_link=None if next_offset is None else "?" + urlencode({**query,
+                                                                     "offset": next_offset}),
+    )
+
+
+def _form_page(request: Request, runtime: Runtime, staff: StaffUser, *, definition: str = "",
+               status: int = 200, error: str | None = None,
+               problems: list[dict[str, Any]] | None = None) -> HTMLResponse:
+    return render(request, runtime, "surveys_new.html", staff, status=status,
+                  definition=definition, error=error, problems=problems or [],
+                  example=json.dumps(api.DEFINITION_EXAMPLE, ensure_ascii=False, indent=2),
+                  upload_max_kb=UPLOAD_MAX // 1024,
+                  locale_list=", ".join(f"{LANGUAGE_NAMES.get(loc, loc)} ({loc})"
+                                        for loc in runtime.profile.enabled_locales),
+                  **_labels(runtime, staff.language))
+
+
+@router.get("/new", response_class=HTMLResponse)
+def new_page(request: Request, runtime: RuntimeDep, staff: Writer) -> HTMLResponse:
+    return _form_page(request, runtime, staff)
+
+
+def _uploaded(file: UploadFile | None) -> str | None:
+    """The uploaded JSON's text, or None when no file was chosen."""
+    if file is None or not file.filename:
+        return None
+    data = file.file.read(UPLOAD_MAX + 1)
+    if not data:
+        return None
+    if len(data) > UPLOAD_MAX:
+        raise Problem(413, "too_large", f"the file is over {UPLOAD_MAX // 1024} KB")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise Problem(422, "not_utf8", "the file is not UTF-8 text") from err
+
+
+@router.post("/new", response_class=HTMLResponse)
+def new_survey(request: Request, runtime: RuntimeDep, staff: Writer, session: SessionDep,
+               csrf_token: Csrf = "",
+               definition: Annotated[str, Form(max_length=UPLOAD_MAX)] = "",
+               file: Annotated[UploadFile | None, File()] = None) -> Response:
+    """A file, when one is chosen, wins over the text box. Every problem of
+    the definition is listed beside the form, which keeps what was sent."""
+    check_csrf(request, runtime, csrf_token)
+    locale = staff.language
+    t = runtime.catalogs.gettext
+    try:
+        text = _uploaded(file)
+    except Problem as problem:
+        key = "staff.surveys.error." + problem.code
+        return _form_page(request, runtime, staff, definition=definition,
+                          status=problem.status, error=t(locale, key, max=UPLOAD_MAX // 1024))
+    text = definition if text is None else text
+    if not text.strip():
+        return _form_page(request, runtime, staff, status=422,
+                          error=t(locale, "staff.surveys.error.empty"))
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        return _form_page(request, runtime, staff, definition=text, status=422,
+                          error=t(locale, "staff.surveys.error.not_json", line=err.lineno,
+                                  column=err.colno, reason=err.msg))
+    try:
+        survey = api.act_create(session, runtime, staff, client_ip(request), data)
+    except Problem as problem:
+        if problem.code not in ("invalid_definition", "slug_taken"):
+            raise
+        problems = problem.extra.get("errors") or []
+        return _form_page(request, runtime, staff, definition=text, status=problem.status,
+                          error=t(locale, f"staff.surveys.error.{problem.code}",
+                                  n=len(problems)), problems=problems)
+    return RedirectResponse(f"{HOME}/{survey.slug}?done=created", status_code=303)
+
+
+def _filters(runtime: Runtime, survey: Survey,
+             params: dict[str, str]) -> tuple[service.Filters, str | None]:
+    """The results' filters (named surveys only); an empty field means "any"."""
+    if survey.anonymous:
+        return service.Filters(), None
+    picked = {name: params.get(name) or None for name in ("settlement", "channel", "language")}
+    try:
+        filters = service.Filters(**picked)
+        api.check_filters(runtime.profile, filters)
+    except Problem:
+        return service.Filters(), "staff.surveys.bad_filter"
+    return filters, None
+
+
+def _export_link(slug: str, kind: str, filters: service.Filters) -> str:
+    query = {k: v for k, v in vars(filters).items() if v is not None}
+    return f"/api/v1/surveys/{slug}/results.{kind}" + (f"?{urlencode(query)}" if query else "")
+
+
+@router.get("/{slug}", response_class=HTMLResponse)
+def survey_page(slug: api.SlugPath, request: Request, runtime: RuntimeDep, staff: Reader,
+                session: SessionDep,
+                text_offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> HTMLResponse:
+    found = api.find_survey(session, slug)
+    detail = api.detail_out(session, found)
+    params = {k: v for k, v in request.query_params.items()
+              if k in {"settlement", "channel", "language"}}
+    filters, error = _filters(runtime, found, params)
+    texts = api.TextPage(limit=TEXTS_PER_PAGE, offset=text_offset)
+    results = api.results_out(session, runtime.profile, found, filters, texts)
+    longest = max((q.texts.total for q in results.questions if q.texts), default=0)
+    query = {k: v for k, v in request.query_params.items()
+             if k not in {"text_offset", "done", "invited"}}
+    prev_offset = max(0, text_offset - TEXTS_PER_PAGE) if text_offset else None
+    next_offset = text_offset + TEXTS_PER_PAGE if text_offset + TEXTS_PER_PAGE < longest \
+        else None
+    writer = can_write(staff.role, Capability.surveys)
+    done = request.query_params.get("done")
+    invited = request.query_params.get("invited", "")
+    locale = staff.language
+    return render(
+        request, runtime, "surveys_detail.html", staff, s=detail, results=results,
+        charts=charts_of(results, locale), error=error, params=params,
+        done=done if done in DONE else None, invited=invited if invited.isdigit() else "0",
+        can_publish=writer and found.status is SurveyStatus.draft,
+        can_close=writer and found.status is not SurveyStatus.closed,
+        csv_link=_export_link(slug, "csv", filters),
+        xlsx_link=_export_link(slug, "xlsx", filters),
+        definition=json.dumps(api.definition_of(found), ensure_ascii=False, indent=2),
+        refresh=REFRESH_SECONDS if found.status is SurveyStatus.open else None,
+        text_offset=text_offset, ltext=lambda texts: in_locale(texts, locale),
+        prev_link=None if prev_offset is None else "?" + urlencode(
+            {**query, "text_offset": prev_offset}),
+        next_link=None if next_offset is None else "?" + urlencode(
+            {**query, "text_offset": next_offset}),
+        **_labels(runtime, locale),
+    )
+
+
+@router.post("/{slug}/publish")
+def publish(slug: api.SlugPath, request: Request, runtime: RuntimeDep, staff: Writer,
+            session: SessionDep, csrf_token: Csrf = "",
+            invite: Annotated[bool, Form()] = False) -> Response:
+    check_csrf(request, runtime, csrf_token)
+    _, invited = api.act_publish(session, runtime, staff, client_ip(request), slug, invite)
+    if invited is None:
+        return RedirectResponse(f"{HOME}/{slug}?done=published", status_code=303)
+    return RedirectResponse(f"{HOME}/{slug}?done=invited&invited={invited}", status_code=303)
+
+
+@router.post("/{slug}/close")
+def close(slug: api.SlugPath, request: Request, runtime: RuntimeDep, staff: Writer,
+          session: SessionDep, csrf_token: Csrf = "") -> Response:
+    check_csrf(request, runtime, csrf_token)
+    api.act_close(session, staff, client_ip(request), slug)
+    return RedirectResponse(f"{HOME}/{slug}?done=closed", status_code=303)
