@@ -99,7 +99,7 @@ def on_survey_button(ctx: Context) -> None:
     if entry is None or not where.isdigit():
         ctx.reply(ctx.t("error.stale_button"), [_menu_row(ctx)])
         return
-    if int(where) != entry["i"]:  # a button of another question
+    if int(where) != entry["i"] or entry["i"] >= len(survey.questions):  # another question
         ctx.reply(ctx.t("surveys.other_question"))
         ask(ctx, survey)
         return
@@ -154,6 +154,9 @@ def begin(ctx: Context, survey: Survey) -> None:
 
 def ask(ctx: Context, survey: Survey) -> None:
     entry = _progress(ctx)[survey.slug]
+    if entry["i"] >= len(survey.questions):  # staff shortened a draft meanwhile
+        entry["i"] = len(survey.questions) - 1
+        _save(ctx, survey.slug, entry)
     index = entry["i"]
     question = survey.questions[index]
     ctx.set_state(SurveyFlow.answering)

@@ -316,6 +316,9 @@ def test_publish_invite_and_close(client: StaffClient) -> None:
     create(client, headers, slug="quiet")
     quiet = client.post(f"{API}/quiet/publish", headers=headers).json()
     assert quiet["invited"] is None and quiet["invited_at"] is None
+    later = client.post(f"{API}/quiet/invite", headers=headers)  # invited afterwards
+    assert later.status_code == 200 and later.json()["invited"] == 3  # no audience limit
+    problem(client.post(f"{API}/quiet/invite", headers=headers), 409, "already_invited")
 
     past = (utcnow() - timedelta(days=1)).isoformat()
     create(client, headers, slug="too-late", closes_at=past)
@@ -337,6 +340,7 @@ def test_publish_invite_and_close(client: StaffClient) -> None:
         ("surveys.publish", "citizens-2026", {"status": "draft"},
          {"status": "open", "invited": 2}),
         ("surveys.publish", "quiet", {"status": "draft"}, {"status": "open", "invited": None}),
+        ("surveys.invite", "quiet", None, {"invited": 3}),
         ("surveys.close", "citizens-2026", {"status": "open"}, {"status": "closed"}),
     ]
 

@@ -76,6 +76,8 @@ class RequestOut(BaseModel):
     decided_at: datetime | None
     description: str | None = Field(None, description="Only for roles that see personal data")
     full_name: str | None = Field(None, description="Only for roles that see personal data")
+    citizen_erased: bool = Field(False, description="The citizen erased their data (/forget); "
+                                                    "the request stays, without a name")
 
 
 class EventOut(BaseModel):
@@ -165,7 +167,8 @@ def request_out(request: DocumentRequest, personal: bool, now: datetime) -> Requ
         life_or_liberty=request.life_or_liberty, extended=request.extended,
         forwarded_to=request.forwarded_to, decided_at=request.decided_at,
         description=request.description if personal else None,
-        full_name=request.full_name if personal else None)
+        full_name=request.full_name if personal else None,
+        citizen_erased=request.account_id is None)
 
 
 def file_out(file: DocumentFile) -> FileOut:

@@ -130,6 +130,7 @@ class BookingOut(BaseModel):
     full_name: str | None = None
     phone: str | None = None
     topic: str | None = None
+    citizen_erased: bool = Field(False, description="The citizen erased their data (/forget)")
 
 
 class BookingMark(BaseModel):
@@ -147,6 +148,7 @@ class UrgentOut(BaseModel):
     full_name: str | None = None
     phone: str | None = None
     topic: str | None = None
+    citizen_erased: bool = Field(False, description="The citizen erased their data (/forget)")
 
 
 class FeedOut(BaseModel):
@@ -213,6 +215,7 @@ def booking_out(booking: Booking, profile: Profile, personal: bool) -> BookingOu
         full_name=booking.full_name if personal else None,
         phone=booking.phone if personal else None,
         topic=booking.topic if personal else None,
+        citizen_erased=booking.account_id is None,
     )
 
 
@@ -223,6 +226,7 @@ def urgent_out(request: UrgentRequest, personal: bool) -> UrgentOut:
         full_name=request.full_name if personal else None,
         phone=request.phone if personal else None,
         topic=request.topic if personal else None,
+        citizen_erased=request.account_id is None,
     )
 
 

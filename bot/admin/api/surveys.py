@@ -530,6 +530,19 @@ def act_publish(session: Session, runtime: Runtime, staff: StaffUser, ip: str | 
     return survey, invited
 
 
+def act_invite(session: Session, runtime: Runtime, staff: StaffUser, ip: str | None,
+               slug: str) -> tuple[Survey, int]:
+    """Invite the audience of a survey published without inviting it."""
+    survey = find_survey(session, slug)
+    try:
+        invited = service.invite(session, runtime.profile, runtime.catalogs, survey, utcnow())
+    except service.SurveyRefused as err:
+        raise refused(err) from err
+    audit.record(session, staff, "surveys.invite", object_type="survey", object_id=slug,
+                 after={"invited": invited}, ip=ip)
+    return survey, invited
+
+
 def act_close(session: Session, staff: StaffUser, ip: str | None, slug: str) -> Survey:
     survey = find_survey(session, slug)
     before = survey.status.value
@@ -590,6 +603,15 @@ def publish(slug: SlugPath, staff: Writer, session: SessionDep, runtime: Runtime
     one app, in their language — `invited` says how many."""
     survey, invited = act_publish(session, runtime, staff, client_ip(request), slug,
                                   bool(body and body.invite))
+    return PublishedOut(**detail_out(session, survey).model_dump(), invited=invited)
+
+
+@router.post("/{slug}/invite", response_model=PublishedOut, responses=WRITE_ERRORS)
+def invite(slug: SlugPath, staff: Writer, session: SessionDep, runtime: RuntimeDep,
+           request: Request) -> PublishedOut:
+    """Invite the audience of an open survey later (once per survey:
+    `already_invited`, `not_open` 409)."""
+    survey, invited = act_invite(session, runtime, staff, client_ip(request), slug)
     return PublishedOut(**detail_out(session, survey).model_dump(), invited=invited)
 
 
