@@ -15,8 +15,7 @@ from tests.factories import make_booking, make_day, make_document_request
 
 def erase_owner_of(client: StaffClient, model: type[Booking] | type[DocumentRequest]) -> None:
     with client.db.session() as session:
-        row: Booking | DocumentRequest = session.scalars(select(model)).one()
-        citizen = session.get(Citizen, row.citizen_id)
+        citizen = session.get(Citizen, session.scalars(select(model.citizen_id)).one())
         assert citizen is not None
         data_rights.erase(session, citizen, now=utcnow())
 
