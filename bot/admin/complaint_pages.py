@@ -18,12 +18,11 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from bot.admin.api import complaints as api
 from bot.admin.api.documents import shows_personal
 from bot.admin.common import PageParams, Problem
-from bot.admin.deps import RuntimeDep, SessionDep, client_ip, require
-from bot.admin.pages import PageStaff, check_csrf, render
+from bot.admin.deps import RuntimeDep, SessionDep, client_ip
+from bot.admin.pages import check_csrf, page_role, render, settlement_labels
 from bot.admin.permissions import Capability, can_write, department_scoped
 from bot.models import ComplaintKind, ComplaintStatus
 from bot.models.staff import StaffUser
-from bot.profile import ABROAD
 from bot.runtime import Runtime
 from bot.services import complaints as service
 
@@ -36,23 +35,14 @@ Csrf = Annotated[str, Form(max_length=200)]
 Text = Annotated[str, Form(max_length=service.REPLY_MAX)]
 
 
-def page_reader(staff: PageStaff) -> StaffUser:
-    return require(Capability.complaints)(staff)
-
-
-def page_writer(staff: PageStaff) -> StaffUser:
-    return require(Capability.complaints, write=True)(staff)
-
-
-Reader = Annotated[StaffUser, Depends(page_reader)]
-Writer = Annotated[StaffUser, Depends(page_writer)]
+Reader = Annotated[StaffUser, Depends(page_role(Capability.complaints))]
+Writer = Annotated[StaffUser, Depends(page_role(Capability.complaints, write=True))]
 
 
 def _labels(runtime: Runtime, locale: str) -> dict[str, Any]:
     """Names of the profile's codes in the officer's language."""
     profile = runtime.profile
-    settlements = {s.code: s.label(locale) for s in profile.settlements}
-    settlements[ABROAD] = runtime.catalogs.gettext(locale, "staff.abroad")
+    settlements = settlement_labels(runtime, locale)
     return {"departments": {d.code: d.label(locale) for d in profile.departments},
             "categories": {c.code: c.label(locale) for c in profile.complaint_categories},
             "settlements": settlements}

@@ -14,8 +14,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from bot.admin.api import documents as api
 from bot.admin.common import PageParams
-from bot.admin.deps import RuntimeDep, SessionDep, client_ip, require
-from bot.admin.pages import PageStaff, check_csrf, render
+from bot.admin.deps import RuntimeDep, SessionDep, client_ip
+from bot.admin.pages import check_csrf, page_role, render
 from bot.admin.permissions import Capability, can_write, department_scoped
 from bot.db import utcnow
 from bot.models import DocumentStatus
@@ -30,16 +30,8 @@ DONE = ("transition", "note", "file")
 Csrf = Annotated[str, Form(max_length=200)]
 
 
-def page_reader(staff: PageStaff) -> StaffUser:
-    return require(Capability.documents)(staff)
-
-
-def page_writer(staff: PageStaff) -> StaffUser:
-    return require(Capability.documents, write=True)(staff)
-
-
-Reader = Annotated[StaffUser, Depends(page_reader)]
-Writer = Annotated[StaffUser, Depends(page_writer)]
+Reader = Annotated[StaffUser, Depends(page_role(Capability.documents))]
+Writer = Annotated[StaffUser, Depends(page_role(Capability.documents, write=True))]
 
 
 def _departments(runtime: Runtime, locale: str) -> dict[str, str]:

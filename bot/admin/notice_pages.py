@@ -18,8 +18,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from bot.admin.api import notices as api
 from bot.admin.common import PageParams, Problem
-from bot.admin.deps import RuntimeDep, SessionDep, client_ip, require
-from bot.admin.pages import PageStaff, check_csrf, render
+from bot.admin.deps import RuntimeDep, SessionDep, client_ip
+from bot.admin.pages import check_csrf, page_role, render, settlement_labels
 from bot.admin.permissions import Capability, can_write
 from bot.db import utcnow
 from bot.i18n import LANGUAGE_NAMES
@@ -41,23 +41,14 @@ Text = Annotated[str, Form(max_length=4 * service.TEXT_MAX)]
 Short = Annotated[str, Form(max_length=40)]
 
 
-def page_reader(staff: PageStaff) -> StaffUser:
-    return require(Capability.notices)(staff)
-
-
-def page_writer(staff: PageStaff) -> StaffUser:
-    return require(Capability.notices, write=True)(staff)
-
-
-Reader = Annotated[StaffUser, Depends(page_reader)]
-Writer = Annotated[StaffUser, Depends(page_writer)]
+Reader = Annotated[StaffUser, Depends(page_role(Capability.notices))]
+Writer = Annotated[StaffUser, Depends(page_role(Capability.notices, write=True))]
 
 
 def _labels(runtime: Runtime, locale: str) -> dict[str, Any]:
     """Names of the profile's codes in the officer's language."""
     profile = runtime.profile
-    settlements = {s.code: s.label(locale) for s in profile.settlements}
-    settlements[api.ABROAD] = runtime.catalogs.gettext(locale, "staff.abroad")
+    settlements = settlement_labels(runtime, locale)
     return {"topics": {t.code: t.label(locale) for t in profile.notice_topics},
             "settlements": settlements, "locales": list(profile.enabled_locales)}
 

@@ -4,6 +4,7 @@ asset served from here. They call the same services as the API."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +27,7 @@ from bot.admin.deps import (
     RuntimeDep,
     SessionDep,
     client_ip,
+    require,
 )
 from bot.admin.permissions import Capability, can_read
 from bot.admin.security import csrf_token, csrf_valid
@@ -87,6 +89,22 @@ def page_staff(request: Request, session: SessionDep) -> StaffUser:
 
 
 PageStaff = Annotated[StaffUser, Depends(page_staff)]
+
+
+def page_role(capability: Capability, *, write: bool = False) -> Callable[..., StaffUser]:
+    """The dependency of a capability's pages: signed in (else to the login
+    page) and allowed to read it — or to change it, with `write`."""
+    def allowed(staff: PageStaff) -> StaffUser:
+        return require(capability, write=write)(staff)
+
+    return allowed
+
+
+def settlement_labels(runtime: Runtime, locale: str) -> dict[str, str]:
+    """The profile's settlements and "abroad", named in the officer's language."""
+    labels = {s.code: s.label(locale) for s in runtime.profile.settlements}
+    labels[ABROAD] = runtime.catalogs.gettext(locale, "staff.abroad")
+    return labels
 
 
 def csrf_seed(request: Request) -> str:
@@ -240,8 +258,7 @@ def citizens_page(request: Request, runtime: RuntimeDep, staff: PageStaff, sessi
     query = {k: v for k, v in request.query_params.items() if k != "offset"}
     prev_offset = max(0, page.offset - page.limit) if page.offset else None
     next_offset = page.offset + page.limit if page.offset + page.limit < total else None
-    settlement_names = {s.code: s.label(staff.language) for s in profile.settlements}
-    settlement_names[ABROAD] = runtime.catalogs.gettext(staff.language, "staff.abroad")
+    settlement_names = settlement_labels(runtime, staff.language)
     return render(
         request, runtime, "citizens.html", staff, citizens=rows, total=total, page=page,
         personal=personal, error=error, filters=filters, channels=CHANNELS,

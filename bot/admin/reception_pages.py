@@ -16,8 +16,8 @@ from sqlalchemy import select
 from bot.admin.api import reception as api
 from bot.admin.api.citizens import shows_personal_data
 from bot.admin.common import PageParams
-from bot.admin.deps import RuntimeDep, SessionDep, client_ip, require
-from bot.admin.pages import PageStaff, check_csrf, render
+from bot.admin.deps import RuntimeDep, SessionDep, client_ip
+from bot.admin.pages import check_csrf, page_role, render
 from bot.admin.permissions import Capability, can_write
 from bot.db import utcnow
 from bot.models import Booking, BookingStatus, ReceptionDay, UrgentStatus
@@ -33,17 +33,8 @@ Csrf = Annotated[str, Form(max_length=200)]
 Back = Annotated[str, Form(max_length=1000)]
 
 
-def page_reader(staff: PageStaff) -> StaffUser:
-    """Signed in (else to the login page) and allowed to read the reception."""
-    return require(Capability.reception)(staff)
-
-
-def page_writer(staff: PageStaff) -> StaffUser:
-    return require(Capability.reception, write=True)(staff)
-
-
-Reader = Annotated[StaffUser, Depends(page_reader)]
-Writer = Annotated[StaffUser, Depends(page_writer)]
+Reader = Annotated[StaffUser, Depends(page_role(Capability.reception))]
+Writer = Annotated[StaffUser, Depends(page_role(Capability.reception, write=True))]
 
 
 def _redirect(back: str, done: str) -> RedirectResponse:

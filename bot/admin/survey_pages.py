@@ -21,8 +21,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from bot.admin.api import surveys as api
 from bot.admin.common import PageParams, Problem
-from bot.admin.deps import RuntimeDep, SessionDep, client_ip, require
-from bot.admin.pages import PageStaff, check_csrf, render
+from bot.admin.deps import RuntimeDep, SessionDep, client_ip
+from bot.admin.pages import check_csrf, page_role, render, settlement_labels
 from bot.admin.permissions import Capability, can_write
 from bot.i18n import LANGUAGE_NAMES
 from bot.models import Survey, SurveyStatus
@@ -42,22 +42,13 @@ CHART_WIDTH, LABEL_WIDTH, BAR_WIDTH, ROW_HEIGHT, BAR_HEIGHT = 720, 250, 330, 30,
 LABEL_CHARS = 34
 
 
-def page_reader(staff: PageStaff) -> StaffUser:
-    return require(Capability.surveys)(staff)
-
-
-def page_writer(staff: PageStaff) -> StaffUser:
-    return require(Capability.surveys, write=True)(staff)
-
-
-Reader = Annotated[StaffUser, Depends(page_reader)]
-Writer = Annotated[StaffUser, Depends(page_writer)]
+Reader = Annotated[StaffUser, Depends(page_role(Capability.surveys))]
+Writer = Annotated[StaffUser, Depends(page_role(Capability.surveys, write=True))]
 
 
 def _labels(runtime: Runtime, locale: str) -> dict[str, Any]:
     profile = runtime.profile
-    settlements = {s.code: s.label(locale) for s in profile.settlements}
-    settlements[api.ABROAD] = runtime.catalogs.gettext(locale, "staff.abroad")
+    settlements = settlement_labels(runtime, locale)
     return {"settlements": settlements, "locales": list(profile.enabled_locales),
             "channels": api.CHANNELS}
 

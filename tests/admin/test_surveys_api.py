@@ -779,7 +779,7 @@ def test_the_survey_operations_keep_their_contract_on_real_surveys(db: Database)
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     everything = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
     operations = [op for op in everything if op.path.startswith(API)]
-    assert len(operations) == 9
+    assert len(operations) == 10
     seen: Counter[tuple[str, int]] = Counter()
     slugs = ["draft-one", "open-one", "closed-one"]
     for operation in operations:
