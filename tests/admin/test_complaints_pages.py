@@ -204,3 +204,19 @@ def test_a_department_officer_gets_404_for_another_department(
     assert "The complaint was assigned." in sent.text and own not in sent.text.split(
         'id="complaint-list"')[1]
     assert client.get(f"{PAGE}/{own}").status_code == 404
+
+
+def test_the_filters_keep_what_was_chosen(client: StaffClient) -> None:  # noqa: F811
+    make_complaint(client.db, category="water", settlement="mogila")
+    make_complaint(client.db, category="lighting")
+    make_staff(client.db, "info7", "info_office")
+    sign_in(client, "info7")
+    page = client.get(PAGE, params={"category": "water", "status": "open",
+                                    "has_photo": "no", "settlement": "mogila"}).text
+    for name, value in (("category", "water"), ("status", "open"), ("has_photo", "no"),
+                        ("settlement", "mogila")):
+        select = page[page.index(f'<select name="{name}">'):]
+        select = select[:select.index("</select>")]
+        assert f'<option value="{value}" selected>' in select, name
+        assert select.count(" selected>") == 1
+    assert "Water and sewage" in page and page.count('class="photo-count"') == 1
