@@ -9,9 +9,8 @@ import asyncio
 import contextlib
 import hmac
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -20,48 +19,17 @@ from sqlalchemy import func, select, text
 from starlette.concurrency import run_in_threadpool
 
 from bot.admin.web import mount_staff
-from bot.channels.webhooks import router as webhooks_router
 from bot.config import Settings
-from bot.engine.router import TimerWork
+from bot.entry.webhooks import router as webhooks_router
 from bot.metrics import OUTBOX_NOW, REGISTRY
 from bot.models import OutboxMessage
 from bot.open311.api import PREFIX as OPEN311_PREFIX
 from bot.open311.api import open311_app
-from bot.outbox.lease import Lease
-from bot.outbox.sender import Sender, Timer
 from bot.runtime import Runtime, build_runtime
+from bot.worker import build_sender
 
 log = logging.getLogger(__name__)
-PHOTO_INTERVAL_SECONDS = 5.0
 LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}
-
-
-def build_timers(runtime: Runtime) -> list[Timer]:
-    """The flows' timers, each run in a transaction of its own."""
-
-    def bind(work: TimerWork) -> Callable[[datetime], object]:
-        def run(now: datetime) -> object:
-            with runtime.db.session() as session:
-                return work(session, runtime.profile, runtime.catalogs, now)
-
-        return run
-
-    timers = [Timer(entry.name, entry.interval, bind(entry.work))
-              for entry in runtime.routes.timers]
-    fetcher = runtime.photo_fetcher()
-    if fetcher is not None:
-        timers.append(Timer("photos", PHOTO_INTERVAL_SECONDS, fetcher.run_once))
-    return timers
-
-
-def build_sender(runtime: Runtime) -> Sender:
-    settings = runtime.settings
-    return Sender(
-        runtime.db, runtime.providers,
-        lease=Lease(runtime.db, ttl_seconds=settings.sender_lease_seconds),
-        batch_size=settings.sender_batch_size, max_attempts=settings.sender_max_attempts,
-        timers=build_timers(runtime),
-    )
 
 
 def _outbox_gauges(runtime: Runtime) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 import sys
 from collections.abc import Sequence
 
@@ -46,36 +45,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _run_worker() -> None:
-    from bot.app import build_sender
-    from bot.runtime import build_runtime
-
-    runtime = build_runtime()
-    if not runtime.providers:
-        log.warning("no channel configured: the worker has nothing to send")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await build_sender(runtime).run(stop)
-    finally:
-        await runtime.close()
-
-
 def cmd_worker(args: argparse.Namespace) -> int:
-    asyncio.run(_run_worker())
+    from bot.worker import run_worker
+
+    asyncio.run(run_worker())
     return 0
 
 
 def cmd_poll(args: argparse.Namespace) -> int:
-    from bot.channels.polling import run_polling
+    from bot.entry.polling import run_polling
 
     return asyncio.run(run_polling())
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    from bot.channels.terminal import TerminalChat
+    from bot.entry.chat import TerminalChat
     from bot.migrate import upgrade
     from bot.runtime import build_runtime
 
@@ -89,7 +73,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_set_webhooks(args: argparse.Namespace) -> int:
-    from bot.channels.setup import set_webhooks
+    from bot.entry.setup import set_webhooks
 
     return asyncio.run(set_webhooks())
 
@@ -107,12 +91,12 @@ def _read_password(confirm: bool = True) -> str:
 
 
 def cmd_staff(args: argparse.Namespace) -> int:
-    from bot.admin import accounts
-    from bot.admin.security import WeakPassword
     from bot.db import Database
     from bot.migrate import upgrade
     from bot.models.staff import Role, StaffUser
     from bot.profile import load_profile
+    from bot.staff import accounts
+    from bot.staff.security import WeakPassword
 
     settings = get_settings()
     upgrade(settings.database_url)

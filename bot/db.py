@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -27,6 +28,13 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 READ_ONLY = "klokot_read_only"
+
+
+def insert_for(session_or_dialect: Session | str) -> Any:
+    """The dialect's INSERT (with ON CONFLICT): PostgreSQL's, else SQLite's."""
+    dialect = session_or_dialect if isinstance(session_or_dialect, str) else (
+        session_or_dialect.get_bind().dialect.name)
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 def utcnow() -> datetime:

@@ -1,6 +1,7 @@
-"""Files the bot makes for a citizen (the /mydata export): kept under
-MEDIA_DIR/exports with a random name, and reachable by a signed, expiring
-link (`/files/x…`) for channels that fetch a file by URL (Viber)."""
+"""Files the bot hands to citizens, and the one place their links are signed:
+a /mydata export (kept under MEDIA_DIR/exports with a random name, `x…`) and a
+document staff granted (named by its id). Channels that fetch a file by URL
+(Viber) get a signed, expiring link `/files/{name}.{expires}.{signature}`."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from bot.db import utcnow
-from bot.engine.messages import FileRef
+from bot.messages import FileRef
 
-EXPORT_LINK_DAYS = 7
-_NAME = re.compile(r"^x[0-9a-f]{32}$")
+LINK_DAYS = 7
+_EXPORT = re.compile(r"^x[0-9a-f]{32}$")
+_NAME = re.compile(r"^(x[0-9a-f]{32}|[0-9]{1,18})$")
 
 
 def _signature(secret: str, message: str) -> str:
@@ -42,19 +44,23 @@ class FileStore:
         path = self.exports / f"{name}.json"
         path.write_bytes(data)
         path.chmod(0o600)
-        url = None
-        if self.public_url:
-            url = f"{self.public_url.rstrip('/')}/files/{self.sign(name, now)}"
-        return FileRef(path=str(path.resolve()), url=url, file_name=file_name,
-                       mime_type=mime_type)
+        return FileRef(path=str(path.resolve()), url=self.link(name, now),
+                       file_name=file_name, mime_type=mime_type)
 
     def sign(self, name: str, now: datetime | None = None) -> str:
-        expires = int(((now or utcnow()) + timedelta(days=EXPORT_LINK_DAYS)).timestamp())
+        """The token of a link to `name`, valid for LINK_DAYS."""
+        expires = int(((now or utcnow()) + timedelta(days=LINK_DAYS)).timestamp())
         message = f"{name}.{expires}"
         return f"{message}.{_signature(self.secret, message)}"
 
-    def verify(self, token: str, now: datetime | None = None) -> Path | None:
-        """The export file of a valid, unexpired link; None for anything else."""
+    def link(self, name: str, now: datetime | None = None) -> str | None:
+        """The signed link to `name`, or None when PUBLIC_URL is not set."""
+        if not self.public_url:
+            return None
+        return f"{self.public_url.rstrip('/')}/files/{self.sign(name, now)}"
+
+    def signed_name(self, token: str, now: datetime | None = None) -> str | None:
+        """What a valid, unexpired token names; None for anything else."""
         parts = token.split(".")
         if len(parts) != 3 or not _NAME.match(parts[0]) or not parts[1].isdigit():
             return None
@@ -63,7 +69,14 @@ class FileStore:
             return None
         if int(parts[1]) < (now or utcnow()).timestamp():
             return None
-        path = self.exports / f"{parts[0]}.json"
+        return parts[0]
+
+    def verify(self, token: str, now: datetime | None = None) -> Path | None:
+        """The export file of a valid, unexpired link; None for anything else."""
+        name = self.signed_name(token, now)
+        if name is None or not _EXPORT.match(name):
+            return None
+        path = self.exports / f"{name}.json"
         return path if path.is_file() else None
 
     def delete_exports_older_than(self, cutoff: datetime) -> int:

@@ -89,6 +89,19 @@ class Profile:
     def settlement(self, code: str) -> Named | None:
         return next((s for s in self.settlements if s.code == code), None)
 
+    def settlement_codes(self) -> list[str]:
+        """Where a citizen can live: the settlements' codes and `abroad`."""
+        return [*(s.code for s in self.settlements), ABROAD]
+
+    def department_codes(self) -> list[str]:
+        return [d.code for d in self.departments]
+
+    def category_codes(self) -> list[str]:
+        return [c.code for c in self.complaint_categories]
+
+    def topic_codes(self) -> list[str]:
+        return [t.code for t in self.notice_topics]
+
     def department(self, code: str) -> Named | None:
         return next((d for d in self.departments if d.code == code), None)
 

@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 
 from bot.engine.context import Context
 from bot.engine.fsm import State, StatesGroup
-from bot.engine.messages import Button, Kind
 from bot.engine.router import Router, StatusLine
 from bot.i18n import Catalogs, format_date
+from bot.messages import Button, Kind
 from bot.models import Complaint, ComplaintKind
 from bot.profile import ABROAD, Profile
 from bot.services import complaints as service

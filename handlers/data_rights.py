@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 
 from bot.engine.context import Context
 from bot.engine.fsm import State, StatesGroup
-from bot.engine.messages import Button, Kind, Reply
 from bot.engine.router import Router
 from bot.i18n import LANGUAGE_NAMES, Catalogs
+from bot.messages import Button, Kind, Reply
 from bot.outbox.queue import enqueue
 from bot.profile import Profile
 from bot.services import data_rights as service

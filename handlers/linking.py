@@ -5,8 +5,8 @@ separates them again."""
 from __future__ import annotations
 
 from bot.engine.context import Context
-from bot.engine.messages import Button, Reply
 from bot.engine.router import Router
+from bot.messages import Button, Reply
 from bot.models import Citizen
 from bot.outbox.queue import enqueue
 from bot.services import linking as service

@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 
 from bot.engine.context import Context
 from bot.engine.fsm import State, StatesGroup
-from bot.engine.messages import Button, Kind
 from bot.engine.router import Router
 from bot.i18n import Catalogs
+from bot.messages import Button, Kind
 from bot.models import Notice, NoticeStatus
 from bot.profile import ABROAD, Profile
 from bot.services import notices as service

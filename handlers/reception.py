@@ -9,14 +9,12 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.admin.alerts import alert_officers
 from bot.engine.context import Context
 from bot.engine.fsm import State, StatesGroup
-from bot.engine.messages import Button, Kind, Reply
 from bot.engine.router import Router, StatusLine
 from bot.i18n import Catalogs, format_date, format_time
+from bot.messages import Button, Kind
 from bot.models import Booking, BookingStatus, ReceptionDay
-from bot.models.staff import Role
 from bot.profile import ABROAD, Profile
 from bot.services import reception as service
 from bot.services.phones import normalize_phone
@@ -430,16 +428,11 @@ def on_urgent_confirm(ctx: Context) -> None:
         ctx.again()
         return
     topic, phone = ctx.data["u_topic"], ctx.data["u_phone"]
-    request = service.create_urgent(ctx.session, citizen=ctx.citizen, account=ctx.account,
-                                    topic=topic, phone=phone,
+    request = service.create_urgent(ctx.session, ctx.profile, ctx.catalogs, citizen=ctx.citizen,
+                                    account=ctx.account, topic=topic, phone=phone,
                                     full_name=ctx.citizen.full_name or ctx.account.display_name,
                                     now=ctx.now)
     ctx.citizen.phone = phone
-    alert_officers(
-        ctx.session, ctx.profile, ctx.catalogs, roles=(Role.mayor_office,),
-        message=lambda t: Reply(t("reception.urgent_alert", reference=request.reference,
-                                  topic=topic, phone=phone, name=request.full_name or "—")),
-    )
     ctx.clear()
     ctx.reply(ctx.t("reception.urgent_sent", phone=phone, reference=request.reference),
               [_menu_row(ctx)])

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from bot.engine.context import Context
 from bot.engine.fsm import State, StatesGroup, group_of
-from bot.engine.messages import Button, Kind
 from bot.engine.router import Router
 from bot.i18n import LANGUAGE_NAMES
+from bot.messages import Button, Kind
 
 router = Router("start")
 

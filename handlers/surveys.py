@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 
 from bot.engine.context import KEEP_PREFIX, Context
 from bot.engine.fsm import State, StatesGroup
-from bot.engine.messages import Button, Kind
 from bot.engine.router import Router
 from bot.i18n import Catalogs
+from bot.messages import Button, Kind
 from bot.models import Survey
 from bot.profile import Profile
 from bot.services import surveys as service

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from bot.config import Settings
 from bot.db import Database
-from bot.engine.messages import Incoming, Kind, Reply
+from bot.messages import Incoming, Kind, Reply
 from bot.runtime import Runtime, build_runtime
 
 _keys = itertools.count(1)
@@ -71,9 +71,9 @@ def make_staff(db: Database, username: str = "officer", role: str = "admin",
                department: str | None = None, password: str = PASSWORD,
                language: str = "en") -> int:
     """An officer account, as `klokot-bot staff add` makes it; returns its id."""
-    from bot.admin.accounts import create_staff
     from bot.models.staff import Role
     from bot.profile import get_profile
+    from bot.staff.accounts import create_staff
 
     with db.session() as session:
         staff = create_staff(session, get_profile(), username=username, password=password,
@@ -156,7 +156,9 @@ def make_urgent(db: Database, *, topic: str = "The water pipe in Mogila burst",
                 phone: str = "+38344999888", full_name: str = "Marko Jovanović") -> str:
     """An urgent reception request, as the chat flow makes it; returns its reference."""
     from bot.db import utcnow
+    from bot.i18n import Catalogs
     from bot.models import ChannelAccount, Citizen
+    from bot.profile import get_profile
     from bot.services import reception as service
 
     citizen_id = make_citizen(db, external_id=f"u{next(_keys)}", full_name=full_name,
@@ -166,7 +168,9 @@ def make_urgent(db: Database, *, topic: str = "The water pipe in Mogila burst",
         account = session.scalar(select(ChannelAccount).where(
             ChannelAccount.citizen_id == citizen_id))
         assert citizen is not None and account is not None
-        request = service.create_urgent(session, citizen=citizen, account=account, topic=topic,
+        profile = get_profile()
+        request = service.create_urgent(session, profile, Catalogs(profile.enabled_locales),
+                                        citizen=citizen, account=account, topic=topic,
                                         phone=phone, full_name=full_name, now=utcnow())
         return request.reference
 

@@ -1,33 +1,35 @@
-"""What every admin router shares: problem-JSON errors with a stable `code`,
-paging (`limit`, `offset`, `total`), sorting (`sort=-field`), filter checks."""
+"""What every admin router shares: problem-JSON errors with a stable `code`
+(every `Refused` answered by one handler), and the paging parameters
+(`limit`, `offset`, `sort`) with the `Page` they return."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
-from sqlalchemy import Select, func, select
 from sqlalchemy.exc import DataError
-from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from bot.refusals import Refused
+from bot.staff.query import PageWindow
 
 T = TypeVar("T")
 PROBLEM = "application/problem+json"
 
 
-class Problem(Exception):
-    """An error the API answers with a problem body (RFC 9457) and a stable code."""
+class Problem(Refused):
+    """A refusal that only the web knows, with its own status and headers
+    (401 with WWW-Authenticate, 429 with Retry-After, a CSRF failure)."""
 
     def __init__(self, status: int, code: str, detail: str,
                  headers: Mapping[str, str] | None = None, **extra: Any) -> None:
-        super().__init__(detail)
-        self.status, self.code, self.detail = status, code, detail
+        super().__init__(code, detail, **extra)
+        self.status = status
         self.headers = dict(headers or {})
-        self.extra = extra
 
 
 class ProblemBody(BaseModel):
@@ -73,6 +75,11 @@ def as_problem(exc: Exception) -> Problem:
     """Framework errors (404, 405, validation) as our Problem, with a stable code."""
     if isinstance(exc, Problem):
         return exc
+    if isinstance(exc, Refused):
+        extra = dict(exc.extra)
+        if exc.field is not None and "errors" not in extra:
+            extra["errors"] = [{"loc": ["body", exc.field], "msg": exc.detail}]
+        return Problem(exc.status, exc.code, exc.detail, **extra)
     if isinstance(exc, RequestValidationError):
         errors = [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))}
                   for e in exc.errors()]
@@ -102,7 +109,7 @@ def install_problem_handlers(
         return problem_response(problem.status, problem.code, problem.detail,
                                 problem.headers, **problem.extra)
 
-    for kind in (Problem, StarletteHTTPException, RequestValidationError, DataError):
+    for kind in (Refused, StarletteHTTPException, RequestValidationError, DataError):
         app.add_exception_handler(kind, handle)
 
 
@@ -115,7 +122,7 @@ class Page(BaseModel, Generic[T]):
     offset: int
 
 
-class PageParams:
+class PageParams(PageWindow):
     """`limit` 1–200 (default 50), `offset` from 0, `sort` a field name, `-` for descending."""
 
     def __init__(
@@ -126,30 +133,4 @@ class PageParams:
                                           description="Field to sort by; -field descends")
                         ] = None,
     ) -> None:
-        self.limit, self.offset, self.sort = limit, offset, sort
-
-
-def sorted_by(stmt: Select[Any], sort: str | None, allowed: Mapping[str, Any],
-              default: Sequence[Any]) -> Select[Any]:
-    """Apply `sort` if it names an allowed field, else the default; 422 otherwise."""
-    if not sort:
-        return stmt.order_by(*default)
-    name = sort.lstrip("-")
-    if name not in allowed:
-        raise Problem(422, "invalid_sort",
-                      f"cannot sort by {name!r}; choose one of: {', '.join(sorted(allowed))}")
-    column = allowed[name]
-    return stmt.order_by(column.desc() if sort.startswith("-") else column.asc(), *default)
-
-
-def paginate(session: Session, stmt: Select[Any], page: PageParams) -> tuple[list[Any], int]:
-    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-    rows = session.execute(stmt.limit(page.limit).offset(page.offset)).all()
-    return [row[0] if len(row) == 1 else row for row in rows], int(total or 0)
-
-
-def check_choice(name: str, value: str | None, allowed: Sequence[str]) -> None:
-    """Unknown filter values are an error, not an empty list."""
-    if value is not None and value not in allowed:
-        raise Problem(422, "invalid_filter",
-                      f"unknown {name} {value!r}; choose one of: {', '.join(allowed)}")
+        super().__init__(limit, offset, sort)

@@ -20,11 +20,11 @@ from bot.admin.api.documents import shows_personal
 from bot.admin.common import PageParams, Problem
 from bot.admin.deps import RuntimeDep, SessionDep, client_ip
 from bot.admin.pages import check_csrf, page_role, render, settlement_labels
-from bot.admin.permissions import Capability, can_write, department_scoped
 from bot.models import ComplaintKind, ComplaintStatus
 from bot.models.staff import StaffUser
 from bot.runtime import Runtime
 from bot.services import complaints as service
+from bot.staff.permissions import Capability, can_write, department_scoped
 
 router = APIRouter(prefix="/staff/complaints", include_in_schema=False)
 HOME = "/staff/complaints"

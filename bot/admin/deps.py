@@ -10,11 +10,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from bot.admin.accounts import staff_for_token
 from bot.admin.common import Problem
-from bot.admin.permissions import Access, Capability, access
 from bot.models.staff import StaffUser
 from bot.runtime import Runtime
+from bot.staff.accounts import staff_for_token
+from bot.staff.permissions import Access, Capability, access
 
 SESSION_COOKIE = "klokot_staff"
 CSRF_COOKIE = "klokot_csrf"

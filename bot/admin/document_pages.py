@@ -16,13 +16,13 @@ from bot.admin.api import documents as api
 from bot.admin.common import PageParams
 from bot.admin.deps import RuntimeDep, SessionDep, client_ip
 from bot.admin.pages import check_csrf, page_role, render
-from bot.admin.permissions import Capability, can_write, department_scoped
 from bot.db import utcnow
 from bot.models import DocumentStatus
 from bot.models.staff import StaffUser
 from bot.runtime import Runtime
 from bot.services import deadlines
 from bot.services import documents as service
+from bot.staff.permissions import Capability, can_write, department_scoped
 
 router = APIRouter(prefix="/staff/documents", include_in_schema=False)
 HOME = "/staff/documents"

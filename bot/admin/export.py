@@ -1,57 +1,8 @@
-"""CSV exports for staff (SPEC §3.7): UTF-8 with a BOM so that Excel reads
-the letters right, citizens' text never run as a formula, and personal
-columns only for roles that may see them (the caller decides, with
-`bot.admin.api.citizens.shows_personal_data`)."""
+"""CSV answers for the admin API: the bytes come from `bot.staff.export`."""
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, time
-from typing import Any
-
 from fastapi.responses import Response
-
-BOM = "\ufeff"
-FORMULA_STARTS = ("=", "+", "-", "@")
-
-
-@dataclass(frozen=True)
-class Column:
-    """One CSV column: its header and whether it holds personal data."""
-
-    name: str
-    personal: bool = False
-
-
-def cell(value: Any) -> str:
-    """A value as text; text starting like a formula gets a leading `'`."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, datetime | date | time):
-        return value.isoformat()
-    if isinstance(value, int | float):
-        return str(value)  # numbers are data, not citizens' text
-    text = str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
-def write_csv(columns: Sequence[Column], rows: Iterable[Sequence[Any]], *,
-              personal: bool) -> bytes:
-    """The CSV bytes; each row has one value per column, and personal
-    columns are dropped entirely (header and values) when `personal` is false."""
-    keep = [i for i, column in enumerate(columns) if personal or not column.personal]
-    buffer = io.StringIO()
-    buffer.write(BOM)
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow([columns[i].name for i in keep])
-    for row in rows:
-        writer.writerow([cell(row[i]) for i in keep])
-    return buffer.getvalue().encode("utf-8")
 
 
 def csv_response(body: bytes, filename: str) -> Response:

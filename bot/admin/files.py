@@ -1,17 +1,15 @@
 """Documents staff upload for citizens: checking what a file really is (by
 its first bytes, not its name), storing it under the media directory with a
-random name, and signed, expiring links (`/files/{token}`) for channels that
-fetch a file by URL (Viber)."""
+random name, and serving them (and /mydata exports) by the signed, expiring
+links `bot.filestore` makes (`/files/{token}`), for channels that fetch a file
+by URL (Viber)."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import io
 import secrets
 import unicodedata
 import zipfile
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -22,11 +20,9 @@ from fastapi.responses import FileResponse
 from bot.admin.common import Problem
 from bot.admin.deps import RuntimeDep, SessionDep
 from bot.config import Settings
-from bot.db import utcnow
 from bot.models import DocumentFile
 
 MAX_BYTES = 20 * 1024 * 1024
-LINK_DAYS = 7
 MIME = {
     ".pdf": "application/pdf",
     ".jpg": "image/jpeg",
@@ -87,36 +83,6 @@ def store(settings: Settings, reference: str, data: bytes, kind: str) -> Path:
     return path.resolve()
 
 
-def _signature(secret: str, message: str) -> str:
-    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
-
-
-def sign(settings: Settings, file_id: int, now: datetime | None = None) -> str:
-    expires = int(((now or utcnow()) + timedelta(days=LINK_DAYS)).timestamp())
-    message = f"{file_id}.{expires}"
-    return f"{message}.{_signature(settings.resolved_secret_key(), message)}"
-
-
-def verify(settings: Settings, token: str, now: datetime | None = None) -> int | None:
-    """The file id of a valid, unexpired token; None for anything else."""
-    parts = token.split(".")
-    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit():
-        return None
-    expected = _signature(settings.resolved_secret_key(), f"{parts[0]}.{parts[1]}")
-    if not hmac.compare_digest(expected, parts[2]):
-        return None
-    if int(parts[1]) < (now or utcnow()).timestamp():
-        return None
-    return int(parts[0])
-
-
-def file_url(settings: Settings, file_id: int) -> str | None:
-    """The signed link of a file, or None when PUBLIC_URL is not set."""
-    if not settings.public_url:
-        return None
-    return f"{settings.public_url.rstrip('/')}/files/{sign(settings, file_id)}"
-
-
 @router.get("/files/{token}")
 def download(token: Annotated[str, PathParam(max_length=200)], session: SessionDep,
              runtime: RuntimeDep) -> FileResponse:
@@ -129,8 +95,8 @@ def download(token: Annotated[str, PathParam(max_length=200)], session: SessionD
         return FileResponse(export, media_type="application/json",
                             filename="klokot-mydata.json",
                             headers={"Cache-Control": "private, no-store"})
-    file_id = verify(runtime.settings, token)
-    found = session.get(DocumentFile, file_id) if file_id is not None else None
+    name = runtime.engine.files.signed_name(token)
+    found = session.get(DocumentFile, int(name)) if name and name.isdigit() else None
     if found is None or not Path(found.path).is_file():
         raise missing
     return FileResponse(found.path, media_type=found.mime_type, filename=found.file_name,

@@ -20,13 +20,13 @@ from bot.admin.api import notices as api
 from bot.admin.common import PageParams, Problem
 from bot.admin.deps import RuntimeDep, SessionDep, client_ip
 from bot.admin.pages import check_csrf, page_role, render, settlement_labels
-from bot.admin.permissions import Capability, can_write
 from bot.db import utcnow
 from bot.i18n import LANGUAGE_NAMES
 from bot.models import NoticeStatus
 from bot.models.staff import StaffUser
 from bot.runtime import Runtime
 from bot.services import notices as service
+from bot.staff.permissions import Capability, can_write
 
 router = APIRouter(prefix="/staff/notices", include_in_schema=False)
 HOME = "/staff/notices"

@@ -16,10 +16,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-from bot.admin import accounts
 from bot.admin.api.audit import AuditFilters, list_audit
 from bot.admin.api.citizens import CHANNELS, CitizenFilters, list_citizens, shows_personal_data
-from bot.admin.audit import record
 from bot.admin.common import PageParams, Problem
 from bot.admin.deps import (
     CSRF_COOKIE,
@@ -29,12 +27,14 @@ from bot.admin.deps import (
     client_ip,
     require,
 )
-from bot.admin.permissions import Capability, can_read
-from bot.admin.security import csrf_token, csrf_valid
 from bot.i18n import LANGUAGE_NAMES, format_date
 from bot.models.staff import Role, StaffUser
 from bot.profile import ABROAD
 from bot.runtime import Runtime
+from bot.staff import accounts
+from bot.staff.audit import record
+from bot.staff.permissions import Capability, can_read
+from bot.staff.security import csrf_token, csrf_valid
 
 router = APIRouter(prefix="/staff", include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))

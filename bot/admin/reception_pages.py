@@ -18,12 +18,12 @@ from bot.admin.api.citizens import shows_personal_data
 from bot.admin.common import PageParams
 from bot.admin.deps import RuntimeDep, SessionDep, client_ip
 from bot.admin.pages import check_csrf, page_role, render
-from bot.admin.permissions import Capability, can_write
 from bot.db import utcnow
 from bot.models import Booking, BookingStatus, ReceptionDay, UrgentStatus
 from bot.models.staff import StaffUser
 from bot.runtime import Runtime
 from bot.services import reception as service
+from bot.staff.permissions import Capability, can_write
 
 router = APIRouter(prefix="/staff/reception", include_in_schema=False)
 HOME = "/staff/reception"

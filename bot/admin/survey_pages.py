@@ -23,12 +23,12 @@ from bot.admin.api import surveys as api
 from bot.admin.common import PageParams, Problem
 from bot.admin.deps import RuntimeDep, SessionDep, client_ip
 from bot.admin.pages import check_csrf, page_role, render, settlement_labels
-from bot.admin.permissions import Capability, can_write
 from bot.i18n import LANGUAGE_NAMES
 from bot.models import Survey, SurveyStatus
 from bot.models.staff import StaffUser
 from bot.runtime import Runtime
 from bot.services import surveys as service
+from bot.staff.permissions import Capability, can_write
 
 router = APIRouter(prefix="/staff/surveys", include_in_schema=False)
 HOME = "/staff/surveys"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.engine.messages import Reply
+from bot.messages import Reply
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.request import HTTPXRequest
 
 from bot.channels.base import MediaRefused, MediaTooBig, RateLimits, SendResult
-from bot.engine.messages import Contact, Incoming, Kind, Location, Media, Reply
+from bot.messages import Contact, Incoming, Kind, Location, Media, Reply
 
 log = logging.getLogger(__name__)
 CHANNEL = "telegram"

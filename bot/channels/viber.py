@@ -23,7 +23,7 @@ from viberbot.api.viber_requests import (
 )
 
 from bot.channels.base import MediaRefused, MediaTooBig, RateLimits, SendResult
-from bot.engine.messages import Contact, Incoming, Kind, Location, Media, Reply
+from bot.messages import Contact, Incoming, Kind, Location, Media, Reply
 
 log = logging.getLogger(__name__)
 CHANNEL = "viber"

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session
 
 from bot.engine.fsm import State
-from bot.engine.messages import Button, FileRef, Incoming, Reply, split_payload
 from bot.filestore import FileStore
 from bot.i18n import Catalogs, format_date, locale_from_platform
+from bot.messages import Button, FileRef, Incoming, Reply, split_payload
 from bot.models import ChannelAccount, Citizen, Conversation
 from bot.profile import Profile
 

@@ -18,16 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import bindparam, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
-from bot.db import Database, utcnow
+from bot.db import Database, insert_for, utcnow
 from bot.engine.context import Context
-from bot.engine.messages import Incoming, Kind, Reply, split_payload
 from bot.engine.router import RouterSet
 from bot.filestore import FileStore
 from bot.i18n import Catalogs
+from bot.messages import Incoming, Kind, Reply, split_payload
 from bot.metrics import HANDLER_ERRORS, HANDLING_SECONDS, UPDATES_DUPLICATE, UPDATES_RECEIVED
 from bot.models import ChannelAccount, Citizen, Conversation, InboundStatus, InboundUpdate
 from bot.models.outbox import OutboxStatus
@@ -52,12 +51,6 @@ class HandleResult:
     failed: bool = False
     replies: list[Reply] = field(default_factory=list)
     inline: Reply | None = None
-
-
-def _insert(session: Session) -> Any:
-    return postgresql.insert if session.bind and session.bind.dialect.name == "postgresql" else (
-        sqlite.insert
-    )
 
 
 def _is_connection_error(exc: Exception) -> bool:
@@ -171,7 +164,7 @@ class Engine:
         dialect = session.get_bind().dialect.name
         stmt = self._inbound_insert.get(dialect)
         if stmt is None:  # built once per dialect: the statement cache then hits
-            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+            insert = insert_for(dialect)
             stmt = (
                 insert(InboundUpdate)
                 .on_conflict_do_nothing(index_elements=["channel", "update_key"])
@@ -216,7 +209,7 @@ class Engine:
         citizen = Citizen(created_at=now, last_seen_at=now)
         session.add(citizen)
         session.flush()
-        insert = _insert(session)
+        insert = insert_for(session)
         inserted = session.execute(  # type: ignore[attr-defined]
             insert(ChannelAccount)
             .values(

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bot.engine.fsm import State
-from bot.engine.messages import Kind
+from bot.messages import Kind
 
 if TYPE_CHECKING:
     from datetime import datetime

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime, tzinfo
+
 from sqlalchemy import String, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from bot.db import Base
+from bot.db import Base, insert_for
 
 
 class ReferenceCounter(Base):
@@ -20,10 +21,11 @@ class ReferenceCounter(Base):
     last: Mapped[int] = mapped_column(default=0)
 
 
-def next_reference(session: Session, kind: str, year: int) -> str:
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else (
-        sqlite.insert)
-    session.execute(insert(ReferenceCounter).values(kind=kind, year=year, last=0)
+def next_reference(session: Session, kind: str, now: datetime, tz: tzinfo) -> str:
+    """The next reference of a kind, in the year of `now` in the municipality's
+    zone (a request filed at 00:30 on 1 January local time is of the new year)."""
+    year = now.astimezone(tz).year
+    session.execute(insert_for(session)(ReferenceCounter).values(kind=kind, year=year, last=0)
                     .on_conflict_do_nothing(index_elements=["kind", "year"]))
     number = session.execute(
         update(ReferenceCounter)

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.db import utcnow
-from bot.engine.messages import Reply
+from bot.messages import Reply
 from bot.models import ChannelAccount, Lane, OutboxMessage, OutboxStatus
 from bot.profile import Profile
 

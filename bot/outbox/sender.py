@@ -25,7 +25,7 @@ from sqlalchemy.orm import aliased
 
 from bot.channels.base import Provider, RateLimits, SendResult
 from bot.db import Database, utcnow
-from bot.engine.messages import Reply
+from bot.messages import Reply
 from bot.metrics import OUTBOX_EVENTS
 from bot.models import ChannelAccount, Lane, OutboxMessage, OutboxStatus
 from bot.outbox.lease import Lease

@@ -12,9 +12,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.admin.alerts import alert_officers
-from bot.engine.messages import Button, Reply
 from bot.i18n import Catalogs
+from bot.messages import Button, Reply
 from bot.models import (
     ChannelAccount,
     Citizen,
@@ -27,9 +26,9 @@ from bot.models import (
 )
 from bot.models.complaints import CLOSED
 from bot.models.staff import Role
-from bot.outbox.queue import enqueue, enqueue_once
 from bot.profile import Named, Profile
-from bot.services.documents import TransitionRefused, translator
+from bot.services.documents import TransitionRefused
+from bot.services.notify import Translate, alert_officers, tell_citizen
 
 DESCRIPTION_MIN, DESCRIPTION_MAX = 10, 4000
 ADDRESS_MIN, ADDRESS_MAX = 3, 300
@@ -107,7 +106,7 @@ def register(session: Session, profile: Profile, catalogs: Catalogs, *, citizen:
     """The citizen confirmed: one transaction makes the complaint, its
     pending photos (the worker fetches them) and the first history line."""
     complaint = Complaint(
-        reference=next_reference(session, "C", now.astimezone(profile.tz).year),
+        reference=next_reference(session, "C", now, profile.tz),
         kind=kind, category=category_code, department=department_of(profile, category_code),
         settlement=settlement, description=description, latitude=latitude,
         longitude=longitude, address=address, anonymous=anonymous, source="chat",
@@ -131,7 +130,7 @@ def register_open311(session: Session, profile: Profile, catalogs: Catalogs, *,
                      contact_phone: str | None, now: datetime) -> Complaint:
     """A report filed by a civic-tech tool; nobody to answer in a chat."""
     complaint = Complaint(
-        reference=next_reference(session, "C", now.astimezone(profile.tz).year),
+        reference=next_reference(session, "C", now, profile.tz),
         kind=ComplaintKind.complaint, category=category_code,
         department=department_of(profile, category_code), settlement=None,
         description=description, latitude=latitude, longitude=longitude, address=address,
@@ -152,36 +151,20 @@ def by_reference(session: Session, reference: str) -> Complaint | None:
 
 # --- telling the citizen -------------------------------------------------------
 
-def _chat_of(session: Session, complaint: Complaint) -> tuple[Citizen, ChannelAccount] | None:
-    """Where answers go; None for Open311 reports and erased citizens."""
-    if complaint.citizen_id is None or complaint.account_id is None:
-        return None
-    citizen = session.get(Citizen, complaint.citizen_id)
-    account = session.get(ChannelAccount, complaint.account_id)
-    if citizen is None or account is None or citizen.erased_at is not None:
-        return None
-    return citizen, account
-
-
-def tell_citizen(session: Session, profile: Profile, catalogs: Catalogs, complaint: Complaint,
-                 key: str, *, now: datetime, buttons: list[tuple[str, str]] | None = None,
-                 dedupe_key: str | None = None, **params: object) -> bool:
+def tell_about(session: Session, profile: Profile, catalogs: Catalogs, complaint: Complaint,
+               key: str, *, now: datetime, buttons: list[tuple[str, str]] | None = None,
+               dedupe_key: str | None = None, **params: object) -> bool:
     """One message about this complaint, in the citizen's language; `buttons`
-    are (label key, payload) pairs. False when nobody can be told."""
-    found = _chat_of(session, complaint)
-    if found is None:
-        return False
-    citizen, account = found
-    locale = citizen.language or profile.default_locale
-    t = translator(catalogs, locale)
-    rows = [[Button(t(label), payload) for label, payload in buttons or []]]
-    reply = Reply(t(key, reference=complaint.reference, **params).strip(),
-                  [row for row in rows if row])
-    if dedupe_key:
-        return enqueue_once(session, account, reply, dedupe_key=dedupe_key, profile=profile,
-                            now=now) is not None
-    enqueue(session, account, reply, profile=profile, origin="bot", now=now)
-    return True
+    are (label key, payload) pairs. False when nobody can be told (Open311
+    reports, erased citizens)."""
+    def message(t: Translate, locale: str) -> Reply:
+        rows = [[Button(t(label), payload) for label, payload in buttons or []]]
+        return Reply(t(key, reference=complaint.reference, **params).strip(),
+                     [row for row in rows if row])
+
+    return tell_citizen(session, profile, catalogs, citizen_id=complaint.citizen_id,
+                        account_id=complaint.account_id, message=message, now=now,
+                        dedupe_key=dedupe_key)
 
 
 # --- staff actions -------------------------------------------------------------
@@ -215,8 +198,8 @@ def transition(session: Session, profile: Profile, catalogs: Catalogs, complaint
         f"{original.reference}: {text}" if text else original.reference)
     _event(session, complaint, by=by, action="status", status_from=before.value,
            status_to=to.value, now=now, text=recorded)
-    tell_citizen(session, profile, catalogs, complaint, f"complaints.changed.{to.value}",
-                 now=now, text=text or "", original=original.reference if original else "")
+    tell_about(session, profile, catalogs, complaint, f"complaints.changed.{to.value}",
+               now=now, text=text or "", original=original.reference if original else "")
 
 
 def reply(session: Session, profile: Profile, catalogs: Catalogs, complaint: Complaint,
@@ -227,8 +210,8 @@ def reply(session: Session, profile: Profile, catalogs: Catalogs, complaint: Com
     if not text:
         raise TransitionRefused("text_required", "a reply needs text")
     _event(session, complaint, by=by, action="reply", text=text, now=now)
-    return tell_citizen(session, profile, catalogs, complaint, "complaints.reply", now=now,
-                        text=text)
+    return tell_about(session, profile, catalogs, complaint, "complaints.reply", now=now,
+                      text=text)
 
 
 def note(session: Session, complaint: Complaint, text: str, *, by: str,
@@ -300,12 +283,11 @@ def send_followups(session: Session, profile: Profile, catalogs: Catalogs,
     asked = 0
     for complaint in due:
         complaint.followup_sent_at = now
-        if tell_citizen(session, profile, catalogs, complaint, "complaints.followup", now=now,
-                        buttons=[("complaints.followup_yes", f"cmp:solved:{complaint.reference}"),
-                                 ("complaints.followup_no",
-                                  f"cmp:unsolved:{complaint.reference}")],
-                        dedupe_key=f"complaint-followup:{complaint.id}:"
-                                   f"{complaint.closed_at:%Y%m%d%H%M%S}"):
+        if tell_about(session, profile, catalogs, complaint, "complaints.followup", now=now,
+                      buttons=[("complaints.followup_yes", f"cmp:solved:{complaint.reference}"),
+                               ("complaints.followup_no", f"cmp:unsolved:{complaint.reference}")],
+                      dedupe_key=f"complaint-followup:{complaint.id}:"
+                                 f"{complaint.closed_at:%Y%m%d%H%M%S}"):
             _event(session, complaint, by="system", action="followup", internal=True,
                    text="asked whether it is really solved", now=now)
             asked += 1

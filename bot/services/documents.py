@@ -4,15 +4,14 @@ language, and what the worker does each day (overdue notices, morning digest).""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.admin.alerts import alert_officers
-from bot.engine.messages import FileRef, Reply
 from bot.i18n import Catalogs, format_date, format_time
+from bot.messages import FileRef, Reply
 from bot.models import (
     ChannelAccount,
     Citizen,
@@ -24,9 +23,9 @@ from bot.models import (
 )
 from bot.models.documents import DECIDED
 from bot.models.staff import Role
-from bot.outbox.queue import enqueue, enqueue_once
 from bot.profile import Profile
 from bot.services import deadlines
+from bot.services.notify import Translate, alert_officers, tell_citizen
 
 DESCRIPTION_MIN, DESCRIPTION_MAX = 10, 4000
 REASON_MAX = 2000
@@ -55,7 +54,7 @@ def register(session: Session, profile: Profile, *, citizen: Citizen, account: C
              life_or_liberty: bool, full_name: str | None, now: datetime) -> DocumentRequest:
     """Registration is the moment the citizen confirms: the clock starts here."""
     request = DocumentRequest(
-        reference=next_reference(session, "D", now.astimezone(profile.tz).year),
+        reference=next_reference(session, "D", now, profile.tz),
         citizen_id=citizen.id, account_id=account.id, description=description,
         department=department, form=form, life_or_liberty=life_or_liberty,
         full_name=full_name, status=S.received, registered_at=now,
@@ -103,22 +102,6 @@ def transition(session: Session, profile: Profile, catalogs: Catalogs,
     notify_change(session, profile, catalogs, request, now=now, reason=reason, files=files)
 
 
-def _citizen_of(session: Session,
-                request: DocumentRequest) -> tuple[Citizen, ChannelAccount] | None:
-    account = session.get(ChannelAccount, request.account_id) if request.account_id else None
-    citizen = session.get(Citizen, request.citizen_id)
-    if account is None or citizen is None or citizen.erased_at is not None:
-        return None
-    return citizen, account
-
-
-def translator(catalogs: Catalogs, locale: str) -> Callable[..., str]:
-    def t(key: str, /, **params: object) -> str:
-        return catalogs.gettext(locale, key, **params)
-
-    return t
-
-
 def due_text(profile: Profile, request: DocumentRequest, locale: str) -> str:
     """The deadline as a citizen reads it: a date, and the hour when it is 48 hours."""
     local = request.due_at.astimezone(profile.tz)
@@ -129,20 +112,21 @@ def due_text(profile: Profile, request: DocumentRequest, locale: str) -> str:
 def notify_change(session: Session, profile: Profile, catalogs: Catalogs,
                   request: DocumentRequest, *, now: datetime, reason: str | None = None,
                   files: list[FileRef] | None = None) -> None:
-    found = _citizen_of(session, request)
-    if found is None:
-        return
-    citizen, account = found
-    locale = citizen.language or profile.default_locale
-    t = translator(catalogs, locale)
-    text = t(f"documents.changed.{request.status.value}", reference=request.reference,
-             due=due_text(profile, request, locale), reason=reason or "",
-             institution=request.forwarded_to or "", appeal_days=deadlines.APPEAL_DAYS)
-    enqueue(session, account, Reply(text), profile=profile, origin="bot", now=now)
-    for file in files or []:
-        enqueue(session, account, Reply(t("documents.file_caption",
-                                          reference=request.reference), file=file),
-                profile=profile, origin="bot", now=now)
+    """The citizen learns the new state (a refusal with its reason and the
+    appeal route), with the granted files after it."""
+    def message(t: Translate, locale: str) -> list[Reply]:
+        text = t(f"documents.changed.{request.status.value}", reference=request.reference,
+                 due=due_text(profile, request, locale), reason=reason or "",
+                 institution=request.forwarded_to or "", appeal_days=deadlines.APPEAL_DAYS)
+        return [Reply(text), *(Reply(t("documents.file_caption", reference=request.reference),
+                                     file=file) for file in files or [])]
+
+    tell_citizen(session, profile, catalogs, citizen_id=request.citizen_id,
+                 account_id=request.account_id, message=message, now=now)
+
+
+def _overdue_message(reference: str, t: Translate, locale: str) -> Reply:
+    return Reply(t("documents.overdue", reference=reference, appeal_days=deadlines.APPEAL_DAYS))
 
 
 def overdue(session: Session, now: datetime) -> list[DocumentRequest]:
@@ -160,15 +144,11 @@ def tell_overdue(session: Session, profile: Profile, catalogs: Catalogs,
         request.overdue_notified_at = now
         session.add(DocumentEvent(request_id=request.id, at=now, by="system",
                                   text="overdue: the citizen was told the appeal route"))
-        found = _citizen_of(session, request)
-        if found is None:
-            continue
-        citizen, account = found
-        t = translator(catalogs, citizen.language or profile.default_locale)
-        enqueue_once(session, account, Reply(t("documents.overdue", reference=request.reference,
-                                               appeal_days=deadlines.APPEAL_DAYS)),
-                     dedupe_key=f"documents-overdue:{request.id}", profile=profile, now=now)
-        told += 1
+        if tell_citizen(session, profile, catalogs, citizen_id=request.citizen_id,
+                        account_id=request.account_id, now=now,
+                        message=partial(_overdue_message, request.reference),
+                        dedupe_key=f"documents-overdue:{request.id}"):
+            told += 1
     return told
 
 
@@ -192,7 +172,7 @@ def morning_digest(session: Session, profile: Profile, catalogs: Catalogs,
         return 0
     day_key = local.date().isoformat()
 
-    def digest(t: Callable[..., str]) -> Reply:
+    def digest(t: Translate) -> Reply:
         lines = [t("documents.digest", today=len(today), overdue=len(late))]
         lines += [f"• {r.reference} — {t('documents.digest_overdue')}" for r in late]
         lines += [f"• {r.reference} — {t('documents.digest_today')}" for r in today]

@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from bot.engine.messages import Button, Reply
 from bot.i18n import Catalogs
+from bot.messages import Button, Reply
 from bot.models import (
     ChannelAccount,
     Citizen,

@@ -195,7 +195,7 @@ class PhotoFetcher:
         complaint = session.get(Complaint, photo.complaint_id)
         if complaint is None:
             return
-        complaints.tell_citizen(session, self.profile, self.catalogs, complaint,
-                                f"complaints.photo_not_kept.{reason}", now=utcnow(),
-                                position=photo.position, max_mb=MAX_BYTES // (1024 * 1024),
-                                dedupe_key=f"complaint-photo:{photo.id}")
+        complaints.tell_about(session, self.profile, self.catalogs, complaint,
+                              f"complaints.photo_not_kept.{reason}", now=utcnow(),
+                              position=photo.position, max_mb=MAX_BYTES // (1024 * 1024),
+                              dedupe_key=f"complaint-photo:{photo.id}")

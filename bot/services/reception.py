@@ -8,18 +8,17 @@ surfaces here as `SlotTaken`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.engine.messages import Button, Reply
+from bot.db import insert_for
 from bot.i18n import Catalogs, format_date, format_time
+from bot.messages import Button, Reply
 from bot.models import (
     Booking,
     BookingStatus,
@@ -30,8 +29,9 @@ from bot.models import (
     UrgentStatus,
     next_reference,
 )
-from bot.outbox.queue import enqueue, enqueue_once
+from bot.models.staff import Role
 from bot.profile import Profile
+from bot.services.notify import Translate, alert_officers, tell_citizen
 
 TOPIC_MIN, TOPIC_MAX = 10, 1000
 
@@ -62,11 +62,6 @@ def today(profile: Profile, now: datetime) -> date:
     return now.astimezone(profile.tz).date()
 
 
-def _insert(session: Session):  # type: ignore[no-untyped-def]
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else (
-        sqlite.insert)
-
-
 def ensure_days(session: Session, profile: Profile, now: datetime) -> None:
     """Make the pattern's days for the bookable weeks (idempotent, race-free);
     a Kosovo public holiday is made closed, with its name as the reason."""
@@ -78,7 +73,7 @@ def ensure_days(session: Session, profile: Profile, now: datetime) -> None:
             continue
         holiday = profile.holiday_name(day)
         session.execute(
-            _insert(session)(ReceptionDay)
+            insert_for(session)(ReceptionDay)
             .values(day=day, start=pattern.start, slots=pattern.slots,
                     slot_minutes=pattern.slot_minutes, closed=holiday is not None,
                     closed_reason=holiday, created_at=now)
@@ -159,7 +154,7 @@ def book(session: Session, profile: Profile, *, citizen: Citizen, account: Chann
     if upcoming_booking(session, citizen.id) is not None:
         raise AlreadyBooked
     booking = Booking(
-        reference=next_reference(session, "R", slot.starts_at.year), day_id=day.id,
+        reference=next_reference(session, "R", now, profile.tz), day_id=day.id,
         slot_index=slot.index, starts_at=slot.starts_at, citizen_id=citizen.id,
         account_id=account.id, topic=topic, full_name=full_name, phone=phone,
         settlement=settlement, status=BookingStatus.booked, created_at=now,
@@ -193,56 +188,50 @@ def cancel(booking: Booking, *, by: str, now: datetime, reason: str | None = Non
     booking.cancelled_at, booking.cancelled_by, booking.cancel_reason = now, by, reason
 
 
-def create_urgent(session: Session, *, citizen: Citizen, account: ChannelAccount, topic: str,
-                  phone: str, full_name: str | None, now: datetime) -> UrgentRequest:
+def create_urgent(session: Session, profile: Profile, catalogs: Catalogs, *, citizen: Citizen,
+                  account: ChannelAccount, topic: str, phone: str, full_name: str | None,
+                  now: datetime) -> UrgentRequest:
+    """An urgent request takes no slot: the Office of the Mayor is alerted at once."""
     request = UrgentRequest(
-        reference=next_reference(session, "R", now.year), citizen_id=citizen.id,
+        reference=next_reference(session, "R", now, profile.tz), citizen_id=citizen.id,
         account_id=account.id, topic=topic, phone=phone, full_name=full_name, created_at=now)
     session.add(request)
     session.flush()
+    alert_officers(
+        session, profile, catalogs, roles=(Role.mayor_office,),
+        message=lambda t: Reply(t("reception.urgent_alert", reference=request.reference,
+                                  topic=topic, phone=phone, name=request.full_name or "—")),
+    )
     return request
 
 
 # --- messages the bot starts ------------------------------------------------
-
-def _citizen_t(catalogs: Catalogs, profile: Profile,
-               citizen: Citizen) -> tuple[str, Callable[..., str]]:
-    locale = citizen.language or profile.default_locale
-
-    def t(key: str, /, **params: object) -> str:
-        return catalogs.gettext(locale, key, **params)
-
-    return locale, t
-
 
 def when(profile: Profile, booking: Booking, locale: str) -> tuple[str, str]:
     local = booking.starts_at.astimezone(profile.tz)
     return format_date(local, locale, long=True), format_time(local)
 
 
-def notify_citizen(session: Session, profile: Profile, catalogs: Catalogs, booking: Booking,
-                   key: str, *, now: datetime, offer_new: bool = False,
-                   dedupe_key: str | None = None, **params: object) -> None:
-    """Tell the booking's citizen something, in their language, on their chat."""
-    account = session.get(ChannelAccount, booking.account_id) if booking.account_id else None
-    citizen = session.get(Citizen, booking.citizen_id)
-    if account is None or citizen is None or citizen.erased_at is not None:
-        return
-    locale, t = _citizen_t(catalogs, profile, citizen)
-    day, at = when(profile, booking, locale)
-    text = t(key, reference=booking.reference, day=day, time=at,
-             place=profile.reception.place_in(locale), **params)
-    buttons = []
-    if offer_new:
-        buttons.append([Button(t("reception.book_again"), "menu:reception")])
-    elif booking.status is BookingStatus.booked:
-        buttons.append([Button(t("reception.cancel_booking"),
-                               f"rsv:cancel:{booking.reference}")])
-    reply = Reply(text, buttons)
-    if dedupe_key:
-        enqueue_once(session, account, reply, dedupe_key=dedupe_key, profile=profile, now=now)
-    else:
-        enqueue(session, account, reply, profile=profile, origin="bot", now=now)
+def tell_about(session: Session, profile: Profile, catalogs: Catalogs, booking: Booking,
+               key: str, *, now: datetime, offer_new: bool = False,
+               dedupe_key: str | None = None, **params: object) -> None:
+    """Tell the booking's citizen something, in their language, on their chat:
+    with "book again" when the booking is gone, else with "cancel"."""
+    def message(t: Translate, locale: str) -> Reply:
+        day, at = when(profile, booking, locale)
+        text = t(key, reference=booking.reference, day=day, time=at,
+                 place=profile.reception.place_in(locale), **params)
+        buttons = []
+        if offer_new:
+            buttons.append([Button(t("reception.book_again"), "menu:reception")])
+        elif booking.status is BookingStatus.booked:
+            buttons.append([Button(t("reception.cancel_booking"),
+                                   f"rsv:cancel:{booking.reference}")])
+        return Reply(text, buttons)
+
+    tell_citizen(session, profile, catalogs, citizen_id=booking.citizen_id,
+                 account_id=booking.account_id, message=message, now=now,
+                 dedupe_key=dedupe_key)
 
 
 def close_day(session: Session, profile: Profile, catalogs: Catalogs, day: ReceptionDay, *,
@@ -253,7 +242,7 @@ def close_day(session: Session, profile: Profile, catalogs: Catalogs, day: Recep
         Booking.day_id == day.id, Booking.status == BookingStatus.booked)).all()
     for booking in bookings:
         cancel(booking, by="closed", now=now, reason=reason)
-        notify_citizen(session, profile, catalogs, booking, "reception.day_closed_notice",
+        tell_about(session, profile, catalogs, booking, "reception.day_closed_notice",
                        now=now, offer_new=True, reason=reason)
     return list(bookings)
 
@@ -271,7 +260,7 @@ def send_reminders(session: Session, profile: Profile, catalogs: Catalogs,
         Booking.status == BookingStatus.booked, Booking.starts_at >= start,
         Booking.starts_at < start + timedelta(days=1))).all()
     for booking in due:
-        notify_citizen(session, profile, catalogs, booking, "reception.reminder", now=now,
+        tell_about(session, profile, catalogs, booking, "reception.reminder", now=now,
                        dedupe_key=f"reception-reminder:{booking.id}")
     return len(due)
 
@@ -417,7 +406,7 @@ def mark_booking(session: Session, profile: Profile, catalogs: Catalogs, booking
                              f"{booking.reference} has begun or gone by: mark it attended or "
                              "no-show instead")
         cancel(booking, by="staff", now=now, reason=message or None)
-        notify_citizen(session, profile, catalogs, booking, "reception.staff_cancelled",
+        tell_about(session, profile, catalogs, booking, "reception.staff_cancelled",
                        now=now, offer_new=True, message=message or "")
     else:
         if booking.status is BookingStatus.cancelled:

@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from bot.engine.messages import Button, Reply
 from bot.i18n import Catalogs
+from bot.messages import Button, Reply
 from bot.models import (
     ChannelAccount,
     Citizen,
@@ -474,7 +474,7 @@ def xlsx_bytes(survey: Survey, rows: list[SurveyResponse]) -> bytes:
     "=" as a formula, so text goes through the CSV rules' `cell`."""
     from openpyxl import Workbook
 
-    from bot.admin.export import cell
+    from bot.staff.export import cell
 
     header, table = export_table(survey, rows)
     book = Workbook(write_only=True)

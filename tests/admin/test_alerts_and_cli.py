@@ -9,13 +9,13 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bot.admin.alerts import alert_officers
 from bot.db import Database
-from bot.engine.messages import Reply
 from bot.i18n import Catalogs
+from bot.messages import Reply
 from bot.models import ChannelAccount, OutboxMessage
 from bot.models.staff import AuditEntry, Role, StaffUser
 from bot.profile import get_profile
+from bot.services.notify import alert_officers
 from tests.factories import PASSWORD, make_citizen, make_staff
 
 

@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from bot.admin import accounts
 from bot.db import utcnow
 from bot.models.staff import AuditEntry, StaffToken
+from bot.staff import accounts
 from tests.admin.conftest import StaffClient
 from tests.factories import PASSWORD, make_staff
 
@@ -102,7 +102,7 @@ def test_repeated_failures_lock_the_account_for_a_while(client: StaffClient) -> 
 
 
 def test_failed_logins_slow_down() -> None:
-    from bot.admin.security import failure_delay
+    from bot.staff.security import failure_delay
 
     delays = [failure_delay(n, 0.5) for n in range(1, 8)]
     assert delays[:2] == [0.0, 0.0]

@@ -6,6 +6,7 @@ each action with its audit entry, and who may see and do what."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import zipfile
 from collections.abc import Iterator
@@ -298,8 +299,10 @@ def test_upload_checks_the_content_and_size(client: StaffClient,
 def test_granting_with_files_sends_them_through_the_bot(client: StaffClient) -> None:
     reference = make_document_request(client.db)
     headers = client.as_role("info_office")
-    settings = client.app.state.runtime.settings  # type: ignore[attr-defined]
-    settings.public_url = "https://bot.klokot.example/"
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    runtime.settings.public_url = "https://bot.klokot.example/"
+    runtime.engine.files = dataclasses.replace(runtime.engine.files,
+                                               public_url=runtime.settings.public_url)
     uploaded = client.post(f"{API}/{reference}/files", headers=headers,
                            files={"file": ("decision.pdf", PDF, "application/pdf")})
     assert uploaded.status_code == 201
@@ -328,7 +331,7 @@ def test_granting_with_files_sends_them_through_the_bot(client: StaffClient) -> 
     file_id, expires, signature = token.split(".")
     assert client.get(f"/files/{file_id}.{int(expires) + 1}.{signature}").status_code == 404
     assert client.get(f"/files/{file_id}.{expires}.{'0' * 64}").status_code == 404
-    expired = stored.sign(settings, row.id, now=utcnow() - timedelta(days=8))
+    expired = runtime.engine.files.sign(str(row.id), now=utcnow() - timedelta(days=8))
     assert client.get(f"/files/{expired}").status_code == 404
     assert client.get("/files/nonsense").status_code == 404
 

@@ -8,7 +8,7 @@ import re
 import pytest
 from sqlalchemy import select
 
-from bot.channels.terminal import TerminalChat
+from bot.entry.chat import TerminalChat
 from bot.models.staff import AuditEntry, StaffUser
 from tests.admin.conftest import StaffClient
 from tests.factories import PASSWORD, make_citizen, make_runtime, make_staff, texts
@@ -170,7 +170,7 @@ def test_officer_links_and_unlinks_their_own_chat(client: StaffClient) -> None:
 def test_times_on_the_pages_are_local_not_utc(client: StaffClient) -> None:
     from datetime import UTC, datetime
 
-    from bot.admin.audit import record
+    from bot.staff.audit import record
 
     make_staff(client.db, "clock", "admin")
     with client.db.session() as session:  # 22:30 UTC in winter is 23:30 in Klokot

@@ -7,10 +7,10 @@ from fastapi import APIRouter, Depends
 from fastapi.testclient import TestClient
 
 from bot.admin.deps import require
-from bot.admin.permissions import Access, Capability, access, department_scoped
 from bot.app import create_app
 from bot.db import Database
 from bot.models.staff import Role
+from bot.staff.permissions import Access, Capability, access, department_scoped
 from tests.admin.conftest import StaffClient
 from tests.factories import make_runtime, make_staff
 
@@ -82,7 +82,7 @@ def test_audit_log_is_for_admins_only(client: StaffClient) -> None:
 
 
 def test_a_department_officer_needs_a_known_department(db: Database) -> None:
-    from bot.admin.accounts import AccountError
+    from bot.staff.accounts import AccountError
 
     with pytest.raises(AccountError, match="department"):
         make_staff(db, "dep", "department")

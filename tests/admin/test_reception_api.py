@@ -501,7 +501,7 @@ def test_a_disabled_officers_feed_stops_working(client: StaffClient) -> None:
     headers = client.as_role("mayor_office", username="leaving")
     path = client.post(f"{API}/calendar-feeds", headers=headers).json()["url"].replace(
         "http://testserver", "")
-    from bot.admin import accounts
+    from bot.staff import accounts
 
     with client.db.session() as session:
         staff = accounts.find(session, "leaving")

@@ -24,7 +24,6 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select, text, update
 
-from bot.admin.export import cell
 from bot.app import create_app
 from bot.db import Database, utcnow
 from bot.i18n import Catalogs
@@ -38,6 +37,7 @@ from bot.models import (
 from bot.models.staff import AuditEntry
 from bot.profile import get_profile
 from bot.services import surveys as service
+from bot.staff.export import cell
 from tests.admin.conftest import StaffClient
 from tests.channels import conftest as channel_fixtures
 from tests.channels.conftest import HEADERS_TG, VIBER_TOKEN, Bench

@@ -9,10 +9,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.app import build_sender, create_app
+from bot.app import create_app
 from bot.db import Database
 from bot.outbox.sender import Sender
 from bot.runtime import Runtime
+from bot.worker import build_sender
 from tests.factories import make_runtime
 from tests.fakes.telegram_api import FakeTelegramAPI
 from tests.fakes.viber_api import FakeViberAPI

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from bot.app import build_sender, create_app
+from bot.app import create_app
 from bot.db import Database
+from bot.worker import build_sender
 from tests.channels.conftest import HEADERS_TG, VIBER_TOKEN, Bench
 from tests.fakes.telegram_api import FakeTelegramAPI, tg_callback_update, tg_command_update
 from tests.fakes.viber_api import FakeViberAPI, viber_message_event, viber_signature

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.db import utcnow
-from bot.engine.messages import FileRef
+from bot.messages import FileRef
 from bot.models import DocumentRequest, DocumentStatus
 from bot.services import documents as service
 from tests.channels.conftest import HEADERS_TG, VIBER_TOKEN, Bench

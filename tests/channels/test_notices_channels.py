@@ -15,11 +15,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.app import build_sender, create_app
+from bot.app import create_app
 from bot.db import Database, utcnow
 from bot.models import Notice
 from bot.runtime import Runtime
 from bot.services import notices
+from bot.worker import build_sender
 from tests.channels.conftest import HEADERS_TG, TG_SECRET, VIBER_TOKEN
 from tests.factories import make_runtime, seed_subscribers
 from tests.fakes.telegram_api import FakeTelegramAPI, tg_command_update

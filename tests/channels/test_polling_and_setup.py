@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.channels.polling import poll_once
-from bot.channels.setup import set_webhooks
 from bot.channels.telegram import ALLOWED_UPDATES, COMMANDS
 from bot.db import Database
+from bot.entry.polling import poll_once
+from bot.entry.setup import set_webhooks
 from bot.models import InboundUpdate
 from tests.channels.conftest import TG_SECRET, VIBER_TOKEN, Bench
 from tests.factories import make_runtime

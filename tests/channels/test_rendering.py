@@ -6,7 +6,7 @@ from telegram import InlineKeyboardMarkup, ReplyKeyboardMarkup, ReplyKeyboardRem
 
 from bot.channels.telegram import render_markup
 from bot.channels.viber import parse_callback, render_keyboard
-from bot.engine.messages import Button, Kind, Reply
+from bot.messages import Button, Kind, Reply
 from tests.fakes.viber_api import viber_message_event, viber_webhook_event
 
 

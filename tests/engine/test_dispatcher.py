@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 
 from bot.db import Database
 from bot.engine.dispatcher import DatabaseUnavailable, Engine
-from bot.engine.messages import Kind
 from bot.engine.router import Router, RouterSet
 from bot.i18n import Catalogs
+from bot.messages import Kind
 from bot.models import (
     ChannelAccount,
     Citizen,

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.channels.terminal import TerminalChat
 from bot.db import Database, utcnow
+from bot.entry.chat import TerminalChat
 from bot.i18n import Catalogs
 from bot.models import (
     Complaint,
@@ -190,7 +190,7 @@ def test_a_file_that_is_not_a_picture_or_too_big_is_refused(db: Database,
     runtime = make_runtime(db, media_dir=tmp_path)
     chat = complaint_chat(db, "gaga", "en", tmp_path)
     walk_to_photos(chat)
-    from bot.engine.messages import Kind, Media
+    from bot.messages import Kind, Media
 
     pdf = make_incoming(kind=Kind.file, user="gaga", media=(
         Media(file_id="doc1", mime_type="application/pdf", size=2048, file_name="a.pdf"),))

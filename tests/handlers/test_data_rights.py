@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 
-from bot.channels.terminal import TerminalChat
 from bot.db import Base, Database, utcnow
+from bot.entry.chat import TerminalChat
 from bot.i18n import Catalogs
 from bot.models import (
     Booking,

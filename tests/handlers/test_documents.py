@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.channels.terminal import TerminalChat
 from bot.db import Database, utcnow
+from bot.entry.chat import TerminalChat
 from bot.i18n import Catalogs
 from bot.models import DocumentRequest, DocumentStatus, OutboxMessage
 from bot.profile import get_profile

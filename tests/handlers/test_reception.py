@@ -12,8 +12,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from bot.channels.terminal import TerminalChat
 from bot.db import Database, utcnow
+from bot.entry.chat import TerminalChat
 from bot.i18n import Catalogs
 from bot.models import (
     Booking,

@@ -8,8 +8,8 @@ import io
 import pytest
 from sqlalchemy import select
 
-from bot.channels.terminal import TerminalChat
 from bot.db import Database
+from bot.entry.chat import TerminalChat
 from bot.i18n import LANGUAGE_NAMES, Catalogs
 from bot.models import Citizen, Conversation, OutboxMessage, OutboxStatus
 from tests.factories import make_runtime, payloads, texts

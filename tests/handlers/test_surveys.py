@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.channels.terminal import TerminalChat
 from bot.db import Database, utcnow
-from bot.engine.messages import Kind, Media
+from bot.entry.chat import TerminalChat
 from bot.i18n import Catalogs
+from bot.messages import Kind, Media
 from bot.models import Survey, SurveyParticipant, SurveyResponse
 from bot.profile import get_profile
 from bot.services import surveys as service

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from bot.channels.base import RateLimits, SendResult
 from bot.db import Database, utcnow
-from bot.engine.messages import Reply
+from bot.messages import Reply
 from bot.models import ChannelAccount, Citizen, Lane, OutboxMessage, OutboxStatus
 from bot.outbox.lease import Lease
 from bot.outbox.queue import enqueue

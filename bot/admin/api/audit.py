@@ -11,11 +11,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.admin.api.citizens import _utc
-from bot.admin.common import Page, PageParams, paginate, problems, sorted_by
+from bot.admin.common import Page, PageParams, problems
 from bot.admin.deps import SessionDep, require
 from bot.admin.paging import page_params
-from bot.admin.permissions import Capability
 from bot.models.staff import AuditEntry, StaffUser
+from bot.staff.permissions import Capability
+from bot.staff.query import paginate, sorted_by
 
 router = APIRouter(tags=["audit"])
 

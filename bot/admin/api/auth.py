@@ -9,11 +9,11 @@ from fastapi import APIRouter, Depends, Form, Request
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from bot.admin import accounts, audit
 from bot.admin.common import Problem, problems
 from bot.admin.deps import CurrentStaff, RuntimeDep, SessionDep, client_ip
-from bot.admin.permissions import Capability, access
 from bot.models.staff import StaffUser
+from bot.staff import accounts, audit
+from bot.staff.permissions import Capability, access
 
 router = APIRouter(tags=["auth"])
 ERRORS = problems(401, 422)

@@ -11,14 +11,15 @@ from pydantic import BaseModel
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, selectinload
 
-from bot.admin import audit
-from bot.admin.common import Page, PageParams, Problem, check_choice, paginate, problems, sorted_by
+from bot.admin.common import Page, PageParams, Problem, problems
 from bot.admin.deps import CurrentStaff, RuntimeDep, SessionDep, client_ip
 from bot.admin.paging import page_params
-from bot.admin.permissions import Access, Capability, access
 from bot.models import ChannelAccount, Citizen
 from bot.models.staff import StaffUser
 from bot.profile import ABROAD
+from bot.staff import audit
+from bot.staff.permissions import Access, Capability, access
+from bot.staff.query import check_choice, paginate, sorted_by
 
 router = APIRouter(tags=["citizens"])
 CHANNELS = ("telegram", "viber", "terminal")

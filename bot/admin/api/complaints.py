@@ -30,14 +30,12 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Select, case, exists, func, select
 from sqlalchemy.orm import Session
 
-from bot.admin import audit
 from bot.admin.api.documents import shows_personal
 from bot.admin.api.reception import clean
-from bot.admin.common import Page, PageParams, Problem, check_choice, paginate, problems, sorted_by
+from bot.admin.common import Page, PageParams, Problem, problems
 from bot.admin.deps import RuntimeDep, SessionDep, client_ip, require
-from bot.admin.export import Column, csv_response, write_csv
+from bot.admin.export import csv_response
 from bot.admin.paging import page_params
-from bot.admin.permissions import Capability, department_scoped
 from bot.db import utcnow
 from bot.models import (
     ChannelAccount,
@@ -54,6 +52,10 @@ from bot.models.staff import StaffUser
 from bot.profile import ABROAD, Profile
 from bot.runtime import Runtime
 from bot.services import complaints as service
+from bot.staff import audit
+from bot.staff.export import Column, write_csv
+from bot.staff.permissions import Capability, department_scoped
+from bot.staff.query import check_choice, paginate, sorted_by
 
 router = APIRouter(prefix="/complaints", tags=["complaints"])
 Reader = Annotated[StaffUser, Depends(require(Capability.complaints))]

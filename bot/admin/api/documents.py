@@ -25,16 +25,14 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Select, case, select
 from sqlalchemy.orm import Session
 
-from bot.admin import audit
 from bot.admin import files as stored
 from bot.admin.api.reception import clean
-from bot.admin.common import Page, PageParams, Problem, check_choice, paginate, problems, sorted_by
+from bot.admin.common import Page, PageParams, Problem, problems
 from bot.admin.deps import RuntimeDep, SessionDep, client_ip, require
-from bot.admin.export import Column, csv_response, write_csv
+from bot.admin.export import csv_response
 from bot.admin.paging import page_params
-from bot.admin.permissions import Access, Capability, access, department_scoped
 from bot.db import utcnow
-from bot.engine.messages import FileRef
+from bot.messages import FileRef
 from bot.models import DocumentEvent, DocumentFile, DocumentForm, DocumentRequest, DocumentStatus
 from bot.models.documents import DECIDED
 from bot.models.staff import StaffUser
@@ -42,6 +40,10 @@ from bot.profile import Profile
 from bot.runtime import Runtime
 from bot.services import deadlines
 from bot.services import documents as service
+from bot.staff import audit
+from bot.staff.export import Column, write_csv
+from bot.staff.permissions import Access, Capability, access, department_scoped
+from bot.staff.query import check_choice, paginate, sorted_by
 
 router = APIRouter(prefix="/document-requests", tags=["documents"])
 Reader = Annotated[StaffUser, Depends(require(Capability.documents))]
@@ -339,7 +341,7 @@ def act_transition(session: Session, runtime: Runtime, staff: StaffUser, ip: str
     sending = [f for f in request.files if f.sent_at is None] if (
         deliver_files and status in DELIVERABLE) else []
     refs = [FileRef(path=f.path, file_name=f.file_name, mime_type=f.mime_type,
-                    url=stored.file_url(runtime.settings, f.id)) for f in sending]
+                    url=runtime.engine.files.link(str(f.id))) for f in sending]
     try:
         service.transition(session, runtime.profile, runtime.catalogs, request, status,
                            by=staff.username, now=now, reason=clean(reason) or None,

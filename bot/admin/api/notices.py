@@ -29,13 +29,11 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from bot.admin import audit
 from bot.admin.api.complaints import chunks, tidy
-from bot.admin.common import Page, PageParams, Problem, check_choice, paginate, problems, sorted_by
+from bot.admin.common import Page, PageParams, Problem, problems
 from bot.admin.deps import RuntimeDep, SessionDep, client_ip, require
-from bot.admin.export import Column, csv_response, write_csv
+from bot.admin.export import csv_response
 from bot.admin.paging import page_params
-from bot.admin.permissions import Capability
 from bot.db import utcnow
 from bot.i18n import Catalogs
 from bot.models import (
@@ -51,6 +49,10 @@ from bot.models.staff import StaffUser
 from bot.profile import ABROAD, Profile
 from bot.runtime import Runtime
 from bot.services import notices as service
+from bot.staff import audit
+from bot.staff.export import Column, write_csv
+from bot.staff.permissions import Capability
+from bot.staff.query import check_choice, paginate, sorted_by
 
 router = APIRouter(prefix="/notices", tags=["notices"])
 Reader = Annotated[StaffUser, Depends(require(Capability.notices))]

@@ -22,14 +22,11 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, contains_eager
 
-from bot.admin import audit
 from bot.admin.api.citizens import shows_personal_data
-from bot.admin.common import Page, PageParams, Problem, check_choice, paginate, problems, sorted_by
+from bot.admin.common import Page, PageParams, Problem, problems
 from bot.admin.deps import RuntimeDep, SessionDep, client_ip, require
-from bot.admin.export import Column, csv_response, write_csv
+from bot.admin.export import csv_response
 from bot.admin.paging import page_params
-from bot.admin.permissions import Capability
-from bot.admin.security import new_token, token_hash
 from bot.db import utcnow
 from bot.models import (
     Booking,
@@ -43,6 +40,11 @@ from bot.models.staff import StaffUser
 from bot.profile import ABROAD, Profile
 from bot.runtime import Runtime
 from bot.services import reception as service
+from bot.staff import audit
+from bot.staff.export import Column, write_csv
+from bot.staff.permissions import Capability
+from bot.staff.query import check_choice, paginate, sorted_by
+from bot.staff.security import new_token, token_hash
 
 router = APIRouter(prefix="/reception", tags=["reception"])
 Reader = Annotated[StaffUser, Depends(require(Capability.reception))]

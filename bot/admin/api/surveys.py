@@ -37,18 +37,20 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.admin import audit
-from bot.admin.common import Page, PageParams, Problem, check_choice, paginate, problems, sorted_by
+from bot.admin.common import Page, PageParams, Problem, problems
 from bot.admin.deps import RuntimeDep, SessionDep, client_ip, require
-from bot.admin.export import Column, csv_response, write_csv
+from bot.admin.export import csv_response
 from bot.admin.paging import page_params
-from bot.admin.permissions import Capability
 from bot.db import utcnow
 from bot.models import Survey, SurveyParticipant, SurveyResponse, SurveyStatus
 from bot.models.staff import StaffUser
 from bot.profile import ABROAD, Profile
 from bot.runtime import Runtime
 from bot.services import surveys as service
+from bot.staff import audit
+from bot.staff.export import Column, write_csv
+from bot.staff.permissions import Capability
+from bot.staff.query import check_choice, paginate, sorted_by
 
 router = APIRouter(prefix="/surveys", tags=["surveys"])
 Reader = Annotated[StaffUser, Depends(require(Capability.surveys))]

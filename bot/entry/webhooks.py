@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from bot.channels import telegram, viber
 from bot.engine.dispatcher import DatabaseUnavailable, HandleResult
-from bot.engine.messages import Incoming, Kind
+from bot.messages import Incoming, Kind
 from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)

@@ -1,12 +1,16 @@
 """Who may do what: SPEC §3.7's role × capability table, decided here and
 nowhere else. Routes declare the capability they need through a dependency
-(`bot.admin.deps.require`); they never look at roles themselves."""
+(`bot.admin.deps.require`) and use-cases
+scope their queries with `scoped`; they never look at roles themselves."""
 
 from __future__ import annotations
 
 import enum
+from typing import Any
 
-from bot.models.staff import Role
+from sqlalchemy import Select
+
+from bot.models.staff import Role, StaffUser
 
 
 class Capability(enum.StrEnum):
@@ -71,3 +75,21 @@ def can_write(role: Role, capability: Capability) -> bool:
 def department_scoped(role: Role, capability: Capability) -> bool:
     """True when the officer sees only their own department's items."""
     return access(role, capability) is Access.department
+
+
+def scoped(stmt: Select[Any], staff: StaffUser, capability: Capability,
+           department: Any) -> Select[Any]:
+    """The query limited to the officer's own department where the role sees
+    only that (`department` is the item's department column)."""
+    if department_scoped(staff.role, capability):
+        return stmt.where(department == staff.department)
+    return stmt
+
+
+def shows_personal(staff: StaffUser, *, own_items: bool = True) -> bool:
+    """Whether citizens' names and phones are shown to this officer. Beside a
+    capability's items (`own_items`), a department officer sees those of their
+    own department's items — the only items they see; in the list of all
+    citizens, only roles with full access do."""
+    level = access(staff.role, Capability.personal_data)
+    return level is Access.full or (own_items and level is Access.department)

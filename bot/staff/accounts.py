@@ -9,8 +9,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from bot.admin import audit
-from bot.admin.security import (
+from bot.config import Settings
+from bot.db import utcnow
+from bot.models import ChannelAccount
+from bot.models.staff import Role, StaffToken, StaffUser
+from bot.profile import Profile
+from bot.staff import audit
+from bot.staff.security import (
     failure_delay,
     hash_password,
     lockout,
@@ -19,10 +24,6 @@ from bot.admin.security import (
     token_hash,
     verify_password,
 )
-from bot.config import Settings
-from bot.db import utcnow
-from bot.models.staff import Role, StaffToken, StaffUser
-from bot.profile import Profile
 
 USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{1,63}$"
 LINK_CODE_MINUTES = 10
@@ -187,9 +188,38 @@ def start_chat_link(session: Session, staff: StaffUser) -> str:
     return code
 
 
-def unlink_chat(session: Session, staff: StaffUser, by: StaffUser | None = None) -> None:
+def link_chat(session: Session, code: str, account: ChannelAccount,
+              now: datetime) -> StaffUser | None:
+    """`/staff CODE` from a chat: the officer whose unexpired code it is gets
+    this chat for their alerts; the code works once. None for a wrong code."""
+    staff = session.scalar(select(StaffUser).where(
+        StaffUser.link_code_hash == token_hash(code), StaffUser.link_code_expires_at > now,
+        StaffUser.disabled_at.is_(None)))
+    if staff is None:
+        return None
+    staff.chat_account_id = account.id
+    staff.link_code_hash = staff.link_code_expires_at = None
+    audit.record(session, staff, "account.chat_link", object_type="staff",
+                 object_id=staff.username,
+                 after={"channel": account.channel, "chat_account_id": account.id})
+    return staff
+
+
+def unlink_chat(session: Session, staff: StaffUser, by: StaffUser | None = None,
+                detail: str | None = None) -> None:
+    """The officer's chat gets no more alerts (from the pages, or `/staff off`)."""
     before = {"chat_account_id": staff.chat_account_id}
     staff.chat_account_id = None
     staff.link_code_hash = staff.link_code_expires_at = None
     audit.record(session, by or staff, "account.chat_unlink", object_type="staff",
-                 object_id=staff.username, before=before, after={"chat_account_id": None})
+                 object_id=staff.username, before=before, after={"chat_account_id": None},
+                 detail=detail)
+
+
+def unlink_account(session: Session, account: ChannelAccount) -> int:
+    """`/staff off` from a chat: every officer linked to it is unlinked."""
+    linked = session.scalars(
+        select(StaffUser).where(StaffUser.chat_account_id == account.id)).all()
+    for staff in linked:
+        unlink_chat(session, staff, detail="from the chat")
+    return len(linked)

@@ -12,6 +12,7 @@ from telegram.error import NetworkError, RetryAfter, TelegramError
 from bot.channels.telegram import ALLOWED_UPDATES, parse_update
 from bot.engine.dispatcher import DatabaseUnavailable
 from bot.runtime import Runtime, build_runtime
+from bot.worker import build_sender
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +46,6 @@ async def poll_once(runtime: Runtime, offset: int | None, timeout: int = 30) -> 
 
 
 async def run_polling(stop: asyncio.Event | None = None) -> int:
-    from bot.app import build_sender
-
     runtime = build_runtime()
     if runtime.telegram is None:
         log.error("TELEGRAM_BOT_TOKEN is not set: nothing to poll")

@@ -1,0 +1,1 @@
+"""Process entry points: webhook routes, Telegram polling, set-webhooks, the terminal chat."""

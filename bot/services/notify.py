@@ -1,0 +1,111 @@
+"""Telling people something the bot starts: a citizen about their booking,
+request or complaint, and officers in their own chat (linked with
+`/staff CODE`) — an urgent reception request, a new complaint, what is due
+today. One place finds the chat (never an erased citizen's; a blocked
+account's message is recorded as skipped by the outbox), renders the message
+in the reader's language, and queues it through the outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.db import utcnow
+from bot.i18n import Catalogs
+from bot.messages import Reply
+from bot.models import ChannelAccount, Citizen, OutboxMessage
+from bot.models.staff import Role, StaffUser
+from bot.outbox.queue import enqueue, enqueue_once
+from bot.profile import Profile
+
+Translate = Callable[..., str]
+
+
+def translator(catalogs: Catalogs, locale: str) -> Translate:
+    """`t(key, **params)` in one language."""
+    def t(key: str, /, **params: object) -> str:
+        return catalogs.gettext(locale, key, **params)
+
+    return t
+
+
+def citizen_chat(session: Session, citizen_id: int | None,
+                 account_id: int | None) -> tuple[Citizen, ChannelAccount] | None:
+    """Where the bot can tell a citizen something: the account they wrote
+    from. None for Open311 reports, lost accounts and erased citizens."""
+    if citizen_id is None or account_id is None:
+        return None
+    citizen = session.get(Citizen, citizen_id)
+    account = session.get(ChannelAccount, account_id)
+    if citizen is None or account is None or citizen.erased_at is not None:
+        return None
+    return citizen, account
+
+
+def tell_citizen(
+    session: Session,
+    profile: Profile,
+    catalogs: Catalogs,
+    *,
+    citizen_id: int | None,
+    account_id: int | None,
+    message: Callable[[Translate, str], Reply | list[Reply]],
+    now: datetime,
+    dedupe_key: str | None = None,
+) -> bool:
+    """Queue a message to the citizen, rendered by `message(t, locale)` in the
+    citizen's language (one reply, or several in order). With `dedupe_key`
+    (for timers), it is queued at most once ever. False when nobody can be
+    told, or when it had been queued already."""
+    found = citizen_chat(session, citizen_id, account_id)
+    if found is None:
+        return False
+    citizen, account = found
+    locale = citizen.language or profile.default_locale
+    made = message(translator(catalogs, locale), locale)
+    replies = made if isinstance(made, list) else [made]
+    if dedupe_key is not None:
+        return all(enqueue_once(session, account, reply, dedupe_key=dedupe_key if i == 0
+                                else f"{dedupe_key}:{i}", profile=profile, now=now) is not None
+                   for i, reply in enumerate(replies))
+    for reply in replies:
+        enqueue(session, account, reply, profile=profile, origin="bot", now=now)
+    return True
+
+
+def alert_officers(
+    session: Session,
+    profile: Profile,
+    catalogs: Catalogs,
+    *,
+    roles: tuple[Role, ...],
+    department: str | None = None,
+    message: Callable[[Translate], Reply],
+    once_per: str | None = None,
+) -> list[OutboxMessage]:
+    """Queue an alert to every active officer of these roles (and department)
+    who linked their chat, each in the officer's own language. `message` gets
+    a translate function `t(key, **params)` and returns the reply. With
+    `once_per` (e.g. a date), each officer gets it once for that key, however
+    often this runs."""
+    query = (
+        select(StaffUser, ChannelAccount)
+        .join(ChannelAccount, ChannelAccount.id == StaffUser.chat_account_id)
+        .where(StaffUser.role.in_(roles), StaffUser.disabled_at.is_(None))
+    )
+    if department is not None:
+        query = query.where(StaffUser.department == department)
+    queued = []
+    now = utcnow()
+    for staff, account in session.execute(query).all():
+        t = translator(catalogs, staff.language)
+        if once_per is None:
+            queued.append(enqueue(session, account, message(t), profile=profile,
+                                  origin="bot", now=now))
+        elif row := enqueue_once(session, account, message(t), profile=profile, now=now,
+                                 dedupe_key=f"alert:{once_per}:{staff.id}"):
+            queued.append(row)
+    return queued

@@ -1,0 +1,59 @@
+"""What every staff list shares: a window of rows (`limit`, `offset`), sorting
+by an allowed field (`-field` descends), checked filter choices, and loading
+what a page of rows needs in chunks. The web layer declares the parameters;
+these do the work."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from bot.refusals import Invalid
+
+T = TypeVar("T")
+CHUNK = 500  # ids per IN (…) when loading what a page of rows needs
+
+
+@dataclass
+class PageWindow:
+    """One page of a list: `limit` rows from `offset`, sorted by `sort`."""
+
+    limit: int = 50
+    offset: int = 0
+    sort: str | None = None
+
+
+def sorted_by(stmt: Select[Any], sort: str | None, allowed: Mapping[str, Any],
+              default: Sequence[Any]) -> Select[Any]:
+    """Apply `sort` if it names an allowed field, else the default."""
+    if not sort:
+        return stmt.order_by(*default)
+    name = sort.lstrip("-")
+    if name not in allowed:
+        raise Invalid("invalid_sort",
+                      f"cannot sort by {name!r}; choose one of: {', '.join(sorted(allowed))}")
+    column = allowed[name]
+    return stmt.order_by(column.desc() if sort.startswith("-") else column.asc(), *default)
+
+
+def paginate(session: Session, stmt: Select[Any], page: PageWindow) -> tuple[list[Any], int]:
+    """This page's rows and how many match in all."""
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    rows = session.execute(stmt.limit(page.limit).offset(page.offset)).all()
+    return [row[0] if len(row) == 1 else row for row in rows], int(total or 0)
+
+
+def check_choice(name: str, value: str | None, allowed: Sequence[str]) -> None:
+    """Unknown filter values are an error, not an empty list."""
+    if value is not None and value not in allowed:
+        raise Invalid("invalid_filter",
+                      f"unknown {name} {value!r}; choose one of: {', '.join(allowed)}")
+
+
+def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
