@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.db import Database, utcnow
 from bot.i18n import Catalogs
@@ -164,7 +164,10 @@ def test_each_citizen_gets_the_notices_meant_for_them_once_in_their_language(
 def test_blocked_and_unreachable_citizens_are_counted_not_sent(db: Database) -> None:
     subscriber(db, "1")
     subscriber(db, "2", blocked=True)
-    subscriber(db, "3", channel="viber")  # no Viber session; the profile forbids bot-started
+    viber = subscriber(db, "3", channel="viber")  # the profile forbids bot-started messages
+    with db.session() as session:  # and the citizen last wrote two days before the notice
+        session.execute(update(ChannelAccount).where(ChannelAccount.citizen_id == viber)
+                        .values(last_inbound_at=NOON - timedelta(days=2)))
     notice_id = send_notice(db)
     run_delivery(db)
     assert len(outbox(db)) == 1
@@ -193,7 +196,9 @@ def test_ordinary_notices_wait_for_the_morning_emergencies_do_not(db: Database) 
 
 def test_a_linked_citizen_gets_one_copy_on_the_chosen_channel(db: Database) -> None:
     citizen_id = subscriber(db, "tg-1")
-    with db.session() as session:
+    with db.session() as session:  # Telegram was used an hour before Viber
+        session.execute(update(ChannelAccount).where(ChannelAccount.citizen_id == citizen_id)
+                        .values(last_inbound_at=NOON - timedelta(hours=1)))
         session.add(ChannelAccount(citizen_id=citizen_id, channel="viber", external_id="vb-1",
                                    chat_id="vb-1", last_inbound_at=NOON))
     send_notice(db)
