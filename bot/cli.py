@@ -95,8 +95,8 @@ def cmd_staff(args: argparse.Namespace) -> int:
     from bot.migrate import upgrade
     from bot.models.staff import Role, StaffUser
     from bot.profile import load_profile
+    from bot.refusals import Refused
     from bot.staff import accounts
-    from bot.staff.security import WeakPassword
 
     settings = get_settings()
     upgrade(settings.database_url)
@@ -135,7 +135,7 @@ def cmd_staff(args: argparse.Namespace) -> int:
                 accounts.set_password(session, staff, _read_password())
                 print(f"password changed for {staff.username}; its old sessions are closed")
             return 0
-    except (accounts.AccountError, WeakPassword) as exc:
+    except Refused as exc:
         print(str(exc), file=sys.stderr)
         return 1
     finally:

@@ -107,6 +107,18 @@ def settlement_labels(runtime: Runtime, locale: str) -> dict[str, str]:
     return labels
 
 
+def pager_links(request: Request, offset: int, limit: int, total: int) -> dict[str, str | None]:
+    """`prev_link` and `next_link` of a list page (None at either end),
+    keeping the page's other query parameters (its filters)."""
+    query = {k: v for k, v in request.query_params.items() if k not in {"offset", "done"}}
+
+    def link(to: int) -> str:
+        return "?" + urlencode({**query, "offset": to})
+
+    return {"prev_link": link(max(0, offset - limit)) if offset else None,
+            "next_link": link(offset + limit) if offset + limit < total else None}
+
+
 def csrf_seed(request: Request) -> str:
     seed = request.cookies.get(CSRF_COOKIE)
     if not seed:
@@ -255,18 +267,12 @@ def citizens_page(request: Request, runtime: RuntimeDep, staff: PageStaff, sessi
     if personal and rows:
         record(session, staff, "citizen.list", object_type="citizen",
                detail="ids " + ",".join(str(c.id) for c in rows), ip=client_ip(request))
-    query = {k: v for k, v in request.query_params.items() if k != "offset"}
-    prev_offset = max(0, page.offset - page.limit) if page.offset else None
-    next_offset = page.offset + page.limit if page.offset + page.limit < total else None
     settlement_names = settlement_labels(runtime, staff.language)
     return render(
         request, runtime, "citizens.html", staff, citizens=rows, total=total, page=page,
         personal=personal, error=error, filters=filters, channels=CHANNELS,
         settlements=settlement_names, locales=profile.enabled_locales,
-        prev_link=None if prev_offset is None else "?" + urlencode({**query,
-                                                                     "offset": prev_offset}),
-        next_link=None if next_offset is None else "?" + urlencode({**query,
-                                                                     "offset": next_offset}),
+        **pager_links(request, page.offset, page.limit, total),
     )
 
 
@@ -277,16 +283,9 @@ def audit_page(request: Request, runtime: RuntimeDep, staff: PageStaff, session:
     if not can_read(staff.role, Capability.staff_admin):
         return render(request, runtime, "forbidden.html", staff, status=403)
     rows, total = list_audit(session, filters, page)
-    query = {k: v for k, v in request.query_params.items() if k != "offset"}
-    next_offset = page.offset + page.limit if page.offset + page.limit < total else None
-    prev_offset = max(0, page.offset - page.limit) if page.offset else None
     return render(
         request, runtime, "audit.html", staff, entries=rows, total=total, page=page,
-        filters=filters,
-        prev_link=None if prev_offset is None else "?" + urlencode({**query,
-                                                                     "offset": prev_offset}),
-        next_link=None if next_offset is None else "?" + urlencode({**query,
-                                                                     "offset": next_offset}),
+        filters=filters, **pager_links(request, page.offset, page.limit, total),
     )
 
 

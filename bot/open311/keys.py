@@ -13,14 +13,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.models import Open311Key
+from bot.refusals import Conflict
 
 # The name is written into the complaint's history as "open311:NAME" (64 characters).
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,47}$")
 KEY_MAX = 200
 
 
-class Open311KeyError(ValueError):
+class Open311KeyError(Conflict):
     """A key cannot be made or revoked; the message says why."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("open311_key", detail)
 
 
 def hash_key(key: str) -> str:

@@ -27,7 +27,7 @@ from bot.models import (
 from bot.models.complaints import CLOSED
 from bot.models.staff import Role
 from bot.profile import Named, Profile
-from bot.services.documents import TransitionRefused
+from bot.refusals import Conflict, Invalid
 from bot.services.notify import Translate, alert_officers, tell_citizen
 
 DESCRIPTION_MIN, DESCRIPTION_MAX = 10, 4000
@@ -45,7 +45,6 @@ ALLOWED: dict[ComplaintStatus, frozenset[ComplaintStatus]] = {
     S.duplicate: frozenset({S.open}),
 }
 
-__all__ = ["TransitionRefused"]
 
 
 @dataclass(frozen=True)
@@ -176,16 +175,16 @@ def transition(session: Session, profile: Profile, catalogs: Catalogs, complaint
     officer's words, when given)."""
     text = (text or "").strip()[:REPLY_MAX] or None
     if to not in ALLOWED[complaint.status]:
-        raise TransitionRefused("transition_not_allowed",
+        raise Conflict("transition_not_allowed",
                                 f"a complaint that is {complaint.status.value} cannot become "
                                 f"{to.value}")
     if to is S.rejected and not text:
-        raise TransitionRefused("reason_required", "a rejection must say why")
+        raise Invalid("reason_required", "a rejection must say why")
     original: Complaint | None = None
     if to is S.duplicate:
         original = by_reference(session, (duplicate_of or "").strip().upper())
         if original is None or original.id == complaint.id:
-            raise TransitionRefused("original_required",
+            raise Invalid("original_required",
                                     "a duplicate names its original by an existing reference "
                                     "other than its own")
     before = complaint.status
@@ -208,7 +207,7 @@ def reply(session: Session, profile: Profile, catalogs: Catalogs, complaint: Com
     could be told (Open311 reports have no chat)."""
     text = text.strip()[:REPLY_MAX]
     if not text:
-        raise TransitionRefused("text_required", "a reply needs text")
+        raise Invalid("text_required", "a reply needs text")
     _event(session, complaint, by=by, action="reply", text=text, now=now)
     return tell_about(session, profile, catalogs, complaint, "complaints.reply", now=now,
                       text=text)
@@ -218,14 +217,14 @@ def note(session: Session, complaint: Complaint, text: str, *, by: str,
          now: datetime) -> ComplaintEvent:
     text = text.strip()[:REPLY_MAX]
     if not text:
-        raise TransitionRefused("text_required", "a note needs text")
+        raise Invalid("text_required", "a note needs text")
     return _event(session, complaint, by=by, action="note", text=text, internal=True, now=now)
 
 
 def assign(session: Session, profile: Profile, catalogs: Catalogs, complaint: Complaint,
            department: str, *, by: str, now: datetime) -> None:
     if profile.department(department) is None:
-        raise TransitionRefused("unknown_department", f"no department {department!r}")
+        raise Invalid("unknown_department", f"no department {department!r}")
     if department == complaint.department:
         return
     before = complaint.department
@@ -243,10 +242,10 @@ def publish(session: Session, complaint: Complaint, *, by: str, now: datetime,
     location as the officer wants them shown (by default the citizen's)."""
     public_text = (description if description is not None else complaint.description).strip()
     if not public_text:
-        raise TransitionRefused("text_required", "a published complaint needs a description")
+        raise Invalid("text_required", "a published complaint needs a description")
     if (latitude is None) != (longitude is None) or (
             latitude is not None and not valid_location(latitude, longitude)):
-        raise TransitionRefused("invalid_location", "give both latitude and longitude, "
+        raise Invalid("invalid_location", "give both latitude and longitude, "
                                 "within -90..90 and -180..180")
     complaint.public_description = public_text[:DESCRIPTION_MAX]
     if latitude is not None:

@@ -24,6 +24,7 @@ from bot.models import (
 from bot.models.documents import DECIDED
 from bot.models.staff import Role
 from bot.profile import Profile
+from bot.refusals import Conflict, Invalid
 from bot.services import deadlines
 from bot.services.notify import Translate, alert_officers, tell_citizen
 
@@ -39,14 +40,6 @@ ALLOWED: dict[DocumentStatus, frozenset[DocumentStatus]] = {
     S.extended: frozenset({S.in_progress, S.forwarded, S.granted, S.partially_granted,
                            S.refused, S.withdrawn}),
 }
-
-
-class TransitionRefused(ValueError):
-    """A state change the rules do not allow; `code` is stable for the API."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def register(session: Session, profile: Profile, *, citizen: Citizen, account: ChannelAccount,
@@ -72,25 +65,25 @@ def transition(session: Session, profile: Profile, catalogs: Catalogs,
     """Change the state if the rules allow it, then tell the citizen."""
     reason = (reason or "").strip()[:REASON_MAX] or None
     if to not in ALLOWED.get(request.status, frozenset()):
-        raise TransitionRefused("transition_not_allowed",
+        raise Conflict("transition_not_allowed",
                                 f"a request that is {request.status.value} cannot become "
                                 f"{to.value}")
     if to in (S.refused, S.partially_granted) and not reason:
-        raise TransitionRefused("reason_required", "a refusal, even a partial one, must give "
+        raise Invalid("reason_required", "a refusal, even a partial one, must give "
                                 "its reason")
     if to is S.extended:
         if request.extended:
-            raise TransitionRefused("already_extended", "the deadline can be extended once")
+            raise Conflict("already_extended", "the deadline can be extended once")
         if not reason:
-            raise TransitionRefused("reason_required", "an extension must give its reason")
+            raise Invalid("reason_required", "an extension must give its reason")
         if extension_days is None or not 1 <= extension_days <= deadlines.MAX_EXTENSION_DAYS:
-            raise TransitionRefused("invalid_extension",
+            raise Invalid("invalid_extension",
                                     f"an extension is 1 to {deadlines.MAX_EXTENSION_DAYS} days")
         request.due_at = deadlines.extended_deadline(profile, request.due_at, extension_days)
         request.extended = True
     if to is S.forwarded:
         if not forwarded_to or not forwarded_to.strip():
-            raise TransitionRefused("institution_required",
+            raise Invalid("institution_required",
                                     "say which institution the request was forwarded to")
         request.forwarded_to = forwarded_to.strip()[:300]
     before = request.status

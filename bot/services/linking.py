@@ -23,17 +23,17 @@ from bot.models import (
     SurveyResponse,
     UrgentRequest,
 )
+from bot.refusals import Conflict
 
 CODE_MINUTES = 10
 CODE_DIGITS = 6
 
 
-class LinkRefused(ValueError):
+class LinkRefused(Conflict):
     """Why a code does not link; `code` picks the message the citizen gets."""
 
     def __init__(self, code: str) -> None:
-        super().__init__(code)
-        self.code = code
+        super().__init__(code, code)
 
 
 def new_code(session: Session, account: ChannelAccount, now: datetime) -> LinkCode:

@@ -30,6 +30,7 @@ from bot.models import (
 )
 from bot.outbox.queue import bot_started_allowed
 from bot.profile import ABROAD, Profile
+from bot.refusals import Invalid
 
 EMERGENCIES = "emergencies"
 DAY_STARTS, DAY_ENDS = 8, 21  # local hours between which ordinary notices go out
@@ -37,16 +38,6 @@ TEXT_MAX = 3000  # leaves room for the heading and buttons within Telegram's 4,0
 QUESTION_MIN, QUESTION_MAX = 10, 1000
 BATCH = 500
 PAST_GRACE = timedelta(minutes=1)
-
-
-class NoticeRefused(ValueError):
-    """A notice the rules do not allow; `code` is stable for the API and
-    `field` names what to fix."""
-
-    def __init__(self, code: str, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.field = field
 
 
 # --- subscriptions -------------------------------------------------------------
@@ -76,28 +67,28 @@ def validate(profile: Profile, *, topic: str, settlements: list[str] | None,
              texts: dict[str, str], send_at: datetime | None, now: datetime) -> dict[str, str]:
     """The cleaned texts; NoticeRefused names the first problem."""
     if topic not in {t.code for t in profile.notice_topics}:
-        raise NoticeRefused("unknown_topic", f"no topic {topic!r}", "topic")
+        raise Invalid("unknown_topic", f"no topic {topic!r}", "topic")
     known = {s.code for s in profile.settlements} | {ABROAD}
     if settlements is not None:
         unknown = [code for code in settlements if code not in known]
         if unknown or not settlements:
-            raise NoticeRefused("unknown_settlement",
+            raise Invalid("unknown_settlement",
                                 f"unknown settlements: {', '.join(unknown) or '(empty list)'}",
                                 "settlements")
     cleaned = {loc: (texts.get(loc) or "").strip() for loc in profile.enabled_locales}
     missing = [loc for loc, text in cleaned.items() if not text]
     if missing:
-        raise NoticeRefused("missing_translation",
+        raise Invalid("missing_translation",
                             f"the text is missing in: {', '.join(missing)}", "text")
     extra = sorted(set(texts) - set(profile.enabled_locales))
     if extra:
-        raise NoticeRefused("unknown_locale", f"unknown locales: {', '.join(extra)}", "text")
+        raise Invalid("unknown_locale", f"unknown locales: {', '.join(extra)}", "text")
     too_long = [loc for loc, text in cleaned.items() if len(text) > TEXT_MAX]
     if too_long:
-        raise NoticeRefused("text_too_long", f"over {TEXT_MAX} characters in: "
+        raise Invalid("text_too_long", f"over {TEXT_MAX} characters in: "
                             f"{', '.join(too_long)}", "text")
     if send_at is not None and send_at < now - PAST_GRACE:
-        raise NoticeRefused("send_at_in_past", "send_at is in the past", "send_at")
+        raise Invalid("send_at_in_past", "send_at is in the past", "send_at")
     return cleaned
 
 

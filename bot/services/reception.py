@@ -31,25 +31,31 @@ from bot.models import (
 )
 from bot.models.staff import Role
 from bot.profile import Profile
+from bot.refusals import Conflict, Invalid
 from bot.services.notify import Translate, alert_officers, tell_citizen
 
 TOPIC_MIN, TOPIC_MAX = 10, 1000
 
 
-class ReceptionError(Exception):
-    """Something a citizen or officer asked for that cannot be done now."""
+class SlotTaken(Conflict):
+    """Another citizen got the slot first."""
+
+    def __init__(self) -> None:
+        super().__init__("slot_taken", "another citizen got this slot first")
 
 
-class SlotTaken(ReceptionError):
-    pass
+class AlreadyBooked(Conflict):
+    """A citizen has at most one upcoming booking."""
+
+    def __init__(self) -> None:
+        super().__init__("already_booked", "there is an upcoming booking already")
 
 
-class AlreadyBooked(ReceptionError):
-    pass
+class DayUnavailable(Conflict):
+    """The day closed, or the slot has passed, since the citizen saw it."""
 
-
-class DayUnavailable(ReceptionError):
-    pass
+    def __init__(self) -> None:
+        super().__init__("day_unavailable", "the day or the slot is no longer available")
 
 
 @dataclass(frozen=True)
@@ -280,28 +286,19 @@ SLOT_MINUTES_MIN, SLOT_MINUTES_MAX = 5, 240
 MARKS = (BookingStatus.attended, BookingStatus.no_show, BookingStatus.cancelled)
 
 
-class RuleBroken(ReceptionError):
-    """A staff change the reception's rules refuse. `code` is stable: the admin
-    API answers it as a 409 problem, the pages show `detail`."""
-
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code, self.detail = code, detail
-
-
 def _check_not_past(profile: Profile, day: date, now: datetime) -> None:
     if day < today(profile, now):
-        raise RuleBroken("day_in_past", f"{day.isoformat()} is in the past")
+        raise Invalid("day_in_past", f"{day.isoformat()} is in the past")
 
 
 def _check_shape(start: time, slots: int, slot_minutes: int) -> None:
     """Every slot ends on its own day: a reception does not run past midnight."""
     if not (1 <= slots <= SLOTS_MAX and SLOT_MINUTES_MIN <= slot_minutes <= SLOT_MINUTES_MAX):
-        raise RuleBroken("invalid_slots", f"1–{SLOTS_MAX} slots of {SLOT_MINUTES_MIN}–"
+        raise Invalid("invalid_slots", f"1–{SLOTS_MAX} slots of {SLOT_MINUTES_MIN}–"
                                           f"{SLOT_MINUTES_MAX} minutes")
     end = start.hour * 60 + start.minute + slots * slot_minutes
     if end > 24 * 60:
-        raise RuleBroken("day_too_long",
+        raise Invalid("day_too_long",
                          f"{slots} slots of {slot_minutes} minutes from {start:%H:%M} would "
                          "run past midnight")
 
@@ -323,10 +320,10 @@ def create_day(session: Session, profile: Profile, *, day: date, start: time | N
     slot_minutes = pattern.slot_minutes if slot_minutes is None else slot_minutes
     _check_not_past(profile, day, now)
     if day > today(profile, now) + timedelta(days=DAY_MAX_AHEAD):
-        raise RuleBroken("day_too_far",
+        raise Invalid("day_too_far",
                          f"{day.isoformat()} is more than {DAY_MAX_AHEAD} days ahead")
     _check_shape(start, slots, slot_minutes)
-    exists = RuleBroken("day_exists", f"there is already a reception day on {day.isoformat()}")
+    exists = Conflict("day_exists", f"there is already a reception day on {day.isoformat()}")
     if session.scalar(select(ReceptionDay.id).where(ReceptionDay.day == day)) is not None:
         raise exists
     row = ReceptionDay(day=day, start=start, slots=slots, slot_minutes=slot_minutes,
@@ -356,14 +353,14 @@ def change_day(session: Session, profile: Profile, day: ReceptionDay, *,
         return False
     booked = active_bookings(session, day.id)
     if booked and (new_start, new_minutes) != (day.start, day.slot_minutes):
-        raise RuleBroken("day_has_bookings",
+        raise Conflict("day_has_bookings",
                          f"{len(booked)} citizen(s) booked on {day.day.isoformat()}: their "
                          "times cannot move; change only the number of slots, or close the "
                          "day")
     if booked and new_slots <= booked[-1].slot_index:
         last = booked[-1]
         at = last.starts_at.astimezone(profile.tz)
-        raise RuleBroken("day_below_bookings",
+        raise Conflict("day_below_bookings",
                          f"{last.reference} is booked at {at:%H:%M} (slot "
                          f"{last.slot_index + 1}): the day needs at least "
                          f"{last.slot_index + 1} slots")
@@ -374,7 +371,7 @@ def change_day(session: Session, profile: Profile, day: ReceptionDay, *,
 def check_closable(profile: Profile, day: ReceptionDay, now: datetime) -> None:
     _check_not_past(profile, day.day, now)
     if day.closed:
-        raise RuleBroken("day_closed", f"{day.day.isoformat()} is closed already")
+        raise Conflict("day_closed", f"{day.day.isoformat()} is closed already")
 
 
 def reopen_day(profile: Profile, day: ReceptionDay, now: datetime) -> None:
@@ -382,7 +379,7 @@ def reopen_day(profile: Profile, day: ReceptionDay, now: datetime) -> None:
     citizens were told and may book again)."""
     _check_not_past(profile, day.day, now)
     if not day.closed:
-        raise RuleBroken("day_open", f"{day.day.isoformat()} is open")
+        raise Conflict("day_open", f"{day.day.isoformat()} is open")
     day.closed, day.closed_reason = False, None
 
 
@@ -393,16 +390,16 @@ def mark_booking(session: Session, profile: Profile, catalogs: Catalogs, booking
     it before it begins (the citizen is told, with the officer's message, and
     offered another time)."""
     if status not in MARKS:
-        raise RuleBroken("invalid_status", f"staff mark {', '.join(MARKS)}")
+        raise Invalid("invalid_status", f"staff mark {', '.join(MARKS)}")
     if booking.status is status:
-        raise RuleBroken("unchanged", f"{booking.reference} is {status.value} already")
+        raise Conflict("unchanged", f"{booking.reference} is {status.value} already")
     if status is BookingStatus.cancelled:
         if booking.status is not BookingStatus.booked:
-            raise RuleBroken("not_cancellable",
+            raise Conflict("not_cancellable",
                              f"{booking.reference} is {booking.status.value}: only a booked "
                              "appointment can be cancelled")
         if booking.starts_at <= now:
-            raise RuleBroken("booking_started",
+            raise Conflict("booking_started",
                              f"{booking.reference} has begun or gone by: mark it attended or "
                              "no-show instead")
         cancel(booking, by="staff", now=now, reason=message or None)
@@ -410,9 +407,9 @@ def mark_booking(session: Session, profile: Profile, catalogs: Catalogs, booking
                        now=now, offer_new=True, message=message or "")
     else:
         if booking.status is BookingStatus.cancelled:
-            raise RuleBroken("booking_cancelled", f"{booking.reference} was cancelled")
+            raise Conflict("booking_cancelled", f"{booking.reference} was cancelled")
         if booking.starts_at.astimezone(profile.tz).date() > today(profile, now):
-            raise RuleBroken("booking_in_future",
+            raise Conflict("booking_in_future",
                              f"{booking.reference} is on a later day: mark it on the day")
         booking.status = status
     booking.marked_at, booking.marked_by = now, by[:64]
@@ -420,5 +417,5 @@ def mark_booking(session: Session, profile: Profile, catalogs: Catalogs, booking
 
 def mark_urgent_handled(request: UrgentRequest, *, by: str, now: datetime) -> None:
     if request.status is UrgentStatus.handled:
-        raise RuleBroken("already_handled", f"{request.reference} was handled already")
+        raise Conflict("already_handled", f"{request.reference} was handled already")
     request.status, request.handled_at, request.handled_by = UrgentStatus.handled, now, by[:64]

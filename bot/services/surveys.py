@@ -29,6 +29,7 @@ from bot.models import (
     SurveyStatus,
 )
 from bot.profile import ABROAD, Profile
+from bot.refusals import Conflict, Invalid
 
 SLUG = re.compile(r"^[a-z0-9-]{1,32}$")
 KEY = re.compile(r"^[a-z0-9_]{1,24}$")
@@ -39,20 +40,30 @@ OPTIONS_MAX = 12
 TITLE_MAX, QUESTION_TEXT_MAX = 200, 1000
 
 
-class SurveyInvalid(ValueError):
-    """A definition with problems; `problems` lists (field, message) pairs."""
+def field_loc(field: str) -> list[str | int]:
+    """`questions[4].options[1].key` → ["body", "questions", 4, "options", 1, "key"]."""
+    loc: list[str | int] = ["body"]
+    for part in field.split("."):
+        if not part:
+            continue
+        name, *indexes = re.split(r"\[(\d+)\]", part)
+        if name:
+            loc.append(name)
+        loc.extend(int(i) for i in indexes if i)
+    return loc
+
+
+class SurveyInvalid(Invalid):
+    """A definition with problems; `problems` lists (field, message) pairs,
+    every one of them named in the answer."""
 
     def __init__(self, problems: list[tuple[str, str]]) -> None:
-        super().__init__("; ".join(f"{f}: {m}" for f, m in problems))
+        listed = "; ".join(f"{f or 'body'}: {m}" for f, m in problems)
+        super().__init__("invalid_definition",
+                         f"the survey definition has {len(problems)} problem(s): {listed}"[:4000],
+                         errors=[{"loc": field_loc(f), "field": f or "body", "msg": m}
+                                 for f, m in problems])
         self.problems = problems
-
-
-class SurveyRefused(ValueError):
-    """An action the survey's state does not allow; `code` is stable."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 # --- definitions ---------------------------------------------------------------
@@ -203,7 +214,7 @@ def create(session: Session, profile: Profile, data: Any, *, by: str,
            now: datetime) -> Survey:
     definition = check_definition(profile, data)
     if session.scalar(select(Survey.id).where(Survey.slug == definition["slug"])):
-        raise SurveyRefused("slug_taken", f"a survey {definition['slug']!r} exists")
+        raise Conflict("slug_taken", f"a survey {definition['slug']!r} exists")
     survey = Survey(**definition, status=SurveyStatus.draft, created_by=by, created_at=now)
     session.add(survey)
     session.flush()
@@ -220,9 +231,9 @@ def update(session: Session, profile: Profile, survey: Survey, data: Any) -> Non
     definition = check_definition(profile, {**(data if isinstance(data, dict) else {}),
                                             "slug": survey.slug})
     if survey.status is SurveyStatus.closed:
-        raise SurveyRefused("survey_closed", "a closed survey cannot change")
+        raise Conflict("survey_closed", "a closed survey cannot change")
     if definition["questions"] != survey.questions and has_responses(session, survey):
-        raise SurveyRefused("has_responses", "questions cannot change once people answered")
+        raise Conflict("has_responses", "questions cannot change once people answered")
     for name, value in definition.items():
         if name != "slug":
             setattr(survey, name, value)
@@ -230,15 +241,15 @@ def update(session: Session, profile: Profile, survey: Survey, data: Any) -> Non
 
 def publish(session: Session, survey: Survey, now: datetime) -> None:
     if survey.status is not SurveyStatus.draft:
-        raise SurveyRefused("not_draft", f"the survey is {survey.status.value}")
+        raise Conflict("not_draft", f"the survey is {survey.status.value}")
     if survey.closes_at and survey.closes_at <= now:
-        raise SurveyRefused("closes_in_past", "closes_at has passed")
+        raise Conflict("closes_in_past", "closes_at has passed")
     survey.status, survey.published_at = SurveyStatus.open, now
 
 
 def close(session: Session, survey: Survey, now: datetime) -> None:
     if survey.status is SurveyStatus.closed:
-        raise SurveyRefused("already_closed", "the survey is closed")
+        raise Conflict("already_closed", "the survey is closed")
     survey.status, survey.closed_at = SurveyStatus.closed, now
 
 
@@ -344,9 +355,9 @@ def invite(session: Session, profile: Profile, catalogs: Catalogs, survey: Surve
     from bot.services.notices import _pick_account
 
     if survey.invited_at is not None:
-        raise SurveyRefused("already_invited", "the audience was invited already")
+        raise Conflict("already_invited", "the audience was invited already")
     if survey.status is not SurveyStatus.open:
-        raise SurveyRefused("not_open", "only an open survey can be sent out")
+        raise Conflict("not_open", "only an open survey can be sent out")
     survey.invited_at = now
     citizens = session.scalars(select(Citizen).where(Citizen.erased_at.is_(None),
                                                      Citizen.language.is_not(None))).all()

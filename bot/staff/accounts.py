@@ -14,6 +14,7 @@ from bot.db import utcnow
 from bot.models import ChannelAccount
 from bot.models.staff import Role, StaffToken, StaffUser
 from bot.profile import Profile
+from bot.refusals import Conflict, Invalid
 from bot.staff import audit
 from bot.staff.security import (
     failure_delay,
@@ -29,14 +30,6 @@ USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{1,63}$"
 LINK_CODE_MINUTES = 10
 
 
-class AccountError(ValueError):
-    """A request about accounts that cannot be done (with a stable code)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
 def _snapshot(staff: StaffUser) -> dict[str, object]:
     return {"username": staff.username, "role": staff.role.value,
             "department": staff.department, "disabled": staff.disabled_at is not None}
@@ -49,17 +42,17 @@ def create_staff(session: Session, profile: Profile, *, username: str, password:
 
     username = username.strip().lower()
     if not re.match(USERNAME_PATTERN, username):
-        raise AccountError("invalid_username",
+        raise Invalid("invalid_username",
                            "usernames are 2–64 of a-z, 0-9, '.', '_' or '-'")
     if role is Role.department:
         if not department or profile.department(department) is None:
             codes = ", ".join(d.code for d in profile.departments)
-            raise AccountError("invalid_department",
+            raise Invalid("invalid_department",
                                f"a department officer needs --department, one of: {codes}")
     elif department is not None:
-        raise AccountError("invalid_department", "only the department role has a department")
+        raise Invalid("invalid_department", "only the department role has a department")
     if session.scalar(select(StaffUser.id).where(StaffUser.username == username)):
-        raise AccountError("username_taken", f"there is already an account {username!r}")
+        raise Conflict("username_taken", f"there is already an account {username!r}")
     staff = StaffUser(username=username, password_hash=hash_password(password), role=role,
                       department=department, full_name=full_name, language=language,
                       created_at=utcnow())

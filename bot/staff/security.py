@@ -10,14 +10,17 @@ from datetime import datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from bot.refusals import Invalid
+
 _hasher = PasswordHasher()
 # Verifying against this keeps a wrong username as slow as a wrong password.
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
 MIN_PASSWORD_LENGTH = 10
 
 
-class WeakPassword(ValueError):
-    pass
+class WeakPassword(Invalid):
+    def __init__(self, detail: str) -> None:
+        super().__init__("weak_password", detail, "password")
 
 
 def hash_password(password: str) -> str:

@@ -82,13 +82,13 @@ def test_audit_log_is_for_admins_only(client: StaffClient) -> None:
 
 
 def test_a_department_officer_needs_a_known_department(db: Database) -> None:
-    from bot.staff.accounts import AccountError
+    from bot.refusals import Invalid
 
-    with pytest.raises(AccountError, match="department"):
+    with pytest.raises(Invalid, match="department"):
         make_staff(db, "dep", "department")
-    with pytest.raises(AccountError, match="department"):
+    with pytest.raises(Invalid, match="department"):
         make_staff(db, "dep", "department", department="space_program")
-    with pytest.raises(AccountError, match="department"):
+    with pytest.raises(Invalid, match="department"):
         make_staff(db, "adm", "admin", department="agriculture")
 
 

@@ -24,6 +24,7 @@ from bot.models import (
     PhotoStatus,
 )
 from bot.profile import get_profile
+from bot.refusals import Refused
 from bot.services import complaints as service
 from tests.factories import jpeg_bytes, make_incoming, make_runtime, make_staff, texts
 from tests.handlers.test_reception import tap
@@ -313,17 +314,17 @@ def test_rejection_and_duplicate_say_why(db: Database, tmp_path: Path) -> None:
     runtime = make_runtime(db)
     with db.session() as session:
         original, copy = session.scalars(select(Complaint).order_by(Complaint.id)).all()
-        with pytest.raises(service.TransitionRefused):
+        with pytest.raises(Refused):
             service.transition(session, PROFILE, runtime.catalogs, copy,
                                ComplaintStatus.duplicate, by="o", now=utcnow(),
                                duplicate_of="C-1999-0001")
-        with pytest.raises(service.TransitionRefused):
+        with pytest.raises(Refused):
             service.transition(session, PROFILE, runtime.catalogs, copy,
                                ComplaintStatus.duplicate, by="o", now=utcnow(),
                                duplicate_of=copy.reference)
         service.transition(session, PROFILE, runtime.catalogs, copy, ComplaintStatus.duplicate,
                            by="o", now=utcnow(), duplicate_of=original.reference.lower())
-        with pytest.raises(service.TransitionRefused):
+        with pytest.raises(Refused):
             service.transition(session, PROFILE, runtime.catalogs, original,
                                ComplaintStatus.rejected, by="o", now=utcnow(), text="  ")
         service.transition(session, PROFILE, runtime.catalogs, original,

@@ -15,6 +15,7 @@ from bot.entry.chat import TerminalChat
 from bot.i18n import Catalogs
 from bot.models import DocumentRequest, DocumentStatus, OutboxMessage
 from bot.profile import get_profile
+from bot.refusals import Refused
 from bot.services import deadlines
 from bot.services import documents as service
 from tests.factories import make_incoming, make_runtime, make_staff, texts
@@ -113,7 +114,7 @@ def test_transitions_the_rules_refuse(db: Database, start: DocumentStatus,
         request.status = start
     with db.session() as session:
         request = session.scalars(select(DocumentRequest)).one()
-        with pytest.raises(service.TransitionRefused) as refused:
+        with pytest.raises(Refused) as refused:
             service.transition(session, PROFILE, T, request, to, by="officer1", now=utcnow(),
                                **extra)  # type: ignore[arg-type]
         assert refused.value.code == code
@@ -130,7 +131,7 @@ def test_a_second_extension_is_refused(db: Database) -> None:
         assert request.due_at > first_due
         service.transition(session, PROFILE, T, request, DocumentStatus.in_progress, by="o",
                            now=utcnow())
-        with pytest.raises(service.TransitionRefused) as refused:
+        with pytest.raises(Refused) as refused:
             service.transition(session, PROFILE, T, request, DocumentStatus.extended, by="o",
                                now=utcnow(), reason="Opet.", extension_days=5)
         assert refused.value.code == "already_extended"

@@ -23,6 +23,7 @@ from bot.models import (
     Subscription,
 )
 from bot.profile import get_profile
+from bot.refusals import Refused
 from bot.services import notices as service
 from tests.factories import make_citizen, make_incoming, make_runtime, texts
 from tests.handlers.test_reception import citizen_chat, tap
@@ -246,7 +247,7 @@ def test_a_notice_with_a_problem_is_refused(db: Database, change: dict[str, obje
                                             code: str) -> None:
     fields: dict[str, object] = {"topic": "public_debates", "settlements": None,
                                  "texts": TEXTS, "send_at": None, "rsvp": False, **change}
-    with db.session() as session, pytest.raises(service.NoticeRefused) as refused:
+    with db.session() as session, pytest.raises(Refused) as refused:
         service.create(session, PROFILE, by="info1", now=NOON, **fields)  # type: ignore[arg-type]
     assert refused.value.code == code
     with db.read_session() as session:

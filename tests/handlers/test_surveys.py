@@ -18,6 +18,7 @@ from bot.i18n import Catalogs
 from bot.messages import Kind, Media
 from bot.models import Survey, SurveyParticipant, SurveyResponse
 from bot.profile import get_profile
+from bot.refusals import Refused
 from bot.services import surveys as service
 from tests.factories import make_incoming, make_runtime, texts
 from tests.handlers.test_reception import citizen_chat, tap
@@ -127,7 +128,7 @@ def test_questions_freeze_once_someone_answered(db: Database) -> None:
     changed["questions"] = changed["questions"][:2]
     with db.session() as session:
         survey = session.scalars(select(Survey)).one()
-        with pytest.raises(service.SurveyRefused) as refused:
+        with pytest.raises(Refused) as refused:
             service.update(session, PROFILE, survey, changed)
         assert refused.value.code == "has_responses"
         service.update(session, PROFILE, survey, {**definition(), "title": tr("New title")})

@@ -23,7 +23,6 @@ shared with the staff pages."""
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,6 +46,7 @@ from bot.models.staff import StaffUser
 from bot.profile import ABROAD, Profile
 from bot.runtime import Runtime
 from bot.services import surveys as service
+from bot.services.surveys import field_loc
 from bot.staff import audit
 from bot.staff.export import Column, write_csv
 from bot.staff.permissions import Capability
@@ -224,19 +224,6 @@ def scrub(value: Any) -> Any:
     if isinstance(value, list):
         return [scrub(v) for v in value]
     return value
-
-
-def field_loc(field: str) -> list[str | int]:
-    """`questions[4].options[1].key` → ["body", "questions", 4, "options", 1, "key"]."""
-    loc: list[str | int] = ["body"]
-    for part in field.split("."):
-        if not part:
-            continue
-        name, *indexes = re.split(r"\[(\d+)\]", part)
-        if name:
-            loc.append(name)
-        loc.extend(int(i) for i in indexes if i)
-    return loc
 
 
 def invalid(err: service.SurveyInvalid) -> Problem:
