@@ -26,9 +26,10 @@ migrate: $(STAMP)
 test: $(STAMP)  ## set up and run the tests (PostgreSQL too when TEST_DATABASE_URL is set)
 	$(BIN)/python -m pytest
 
-lint: $(STAMP)
-	$(BIN)/ruff check bot handlers tests
+lint: $(STAMP)  ## ruff, mypy, and the import contracts of docs/architecture.md
+	$(BIN)/ruff check bot handlers tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 typecheck: lint
 

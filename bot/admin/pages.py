@@ -1,189 +1,37 @@
-"""Staff pages at /staff: server-rendered (Jinja2), no inline script, every
-asset served from here. They call the same services as the API."""
+"""The general staff pages at /staff: sign-in and out, the dashboard, the
+citizens list, the audit log, linking the officer's own chat, the officer's
+language. Server-rendered (Jinja2, `bot.admin.rendering`), no inline script,
+every asset served from here; like the API, they call the staff use-cases."""
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
-from pathlib import Path
-from typing import Annotated, Any
-from urllib.parse import urlencode
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-from bot.admin.api.audit import AuditFilters, list_audit
-from bot.admin.api.citizens import CHANNELS, CitizenFilters, list_citizens, shows_personal_data
-from bot.admin.common import PageParams, Problem
-from bot.admin.deps import (
-    CSRF_COOKIE,
-    SESSION_COOKIE,
-    RuntimeDep,
-    SessionDep,
-    client_ip,
-    require,
+from bot.admin.common import PageParams
+from bot.admin.deps import SESSION_COOKIE, RuntimeDep, SessionDep, client_ip
+from bot.admin.rendering import (  # noqa: F401 — the capability pages import these from here
+    STAFF_LOCALES,
+    LoginRequired,
+    PageStaff,
+    check_csrf,
+    is_secure,
+    page_role,
+    pager_links,
+    render,
+    settlement_labels,
 )
-from bot.i18n import LANGUAGE_NAMES, format_date
-from bot.models.staff import Role, StaffUser
-from bot.profile import ABROAD
-from bot.runtime import Runtime
-from bot.staff import accounts
-from bot.staff.audit import record
+from bot.refusals import Invalid
+from bot.staff import accounts, citizens
+from bot.staff.audit import AuditFilters, list_audit, record
+from bot.staff.citizens import CitizenFilters
 from bot.staff.permissions import Capability, can_read
-from bot.staff.security import csrf_token, csrf_valid
+from bot.staff.query import PageWindow
 
 router = APIRouter(prefix="/staff", include_in_schema=False)
-templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
-STAFF_LOCALES = ("en", "sr_Latn", "sr_Cyrl", "sq")
-# The capabilities of SPEC §3 that later issues add pages for.
-SECTIONS = [
-    ("reception", Capability.reception, "staff.nav.reception"),
-    ("documents", Capability.documents, "staff.nav.documents"),
-    ("complaints", Capability.complaints, "staff.nav.complaints"),
-    ("surveys", Capability.surveys, "staff.nav.surveys"),
-    ("notices", Capability.notices, "staff.nav.notices"),
-]
-# Sections with their own pages (the rest say "not built yet").
-BUILT = {"reception", "documents", "complaints", "notices", "surveys"}
-
-
-class LoginRequired(Exception):
-    """Raised by page dependencies; answered with a redirect to the login page."""
-
-
-class PageForbidden(Exception):
-    def __init__(self, staff: StaffUser) -> None:
-        self.staff = staff
-
-
-@dataclass(frozen=True)
-class StaffView:
-    """What a page shows of the officer; safe to use after the request's
-    transaction ended (an error page is rendered after a rollback)."""
-
-    username: str
-    full_name: str | None
-    language: str
-    role: Role
-    department: str | None
-    chat_account_id: int | None
-
-    @classmethod
-    def of(cls, staff: StaffUser) -> StaffView:
-        return cls(staff.username, staff.full_name, staff.language, staff.role,
-                   staff.department, staff.chat_account_id)
-
-
-def page_staff(request: Request, session: SessionDep) -> StaffUser:
-    token = request.cookies.get(SESSION_COOKIE)
-    found = accounts.staff_for_token(session, token) if token else None
-    if found is None:
-        raise LoginRequired
-    staff, request.state.token = found
-    request.state.staff_view = StaffView.of(staff)
-    return staff
-
-
-PageStaff = Annotated[StaffUser, Depends(page_staff)]
-
-
-def page_role(capability: Capability, *, write: bool = False) -> Callable[..., StaffUser]:
-    """The dependency of a capability's pages: signed in (else to the login
-    page) and allowed to read it — or to change it, with `write`."""
-    def allowed(staff: PageStaff) -> StaffUser:
-        return require(capability, write=write)(staff)
-
-    return allowed
-
-
-def settlement_labels(runtime: Runtime, locale: str) -> dict[str, str]:
-    """The profile's settlements and "abroad", named in the officer's language."""
-    labels = {s.code: s.label(locale) for s in runtime.profile.settlements}
-    labels[ABROAD] = runtime.catalogs.gettext(locale, "staff.abroad")
-    return labels
-
-
-def pager_links(request: Request, offset: int, limit: int, total: int) -> dict[str, str | None]:
-    """`prev_link` and `next_link` of a list page (None at either end),
-    keeping the page's other query parameters (its filters)."""
-    query = {k: v for k, v in request.query_params.items() if k not in {"offset", "done"}}
-
-    def link(to: int) -> str:
-        return "?" + urlencode({**query, "offset": to})
-
-    return {"prev_link": link(max(0, offset - limit)) if offset else None,
-            "next_link": link(offset + limit) if offset + limit < total else None}
-
-
-def csrf_seed(request: Request) -> str:
-    seed = request.cookies.get(CSRF_COOKIE)
-    if not seed:
-        seed = request.state.__dict__.setdefault("new_csrf", secrets.token_urlsafe(24))
-    return seed
-
-
-def check_csrf(request: Request, runtime: Runtime, given: str | None) -> None:
-    if not csrf_valid(runtime.settings.resolved_secret_key(), request.cookies.get(CSRF_COOKIE),
-                      given):
-        raise Problem(403, "csrf_failed",
-                      "the form expired or did not come from this site; reload and try again")
-
-
-def _secure(request: Request) -> bool:
-    return request.url.scheme == "https"
-
-
-def _local(value: Any, runtime: Runtime) -> Any:
-    """Times are stored in UTC; officers read them in the municipality's zone."""
-    return value.astimezone(runtime.profile.tz) if isinstance(value, datetime) else value
-
-
-def _local_stamp(value: Any, runtime: Runtime, locale: str) -> str:
-    if not value:
-        return "—"
-    local = _local(value, runtime)
-    return format_date(local, locale) + (local.strftime(" %H:%M")
-                                         if isinstance(local, datetime) else "")
-
-
-def render(request: Request, runtime: Runtime, name: str, staff: StaffUser | StaffView | None,
-           status: int = 200, **context: Any) -> HTMLResponse:
-    locale = staff.language if staff else request.cookies.get("klokot_lang", "en")
-    if locale not in STAFF_LOCALES:
-        locale = "en"
-    catalogs = runtime.catalogs
-    seed = csrf_seed(request)
-
-    def t(key: str, **params: object) -> str:
-        return catalogs.gettext(locale, key, **params)
-
-    sections = [
-        {"code": code, "label": t(label), "built": code in BUILT,
-         "readable": staff is not None and can_read(staff.role, capability)}
-        for code, capability, label in SECTIONS
-    ]
-    response = templates.TemplateResponse(
-        request, name,
-        {"t": t, "staff": staff, "locale": locale, "languages": LANGUAGE_NAMES,
-         "staff_locales": STAFF_LOCALES, "sections": sections,
-         "csrf": csrf_token(runtime.settings.resolved_secret_key(), seed),
-         "is_admin": staff is not None and can_read(staff.role, Capability.staff_admin),
-         "date": lambda d: _local_stamp(d, runtime, locale),
-         "date_only": lambda d: format_date(_local(d, runtime), locale) if d else "—",
-         "long_date": lambda d: format_date(_local(d, runtime), locale, long=True) if d else "—",
-         **context},
-        status_code=status,
-    )
-    if request.cookies.get(CSRF_COOKIE) != seed:
-        response.set_cookie(CSRF_COOKIE, seed, httponly=True, samesite="strict",
-                            secure=_secure(request), path="/staff")
-    return response
-
-
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request, runtime: RuntimeDep) -> HTMLResponse:
     return render(request, runtime, "login.html", None)
@@ -218,7 +66,7 @@ async def login(request: Request, runtime: RuntimeDep,
                       error=key, username=username[:64])
     response = RedirectResponse("/staff", status_code=303)
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict",
-                        secure=_secure(request), path="/",
+                        secure=is_secure(request), path="/",
                         max_age=int(runtime.settings.staff_token_hours * 3600))
     return response
 
@@ -243,8 +91,8 @@ def _citizen_filters(request: Request) -> CitizenFilters:
     """The filter form's choices; "any" arrives as an empty value and means no filter."""
     query = request.query_params
     channel = query.get("channel") or None
-    if channel is not None and channel not in CHANNELS:
-        raise Problem(422, "invalid_filter", f"unknown channel {channel[:20]!r}")
+    if channel is not None and channel not in citizens.CHANNELS:
+        raise Invalid("invalid_filter", f"unknown channel {channel[:20]!r}")
     return CitizenFilters(channel=channel,  # type: ignore[arg-type]
                           language=query.get("language") or None,
                           settlement=query.get("settlement") or None)
@@ -254,23 +102,19 @@ def _citizen_filters(request: Request) -> CitizenFilters:
 def citizens_page(request: Request, runtime: RuntimeDep, staff: PageStaff, session: SessionDep,
                   offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> HTMLResponse:
     profile = runtime.profile
-    settlements = [s.code for s in profile.settlements]
-    page = PageParams(limit=50, offset=offset)
+    page = PageWindow(limit=50, offset=offset)
     try:
         filters = _citizen_filters(request)
-        rows, total = list_citizens(session, profile.enabled_locales, settlements, filters, page)
+        rows, total = citizens.list_citizens(session, profile, filters, page)
         error = None
-    except Problem as problem:
+    except Invalid as refused:
         filters = CitizenFilters()
-        rows, total, error = [], 0, problem.detail
-    personal = shows_personal_data(staff)
-    if personal and rows:
-        record(session, staff, "citizen.list", object_type="citizen",
-               detail="ids " + ",".join(str(c.id) for c in rows), ip=client_ip(request))
+        rows, total, error = [], 0, refused.detail
+    personal = citizens.audit_shown(session, staff, rows, client_ip(request))
     settlement_names = settlement_labels(runtime, staff.language)
     return render(
         request, runtime, "citizens.html", staff, citizens=rows, total=total, page=page,
-        personal=personal, error=error, filters=filters, channels=CHANNELS,
+        personal=personal, error=error, filters=filters, channels=citizens.CHANNELS,
         settlements=settlement_names, locales=profile.enabled_locales,
         **pager_links(request, page.offset, page.limit, total),
     )
@@ -278,7 +122,7 @@ def citizens_page(request: Request, runtime: RuntimeDep, staff: PageStaff, sessi
 
 @router.get("/audit", response_class=HTMLResponse)
 def audit_page(request: Request, runtime: RuntimeDep, staff: PageStaff, session: SessionDep,
-               filters: Annotated[AuditFilters, Depends()],
+               filters: Annotated[AuditFilters, Query()],
                page: Annotated[PageParams, Depends()]) -> HTMLResponse:
     if not can_read(staff.role, Capability.staff_admin):
         return render(request, runtime, "forbidden.html", staff, status=403)
@@ -328,10 +172,8 @@ def language(request: Request, runtime: RuntimeDep, staff: PageStaff, session: S
 @router.get("/{section}", response_class=HTMLResponse)
 def section_page(section: str, request: Request, runtime: RuntimeDep,
                  staff: PageStaff) -> HTMLResponse:
-    """A capability whose pages are not built yet says so honestly."""
-    known = {code: label for code, _, label in SECTIONS}
-    if section not in known:
-        return render(request, runtime, "not_found.html", staff, status=404)
-    return render(request, runtime, "coming.html", staff, section=known[section])
+    """Every capability has its own pages (their routers come first): any
+other section is not found."""
+    return render(request, runtime, "not_found.html", staff, status=404)
 
 

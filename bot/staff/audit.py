@@ -1,13 +1,19 @@
-"""Recording to the audit log: every staff write, export and view of personal data."""
+"""The audit log: recording every staff write, export and view of personal
+data, and reading it back (admins only) with filters."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+
+from pydantic import BaseModel, Field, field_validator
+from sqlalchemy import select
 
 from sqlalchemy.orm import Session
 
 from bot.db import utcnow
 from bot.models.staff import AuditEntry, StaffUser
+from bot.staff.query import PageWindow, as_utc, paginate, sorted_by
 
 COMMAND_LINE = "(command line)"
 
@@ -39,3 +45,56 @@ def record(
     )
     session.add(entry)
     return entry
+
+
+SORTS = ("at", "id")
+
+
+class AuditOut(BaseModel):
+    id: int
+    at: datetime
+    username: str
+    action: str
+    object_type: str | None
+    object_id: str | None
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    detail: str | None
+    ip: str | None
+
+
+class AuditFilters(BaseModel):
+    username: str | None = Field(None, max_length=64)
+    action: str | None = Field(None, max_length=48,
+                               description="An action, or a prefix like 'login'")
+    object_type: str | None = Field(None, max_length=32)
+    object_id: str | None = Field(None, max_length=64)
+    at_from: datetime | None = None
+    at_to: datetime | None = None
+
+    @field_validator("at_from", "at_to")
+    @classmethod
+    def _in_utc(cls, value: datetime | None) -> datetime | None:
+        return as_utc(value)
+
+
+def list_audit(session: Session, filters: AuditFilters,
+               page: PageWindow) -> tuple[list[AuditEntry], int]:
+    stmt = select(AuditEntry)
+    if filters.username:
+        stmt = stmt.where(AuditEntry.username == filters.username)
+    if filters.action:
+        stmt = stmt.where((AuditEntry.action == filters.action)
+                          | AuditEntry.action.startswith(filters.action + ".",
+                                                         autoescape=True))
+    if filters.object_type:
+        stmt = stmt.where(AuditEntry.object_type == filters.object_type)
+    if filters.object_id:
+        stmt = stmt.where(AuditEntry.object_id == filters.object_id)
+    if filters.at_from:
+        stmt = stmt.where(AuditEntry.at >= filters.at_from)
+    if filters.at_to:
+        stmt = stmt.where(AuditEntry.at <= filters.at_to)
+    stmt = sorted_by(stmt, page.sort, {"at": AuditEntry.at, "id": AuditEntry.id},
+                     default=[AuditEntry.id.desc()])
+    return paginate(session, stmt, page)

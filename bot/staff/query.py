@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, func, select
@@ -25,6 +26,13 @@ class PageWindow:
     limit: int = 50
     offset: int = 0
     sort: str | None = None
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """A filter's time without a zone is taken as UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def sorted_by(stmt: Select[Any], sort: str | None, allowed: Mapping[str, Any],

@@ -1,0 +1,130 @@
+"""Citizens who wrote to the bot, as staff see them: the list with its
+filters, one citizen, and the audit of every answer that showed a name or a
+phone (only roles with full access to personal data see them here)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session, selectinload
+
+from bot.models import ChannelAccount, Citizen
+from bot.models.staff import StaffUser
+from bot.profile import Profile
+from bot.refusals import NotFound
+from bot.staff import audit
+from bot.staff.permissions import shows_personal
+from bot.staff.query import PageWindow, as_utc, check_choice, paginate, sorted_by
+
+CHANNELS = ("telegram", "viber", "terminal")
+Channel = Literal["telegram", "viber", "terminal"]
+SORTS = ("id", "first_seen_at", "last_seen_at")
+
+
+class ChannelOut(BaseModel):
+    channel: str
+    blocked: bool
+
+
+class CitizenOut(BaseModel):
+    id: int
+    language: str | None
+    settlement: str | None
+    channels: list[ChannelOut]
+    subscribed: bool
+    first_seen_at: datetime
+    last_seen_at: datetime
+    erased: bool
+    full_name: str | None = None
+    phone: str | None = None
+
+
+class CitizenFilters(BaseModel):
+    """`language` and `settlement` take the profile's codes (see the schema's enums)."""
+
+    channel: Channel | None = None
+    language: str | None = Field(None, max_length=16)
+    settlement: str | None = Field(None, max_length=32)
+    subscribed: bool | None = None
+    first_seen_from: datetime | None = None
+    first_seen_to: datetime | None = None
+    last_seen_from: datetime | None = None
+    last_seen_to: datetime | None = None
+
+    @field_validator("first_seen_from", "first_seen_to", "last_seen_from", "last_seen_to")
+    @classmethod
+    def _in_utc(cls, value: datetime | None) -> datetime | None:
+        return as_utc(value)
+
+
+def citizen_out(citizen: Citizen, personal: bool) -> CitizenOut:
+    return CitizenOut(
+        id=citizen.id, language=citizen.language, settlement=citizen.settlement,
+        channels=[ChannelOut(channel=a.channel, blocked=a.blocked_at is not None)
+                  for a in citizen.accounts],
+        subscribed=any(a.blocked_at is None for a in citizen.accounts),
+        first_seen_at=citizen.created_at, last_seen_at=citizen.last_seen_at,
+        erased=citizen.erased_at is not None,
+        full_name=citizen.full_name if personal else None,
+        phone=citizen.phone if personal else None,
+    )
+
+
+def list_citizens(session: Session, profile: Profile, filters: CitizenFilters,
+                  page: PageWindow) -> tuple[list[Citizen], int]:
+    """The query behind the API list and the staff page."""
+    check_choice("channel", filters.channel, CHANNELS)
+    check_choice("language", filters.language, profile.enabled_locales)
+    check_choice("settlement", filters.settlement, profile.settlement_codes())
+    stmt = select(Citizen).options(selectinload(Citizen.accounts))
+    if filters.channel:
+        stmt = stmt.where(exists().where(ChannelAccount.citizen_id == Citizen.id,
+                                         ChannelAccount.channel == filters.channel))
+    if filters.language:
+        stmt = stmt.where(Citizen.language == filters.language)
+    if filters.settlement:
+        stmt = stmt.where(Citizen.settlement == filters.settlement)
+    if filters.subscribed is not None:
+        reachable = exists().where(ChannelAccount.citizen_id == Citizen.id,
+                                   ChannelAccount.blocked_at.is_(None))
+        stmt = stmt.where(reachable if filters.subscribed else ~reachable)
+    for column, low, high in (
+        (Citizen.created_at, filters.first_seen_from, filters.first_seen_to),
+        (Citizen.last_seen_at, filters.last_seen_from, filters.last_seen_to),
+    ):
+        if low:
+            stmt = stmt.where(column >= low)
+        if high:
+            stmt = stmt.where(column <= high)
+    stmt = sorted_by(stmt, page.sort,
+                     {"id": Citizen.id, "first_seen_at": Citizen.created_at,
+                      "last_seen_at": Citizen.last_seen_at},
+                     default=[Citizen.id.desc()])
+    return paginate(session, stmt, page)
+
+
+def audit_shown(session: Session, staff: StaffUser, rows: list[Citizen],
+                ip: str | None) -> bool:
+    """Whether this officer sees the page's names and phones; when so, which
+    citizens were shown is audited."""
+    personal = shows_personal(staff, own_items=False)
+    if personal and rows:
+        audit.record(session, staff, "citizen.list", object_type="citizen",
+                     detail="ids " + ",".join(str(c.id) for c in rows), ip=ip)
+    return personal
+
+
+def shown_citizen(session: Session, staff: StaffUser, citizen_id: int,
+                  ip: str | None) -> CitizenOut:
+    """One citizen; viewing their personal data is audited."""
+    found = session.get(Citizen, citizen_id)
+    if found is None:
+        raise NotFound("not_found", f"no citizen {citizen_id}")
+    personal = shows_personal(staff, own_items=False)
+    if personal:
+        audit.record(session, staff, "citizen.view", object_type="citizen",
+                     object_id=citizen_id, ip=ip)
+    return citizen_out(found, personal)
