@@ -1,7 +1,8 @@
-"""The FastAPI app: webhooks, health and metrics (and, later, the staff API
-and pages). Its lifespan builds the runtime once and, unless
-`OUTBOX_IN_WEB=false`, runs the sender beside it — so a one-process install
-just works, and a many-process install has one sender elected by the lease."""
+"""The FastAPI app: the webhooks, the staff API and pages, Open311, health and
+metrics. Its lifespan builds the runtime once and, unless
+`OUTBOX_IN_WEB=false`, runs the worker (`bot.worker`) beside it — so a
+one-process install just works, and a many-process install has one sender
+elected by the lease."""
 
 from __future__ import annotations
 

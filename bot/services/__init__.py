@@ -1,2 +1,3 @@
-"""What a capability does, apart from how it is asked: the flows, the admin
-API, the staff pages and the timers all call these."""
+"""What a capability does, apart from how it is asked: the flows, the staff
+use-cases (`bot/staff/`) and the timers all call these. `notify.py` is the one
+way to tell a citizen or alert officers."""
