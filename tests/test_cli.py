@@ -1,4 +1,4 @@
-"""Officer alerts reach linked chats only; `klokot-bot staff` manages accounts."""
+"""The command line: staff accounts as an operator manages them."""
 
 from __future__ import annotations
 
@@ -10,39 +10,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from bot.db import Database
-from bot.i18n import Catalogs
-from bot.messages import Reply
-from bot.models import ChannelAccount, OutboxMessage
-from bot.models.staff import AuditEntry, Role, StaffUser
-from bot.profile import get_profile
-from bot.services.notify import alert_officers
-from tests.factories import PASSWORD, make_citizen, make_staff
-
-
-def link(db: Database, username: str, external_id: str) -> None:
-    citizen_id = make_citizen(db, external_id=external_id)
-    with db.session() as session:
-        account = session.scalars(select(ChannelAccount).where(
-            ChannelAccount.citizen_id == citizen_id)).one()
-        staff = session.scalars(select(StaffUser).where(StaffUser.username == username)).one()
-        staff.chat_account_id = account.id
-
-
-def test_alerts_go_to_linked_officers_of_the_role_in_their_language(db: Database) -> None:
-    make_staff(db, "mayor-sq", "mayor_office", language="sq")
-    make_staff(db, "mayor-unlinked", "mayor_office")
-    make_staff(db, "info-en", "info_office")
-    link(db, "mayor-sq", "501")
-    link(db, "info-en", "502")
-    with db.session() as session:
-        rows = alert_officers(
-            session, get_profile(), Catalogs(), roles=(Role.mayor_office,),
-            message=lambda t: Reply(t("staff.nav.reception")),
-        )
-        assert [(r.chat_id, r.body["text"], r.origin) for r in rows] == [
-            ("501", Catalogs().gettext("sq", "staff.nav.reception"), "bot")]
-    with db.read_session() as session:
-        assert len(session.scalars(select(OutboxMessage)).all()) == 1
+from bot.models.staff import AuditEntry
+from tests.factories import PASSWORD
 
 
 def run_cli(db: Database, tmp_path: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:  # noqa: E501

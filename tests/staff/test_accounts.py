@@ -1,0 +1,53 @@
+"""Staff accounts without HTTP: linking an officer's own chat happens in one
+place, whether the page or the chat asks."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from bot.db import Database, utcnow
+from bot.models import ChannelAccount
+from bot.models.staff import AuditEntry, StaffUser
+from bot.staff import accounts
+from tests.factories import make_citizen, make_staff
+
+
+def account_of(session: object, citizen_id: int) -> ChannelAccount:
+    return session.scalars(select(ChannelAccount).where(  # type: ignore[attr-defined,no-any-return]
+        ChannelAccount.citizen_id == citizen_id)).one()
+
+
+def test_a_code_links_once_and_only_before_it_expires(db: Database) -> None:
+    make_staff(db, "mayor1", "mayor_office")
+    chat = make_citizen(db, external_id="701")
+    with db.session() as session:
+        staff = accounts.find(session, "mayor1")
+        assert staff is not None
+        code = accounts.start_chat_link(session, staff)
+    with db.session() as session:
+        account = account_of(session, chat)
+        assert accounts.link_chat(session, code, account, utcnow() + timedelta(minutes=11)) is None
+        linked = accounts.link_chat(session, code, account, utcnow())
+        assert linked is not None and linked.chat_account_id == account.id
+        assert accounts.link_chat(session, code, account, utcnow()) is None  # used up
+
+
+def test_off_from_the_chat_unlinks_every_officer_of_it_with_an_audit_entry(db: Database) -> None:
+    make_staff(db, "a1", "admin")
+    make_staff(db, "a2", "info_office")
+    chat = make_citizen(db, external_id="702")
+    with db.session() as session:
+        account = account_of(session, chat)
+        for officer in session.scalars(select(StaffUser)):
+            officer.chat_account_id = account.id
+    with db.session() as session:
+        assert accounts.unlink_account(session, account_of(session, chat)) == 2
+    with db.read_session() as session:
+        assert all(s.chat_account_id is None for s in session.scalars(select(StaffUser)))
+        entries = session.scalars(select(AuditEntry).where(
+            AuditEntry.action == "account.chat_unlink")).all()
+        assert sorted(e.username for e in entries) == ["a1", "a2"]
+        assert all(e.detail == "from the chat" and e.after == {"chat_account_id": None}
+                   for e in entries)

@@ -1,0 +1,50 @@
+"""The citizens list as a staff use-case: filters, and who sees names (audited)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from bot.db import Database
+from bot.models.staff import AuditEntry, StaffUser
+from bot.profile import get_profile
+from bot.refusals import Invalid
+from bot.staff import citizens
+from bot.staff.citizens import CitizenFilters
+from bot.staff.query import PageWindow
+from tests.factories import make_citizen, make_staff
+
+
+def officer(db: Database, role: str) -> StaffUser:
+    make_staff(db, role, role, department="agriculture" if role == "department" else None)
+    with db.read_session() as session:
+        found = session.scalars(select(StaffUser).where(StaffUser.username == role)).one()
+        session.expunge(found)
+        return found
+
+
+@pytest.mark.parametrize(("role", "sees"), [("admin", True), ("department", False),
+                                            ("viewer", False)])
+def test_names_only_for_full_access_and_then_audited(db: Database, role: str,
+                                                     sees: bool) -> None:
+    staff = officer(db, role)
+    make_citizen(db, external_id="1", settlement="mogila")
+    make_citizen(db, external_id="2", settlement="klokot")
+    with db.session() as session:
+        rows, total = citizens.list_citizens(session, get_profile(),
+                                             CitizenFilters(settlement="mogila"), PageWindow())
+        assert total == 1
+        personal = citizens.audit_shown(session, staff, rows, "10.0.0.1")
+        shown = [citizens.citizen_out(c, personal) for c in rows]
+    assert (shown[0].full_name is not None) is sees
+    with db.read_session() as session:
+        entries = session.scalars(select(AuditEntry).where(
+            AuditEntry.action == "citizen.list")).all()
+    assert len(entries) == (1 if sees else 0)
+
+
+def test_an_unknown_settlement_is_invalid_not_an_empty_list(db: Database) -> None:
+    with db.session() as session, pytest.raises(Invalid) as refused:
+        citizens.list_citizens(session, get_profile(), CitizenFilters(settlement="atlantis"),
+                               PageWindow())
+    assert refused.value.code == "invalid_filter"
