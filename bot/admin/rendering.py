@@ -90,7 +90,7 @@ def settlement_labels(runtime: Runtime, locale: str) -> dict[str, str]:
     return labels
 
 
-def pager_links(request: Request, offset: int, limit: int, total: int) -> dict[str, str | None]:
+def pager_links(request: Request, offset: int, limit: int, total: int) -> dict[str, Any]:
     """`prev_link` and `next_link` of a list page (None at either end),
     keeping the page's other query parameters (its filters)."""
     query = {k: v for k, v in request.query_params.items() if k not in {"offset", "done"}}

@@ -6,8 +6,9 @@ buttons and its results — every question a horizontal bar chart drawn on
 the server as inline SVG (no script, no outside source: the CSP allows
 none), with counts, percentages, a scale's mean and the free texts — and
 links to the CSV and XLSX exports. While a survey is open its page reloads
-itself every half minute (a same-origin script). They call the same actions
-as the API (bot.admin.api.surveys), so audit and rules are the same on both."""
+itself every half minute (a same-origin script). They call the same staff
+use-cases as the API (bot.staff.surveys), so audit and rules are the same on
+both."""
 
 from __future__ import annotations
 
@@ -16,27 +17,32 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
 
-from bot.admin.api import surveys as api
-from bot.admin.common import PageParams, Problem
+from bot.admin.common import Problem
 from bot.admin.deps import RuntimeDep, SessionDep, client_ip
-from bot.admin.pages import check_csrf, page_role, render, settlement_labels
+from bot.admin.pages import check_csrf, page_role, pager_links, render, settlement_labels
 from bot.i18n import LANGUAGE_NAMES
 from bot.models import Survey, SurveyStatus
 from bot.models.staff import StaffUser
+from bot.refusals import Invalid, Refused
 from bot.runtime import Runtime
 from bot.services import surveys as service
 from bot.staff.permissions import Capability, can_write
+from bot.staff.query import PageWindow
+from bot.staff.surveys import actions, views
+from bot.staff.surveys.definition import EXAMPLE, definition_of
+from bot.staff.surveys.views import ResultFilters, ResultsOut, SurveyFilters, TextPage
 
 router = APIRouter(prefix="/staff/surveys", include_in_schema=False)
 HOME = "/staff/surveys"
 DONE = ("created", "published", "invited", "closed")
 UPLOAD_MAX = 512 * 1024  # a definition of 40 questions × 12 options × 4 languages fits
-TEXTS_PER_PAGE = 50
 REFRESH_SECONDS = 30
 Csrf = Annotated[str, Form(max_length=200)]
+SlugPath = Annotated[str, Path(pattern=service.SLUG.pattern, max_length=32)]
 # The chart's geometry (SVG user units; the picture scales to the page's width).
 CHART_WIDTH, LABEL_WIDTH, BAR_WIDTH, ROW_HEIGHT, BAR_HEIGHT = 720, 250, 330, 30, 20
 LABEL_CHARS = 34
@@ -50,7 +56,7 @@ def _labels(runtime: Runtime, locale: str) -> dict[str, Any]:
     profile = runtime.profile
     settlements = settlement_labels(runtime, locale)
     return {"settlements": settlements, "locales": list(profile.enabled_locales),
-            "channels": api.CHANNELS}
+            "channels": views.CHANNELS}
 
 
 def in_locale(texts: dict[str, str], locale: str, fallback: str = "") -> str:
@@ -100,7 +106,7 @@ def chart(key: str, title: str, rows: list[tuple[str, int, float]]) -> Chart:
     return Chart(key=key, title=title, bars=bars, height=len(rows) * ROW_HEIGHT + 8)
 
 
-def charts_of(results: api.ResultsOut, locale: str) -> dict[str, Chart]:
+def charts_of(results: ResultsOut, locale: str) -> dict[str, Chart]:
     found: dict[str, Chart] = {}
     for question in results.questions:
         title = in_locale(question.text, locale, question.key)
@@ -124,22 +130,16 @@ def list_page(request: Request, runtime: RuntimeDep, staff: Reader, session: Ses
     params = {k: v for k, v in request.query_params.items() if k == "status"}
     error = None
     try:
-        status = SurveyStatus(params["status"]) if params.get("status") else None
-    except ValueError:
-        status, error = None, "staff.surveys.bad_filter"
-    page = PageParams(limit=25, offset=offset)
-    rows, total = api.list_surveys(session, api.SurveyFilters(status), page)
-    query = {k: v for k, v in request.query_params.items() if k not in {"offset", "done"}}
-    prev_offset = max(0, offset - page.limit) if offset else None
-    next_offset = offset + page.limit if offset + page.limit < total else None
+        filters = SurveyFilters.model_validate({"status": params.get("status") or None})
+    except ValidationError:
+        filters, error = SurveyFilters(), "staff.surveys.bad_filter"
+    page = PageWindow(limit=25, offset=offset)
+    rows, total = views.list_surveys(session, filters, page)
     return render(
-        request, runtime, "surveys.html", staff, rows=api.list_out(session, rows), total=total,
-        error=error, params=params, statuses=[s.value for s in SurveyStatus],
+        request, runtime, "surveys.html", staff, rows=views.list_out(session, rows),
+        total=total, error=error, params=params, statuses=[s.value for s in SurveyStatus],
         can_write=can_write(staff.role, Capability.surveys),
-        prev_link=None if prev_offset is None else "?" + urlencode({**query,
-                                                                     "offset": prev_offset}),
-        next_link=None if next_offset is None else "?" + urlencode({**query,
-                                                                     "offset": next_offset}),
+        **pager_links(request, offset, page.limit, total),
     )
 
 
@@ -148,7 +148,7 @@ def _form_page(request: Request, runtime: Runtime, staff: StaffUser, *, definiti
                problems: list[dict[str, Any]] | None = None) -> HTMLResponse:
     return render(request, runtime, "surveys_new.html", staff, status=status,
                   definition=definition, error=error, problems=problems or [],
-                  example=json.dumps(api.DEFINITION_EXAMPLE, ensure_ascii=False, indent=2),
+                  example=json.dumps(EXAMPLE, ensure_ascii=False, indent=2),
                   upload_max_kb=UPLOAD_MAX // 1024,
                   locale_list=", ".join(f"{LANGUAGE_NAMES.get(loc, loc)} ({loc})"
                                         for loc in runtime.profile.enabled_locales),
@@ -202,53 +202,62 @@ def new_survey(request: Request, runtime: RuntimeDep, staff: Writer, session: Se
                           error=t(locale, "staff.surveys.error.not_json", line=err.lineno,
                                   column=err.colno, reason=err.msg))
     try:
-        survey = api.act_create(session, runtime, staff, client_ip(request), data)
-    except Problem as problem:
-        if problem.code not in ("invalid_definition", "slug_taken"):
+        survey = actions.create(session, runtime.profile, staff, client_ip(request), data)
+    except Refused as refused:
+        if refused.code not in ("invalid_definition", "slug_taken"):
             raise
-        problems = problem.extra.get("errors") or []
-        return _form_page(request, runtime, staff, definition=text, status=problem.status,
-                          error=t(locale, f"staff.surveys.error.{problem.code}",
+        problems = refused.extra.get("errors") or []
+        return _form_page(request, runtime, staff, definition=text, status=refused.status,
+                          error=t(locale, f"staff.surveys.error.{refused.code}",
                                   n=len(problems)), problems=problems)
     return RedirectResponse(f"{HOME}/{survey.slug}?done=created", status_code=303)
 
 
 def _filters(runtime: Runtime, survey: Survey,
-             params: dict[str, str]) -> tuple[service.Filters, str | None]:
+             params: dict[str, str]) -> tuple[ResultFilters, str | None]:
     """The results' filters (named surveys only); an empty field means "any"."""
     if survey.anonymous:
-        return service.Filters(), None
-    picked = {name: params.get(name) or None for name in ("settlement", "channel", "language")}
+        return ResultFilters(), None
     try:
-        filters = service.Filters(**picked)
-        api.check_filters(runtime.profile, filters)
-    except Problem:
-        return service.Filters(), "staff.surveys.bad_filter"
+        filters = ResultFilters.model_validate({name: value or None
+                                                for name, value in params.items()})
+        views.check_filters(runtime.profile, filters)
+    except (ValidationError, Invalid):
+        return ResultFilters(), "staff.surveys.bad_filter"
     return filters, None
 
 
-def _export_link(slug: str, kind: str, filters: service.Filters) -> str:
-    query = {k: v for k, v in vars(filters).items() if v is not None}
+def _export_link(slug: str, kind: str, filters: ResultFilters) -> str:
+    query = {k: v for k, v in filters.model_dump().items() if v is not None}
     return f"/api/v1/surveys/{slug}/results.{kind}" + (f"?{urlencode(query)}" if query else "")
 
 
+def _text_links(request: Request, offset: int, longest: int) -> dict[str, Any]:
+    """The free texts' pager (`text_offset`, as long as the longest list of
+    texts), keeping the filters but not the last action's message."""
+    query = {k: v for k, v in request.query_params.items()
+             if k not in {"text_offset", "done", "invited"}}
+
+    def link(to: int) -> str:
+        return "?" + urlencode({**query, "text_offset": to})
+
+    step = views.TEXTS_PER_PAGE
+    return {"prev_link": link(max(0, offset - step)) if offset else None,
+            "next_link": link(offset + step) if offset + step < longest else None}
+
+
 @router.get("/{slug}", response_class=HTMLResponse)
-def survey_page(slug: api.SlugPath, request: Request, runtime: RuntimeDep, staff: Reader,
+def survey_page(slug: SlugPath, request: Request, runtime: RuntimeDep, staff: Reader,
                 session: SessionDep,
                 text_offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> HTMLResponse:
-    found = api.find_survey(session, slug)
-    detail = api.detail_out(session, found)
+    found = views.find_survey(session, slug)
+    detail = views.detail_out(session, found)
     params = {k: v for k, v in request.query_params.items()
               if k in {"settlement", "channel", "language"}}
     filters, error = _filters(runtime, found, params)
-    texts = api.TextPage(limit=TEXTS_PER_PAGE, offset=text_offset)
-    results = api.results_out(session, runtime.profile, found, filters, texts)
+    texts = TextPage(limit=views.TEXTS_PER_PAGE, offset=text_offset)
+    results = views.results_out(session, runtime.profile, found, filters, texts)
     longest = max((q.texts.total for q in results.questions if q.texts), default=0)
-    query = {k: v for k, v in request.query_params.items()
-             if k not in {"text_offset", "done", "invited"}}
-    prev_offset = max(0, text_offset - TEXTS_PER_PAGE) if text_offset else None
-    next_offset = text_offset + TEXTS_PER_PAGE if text_offset + TEXTS_PER_PAGE < longest \
-        else None
     writer = can_write(staff.role, Capability.surveys)
     done = request.query_params.get("done")
     invited = request.query_params.get("invited", "")
@@ -261,31 +270,28 @@ def survey_page(slug: api.SlugPath, request: Request, runtime: RuntimeDep, staff
         can_close=writer and found.status is not SurveyStatus.closed,
         csv_link=_export_link(slug, "csv", filters),
         xlsx_link=_export_link(slug, "xlsx", filters),
-        definition=json.dumps(api.definition_of(found), ensure_ascii=False, indent=2),
+        definition=json.dumps(definition_of(found), ensure_ascii=False, indent=2),
         refresh=REFRESH_SECONDS if found.status is SurveyStatus.open else None,
         text_offset=text_offset, ltext=lambda texts: in_locale(texts, locale),
-        prev_link=None if prev_offset is None else "?" + urlencode(
-            {**query, "text_offset": prev_offset}),
-        next_link=None if next_offset is None else "?" + urlencode(
-            {**query, "text_offset": next_offset}),
-        **_labels(runtime, locale),
+        **_text_links(request, text_offset, longest), **_labels(runtime, locale),
     )
 
 
 @router.post("/{slug}/publish")
-def publish(slug: api.SlugPath, request: Request, runtime: RuntimeDep, staff: Writer,
+def publish(slug: SlugPath, request: Request, runtime: RuntimeDep, staff: Writer,
             session: SessionDep, csrf_token: Csrf = "",
             invite: Annotated[bool, Form()] = False) -> Response:
     check_csrf(request, runtime, csrf_token)
-    _, invited = api.act_publish(session, runtime, staff, client_ip(request), slug, invite)
+    _, invited = actions.publish(session, runtime.profile, runtime.catalogs, staff,
+                                 client_ip(request), slug, invite)
     if invited is None:
         return RedirectResponse(f"{HOME}/{slug}?done=published", status_code=303)
     return RedirectResponse(f"{HOME}/{slug}?done=invited&invited={invited}", status_code=303)
 
 
 @router.post("/{slug}/close")
-def close(slug: api.SlugPath, request: Request, runtime: RuntimeDep, staff: Writer,
+def close(slug: SlugPath, request: Request, runtime: RuntimeDep, staff: Writer,
           session: SessionDep, csrf_token: Csrf = "") -> Response:
     check_csrf(request, runtime, csrf_token)
-    api.act_close(session, staff, client_ip(request), slug)
+    actions.close(session, staff, client_ip(request), slug)
     return RedirectResponse(f"{HOME}/{slug}?done=closed", status_code=303)

@@ -1,13 +1,13 @@
 """Surveys (SPEC §3.5): checking a definition, who may take a survey, the
 one-way participation token, finishing a response, invitations, and the
-results staff see and export."""
+results staff see (their shapes and exports are `bot.staff.surveys`)."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import io
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -34,6 +34,7 @@ from bot.refusals import Conflict, Invalid
 SLUG = re.compile(r"^[a-z0-9-]{1,32}$")
 KEY = re.compile(r"^[a-z0-9_]{1,24}$")
 TYPES = ("single", "multiple", "scale", "text")
+FILTERABLE = ("settlement", "channel", "language")  # what a named response holds
 TEXT_MAX = 2000
 QUESTIONS_MAX = 40
 OPTIONS_MAX = 12
@@ -226,14 +227,25 @@ def has_responses(session: Session, survey: Survey) -> bool:
         SurveyResponse.survey_id == survey.id).limit(1)) is not None
 
 
+def has_participants(session: Session, survey: Survey) -> bool:
+    return session.scalar(select(SurveyParticipant.id).where(
+        SurveyParticipant.survey_id == survey.id).limit(1)) is not None
+
+
 def update(session: Session, profile: Profile, survey: Survey, data: Any) -> None:
-    """Replace the definition; the slug stays, questions freeze at the first answer."""
+    """Replace the definition; the slug stays. The questions freeze at the
+    first answer — and already once someone started (answers in progress
+    are kept in their conversation by question number)."""
     definition = check_definition(profile, {**(data if isinstance(data, dict) else {}),
                                             "slug": survey.slug})
     if survey.status is SurveyStatus.closed:
         raise Conflict("survey_closed", "a closed survey cannot change")
-    if definition["questions"] != survey.questions and has_responses(session, survey):
-        raise Conflict("has_responses", "questions cannot change once people answered")
+    if definition["questions"] != survey.questions:
+        if has_responses(session, survey):
+            raise Conflict("has_responses", "questions cannot change once people answered")
+        if has_participants(session, survey):
+            raise Conflict("has_participants",
+                           "questions cannot change once citizens started answering")
     for name, value in definition.items():
         if name != "slug":
             setattr(survey, name, value)
@@ -392,22 +404,6 @@ def invite(session: Session, profile: Profile, catalogs: Catalogs, survey: Surve
 # --- results ---------------------------------------------------------------------
 
 @dataclass
-class Filters:
-    settlement: str | None = None
-    channel: str | None = None
-    language: str | None = None
-
-    def apply(self, survey: Survey, query: Any) -> Any:
-        if survey.anonymous:
-            return query  # nothing to filter by: those columns are empty
-        for name in ("settlement", "channel", "language"):
-            value = getattr(self, name)
-            if value is not None:
-                query = query.where(getattr(SurveyResponse, name) == value)
-        return query
-
-
-@dataclass
 class QuestionResult:
     key: str
     type: str
@@ -420,17 +416,24 @@ class QuestionResult:
 
 
 def responses(session: Session, survey: Survey,
-              filters: Filters | None = None) -> list[SurveyResponse]:
+              filters: Mapping[str, str | None] | None = None) -> list[SurveyResponse]:
+    """The finished responses, in the order they came; `filters` maps
+    `settlement`, `channel` and `language` to the value wanted (None: any).
+    An anonymous survey's responses hold none of these: it ignores them."""
     query = select(SurveyResponse).where(SurveyResponse.survey_id == survey.id)
-    query = (filters or Filters()).apply(survey, query)
+    if not survey.anonymous:
+        for name in FILTERABLE:
+            value = (filters or {}).get(name)
+            if value is not None:
+                query = query.where(getattr(SurveyResponse, name) == value)
     return list(session.scalars(query.order_by(SurveyResponse.id)))
 
 
-def results(session: Session, survey: Survey,
-            filters: Filters | None = None) -> tuple[int, int, list[QuestionResult]]:
+def results(session: Session, survey: Survey, filters: Mapping[str, str | None] | None = None
+            ) -> tuple[int, int, list[QuestionResult]]:
     """(started, completed, per question): counts and percentages per option
     (of those who answered the question), a scale's mean and distribution,
-    free texts in the order they came."""
+    free texts in the order they came; `filters` as for `responses`."""
     started = int(session.scalar(select(func.count()).select_from(SurveyParticipant).where(
         SurveyParticipant.survey_id == survey.id)) or 0)
     rows = responses(session, survey, filters)
@@ -457,43 +460,3 @@ def results(session: Session, survey: Survey,
             result.texts = [str(a) for a in given]
         out.append(result)
     return started, len(rows), out
-
-
-def export_table(survey: Survey, rows: list[SurveyResponse]) -> tuple[list[str], list[list[Any]]]:
-    """One row per response, one column per question; multiple choices as
-    option keys joined by ";" (SPEC §3.7)."""
-    header = ["response", "completed_on"]
-    if not survey.anonymous:
-        header += ["channel", "language", "settlement"]
-    header += [q["key"] for q in survey.questions]
-    table: list[list[Any]] = []
-    for number, response in enumerate(rows, start=1):
-        line: list[Any] = [number, response.completed_on.isoformat()]
-        if not survey.anonymous:
-            line += [response.channel or "", response.language or "", response.settlement or ""]
-        for question in survey.questions:
-            answer = response.answers.get(question["key"])
-            if isinstance(answer, list):
-                answer = ";".join(answer)
-            line.append("" if answer is None else answer)
-        table.append(line)
-    return header, table
-
-
-def xlsx_bytes(survey: Survey, rows: list[SurveyResponse]) -> bytes:
-    """The same table as a workbook; openpyxl would store text starting with
-    "=" as a formula, so text goes through the CSV rules' `cell`."""
-    from openpyxl import Workbook
-
-    from bot.staff.export import cell
-
-    header, table = export_table(survey, rows)
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet(survey.slug[:31])
-    sheet.append(header)
-    for line in table:
-        sheet.append([value if isinstance(value, int | float) else cell(value)
-                      for value in line])
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
