@@ -62,15 +62,15 @@ def transition(session: Session, profile: Profile, catalogs: Catalogs,
                request: DocumentRequest, to: DocumentStatus, *, by: str, now: datetime,
                reason: str | None = None, extension_days: int | None = None,
                forwarded_to: str | None = None, files: list[FileRef] | None = None) -> None:
-    """Change the state if the rules allow it, then tell the citizen."""
+    """Change the state if the rules allow it, then tell the citizen. Input
+    that breaks a rule (no reason, no days, no institution) is `Invalid`; a
+    change the request's state does not allow is `Conflict`."""
     reason = (reason or "").strip()[:REASON_MAX] or None
     if to not in ALLOWED.get(request.status, frozenset()):
         raise Conflict("transition_not_allowed",
-                                f"a request that is {request.status.value} cannot become "
-                                f"{to.value}")
+                       f"a request that is {request.status.value} cannot become {to.value}")
     if to in (S.refused, S.partially_granted) and not reason:
-        raise Invalid("reason_required", "a refusal, even a partial one, must give "
-                                "its reason")
+        raise Invalid("reason_required", "a refusal, even a partial one, must give its reason")
     if to is S.extended:
         if request.extended:
             raise Conflict("already_extended", "the deadline can be extended once")
@@ -78,13 +78,13 @@ def transition(session: Session, profile: Profile, catalogs: Catalogs,
             raise Invalid("reason_required", "an extension must give its reason")
         if extension_days is None or not 1 <= extension_days <= deadlines.MAX_EXTENSION_DAYS:
             raise Invalid("invalid_extension",
-                                    f"an extension is 1 to {deadlines.MAX_EXTENSION_DAYS} days")
+                          f"an extension is 1 to {deadlines.MAX_EXTENSION_DAYS} days")
         request.due_at = deadlines.extended_deadline(profile, request.due_at, extension_days)
         request.extended = True
     if to is S.forwarded:
         if not forwarded_to or not forwarded_to.strip():
             raise Invalid("institution_required",
-                                    "say which institution the request was forwarded to")
+                          "say which institution the request was forwarded to")
         request.forwarded_to = forwarded_to.strip()[:300]
     before = request.status
     request.status = to

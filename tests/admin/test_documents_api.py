@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.admin import files as stored
 from bot.app import create_app
 from bot.db import Database, utcnow
 from bot.models import DocumentFile, DocumentRequest, DocumentStatus, OutboxMessage
 from bot.models.staff import AuditEntry
 from bot.profile import get_profile
+from bot.staff.documents import files as stored
 from tests.admin.conftest import StaffClient
 from tests.factories import make_document_request, make_runtime
 
@@ -189,7 +189,7 @@ def test_a_transition_tells_the_citizen_and_is_audited(client: StaffClient) -> N
     assert entry.after["reason"] == "It is a classified plan"
 
 
-def test_rules_broken_are_409_and_change_nothing(client: StaffClient) -> None:
+def test_rules_broken_are_422_or_409_and_change_nothing(client: StaffClient) -> None:
     headers = client.as_role("admin")
     granted = make_document_request(client.db)
     client.post(f"{API}/{granted}/transition", headers=headers,
@@ -201,13 +201,13 @@ def test_rules_broken_are_409_and_change_nothing(client: StaffClient) -> None:
 
     fresh = make_document_request(client.db)
     problem(client.post(f"{API}/{fresh}/transition", headers=headers,
-                        json={"status": "refused"}), 409, "reason_required")
+                        json={"status": "refused"}), 422, "reason_required")
     problem(client.post(f"{API}/{fresh}/transition", headers=headers,
-                        json={"status": "refused", "reason": "   "}), 409, "reason_required")
+                        json={"status": "refused", "reason": "   "}), 422, "reason_required")
     problem(client.post(f"{API}/{fresh}/transition", headers=headers,
-                        json={"status": "forwarded"}), 409, "institution_required")
+                        json={"status": "forwarded"}), 422, "institution_required")
     problem(client.post(f"{API}/{fresh}/transition", headers=headers,
-                        json={"status": "extended", "reason": "Archive search"}), 409,
+                        json={"status": "extended", "reason": "Archive search"}), 422,
             "invalid_extension")
     rejected = client.post(f"{API}/{fresh}/transition", headers=headers,
                            json={"status": "extended", "reason": "Archive", "extension_days": 16})
@@ -269,10 +269,10 @@ def test_upload_checks_the_content_and_size(client: StaffClient,
     headers = client.as_role("info_office")
     problem(client.post(f"{API}/{reference}/files", headers=headers,
                         files={"file": ("plan.pdf", b"MZ\x90\x00 not a pdf",
-                                        "application/pdf")}), 409, "not_a_document")
+                                        "application/pdf")}), 422, "not_a_document")
     problem(client.post(f"{API}/{reference}/files", headers=headers,
                         files={"file": ("plan.docx", b"PK\x03\x04garbage",
-                                        "application/octet-stream")}), 409, "not_a_document")
+                                        "application/octet-stream")}), 422, "not_a_document")
     monkeypatch.setattr(stored, "MAX_BYTES", 100)
     problem(client.post(f"{API}/{reference}/files", headers=headers,
                         files={"file": ("big.pdf", PDF + b"0" * 200, "application/pdf")}), 413,

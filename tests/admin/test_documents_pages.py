@@ -81,7 +81,7 @@ def test_the_queue_highlights_overdue_and_a_grant_goes_through_the_form(
     # a refusal without reason is refused, and nothing changes
     refused = client.post(f"{PAGE}/{soon}/transition",
                           data={"csrf_token": csrf, "status": "refused"})
-    assert refused.status_code == 409 and "<html" in refused.text
+    assert refused.status_code == 422 and "<html" in refused.text
     assert status_of(client, soon) is DocumentStatus.received
 
     summary = client.get(f"{PAGE}/summary")
