@@ -4,29 +4,30 @@ preview of what each language's citizens will get, and each notice with its
 live delivery progress (a small same-origin script polls the API with the
 session cookie; without it the numbers are those of the page's loading),
 the answers to a public debate, a CSV for the meeting and a Cancel button.
-They call the same actions as the API (bot.admin.api.notices), so audit and
+They call the same use-cases as the API (bot.staff.notices), so audit and
 rules are the same on both."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from bot.admin.api import notices as api
-from bot.admin.common import PageParams, Problem
 from bot.admin.deps import RuntimeDep, SessionDep, client_ip
-from bot.admin.pages import check_csrf, page_role, render, settlement_labels
+from bot.admin.pages import check_csrf, page_role, pager_links, render, settlement_labels
 from bot.db import utcnow
 from bot.i18n import LANGUAGE_NAMES
 from bot.models import NoticeStatus
 from bot.models.staff import StaffUser
+from bot.refusals import Invalid
 from bot.runtime import Runtime
 from bot.services import notices as service
+from bot.staff import notices as staff_notices
+from bot.staff.notices import Draft, NoticeFilters, PreviewOut
 from bot.staff.permissions import Capability, can_write
+from bot.staff.query import PageWindow
 
 router = APIRouter(prefix="/staff/notices", include_in_schema=False)
 HOME = "/staff/notices"
@@ -39,6 +40,7 @@ Csrf = Annotated[str, Form(max_length=200)]
 # Longer than a notice may be, so that the form can say so in words.
 Text = Annotated[str, Form(max_length=4 * service.TEXT_MAX)]
 Short = Annotated[str, Form(max_length=40)]
+NoticeId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 Reader = Annotated[StaffUser, Depends(page_role(Capability.notices))]
@@ -53,16 +55,13 @@ def _labels(runtime: Runtime, locale: str) -> dict[str, Any]:
             "settlements": settlements, "locales": list(profile.enabled_locales)}
 
 
-def _filters(runtime: Runtime, params: dict[str, str]) -> tuple[api.NoticeFilters, str | None]:
-    """The list's filters; an empty field means "any"."""
+def _filters(runtime: Runtime, params: dict[str, str]) -> tuple[NoticeFilters, str | None]:
+    """The list's filters (an empty field means "any"), or none and the
+    message that a value was not understood."""
     try:
-        status = NoticeStatus(params["status"]) if params.get("status") else None
-    except ValueError:
-        return api.NoticeFilters(), "staff.notices.bad_filter"
-    topic = params.get("topic") or None
-    if topic is not None and topic not in api.topic_codes(runtime.profile):
-        return api.NoticeFilters(), "staff.notices.bad_filter"
-    return api.NoticeFilters(status, topic), None
+        return staff_notices.filters_of(runtime.profile, params), None
+    except Invalid:
+        return NoticeFilters(), "staff.notices.bad_filter"
 
 
 @router.get("", response_class=HTMLResponse)
@@ -70,26 +69,19 @@ def list_page(request: Request, runtime: RuntimeDep, staff: Reader, session: Ses
               offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> HTMLResponse:
     params = {k: v for k, v in request.query_params.items() if k in {"status", "topic"}}
     filters, error = _filters(runtime, params)
-    page = PageParams(limit=25, offset=offset)
-    rows, total = api.list_notices(session, runtime.profile, filters, page)
-    query = {k: v for k, v in request.query_params.items() if k not in {"offset", "done"}}
-    prev_offset = max(0, offset - page.limit) if offset else None
-    next_offset = offset + page.limit if offset + page.limit < total else None
+    page = PageWindow(limit=25, offset=offset)
+    rows, total = staff_notices.list_notices(session, runtime.profile, filters, page)
     return render(
-        request, runtime, "notices.html", staff, rows=api.list_out(session, rows), total=total,
-        error=error, params=params, statuses=[s.value for s in NoticeStatus],
+        request, runtime, "notices.html", staff, rows=staff_notices.list_out(session, rows),
+        total=total, error=error, params=params, statuses=[s.value for s in NoticeStatus],
         can_write=can_write(staff.role, Capability.notices),
-        prev_link=None if prev_offset is None else "?" + urlencode({**query,
-                                                                     "offset": prev_offset}),
-        next_link=None if next_offset is None else "?" + urlencode({**query,
-                                                                     "offset": next_offset}),
-        **_labels(runtime, staff.language),
+        **pager_links(request, offset, page.limit, total), **_labels(runtime, staff.language),
     )
 
 
 def _form_page(request: Request, runtime: RuntimeDep, staff: StaffUser, form: dict[str, Any],
                *, status: int = 200, error: str | None = None,
-               preview: dict[str, api.PreviewOut] | None = None) -> HTMLResponse:
+               preview: dict[str, PreviewOut] | None = None) -> HTMLResponse:
     return render(request, runtime, "notices_new.html", staff, status=status, form=form,
                   error=error, preview=preview, text_max=service.TEXT_MAX,
                   day_starts=service.DAY_STARTS, day_ends=service.DAY_ENDS,
@@ -108,17 +100,17 @@ def _local_time(runtime: Runtime, value: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
-        raise Problem(409, "bad_time", f"not a date and time: {value[:40]!r}") from None
+        raise Invalid("bad_time", f"not a date and time: {value[:40]!r}", "send_at") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=runtime.profile.tz)
 
 
-def _error_text(runtime: Runtime, locale: str, problem: Problem) -> str:
+def _error_text(runtime: Runtime, locale: str, refused: Invalid) -> str:
     """A refusal in the officer's language, naming the languages to fix."""
-    if problem.code not in ERRORS:
-        return problem.detail
+    if refused.code not in ERRORS:
+        return refused.detail
     names = [LANGUAGE_NAMES.get(str(e["loc"][-1]), str(e["loc"][-1]))
-             for e in problem.extra.get("errors", []) if e["loc"][:2] == ["body", "text"]]
-    return runtime.catalogs.gettext(locale, f"staff.notices.error.{problem.code}",
+             for e in refused.extra.get("errors", []) if e["loc"][:2] == ["body", "text"]]
+    return runtime.catalogs.gettext(locale, f"staff.notices.error.{refused.code}",
                                     languages=", ".join(names), max=service.TEXT_MAX)
 
 
@@ -145,31 +137,30 @@ def new_notice(request: Request, runtime: RuntimeDep, staff: Writer, session: Se
             "rsvp": rsvp, "text": texts}
     try:
         if not everyone and not chosen:
-            raise Problem(409, "no_settlement", "choose at least one settlement, or everyone")
-        draft = api.Draft(topic=topic, settlements=None if everyone else chosen, texts=texts,
-                          send_at=_local_time(runtime, send_at) if later else None, rsvp=rsvp)
+            raise Invalid("no_settlement", "choose at least one settlement, or everyone",
+                          "settlements")
+        draft = Draft(topic=topic, settlements=None if everyone else chosen, texts=texts,
+                      send_at=_local_time(runtime, send_at) if later else None, rsvp=rsvp)
         if action != "send":
-            return _form_page(request, runtime, staff, form,
-                              preview=api.preview_draft(runtime, draft))
-        notice = api.act_create(session, runtime, staff, client_ip(request), draft)
-    except Problem as problem:
-        if problem.status != 409:
-            raise
-        return _form_page(request, runtime, staff, form, status=409,
-                          error=_error_text(runtime, staff.language, problem))
+            preview = staff_notices.preview_draft(runtime.catalogs, runtime.profile, draft,
+                                                  utcnow())
+            return _form_page(request, runtime, staff, form, preview=preview)
+        notice = staff_notices.act_create(session, runtime.profile, staff, draft,
+                                          ip=client_ip(request), now=utcnow())
+    except Invalid as refused:
+        return _form_page(request, runtime, staff, form, status=refused.status,
+                          error=_error_text(runtime, staff.language, refused))
     return RedirectResponse(f"{HOME}/{notice.id}?done=created", status_code=303)
 
 
 @router.get("/{notice_id}", response_class=HTMLResponse)
-def notice_page(notice_id: api.NoticeIdPath, request: Request, runtime: RuntimeDep,
+def notice_page(notice_id: NoticeId, request: Request, runtime: RuntimeDep,
                 staff: Reader, session: SessionDep,
                 offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> HTMLResponse:
-    found = api.find_notice(session, notice_id)
-    detail = api.detail_out(session, runtime, found)
-    page = PageParams(limit=QUESTIONS_PER_PAGE, offset=offset)
-    questions, total = api.list_questions(session, found, page)
-    prev_offset = max(0, offset - page.limit) if offset else None
-    next_offset = offset + page.limit if offset + page.limit < total else None
+    found = staff_notices.find_notice(session, notice_id)
+    detail = staff_notices.detail_out(session, runtime.catalogs, runtime.profile, found)
+    page = PageWindow(limit=QUESTIONS_PER_PAGE, offset=offset)
+    questions, total = staff_notices.list_questions(session, found, page)
     done = request.query_params.get("done")
     finished = detail.recipients - detail.pending
     return render(
@@ -179,15 +170,14 @@ def notice_page(notice_id: api.NoticeIdPath, request: Request, runtime: RuntimeD
                     and detail.status is not NoticeStatus.cancelled),
         finished=finished, bar_max=max(detail.recipients, 1),
         csv_link=f"/api/v1/notices/{notice_id}/answers.csv",
-        prev_link=None if prev_offset is None else f"?offset={prev_offset}",
-        next_link=None if next_offset is None else f"?offset={next_offset}",
+        **pager_links(request, offset, page.limit, total),
         now=utcnow(), **_labels(runtime, staff.language),
     )
 
 
 @router.post("/{notice_id}/cancel")
-def cancel(notice_id: api.NoticeIdPath, request: Request, runtime: RuntimeDep, staff: Writer,
+def cancel(notice_id: NoticeId, request: Request, runtime: RuntimeDep, staff: Writer,
            session: SessionDep, csrf_token: Csrf = "") -> Response:
     check_csrf(request, runtime, csrf_token)
-    api.act_cancel(session, staff, client_ip(request), notice_id)
+    staff_notices.act_cancel(session, staff, notice_id, ip=client_ip(request), now=utcnow())
     return RedirectResponse(f"{HOME}/{notice_id}?done=cancelled", status_code=303)

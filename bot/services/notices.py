@@ -29,7 +29,7 @@ from bot.models import (
     Subscription,
 )
 from bot.outbox.queue import bot_started_allowed
-from bot.profile import ABROAD, Profile
+from bot.profile import Profile
 from bot.refusals import Invalid
 
 EMERGENCIES = "emergencies"
@@ -65,28 +65,28 @@ def unsubscribe_all(session: Session, citizen: Citizen) -> int:
 
 def validate(profile: Profile, *, topic: str, settlements: list[str] | None,
              texts: dict[str, str], send_at: datetime | None, now: datetime) -> dict[str, str]:
-    """The cleaned texts; NoticeRefused names the first problem."""
-    if topic not in {t.code for t in profile.notice_topics}:
+    """The cleaned texts; `Invalid` names the first problem (its code and field)."""
+    if topic not in profile.topic_codes():
         raise Invalid("unknown_topic", f"no topic {topic!r}", "topic")
-    known = {s.code for s in profile.settlements} | {ABROAD}
+    known = set(profile.settlement_codes())
     if settlements is not None:
         unknown = [code for code in settlements if code not in known]
         if unknown or not settlements:
             raise Invalid("unknown_settlement",
-                                f"unknown settlements: {', '.join(unknown) or '(empty list)'}",
-                                "settlements")
+                          f"unknown settlements: {', '.join(unknown) or '(empty list)'}",
+                          "settlements")
     cleaned = {loc: (texts.get(loc) or "").strip() for loc in profile.enabled_locales}
     missing = [loc for loc, text in cleaned.items() if not text]
     if missing:
         raise Invalid("missing_translation",
-                            f"the text is missing in: {', '.join(missing)}", "text")
+                      f"the text is missing in: {', '.join(missing)}", "text")
     extra = sorted(set(texts) - set(profile.enabled_locales))
     if extra:
         raise Invalid("unknown_locale", f"unknown locales: {', '.join(extra)}", "text")
     too_long = [loc for loc, text in cleaned.items() if len(text) > TEXT_MAX]
     if too_long:
         raise Invalid("text_too_long", f"over {TEXT_MAX} characters in: "
-                            f"{', '.join(too_long)}", "text")
+                      f"{', '.join(too_long)}", "text")
     if send_at is not None and send_at < now - PAST_GRACE:
         raise Invalid("send_at_in_past", "send_at is in the past", "send_at")
     return cleaned
@@ -253,6 +253,25 @@ class Progress:
         return dict(self.__dict__)
 
 
+def delivery_bucket(unreachable: str | None, status: OutboxStatus | None,
+                    blocked: bool) -> str:
+    """Which count one recipient is in: sent, failed, blocked (by the citizen,
+    before or on the way), pending (queued) or skipped (no channel, cancelled)."""
+    if unreachable == "blocked":
+        return "blocked"
+    if unreachable:
+        return "skipped"
+    if status is OutboxStatus.sent:
+        return "sent"
+    if status in (OutboxStatus.queued, OutboxStatus.sending):
+        return "pending"
+    if blocked:
+        return "blocked"
+    if status is OutboxStatus.failed:
+        return "failed"
+    return "skipped"
+
+
 def progress(session: Session, notice: Notice) -> Progress:
     """Where delivery stands, from the outbox rows themselves."""
     rows = session.execute(
@@ -261,22 +280,8 @@ def progress(session: Session, notice: Notice) -> Progress:
         .outerjoin(OutboxMessage, OutboxMessage.id == NoticeRecipient.outbox_id)
         .outerjoin(ChannelAccount, ChannelAccount.id == OutboxMessage.account_id)
         .where(NoticeRecipient.notice_id == notice.id)).all()
-    counts: Counter[str] = Counter()
-    for unreachable, status, blocked_at in rows:
-        if unreachable == "blocked":
-            counts["blocked"] += 1
-        elif unreachable:
-            counts["skipped"] += 1
-        elif status is OutboxStatus.sent:
-            counts["sent"] += 1
-        elif status in (OutboxStatus.queued, OutboxStatus.sending):
-            counts["pending"] += 1
-        elif blocked_at is not None:
-            counts["blocked"] += 1
-        elif status is OutboxStatus.failed:
-            counts["failed"] += 1
-        else:
-            counts["skipped"] += 1
+    counts = Counter(delivery_bucket(unreachable, status, blocked_at is not None)
+                     for unreachable, status, blocked_at in rows)
     return Progress(len(rows), counts["sent"], counts["failed"], counts["blocked"],
                     counts["pending"], counts["skipped"])
 

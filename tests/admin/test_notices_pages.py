@@ -145,7 +145,7 @@ def test_the_form_says_what_to_fix_and_keeps_what_was_written(client: StaffClien
     for change, message in cases:
         for action in ("preview", "send"):
             response = client.post(f"{PAGE}/new", data=form(csrf, action, **change))
-            assert response.status_code == 409, (change, response.text)
+            assert response.status_code == 422, (change, response.text)
             error = response.text.split('id="form-error"')[1].split("</p>")[0]
             assert message in error, (change, error)
             assert TEXTS["sr_Latn"] in response.text  # nothing written is lost
