@@ -249,7 +249,7 @@ def close_day(session: Session, profile: Profile, catalogs: Catalogs, day: Recep
     for booking in bookings:
         cancel(booking, by="closed", now=now, reason=reason)
         tell_about(session, profile, catalogs, booking, "reception.day_closed_notice",
-                       now=now, offer_new=True, reason=reason)
+                   now=now, offer_new=True, reason=reason)
     return list(bookings)
 
 
@@ -267,7 +267,7 @@ def send_reminders(session: Session, profile: Profile, catalogs: Catalogs,
         Booking.starts_at < start + timedelta(days=1))).all()
     for booking in due:
         tell_about(session, profile, catalogs, booking, "reception.reminder", now=now,
-                       dedupe_key=f"reception-reminder:{booking.id}")
+                   dedupe_key=f"reception-reminder:{booking.id}")
     return len(due)
 
 
@@ -276,9 +276,7 @@ def count_booked(session: Session, day_id: int) -> int:
         Booking.day_id == day_id, Booking.status == BookingStatus.booked)) or 0)
 
 
-
-
-# --- staff changes (admin API and staff pages) -----------------------------------
+# --- staff changes (through bot.staff.reception: admin API and staff pages) ---------
 
 DAY_MAX_AHEAD = 730  # days: beyond that a date is a typo (2062 for 2026), not a plan
 SLOTS_MAX = 60
@@ -287,20 +285,27 @@ MARKS = (BookingStatus.attended, BookingStatus.no_show, BookingStatus.cancelled)
 
 
 def _check_not_past(profile: Profile, day: date, now: datetime) -> None:
+    """A new day's date in the past is wrong input."""
     if day < today(profile, now):
         raise Invalid("day_in_past", f"{day.isoformat()} is in the past")
+
+
+def _check_not_gone_by(profile: Profile, day: ReceptionDay, now: datetime) -> None:
+    """A day that has gone by is history: its state, not the input, refuses a change."""
+    if day.day < today(profile, now):
+        raise Conflict("day_in_past", f"{day.day.isoformat()} is in the past")
 
 
 def _check_shape(start: time, slots: int, slot_minutes: int) -> None:
     """Every slot ends on its own day: a reception does not run past midnight."""
     if not (1 <= slots <= SLOTS_MAX and SLOT_MINUTES_MIN <= slot_minutes <= SLOT_MINUTES_MAX):
         raise Invalid("invalid_slots", f"1–{SLOTS_MAX} slots of {SLOT_MINUTES_MIN}–"
-                                          f"{SLOT_MINUTES_MAX} minutes")
+                                       f"{SLOT_MINUTES_MAX} minutes")
     end = start.hour * 60 + start.minute + slots * slot_minutes
     if end > 24 * 60:
         raise Invalid("day_too_long",
-                         f"{slots} slots of {slot_minutes} minutes from {start:%H:%M} would "
-                         "run past midnight")
+                      f"{slots} slots of {slot_minutes} minutes from {start:%H:%M} would "
+                      "run past midnight")
 
 
 def active_bookings(session: Session, day_id: int) -> list[Booking]:
@@ -321,7 +326,7 @@ def create_day(session: Session, profile: Profile, *, day: date, start: time | N
     _check_not_past(profile, day, now)
     if day > today(profile, now) + timedelta(days=DAY_MAX_AHEAD):
         raise Invalid("day_too_far",
-                         f"{day.isoformat()} is more than {DAY_MAX_AHEAD} days ahead")
+                      f"{day.isoformat()} is more than {DAY_MAX_AHEAD} days ahead")
     _check_shape(start, slots, slot_minutes)
     exists = Conflict("day_exists", f"there is already a reception day on {day.isoformat()}")
     if session.scalar(select(ReceptionDay.id).where(ReceptionDay.day == day)) is not None:
@@ -344,7 +349,7 @@ def change_day(session: Session, profile: Profile, day: ReceptionDay, *,
 
     Booked citizens keep the time they were told: with bookings, the start
     and slot length stay, and the day cannot lose a booked slot."""
-    _check_not_past(profile, day.day, now)
+    _check_not_gone_by(profile, day, now)
     new_start = day.start if start is None else start
     new_slots = day.slots if slots is None else slots
     new_minutes = day.slot_minutes if slot_minutes is None else slot_minutes
@@ -354,22 +359,22 @@ def change_day(session: Session, profile: Profile, day: ReceptionDay, *,
     booked = active_bookings(session, day.id)
     if booked and (new_start, new_minutes) != (day.start, day.slot_minutes):
         raise Conflict("day_has_bookings",
-                         f"{len(booked)} citizen(s) booked on {day.day.isoformat()}: their "
-                         "times cannot move; change only the number of slots, or close the "
-                         "day")
+                       f"{len(booked)} citizen(s) booked on {day.day.isoformat()}: their "
+                       "times cannot move; change only the number of slots, or close the "
+                       "day")
     if booked and new_slots <= booked[-1].slot_index:
         last = booked[-1]
         at = last.starts_at.astimezone(profile.tz)
         raise Conflict("day_below_bookings",
-                         f"{last.reference} is booked at {at:%H:%M} (slot "
-                         f"{last.slot_index + 1}): the day needs at least "
-                         f"{last.slot_index + 1} slots")
+                       f"{last.reference} is booked at {at:%H:%M} (slot "
+                       f"{last.slot_index + 1}): the day needs at least "
+                       f"{last.slot_index + 1} slots")
     day.start, day.slots, day.slot_minutes = new_start, new_slots, new_minutes
     return True
 
 
 def check_closable(profile: Profile, day: ReceptionDay, now: datetime) -> None:
-    _check_not_past(profile, day.day, now)
+    _check_not_gone_by(profile, day, now)
     if day.closed:
         raise Conflict("day_closed", f"{day.day.isoformat()} is closed already")
 
@@ -377,7 +382,7 @@ def check_closable(profile: Profile, day: ReceptionDay, now: datetime) -> None:
 def reopen_day(profile: Profile, day: ReceptionDay, now: datetime) -> None:
     """Open a closed day again; its cancelled bookings stay cancelled (those
     citizens were told and may book again)."""
-    _check_not_past(profile, day.day, now)
+    _check_not_gone_by(profile, day, now)
     if not day.closed:
         raise Conflict("day_open", f"{day.day.isoformat()} is open")
     day.closed, day.closed_reason = False, None
@@ -396,21 +401,21 @@ def mark_booking(session: Session, profile: Profile, catalogs: Catalogs, booking
     if status is BookingStatus.cancelled:
         if booking.status is not BookingStatus.booked:
             raise Conflict("not_cancellable",
-                             f"{booking.reference} is {booking.status.value}: only a booked "
-                             "appointment can be cancelled")
+                           f"{booking.reference} is {booking.status.value}: only a booked "
+                           "appointment can be cancelled")
         if booking.starts_at <= now:
             raise Conflict("booking_started",
-                             f"{booking.reference} has begun or gone by: mark it attended or "
-                             "no-show instead")
+                           f"{booking.reference} has begun or gone by: mark it attended or "
+                           "no-show instead")
         cancel(booking, by="staff", now=now, reason=message or None)
         tell_about(session, profile, catalogs, booking, "reception.staff_cancelled",
-                       now=now, offer_new=True, message=message or "")
+                   now=now, offer_new=True, message=message or "")
     else:
         if booking.status is BookingStatus.cancelled:
             raise Conflict("booking_cancelled", f"{booking.reference} was cancelled")
         if booking.starts_at.astimezone(profile.tz).date() > today(profile, now):
             raise Conflict("booking_in_future",
-                             f"{booking.reference} is on a later day: mark it on the day")
+                           f"{booking.reference} is on a later day: mark it on the day")
         booking.status = status
     booking.marked_at, booking.marked_by = now, by[:64]
 
