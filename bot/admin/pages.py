@@ -93,7 +93,7 @@ def _citizen_filters(request: Request) -> CitizenFilters:
     channel = query.get("channel") or None
     if channel is not None and channel not in citizens.CHANNELS:
         raise Invalid("invalid_filter", f"unknown channel {channel[:20]!r}")
-    return CitizenFilters(channel=channel,  # type: ignore[arg-type]
+    return CitizenFilters(channel=channel,
                           language=query.get("language") or None,
                           settlement=query.get("settlement") or None)
 

@@ -18,9 +18,9 @@ from bot.admin.complaint_pages import router as complaint_pages_router
 from bot.admin.document_pages import router as document_pages_router
 from bot.admin.files import router as files_router
 from bot.admin.notice_pages import router as notice_pages_router
-from bot.admin.rendering import LoginRequired, render
 from bot.admin.pages import router as pages_router
 from bot.admin.reception_pages import router as reception_pages_router
+from bot.admin.rendering import LoginRequired, render
 from bot.admin.survey_pages import router as survey_pages_router
 from bot.profile import ABROAD
 

@@ -8,7 +8,6 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import select
-
 from sqlalchemy.orm import Session
 
 from bot.db import utcnow

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bot.db import Database, utcnow
 from bot.models import ChannelAccount
@@ -14,8 +15,8 @@ from bot.staff import accounts
 from tests.factories import make_citizen, make_staff
 
 
-def account_of(session: object, citizen_id: int) -> ChannelAccount:
-    return session.scalars(select(ChannelAccount).where(  # type: ignore[attr-defined,no-any-return]
+def account_of(session: Session, citizen_id: int) -> ChannelAccount:
+    return session.scalars(select(ChannelAccount).where(
         ChannelAccount.citizen_id == citizen_id)).one()
 
 

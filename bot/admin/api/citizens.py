@@ -36,8 +36,3 @@ def citizen(citizen_id: Annotated[int, Path(ge=1, le=2**31 - 1)], staff: Current
     """One citizen; viewing their personal data is recorded."""
     return use.shown_citizen(session, staff, citizen_id, client_ip(request))
 
-
-def shows_personal_data(staff: object) -> bool:  # TEMPORARY until reception switches
-    from bot.staff.permissions import shows_personal
-
-    return shows_personal(staff, own_items=False)  # type: ignore[arg-type]
