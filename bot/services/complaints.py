@@ -46,7 +46,6 @@ ALLOWED: dict[ComplaintStatus, frozenset[ComplaintStatus]] = {
 }
 
 
-
 @dataclass(frozen=True)
 class PhotoRef:
     """A photo as the flow collected it: where the platform keeps it."""
@@ -176,8 +175,7 @@ def transition(session: Session, profile: Profile, catalogs: Catalogs, complaint
     text = (text or "").strip()[:REPLY_MAX] or None
     if to not in ALLOWED[complaint.status]:
         raise Conflict("transition_not_allowed",
-                                f"a complaint that is {complaint.status.value} cannot become "
-                                f"{to.value}")
+                       f"a complaint that is {complaint.status.value} cannot become {to.value}")
     if to is S.rejected and not text:
         raise Invalid("reason_required", "a rejection must say why")
     original: Complaint | None = None
@@ -185,8 +183,8 @@ def transition(session: Session, profile: Profile, catalogs: Catalogs, complaint
         original = by_reference(session, (duplicate_of or "").strip().upper())
         if original is None or original.id == complaint.id:
             raise Invalid("original_required",
-                                    "a duplicate names its original by an existing reference "
-                                    "other than its own")
+                          "a duplicate names its original by an existing reference "
+                          "other than its own")
     before = complaint.status
     complaint.status = to
     complaint.duplicate_of_id = original.id if original else None
@@ -246,7 +244,7 @@ def publish(session: Session, complaint: Complaint, *, by: str, now: datetime,
     if (latitude is None) != (longitude is None) or (
             latitude is not None and not valid_location(latitude, longitude)):
         raise Invalid("invalid_location", "give both latitude and longitude, "
-                                "within -90..90 and -180..180")
+                      "within -90..90 and -180..180")
     complaint.public_description = public_text[:DESCRIPTION_MAX]
     if latitude is not None:
         complaint.public_latitude, complaint.public_longitude = latitude, longitude

@@ -14,6 +14,10 @@ from schemathesis.checks import positive_data_acceptance
 from bot.app import create_app
 from bot.db import Database
 from tests.admin.conftest import StaffClient
+from tests.admin.test_notices_api import RULE_BODIES as NOTICE_RULE_BODIES
+from tests.admin.test_notices_api import rules_are_named as notice_rules_are_named
+from tests.admin.test_reception_api import RULE_BODIES as RECEPTION_RULE_BODIES
+from tests.admin.test_reception_api import rules_are_named as reception_rules_are_named
 from tests.factories import make_citizen, make_runtime, make_staff
 
 # A survey definition is taken as a free JSON object so that the service can
@@ -56,6 +60,14 @@ def test_the_admin_api_keeps_its_own_contract(db: Database) -> None:
                 response = case.call_and_validate(
                     headers=headers, excluded_checks=[positive_data_acceptance],
                     additional_checks=[definition_problems_are_named])
+            elif case.operation.label in NOTICE_RULE_BODIES:  # a notice's rules: 422 named
+                response = case.call_and_validate(
+                    headers=headers, excluded_checks=[positive_data_acceptance],
+                    additional_checks=[notice_rules_are_named])
+            elif case.operation.label in RECEPTION_RULE_BODIES:  # a day's rules: 422 named
+                response = case.call_and_validate(
+                    headers=headers, excluded_checks=[positive_data_acceptance],
+                    additional_checks=[reception_rules_are_named])
             else:
                 response = case.call_and_validate(headers=headers)
             seen[(case.operation.label, response.status_code)] += 1
