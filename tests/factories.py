@@ -81,6 +81,24 @@ def make_staff(db: Database, username: str = "officer", role: str = "admin",
         return staff.id
 
 
+def load_staff(session: Any, staff_id: int) -> Any:
+    """The officer `make_staff` made, in the session a use-case runs in."""
+    from bot.models.staff import StaffUser
+
+    found = session.get(StaffUser, staff_id)
+    assert found is not None
+    return found
+
+
+def audit_log(db: Database, prefix: str) -> list[Any]:
+    """The audit entries whose action starts with `prefix` (e.g. "complaints."), oldest first."""
+    from bot.models.staff import AuditEntry
+
+    with db.read_session() as session:
+        return list(session.scalars(select(AuditEntry).where(
+            AuditEntry.action.startswith(prefix)).order_by(AuditEntry.id)))
+
+
 def make_citizen(db: Database, *, channel: str = "telegram", external_id: str = "1",
                  language: str | None = "sr_Latn", settlement: str | None = "klokot",
                  full_name: str | None = "Jovana Petrović", phone: str | None = "+38344123456",

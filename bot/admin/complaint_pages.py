@@ -17,7 +17,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from pydantic import ValidationError
 
 from bot.admin.deps import RuntimeDep, SessionDep, client_ip
-from bot.admin.pages import check_csrf, page_role, pager_links, render, settlement_labels
+from bot.admin.rendering import check_csrf, page_role, pager_links, render, settlement_labels
 from bot.models import ComplaintKind, ComplaintStatus
 from bot.models.staff import StaffUser
 from bot.refusals import Invalid

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from bot.admin.deps import RuntimeDep, SessionDep, client_ip
 from bot.admin.files import read_upload
-from bot.admin.pages import check_csrf, page_role, pager_links, render
+from bot.admin.rendering import check_csrf, page_role, pager_links, render
 from bot.db import utcnow
 from bot.models import DocumentStatus
 from bot.models.staff import StaffUser

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from bot.admin.deps import RuntimeDep, SessionDep, client_ip
-from bot.admin.pages import check_csrf, page_role, pager_links, render, settlement_labels
+from bot.admin.rendering import check_csrf, page_role, pager_links, render, settlement_labels
 from bot.db import utcnow
 from bot.i18n import LANGUAGE_NAMES
 from bot.models import NoticeStatus

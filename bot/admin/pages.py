@@ -13,13 +13,11 @@ from starlette.concurrency import run_in_threadpool
 
 from bot.admin.common import PageParams
 from bot.admin.deps import SESSION_COOKIE, RuntimeDep, SessionDep, client_ip
-from bot.admin.rendering import (  # noqa: F401 — the capability pages import these from here
+from bot.admin.rendering import (
     STAFF_LOCALES,
-    LoginRequired,
     PageStaff,
     check_csrf,
     is_secure,
-    page_role,
     pager_links,
     render,
     settlement_labels,

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from bot.admin.deps import RuntimeDep, SessionDep, client_ip
-from bot.admin.pages import check_csrf, page_role, pager_links, render, settlement_labels
+from bot.admin.rendering import check_csrf, page_role, pager_links, render, settlement_labels
 from bot.db import utcnow
 from bot.models import BookingStatus
 from bot.models.staff import StaffUser

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from bot.admin.common import Problem
 from bot.admin.deps import RuntimeDep, SessionDep, client_ip
-from bot.admin.pages import check_csrf, page_role, pager_links, render, settlement_labels
+from bot.admin.rendering import check_csrf, page_role, pager_links, render, settlement_labels
 from bot.i18n import LANGUAGE_NAMES
 from bot.models import Survey, SurveyStatus
 from bot.models.staff import StaffUser

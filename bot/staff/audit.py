@@ -3,6 +3,7 @@ data, and reading it back (admins only) with filters."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -44,6 +45,18 @@ def record(
     )
     session.add(entry)
     return entry
+
+
+def record_shown(session: Session, staff: StaffUser, action: str, object_type: str,
+                 references: Sequence[str], ip: str | None, detail: str | None = None) -> None:
+    """Record whose personal data a list or a page showed (by the items'
+    references); nothing when it showed none."""
+    if not references:
+        return
+    text = "references " + ",".join(references)
+    record(session, staff, action, object_type=object_type,
+           object_id=references[0] if len(references) == 1 else None,
+           detail=f"{detail}: {text}" if detail else text, ip=ip)
 
 
 SORTS = ("at", "id")

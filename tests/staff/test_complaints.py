@@ -13,35 +13,20 @@ import io
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from bot.db import Database
 from bot.i18n import Catalogs
 from bot.models import Complaint, ComplaintStatus, OutboxMessage
-from bot.models.staff import AuditEntry, StaffUser
 from bot.profile import get_profile
 from bot.refusals import Conflict, Invalid, NotFound
 from bot.staff.complaints import actions, export, views
 from bot.staff.complaints.views import ComplaintFilters
 from bot.staff.query import PageWindow
-from tests.factories import make_complaint, make_staff
+from tests.factories import audit_log, load_staff, make_complaint, make_staff
 
 PROFILE = get_profile()
 CATALOGS = Catalogs(PROFILE.enabled_locales)
 ANY = ComplaintFilters()
-
-
-def officer(session: Session, staff_id: int) -> StaffUser:
-    found = session.get(StaffUser, staff_id)
-    assert found is not None
-    return found
-
-
-def entries(db: Database) -> list[AuditEntry]:
-    """The complaints' audit entries (making an officer has one of its own)."""
-    with db.read_session() as session:
-        return list(session.scalars(select(AuditEntry).where(
-            AuditEntry.action.startswith("complaints.")).order_by(AuditEntry.id)))
 
 
 def row(db: Database, reference: str) -> Complaint:
@@ -56,7 +41,7 @@ def test_a_department_officer_sees_and_finds_only_their_own(db: Database) -> Non
     other = make_complaint(db, category="water")  # → agriculture
     staff_id = make_staff(db, "dep1", "department", "cadastre_urbanism")
     with db.session() as session:
-        staff = officer(session, staff_id)
+        staff = load_staff(session, staff_id)
         items, total = views.view_box(session, PROFILE, staff, ANY, PageWindow(), ip=None)
         assert [i.reference for i in items] == [own] and total == 1
         assert views.find_complaint(session, staff, own).reference == own
@@ -66,7 +51,7 @@ def test_a_department_officer_sees_and_finds_only_their_own(db: Database) -> Non
             actions.note(session, staff, None, reference=other, text="probe")
     admin_id = make_staff(db, "admin1", "admin")
     with db.session() as session:
-        items, total = views.view_box(session, PROFILE, officer(session, admin_id), ANY,
+        items, total = views.view_box(session, PROFILE, load_staff(session, admin_id), ANY,
                                       PageWindow(), ip=None)
         assert {i.reference for i in items} == {own, other} and total == 2
 
@@ -77,19 +62,19 @@ def test_senders_only_where_allowed_and_never_for_the_anonymous(db: Database) ->
     info_id = make_staff(db, "info1", "info_office")
     viewer_id = make_staff(db, "viewer1", "viewer")
     with db.session() as session:
-        items, _ = views.view_box(session, PROFILE, officer(session, info_id), ANY,
+        items, _ = views.view_box(session, PROFILE, load_staff(session, info_id), ANY,
                                   PageWindow(), ip="10.0.0.1", via="staff page")
         senders = {i.reference: i.sender for i in items}
         sender = senders[known]
         assert sender is not None and sender.full_name == "Arta Krasniqi"
         assert senders[hidden] is None
-        _, detail = views.view_complaint(session, officer(session, info_id), hidden, ip=None)
+        _, detail = views.view_complaint(session, load_staff(session, info_id), hidden, ip=None)
         assert detail.anonymous and detail.sender is None
-        items, _ = views.view_box(session, PROFILE, officer(session, viewer_id), ANY,
+        items, _ = views.view_box(session, PROFILE, load_staff(session, viewer_id), ANY,
                                   PageWindow(), ip=None)
         assert all(i.sender is None for i in items)
     # only the list that showed a sender is audited, and by reference only
-    [shown] = entries(db)
+    [shown] = audit_log(db, "complaints.")
     assert shown.action == "complaints.list" and shown.username == "info1"
     assert shown.detail == f"staff page: references {known}" and shown.ip == "10.0.0.1"
 
@@ -98,12 +83,12 @@ def test_a_state_change_tells_the_citizen_and_is_audited(db: Database) -> None:
     reference = make_complaint(db, language="en")
     staff_id = make_staff(db, "info2", "info_office")
     with db.session() as session:
-        found = actions.transition(session, PROFILE, CATALOGS, officer(session, staff_id),
+        found = actions.transition(session, PROFILE, CATALOGS, load_staff(session, staff_id),
                                    "10.0.0.2", reference=reference, to=ComplaintStatus.resolved,
                                    text="The lamp\u0000 was replaced.", duplicate_of=None)
         assert found.status is ComplaintStatus.resolved and found.closed_at is not None
         assert views.next_states(found) == [ComplaintStatus.open]
-    [entry] = entries(db)
+    [entry] = audit_log(db, "complaints.")
     assert entry.action == "complaints.transition" and entry.object_id == reference
     assert entry.before and entry.before["status"] == "open"
     assert entry.after == {"status": "resolved", "department": "cadastre_urbanism",
@@ -125,33 +110,33 @@ def test_invalid_input_is_invalid_and_the_state_a_conflict(db: Database) -> None
     ]
     for kind, code, change in refusals:
         with pytest.raises(kind) as refused, db.session() as session:
-            actions.transition(session, PROFILE, CATALOGS, officer(session, staff_id), None,
+            actions.transition(session, PROFILE, CATALOGS, load_staff(session, staff_id), None,
                                reference=reference, **{"text": None, "duplicate_of": None,
                                                        **change})  # type: ignore[arg-type]
         assert refused.value.code == code  # type: ignore[attr-defined]
     with pytest.raises(Invalid) as unknown, db.session() as session:
-        actions.update(session, PROFILE, CATALOGS, officer(session, staff_id), None,
+        actions.update(session, PROFILE, CATALOGS, load_staff(session, staff_id), None,
                        reference=reference, department="nowhere")
     assert unknown.value.code == "unknown_department"
     with pytest.raises(Invalid) as half, db.session() as session:
-        actions.update(session, PROFILE, CATALOGS, officer(session, staff_id), None,
+        actions.update(session, PROFILE, CATALOGS, load_staff(session, staff_id), None,
                        reference=reference, published=True,
                        public=actions.PublicCopy(latitude=42.0))
     assert half.value.code == "invalid_location"
     with pytest.raises(Conflict) as unpublished, db.session() as session:
-        actions.update(session, PROFILE, CATALOGS, officer(session, staff_id), None,
+        actions.update(session, PROFILE, CATALOGS, load_staff(session, staff_id), None,
                        reference=reference, public=actions.PublicCopy(description="Edited"))
     assert unpublished.value.code == "not_published"
     found = row(db, reference)
     assert found.status is ComplaintStatus.open and not found.published
-    assert found.department == "cadastre_urbanism" and entries(db) == []
+    assert found.department == "cadastre_urbanism" and audit_log(db, "complaints.") == []
 
 
 def test_publishing_keeps_the_public_copy_and_audits_it(db: Database) -> None:
     reference = make_complaint(db, address="Main street 4")
     staff_id = make_staff(db, "info4", "info_office")
     with db.session() as session:
-        staff = officer(session, staff_id)
+        staff = load_staff(session, staff_id)
         found = actions.update(session, PROFILE, CATALOGS, staff, None, reference=reference,
                                published=True)
         assert views.public_draft(found)["address"] == "Main street 4"
@@ -160,7 +145,7 @@ def test_publishing_keeps_the_public_copy_and_audits_it(db: Database) -> None:
     found = row(db, reference)
     assert found.published and found.public_description == "A street light is out"
     assert found.public_address == "Main street 4"  # not given: stays as it is public
-    assert [e.action for e in entries(db)] == ["complaints.publish"] * 2
+    assert [e.action for e in audit_log(db, "complaints.")] == ["complaints.publish"] * 2
 
 
 def test_filters_take_the_profiles_codes(db: Database) -> None:
@@ -170,7 +155,7 @@ def test_filters_take_the_profiles_codes(db: Database) -> None:
     form = ComplaintFilters.model_validate({"category": "water", "has_photo": "no"})
     assert form.has_photo is False
     with db.session() as session:
-        staff = officer(session, staff_id)
+        staff = load_staff(session, staff_id)
         rows, total = views.list_complaints(session, PROFILE, staff, form, PageWindow())
         assert [c.reference for c in rows] == [water] and total == 1
         with pytest.raises(Invalid) as refused:
@@ -183,12 +168,12 @@ def test_a_viewers_csv_has_no_personal_columns(db: Database) -> None:
     reference = make_complaint(db, full_name="Arta Krasniqi")
     viewer_id = make_staff(db, "viewer2", "viewer")
     with db.session() as session:
-        body, name = export.export_csv(session, PROFILE, officer(session, viewer_id),
+        body, name = export.export_csv(session, PROFILE, load_staff(session, viewer_id),
                                        ComplaintFilters(category="lighting"), None)
     assert name.startswith("complaints-") and name.endswith(".csv")
     [exported] = list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"))))
     assert exported["reference"] == reference and "full_name" not in exported
     assert b"Arta" not in body
-    [entry] = entries(db)
+    [entry] = audit_log(db, "complaints.")
     assert entry.action == "complaints.export" and entry.detail
     assert "1 rows, personal=no" in entry.detail and "lighting" in entry.detail

@@ -19,30 +19,16 @@ from bot.db import Database, utcnow
 from bot.filestore import FileStore
 from bot.i18n import Catalogs
 from bot.models import DocumentRequest, DocumentStatus, OutboxMessage
-from bot.models.staff import AuditEntry, StaffUser
 from bot.profile import get_profile
 from bot.refusals import Conflict, Invalid, NotFound
 from bot.staff.documents import actions, export, views
 from bot.staff.documents.views import RequestFilters
 from bot.staff.query import PageWindow
-from tests.factories import make_document_request, make_staff
+from tests.factories import audit_log, load_staff, make_document_request, make_staff
 
 PROFILE = get_profile()
 CATALOGS = Catalogs(PROFILE.enabled_locales)
 PDF = b"%PDF-1.7\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n"
-
-
-def officer(session: Session, staff_id: int) -> StaffUser:
-    found = session.get(StaffUser, staff_id)
-    assert found is not None
-    return found
-
-
-def entries(db: Database) -> list[AuditEntry]:
-    """The documents' audit entries (making an officer has one of its own)."""
-    with db.read_session() as session:
-        return list(session.scalars(select(AuditEntry).where(
-            AuditEntry.action.startswith("documents.")).order_by(AuditEntry.id)))
 
 
 def status_of(db: Database, reference: str) -> DocumentStatus:
@@ -59,7 +45,7 @@ def test_a_department_officer_sees_and_finds_only_their_own(db: Database) -> Non
     staff_id = make_staff(db, "dep1", "department", "agriculture")
     now = utcnow()
     with db.session() as session:
-        staff = officer(session, staff_id)
+        staff = load_staff(session, staff_id)
         rows, total = views.queue(session, PROFILE, staff, RequestFilters(), PageWindow(),
                                   now=now, ip="203.0.113.9")
         assert [r.reference for r in rows] == [own] and total == 1
@@ -70,7 +56,7 @@ def test_a_department_officer_sees_and_finds_only_their_own(db: Database) -> Non
         with pytest.raises(NotFound):
             actions.act_note(session, staff, None, reference=other, text="probe", now=now)
         assert views.summary(session, PROFILE, staff, None, now).received == 1
-    listed, viewed = entries(db)
+    listed, viewed = audit_log(db, "documents.")
     assert listed.action == "documents.list" and listed.detail == f"references {own}"
     assert listed.ip == "203.0.113.9"
     assert viewed.action == "documents.view" and viewed.object_id == own
@@ -81,7 +67,7 @@ def test_a_viewer_gets_no_names_and_nothing_is_audited(db: Database) -> None:
     staff_id = make_staff(db, "viewer1", "viewer")
     now = utcnow()
     with db.session() as session:
-        staff = officer(session, staff_id)
+        staff = load_staff(session, staff_id)
         rows, _ = views.queue(session, PROFILE, staff, RequestFilters(), PageWindow(), now=now,
                               ip=None)
         detail = views.show_request(session, staff, reference, now=now, ip=None)
@@ -90,8 +76,9 @@ def test_a_viewer_gets_no_names_and_nothing_is_audited(db: Database) -> None:
     assert detail.full_name is None and detail.description is None
     header = next(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
     assert "full_name" not in header and "description" not in header
-    assert [e.action for e in entries(db)] == ["documents.export"]  # the export, not views
-    assert entries(db)[0].detail == "csv, 1 rows, personal=no, filters {}"
+    # the export, not views
+    assert [e.action for e in audit_log(db, "documents.")] == ["documents.export"]
+    assert audit_log(db, "documents.")[0].detail == "csv, 1 rows, personal=no, filters {}"
 
 
 def test_a_grant_sends_the_uploaded_file_and_is_audited(db: Database, tmp_path: Path) -> None:
@@ -100,7 +87,7 @@ def test_a_grant_sends_the_uploaded_file_and_is_audited(db: Database, tmp_path: 
     files = FileStore(tmp_path / "media", "https://bot.klokot.example", "secret-0123456789")
     now = utcnow()
     with db.session() as session:
-        staff = officer(session, staff_id)
+        staff = load_staff(session, staff_id)
         stored = actions.act_upload(session, files, staff, None, reference=reference,
                                     name="C:\\scans\\decision.PDF", data=PDF, now=now)
         assert stored.file_name == "decision.pdf" and stored.mime_type == "application/pdf"
@@ -117,7 +104,7 @@ def test_a_grant_sends_the_uploaded_file_and_is_audited(db: Database, tmp_path: 
     sent = [b["file"] for b in bodies if b.get("file")]
     assert len(sent) == 1 and sent[0]["url"].startswith("https://bot.klokot.example/files/")
     assert files.signed_name(sent[0]["url"].rsplit("/", 1)[1]) == str(file_id)
-    upload, change = entries(db)
+    upload, change = audit_log(db, "documents.")
     assert upload.action == "documents.file" and upload.after
     assert upload.after["size"] == len(PDF)
     assert change.action == "documents.transition" and change.object_id == reference
@@ -132,7 +119,7 @@ def test_invalid_input_is_invalid_and_changes_nothing(db: Database, tmp_path: Pa
     files = FileStore(tmp_path / "media", None, "secret-0123456789")
     now = utcnow()
     with db.session() as session:
-        staff = officer(session, staff_id)
+        staff = load_staff(session, staff_id)
         for status, extra, code in (
                 (DocumentStatus.refused, {"reason": " \x00 "}, "reason_required"),
                 (DocumentStatus.forwarded, {"forwarded_to": "  "}, "institution_required"),
@@ -154,7 +141,7 @@ def test_invalid_input_is_invalid_and_changes_nothing(db: Database, tmp_path: Pa
                                    name="plan.pdf", data=data, now=now)
             assert not_document.value.code == "not_a_document"
     assert status_of(db, reference) is DocumentStatus.received
-    assert entries(db) == [] and not (tmp_path / "media").exists()
+    assert audit_log(db, "documents.") == [] and not (tmp_path / "media").exists()
 
 
 def test_a_change_the_state_does_not_allow_is_a_conflict(db: Database) -> None:
@@ -169,7 +156,7 @@ def test_a_change_the_state_does_not_allow_is_a_conflict(db: Database) -> None:
         arguments: dict[str, object] = {"reason": None, "extension_days": None,
                                         "forwarded_to": None, **extra}
         return actions.act_transition(session, PROFILE, CATALOGS, files,
-                                      officer(session, staff_id), None, reference=reference,
+                                      load_staff(session, staff_id), None, reference=reference,
                                       status=status, deliver_files=False, now=now,
                                       **arguments)  # type: ignore[arg-type]
 
@@ -186,7 +173,7 @@ def test_a_change_the_state_does_not_allow_is_a_conflict(db: Database) -> None:
         assert twice.value.code == "already_extended" and twice.value.status == 409
     assert status_of(db, decided) is DocumentStatus.withdrawn
     assert status_of(db, extended) is DocumentStatus.in_progress
-    assert [e.action for e in entries(db)] == ["documents.transition"] * 3
+    assert [e.action for e in audit_log(db, "documents.")] == ["documents.transition"] * 3
 
 
 def test_the_filters_from_a_form() -> None:

@@ -10,19 +10,17 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from bot.db import Database
 from bot.i18n import Catalogs
 from bot.models import Citizen, Notice, NoticeStatus, OutboxMessage, OutboxStatus
-from bot.models.staff import AuditEntry, StaffUser
 from bot.profile import get_profile
 from bot.refusals import Conflict, Invalid, NotFound
 from bot.services import notices as service
 from bot.staff import notices
 from bot.staff.notices import Draft
 from bot.staff.query import PageWindow
-from tests.factories import make_staff
+from tests.factories import audit_log, load_staff, make_staff
 from tests.handlers.test_notices import NOON, TEXTS, subscriber
 
 PROFILE = get_profile()
@@ -35,30 +33,17 @@ def draft(**change: object) -> Draft:
     return Draft(**fields)  # type: ignore[arg-type]
 
 
-def officer(session: Session, staff_id: int) -> StaffUser:
-    found = session.get(StaffUser, staff_id)
-    assert found is not None
-    return found
-
-
-def entries(db: Database) -> list[AuditEntry]:
-    """The notices' audit entries (making an officer has one of its own)."""
-    with db.read_session() as session:
-        return list(session.scalars(select(AuditEntry).where(
-            AuditEntry.action.startswith("notices.")).order_by(AuditEntry.id)))
-
-
 def test_a_draft_becomes_a_notice_and_an_audit_entry(db: Database) -> None:
     staff_id = make_staff(db, "info1", "info_office")
     with db.session() as session:
-        staff = officer(session, staff_id)
+        staff = load_staff(session, staff_id)
         texts = {**TEXTS, "sq": "  Dëgjim\x00 publik \n"}
         notice = notices.act_create(session, PROFILE, staff, draft(texts=texts, rsvp=True),
                                     ip="203.0.113.9", now=NOON)
         assert notice.status is NoticeStatus.scheduled and notice.created_by == "info1"
         assert notice.texts["sq"] == "Dëgjim publik" and notice.send_at == NOON
         notice_id = notice.id
-    [entry] = entries(db)
+    [entry] = audit_log(db, "notices.")
     assert entry.action == "notices.create" and entry.object_id == str(notice_id)
     assert entry.ip == "203.0.113.9" and entry.before is None
     assert entry.after is not None and entry.after["text"]["sq"] == "Dëgjim publik"
@@ -78,7 +63,7 @@ def test_a_rule_broken_is_invalid_naming_each_field(db: Database, change: dict[s
                                                     code: str, locs: list[list[str]]) -> None:
     staff_id = make_staff(db, "info1", "info_office")
     with db.session() as session:
-        staff = officer(session, staff_id)
+        staff = load_staff(session, staff_id)
         for attempt in (lambda: notices.preview_draft(CATALOGS, PROFILE, draft(**change), NOON),
                         lambda: notices.act_create(session, PROFILE, staff, draft(**change),
                                                    ip=None, now=NOON)):
@@ -88,27 +73,27 @@ def test_a_rule_broken_is_invalid_naming_each_field(db: Database, change: dict[s
             assert [e["loc"] for e in refused.value.extra["errors"]] == locs
     with db.read_session() as session:
         assert session.scalars(select(Notice)).all() == []
-    assert entries(db) == []
+    assert audit_log(db, "notices.") == []
 
 
 def test_cancelling_twice_is_a_conflict_and_audited_once(db: Database) -> None:
     staff_id = make_staff(db, "info1", "info_office")
     with db.session() as session:
-        staff = officer(session, staff_id)
+        staff = load_staff(session, staff_id)
         notice_id = notices.act_create(session, PROFILE, staff, draft(), ip=None, now=NOON).id
     staff_id = make_staff(db, "info2", "info_office")
     with db.session() as session:
-        staff = officer(session, staff_id)
+        staff = load_staff(session, staff_id)
         cancelled = notices.act_cancel(session, staff, notice_id, ip=None, now=NOON)
         assert cancelled.status is NoticeStatus.cancelled and cancelled.cancelled_by == "info2"
     with db.session() as session:
-        staff = officer(session, staff_id)
+        staff = load_staff(session, staff_id)
         with pytest.raises(Conflict) as refused:
             notices.act_cancel(session, staff, notice_id, ip=None, now=NOON)
         assert refused.value.code == "already_cancelled" and refused.value.status == 409
         with pytest.raises(NotFound):
             notices.act_cancel(session, staff, 424242, ip=None, now=NOON)
-    assert [e.action for e in entries(db)] == ["notices.create", "notices.cancel"]
+    assert [e.action for e in audit_log(db, "notices.")] == ["notices.create", "notices.cancel"]
 
 
 def test_the_filters_from_a_form(db: Database) -> None:
@@ -122,7 +107,7 @@ def test_the_filters_from_a_form(db: Database) -> None:
 
     staff_id = make_staff(db, "info1", "info_office")
     with db.session() as session:
-        staff = officer(session, staff_id)
+        staff = load_staff(session, staff_id)
         debate = notices.act_create(session, PROFILE, staff, draft(), ip=None, now=NOON)
         assembly = notices.act_create(session, PROFILE, staff, draft(topic="assembly"),
                                       ip=None, now=NOON + timedelta(minutes=1))
@@ -143,7 +128,7 @@ def test_the_list_counts_as_the_service_does(db: Database) -> None:
     subscriber(db, "3", blocked=True)
     staff_id = make_staff(db, "info1", "info_office")
     with db.session() as session:
-        staff = officer(session, staff_id)
+        staff = load_staff(session, staff_id)
         notice_id = notices.act_create(session, PROFILE, staff, draft(), ip=None, now=NOON).id
     with db.session() as session:
         service.deliver(session, PROFILE, CATALOGS, NOON)
@@ -165,7 +150,7 @@ def test_the_answers_csv_names_no_one_and_is_audited(db: Database) -> None:
     subscriber(db, "1", settlement="vrbovac")
     staff_id = make_staff(db, "info1", "info_office")
     with db.session() as session:
-        staff = officer(session, staff_id)
+        staff = load_staff(session, staff_id)
         notice = notices.act_create(session, PROFILE, staff, draft(rsvp=True), ip=None,
                                     now=NOON)
         citizen = session.scalars(select(Citizen)).one()
@@ -179,5 +164,5 @@ def test_the_answers_csv_names_no_one_and_is_audited(db: Database) -> None:
     assert text.splitlines()[0] == "time,settlement,kind,question"
     assert "Vrbovac" in text and "Will the road be repaired?" in text
     assert "Jovana" not in text and "+38344123456" not in text
-    entry = entries(db)[-1]
+    entry = audit_log(db, "notices.")[-1]
     assert entry.action == "notices.export" and entry.detail == "answers csv, 2 rows"

@@ -375,13 +375,8 @@ def audit_shown(session: Session, staff: StaffUser, action: str,
                 detail: str | None = None) -> None:
     """Record which complaints' senders were shown (references only); a
     view that showed no sender is not a view of personal data."""
-    references = [c.reference for c in shown if c.sender is not None]
-    if not references:
-        return
-    text = "references " + ",".join(references)
-    audit.record(session, staff, action, object_type="complaint",
-                 object_id=references[0] if len(references) == 1 else None,
-                 detail=f"{detail}: {text}" if detail else text, ip=ip)
+    audit.record_shown(session, staff, action, "complaint",
+                       [c.reference for c in shown if c.sender is not None], ip, detail)
 
 
 # --- views: what is shown, and its audit -------------------------------------------

@@ -258,12 +258,7 @@ def summary(session: Session, profile: Profile, staff: StaffUser, year: int | No
 def audit_shown(session: Session, staff: StaffUser, action: str, references: Sequence[str],
                 ip: str | None, detail: str | None = None) -> None:
     """Which requests' personal data this officer was shown."""
-    if not references:
-        return
-    text = "references " + ",".join(references)
-    audit.record(session, staff, action, object_type="document_request",
-                 object_id=references[0] if len(references) == 1 else None,
-                 detail=f"{detail}: {text}" if detail else text, ip=ip)
+    audit.record_shown(session, staff, action, "document_request", references, ip, detail)
 
 
 def queue(session: Session, profile: Profile, staff: StaffUser, filters: RequestFilters,

@@ -137,12 +137,7 @@ def audit_shown(session: Session, staff: StaffUser, action: str, references: Seq
                 ip: str | None, detail: str | None = None,
                 object_type: str = "reception_booking") -> None:
     """Record that personal data of these items was shown (nothing when none was)."""
-    if not references:
-        return
-    text = "references " + ",".join(references)
-    audit.record(session, staff, action, object_type=object_type,
-                 object_id=references[0] if len(references) == 1 else None,
-                 detail=f"{detail}: {text}" if detail else text, ip=ip)
+    audit.record_shown(session, staff, action, object_type, references, ip, detail)
 
 
 # --- finding one ----------------------------------------------------------------------
