@@ -55,6 +55,11 @@ def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
                    "content": {PROBLEM: {"schema": _PROBLEM_SCHEMA}}} for code in codes}
 
 
+# The error answers most routes document: a list, one item, a change.
+READ_ERRORS = problems(401, 403, 422)
+ONE_ERRORS = problems(401, 403, 404, 422)
+WRITE_ERRORS = problems(401, 403, 404, 409, 422)
+
 _TITLES = {400: "Bad request", 401: "Not authenticated", 403: "Forbidden", 404: "Not found",
            405: "Method not allowed", 409: "Conflict", 413: "Too large",
            415: "Unsupported media type", 422: "Invalid input", 429: "Too many requests",

@@ -9,19 +9,24 @@ from __future__ import annotations
 
 import math
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from pydantic import ValidationError
 
 from bot.admin.deps import RuntimeDep, SessionDep, client_ip
-from bot.admin.rendering import check_csrf, page_role, pager_links, render, settlement_labels
+from bot.admin.rendering import (
+    check_csrf,
+    page_filters,
+    page_role,
+    pager_links,
+    profile_labels,
+    render,
+)
 from bot.models import ComplaintKind, ComplaintStatus
 from bot.models.staff import StaffUser
 from bot.refusals import Invalid
-from bot.runtime import Runtime
 from bot.services import complaints as service
 from bot.staff.complaints import actions
 from bot.staff.complaints.views import (
@@ -51,26 +56,6 @@ Reader = Annotated[StaffUser, Depends(page_role(Capability.complaints))]
 Writer = Annotated[StaffUser, Depends(page_role(Capability.complaints, write=True))]
 
 
-def _labels(runtime: Runtime, locale: str) -> dict[str, Any]:
-    """Names of the profile's codes in the officer's language."""
-    profile = runtime.profile
-    settlements = settlement_labels(runtime, locale)
-    return {"departments": {d.code: d.label(locale) for d in profile.departments},
-            "categories": {c.code: c.label(locale) for c in profile.complaint_categories},
-            "settlements": settlements}
-
-
-def _filters(runtime: Runtime, params: dict[str, str]) -> tuple[ComplaintFilters, str | None]:
-    """The box's filters from the form (an empty field means "any"); a value
-    not understood shows every complaint with the "bad filter" message."""
-    try:
-        filters = ComplaintFilters.model_validate({k: v for k, v in params.items() if v})
-        check_filters(runtime.profile, filters)
-    except (ValidationError, Invalid):
-        return ComplaintFilters(), "staff.complaints.bad_filter"
-    return filters, None
-
-
 def _csv_link(filters: ComplaintFilters) -> str:
     query = {}
     for name, value in filters:
@@ -89,7 +74,8 @@ def _csv_link(filters: ComplaintFilters) -> str:
 def box_page(request: Request, runtime: RuntimeDep, staff: Reader, session: SessionDep,
              offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> HTMLResponse:
     params = {k: v for k, v in request.query_params.items() if k in FILTERS}
-    filters, error = _filters(runtime, params)
+    filters, error = page_filters(ComplaintFilters, params, runtime.profile, check_filters,
+                                  message="staff.complaints.bad_filter")
     page = PageWindow(limit=25, offset=offset)
     items, total = view_box(session, runtime.profile, staff, filters, page,
                             ip=client_ip(request), via=VIA)
@@ -101,7 +87,7 @@ def box_page(request: Request, runtime: RuntimeDep, staff: Reader, session: Sess
         scoped=department_scoped(staff.role, Capability.complaints),
         done=done if done in DONE else None, csv_link=_csv_link(filters),
         **pager_links(request, offset, page.limit, total),
-        **_labels(runtime, staff.language),
+        **profile_labels(runtime, staff.language),
     )
 
 
@@ -115,7 +101,7 @@ def complaint_page(reference: ReferencePath, request: Request, runtime: RuntimeD
         personal=shows_personal(staff), can_write=can_write(staff.role, Capability.complaints),
         allowed=[s.value for s in next_states(found)], done=done if done in DONE else None,
         reply_max=service.REPLY_MAX, public=public_draft(found),
-        **_labels(runtime, staff.language),
+        **profile_labels(runtime, staff.language),
     )
 
 

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from bot.admin.deps import RuntimeDep, SessionDep, client_ip
 from bot.admin.files import read_upload
-from bot.admin.rendering import check_csrf, page_role, pager_links, render
+from bot.admin.rendering import check_csrf, page_role, pager_links, profile_labels, render
 from bot.db import utcnow
 from bot.models import DocumentStatus
 from bot.models.staff import StaffUser
@@ -37,10 +37,6 @@ Reference = Annotated[str, Path(pattern=views.REFERENCE, max_length=views.REFERE
 
 Reader = Annotated[StaffUser, Depends(page_role(Capability.documents))]
 Writer = Annotated[StaffUser, Depends(page_role(Capability.documents, write=True))]
-
-
-def _departments(runtime: Runtime, locale: str) -> dict[str, str]:
-    return {d.code: d.label(locale) for d in runtime.profile.departments}
 
 
 def _filters(runtime: Runtime, params: dict[str, str]) -> tuple[RequestFilters, str | None]:
@@ -78,7 +74,7 @@ def queue_page(request: Request, runtime: RuntimeDep, staff: Reader, session: Se
         today=[views.request_out(r, False, now) for r in today],
         personal=shows_personal(staff), error=error, params=params,
         statuses=[s.value for s in DocumentStatus],
-        departments=_departments(runtime, staff.language),
+        **profile_labels(runtime, staff.language),
         scoped=department_scoped(staff.role, Capability.documents),
         csv_link=_csv_link(filters),
         **pager_links(request, offset, page.limit, total),
@@ -104,7 +100,7 @@ def request_page(reference: Reference, request: Request, runtime: RuntimeDep,
                   allowed=[s.value for s in views.allowed_next(found.status)],
                   can_extend=not found.extended, max_days=deadlines.MAX_EXTENSION_DAYS,
                   unsent=sum(1 for f in found.files if f.sent_at is None),
-                  departments=_departments(runtime, staff.language),
+                  **profile_labels(runtime, staff.language),
                   done=done if done in DONE else None)
 
 

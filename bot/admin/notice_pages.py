@@ -16,7 +16,14 @@ from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from bot.admin.deps import RuntimeDep, SessionDep, client_ip
-from bot.admin.rendering import check_csrf, page_role, pager_links, render, settlement_labels
+from bot.admin.rendering import (
+    check_csrf,
+    page_filters,
+    page_role,
+    pager_links,
+    profile_labels,
+    render,
+)
 from bot.db import utcnow
 from bot.i18n import LANGUAGE_NAMES
 from bot.models import NoticeStatus
@@ -47,35 +54,21 @@ Reader = Annotated[StaffUser, Depends(page_role(Capability.notices))]
 Writer = Annotated[StaffUser, Depends(page_role(Capability.notices, write=True))]
 
 
-def _labels(runtime: Runtime, locale: str) -> dict[str, Any]:
-    """Names of the profile's codes in the officer's language."""
-    profile = runtime.profile
-    settlements = settlement_labels(runtime, locale)
-    return {"topics": {t.code: t.label(locale) for t in profile.notice_topics},
-            "settlements": settlements, "locales": list(profile.enabled_locales)}
-
-
-def _filters(runtime: Runtime, params: dict[str, str]) -> tuple[NoticeFilters, str | None]:
-    """The list's filters (an empty field means "any"), or none and the
-    message that a value was not understood."""
-    try:
-        return staff_notices.filters_of(runtime.profile, params), None
-    except Invalid:
-        return NoticeFilters(), "staff.notices.bad_filter"
-
-
 @router.get("", response_class=HTMLResponse)
 def list_page(request: Request, runtime: RuntimeDep, staff: Reader, session: SessionDep,
               offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> HTMLResponse:
     params = {k: v for k, v in request.query_params.items() if k in {"status", "topic"}}
-    filters, error = _filters(runtime, params)
+    filters, error = page_filters(NoticeFilters, params, runtime.profile,
+                                  staff_notices.check_filters,
+                                  message="staff.notices.bad_filter")
     page = PageWindow(limit=25, offset=offset)
     rows, total = staff_notices.list_notices(session, runtime.profile, filters, page)
     return render(
         request, runtime, "notices.html", staff, rows=staff_notices.list_out(session, rows),
         total=total, error=error, params=params, statuses=[s.value for s in NoticeStatus],
         can_write=can_write(staff.role, Capability.notices),
-        **pager_links(request, offset, page.limit, total), **_labels(runtime, staff.language),
+        **pager_links(request, offset, page.limit, total),
+        **profile_labels(runtime, staff.language),
     )
 
 
@@ -85,7 +78,7 @@ def _form_page(request: Request, runtime: RuntimeDep, staff: StaffUser, form: di
     return render(request, runtime, "notices_new.html", staff, status=status, form=form,
                   error=error, preview=preview, text_max=service.TEXT_MAX,
                   day_starts=service.DAY_STARTS, day_ends=service.DAY_ENDS,
-                  emergencies=service.EMERGENCIES, **_labels(runtime, staff.language))
+                  emergencies=service.EMERGENCIES, **profile_labels(runtime, staff.language))
 
 
 @router.get("/new", response_class=HTMLResponse)
@@ -171,7 +164,7 @@ def notice_page(notice_id: NoticeId, request: Request, runtime: RuntimeDep,
         finished=finished, bar_max=max(detail.recipients, 1),
         csv_link=f"/api/v1/notices/{notice_id}/answers.csv",
         **pager_links(request, offset, page.limit, total),
-        now=utcnow(), **_labels(runtime, staff.language),
+        now=utcnow(), **profile_labels(runtime, staff.language),
     )
 
 

@@ -12,15 +12,20 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import ValidationError
 
 from bot.admin.deps import RuntimeDep, SessionDep, client_ip
-from bot.admin.rendering import check_csrf, page_role, pager_links, render, settlement_labels
+from bot.admin.rendering import (
+    check_csrf,
+    page_filters,
+    page_role,
+    pager_links,
+    render,
+    settlement_labels,
+)
 from bot.db import utcnow
 from bot.models import BookingStatus
 from bot.models.staff import StaffUser
 from bot.profile import Profile
-from bot.refusals import Invalid
 from bot.services import reception as service
 from bot.staff.permissions import Capability, can_write, shows_personal
 from bot.staff.query import PageWindow
@@ -60,15 +65,12 @@ def _filters(profile: Profile, params: dict[str, str],
              today: date) -> tuple[BookingFilters, str | None]:
     """The bookings filters of the page, the API's model. Unlike the API, an
     empty field means "any"; with no date given at all the list starts today."""
-    values: dict[str, object] = {k: v for k, v in params.items() if v}
+    values: dict[str, object] = {**params}
     if "date_from" not in params:
         values["date_from"] = today
-    try:
-        filters = BookingFilters.model_validate(values)
-        views.check_filters(profile, filters)
-    except (ValidationError, Invalid):
-        return BookingFilters(date_from=today), "staff.reception.bad_filter"
-    return filters, None
+    return page_filters(BookingFilters, values, profile, views.check_filters,
+                        message="staff.reception.bad_filter",
+                        default=BookingFilters(date_from=today))
 
 
 @router.get("", response_class=HTMLResponse)

@@ -6,27 +6,31 @@ the pager's links."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel
 
 from bot.admin.common import Problem
 from bot.admin.deps import CSRF_COOKIE, SESSION_COOKIE, SessionDep, require
 from bot.i18n import LANGUAGE_NAMES, format_date
 from bot.models.staff import Role, StaffUser
-from bot.profile import ABROAD
+from bot.profile import ABROAD, Profile
+from bot.refusals import Invalid
 from bot.runtime import Runtime
 from bot.staff import accounts
 from bot.staff.permissions import Capability, can_read
+from bot.staff.query import form_filters
 from bot.staff.security import csrf_token, csrf_valid
 
+F = TypeVar("F", bound=BaseModel)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 STAFF_LOCALES = ("en", "sr_Latn", "sr_Cyrl", "sq")
 # The capabilities with pages of their own, in the menu's order.
@@ -88,6 +92,31 @@ def settlement_labels(runtime: Runtime, locale: str) -> dict[str, str]:
     labels = {s.code: s.label(locale) for s in runtime.profile.settlements}
     labels[ABROAD] = runtime.catalogs.gettext(locale, "staff.abroad")
     return labels
+
+
+def profile_labels(runtime: Runtime, locale: str) -> dict[str, Any]:
+    """The profile's codes named in the officer's language, for the templates:
+    departments, complaint categories, notice topics, settlements (and
+    "abroad"), and the enabled locales."""
+    profile = runtime.profile
+    return {"departments": {d.code: d.label(locale) for d in profile.departments},
+            "categories": {c.code: c.label(locale) for c in profile.complaint_categories},
+            "topics": {t.code: t.label(locale) for t in profile.notice_topics},
+            "settlements": settlement_labels(runtime, locale),
+            "locales": list(profile.enabled_locales)}
+
+
+def page_filters(model: type[F], values: Mapping[str, object], profile: Profile,
+                 check: Callable[[Profile, F], None], *, message: str,
+                 default: F | None = None) -> tuple[F, str | None]:
+    """A list page's filters: the capability's filter model (the one the API
+    takes) from the form, an empty field meaning "any". A value not understood
+    shows the list unfiltered (`default`) with `message`, the page's "bad
+    filter" text."""
+    try:
+        return form_filters(model, values, profile, check), None
+    except Invalid:
+        return (default if default is not None else model()), message
 
 
 def pager_links(request: Request, offset: int, limit: int, total: int) -> dict[str, Any]:

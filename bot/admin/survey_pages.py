@@ -23,11 +23,18 @@ from pydantic import ValidationError
 
 from bot.admin.common import Problem
 from bot.admin.deps import RuntimeDep, SessionDep, client_ip
-from bot.admin.rendering import check_csrf, page_role, pager_links, render, settlement_labels
+from bot.admin.rendering import (
+    check_csrf,
+    page_filters,
+    page_role,
+    pager_links,
+    profile_labels,
+    render,
+)
 from bot.i18n import LANGUAGE_NAMES
 from bot.models import Survey, SurveyStatus
 from bot.models.staff import StaffUser
-from bot.refusals import Invalid, Refused
+from bot.refusals import Refused
 from bot.runtime import Runtime
 from bot.services import surveys as service
 from bot.staff.permissions import Capability, can_write
@@ -53,10 +60,7 @@ Writer = Annotated[StaffUser, Depends(page_role(Capability.surveys, write=True))
 
 
 def _labels(runtime: Runtime, locale: str) -> dict[str, Any]:
-    profile = runtime.profile
-    settlements = settlement_labels(runtime, locale)
-    return {"settlements": settlements, "locales": list(profile.enabled_locales),
-            "channels": views.CHANNELS}
+    return {**profile_labels(runtime, locale), "channels": views.CHANNELS}
 
 
 def in_locale(texts: dict[str, str], locale: str, fallback: str = "") -> str:
@@ -218,13 +222,8 @@ def _filters(runtime: Runtime, survey: Survey,
     """The results' filters (named surveys only); an empty field means "any"."""
     if survey.anonymous:
         return ResultFilters(), None
-    try:
-        filters = ResultFilters.model_validate({name: value or None
-                                                for name, value in params.items()})
-        views.check_filters(runtime.profile, filters)
-    except (ValidationError, Invalid):
-        return ResultFilters(), "staff.surveys.bad_filter"
-    return filters, None
+    return page_filters(ResultFilters, params, runtime.profile, views.check_filters,
+                        message="staff.surveys.bad_filter")
 
 
 def _export_link(slug: str, kind: str, filters: ResultFilters) -> str:

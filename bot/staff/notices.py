@@ -14,12 +14,12 @@ field to fix. The API (bot.admin.api.notices) and the staff pages
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
@@ -205,17 +205,6 @@ class NoticeFilters(BaseModel):
 def check_filters(profile: Profile, filters: NoticeFilters) -> None:
     """An unknown topic is `Invalid` (`invalid_filter`), not an empty list."""
     check_choice("topic", filters.topic, profile.topic_codes())
-
-
-def filters_of(profile: Profile, values: Mapping[str, str]) -> NoticeFilters:
-    """The filters from a form's values, an empty one meaning "any"; anything
-    not understood is `Invalid` (`invalid_filter`)."""
-    try:
-        filters = NoticeFilters.model_validate({k: v for k, v in values.items() if v})
-    except ValidationError as err:
-        raise Invalid("invalid_filter", "a filter value was not understood") from err
-    check_filters(profile, filters)
-    return filters
 
 
 def notices_query(profile: Profile, filters: NoticeFilters) -> Select[Any]:

@@ -5,17 +5,20 @@ these do the work."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from bot.profile import Profile
 from bot.refusals import Invalid
 
 T = TypeVar("T")
+F = TypeVar("F", bound=BaseModel)
 CHUNK = 500  # ids per IN (…) when loading what a page of rows needs
 
 
@@ -53,6 +56,20 @@ def paginate(session: Session, stmt: Select[Any], page: PageWindow) -> tuple[lis
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
     rows = session.execute(stmt.limit(page.limit).offset(page.offset)).all()
     return [row[0] if len(row) == 1 else row for row in rows], int(total or 0)
+
+
+def form_filters(model: type[F], values: Mapping[str, object], profile: Profile,
+                 check: Callable[[Profile, F], None]) -> F:
+    """A capability's filter model from a form's values (the staff pages'),
+    an empty value meaning "any"; a value that fails validation or that `check`
+    refuses is `Invalid` (`invalid_filter`)."""
+    try:
+        filters = model.model_validate({k: v for k, v in values.items() if v not in ("", None)})
+    except ValidationError as err:
+        fields = ", ".join(str(e["loc"][0]) for e in err.errors() if e["loc"])
+        raise Invalid("invalid_filter", f"invalid filter: {fields}") from err
+    check(profile, filters)
+    return filters
 
 
 def check_choice(name: str, value: str | None, allowed: Sequence[str]) -> None:

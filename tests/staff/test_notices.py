@@ -19,7 +19,7 @@ from bot.refusals import Conflict, Invalid, NotFound
 from bot.services import notices as service
 from bot.staff import notices
 from bot.staff.notices import Draft
-from bot.staff.query import PageWindow
+from bot.staff.query import PageWindow, form_filters
 from tests.factories import audit_log, load_staff, make_staff
 from tests.handlers.test_notices import NOON, TEXTS, subscriber
 
@@ -96,13 +96,17 @@ def test_cancelling_twice_is_a_conflict_and_audited_once(db: Database) -> None:
     assert [e.action for e in audit_log(db, "notices.")] == ["notices.create", "notices.cancel"]
 
 
+def from_form(values: dict[str, str]) -> notices.NoticeFilters:
+    return form_filters(notices.NoticeFilters, values, PROFILE, notices.check_filters)
+
+
 def test_the_filters_from_a_form(db: Database) -> None:
-    assert notices.filters_of(PROFILE, {"status": "", "topic": ""}) == notices.NoticeFilters()
-    chosen = notices.filters_of(PROFILE, {"status": "cancelled", "topic": "assembly"})
+    assert from_form({"status": "", "topic": ""}) == notices.NoticeFilters()
+    chosen = from_form({"status": "cancelled", "topic": "assembly"})
     assert chosen.status is NoticeStatus.cancelled and chosen.topic == "assembly"
     for values in ({"status": "lost"}, {"topic": "football"}, {"topic": "x" * 40}):
         with pytest.raises(Invalid) as refused:
-            notices.filters_of(PROFILE, values)
+            from_form(values)
         assert refused.value.code == "invalid_filter"
 
     staff_id = make_staff(db, "info1", "info_office")
@@ -117,8 +121,8 @@ def test_the_filters_from_a_form(db: Database) -> None:
         assert [n.id for n in rows] == [assembly.id, debate.id] and total == 2
         rows, _ = notices.list_notices(session, PROFILE, chosen, page)
         assert rows == []
-        rows, _ = notices.list_notices(session, PROFILE, notices.filters_of(
-            PROFILE, {"status": "cancelled"}), page)
+        rows, _ = notices.list_notices(session, PROFILE, from_form({"status": "cancelled"}),
+                                       page)
         assert [n.id for n in rows] == [debate.id]
 
 

@@ -7,18 +7,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
-from bot.admin.common import Page, PageParams, problems
+from bot.admin.common import READ_ERRORS, Page, PageParams, problems
 from bot.admin.deps import CurrentStaff, RuntimeDep, SessionDep, client_ip
 from bot.admin.paging import page_params
 from bot.staff import citizens as use
 from bot.staff.citizens import CitizenFilters, CitizenOut
 
 router = APIRouter(tags=["citizens"])
-ERRORS = problems(401, 403, 422)
+
 CitizenPage = page_params(*use.SORTS)
 
 
-@router.get("/citizens", response_model=Page[CitizenOut], responses=ERRORS)
+@router.get("/citizens", response_model=Page[CitizenOut], responses=READ_ERRORS)
 def citizens(staff: CurrentStaff, session: SessionDep, runtime: RuntimeDep, request: Request,
              filters: Annotated[CitizenFilters, Query()],
              page: Annotated[PageParams, Depends(CitizenPage)]) -> Page[CitizenOut]:

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 
-from bot.admin.common import Page, PageParams, problems
+from bot.admin.common import ONE_ERRORS, READ_ERRORS, WRITE_ERRORS, Page, PageParams
 from bot.admin.deps import RuntimeDep, SessionDep, client_ip, require
 from bot.admin.export import csv_response
 from bot.admin.paging import page_params
@@ -43,9 +43,6 @@ from bot.staff.permissions import Capability, shows_personal
 router = APIRouter(prefix="/complaints", tags=["complaints"])
 Reader = Annotated[StaffUser, Depends(require(Capability.complaints))]
 Writer = Annotated[StaffUser, Depends(require(Capability.complaints, write=True))]
-READ_ERRORS = problems(401, 403, 422)
-ONE_ERRORS = problems(401, 403, 404, 422)
-WRITE_ERRORS = problems(401, 403, 404, 409, 422)
 PHOTO_TYPES = ("image/jpeg", "image/png")
 ReferencePath = Annotated[str, Path(pattern=REFERENCE, max_length=16,
                                     description="The reference, e.g. C-2026-0123")]

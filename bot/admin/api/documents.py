@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, File, Path, Query, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from bot.admin.common import Page, PageParams, problems
+from bot.admin.common import ONE_ERRORS, READ_ERRORS, WRITE_ERRORS, Page, PageParams, problems
 from bot.admin.deps import RuntimeDep, SessionDep, client_ip, require
 from bot.admin.export import csv_response
 from bot.admin.files import read_upload
@@ -40,9 +40,6 @@ from bot.staff.permissions import Capability, shows_personal
 router = APIRouter(prefix="/document-requests", tags=["documents"])
 Reader = Annotated[StaffUser, Depends(require(Capability.documents))]
 Writer = Annotated[StaffUser, Depends(require(Capability.documents, write=True))]
-READ_ERRORS = problems(401, 403, 422)
-ONE_ERRORS = problems(401, 403, 404, 422)
-WRITE_ERRORS = problems(401, 403, 404, 409, 422)
 UPLOAD_ERRORS = problems(401, 403, 404, 413, 422)
 ReferencePath = Annotated[str, Path(pattern=views.REFERENCE, max_length=views.REFERENCE_MAX,
                                     description="The reference, e.g. D-2026-0007")]

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from bot.admin.common import Page, PageParams, problems
+from bot.admin.common import ONE_ERRORS, READ_ERRORS, WRITE_ERRORS, Page, PageParams, problems
 from bot.admin.deps import RuntimeDep, SessionDep, client_ip, require
 from bot.admin.export import csv_response
 from bot.admin.paging import page_params
@@ -37,10 +37,7 @@ from bot.staff.permissions import Capability
 router = APIRouter(prefix="/notices", tags=["notices"])
 Reader = Annotated[StaffUser, Depends(require(Capability.notices))]
 Writer = Annotated[StaffUser, Depends(require(Capability.notices, write=True))]
-READ_ERRORS = problems(401, 403, 422)
-ONE_ERRORS = problems(401, 403, 404, 422)
 MAKE_ERRORS = problems(401, 403, 422)
-WRITE_ERRORS = problems(401, 403, 404, 409, 422)
 SETTLEMENTS_MAX = 50
 NoticeIdPath = Annotated[int, Path(ge=1, le=2**31 - 1, description="The notice's id")]
 LocaleText = Annotated[str | None, Field(None, max_length=TEXT_MAX)]

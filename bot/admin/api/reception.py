@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from bot.admin.common import Page, PageParams, problems
+from bot.admin.common import ONE_ERRORS, READ_ERRORS, WRITE_ERRORS, Page, PageParams, problems
 from bot.admin.deps import RuntimeDep, SessionDep, client_ip, require
 from bot.admin.export import csv_response
 from bot.admin.paging import page_params
@@ -38,9 +38,6 @@ from bot.staff.reception.views import (
 router = APIRouter(prefix="/reception", tags=["reception"])
 Reader = Annotated[StaffUser, Depends(require(Capability.reception))]
 Writer = Annotated[StaffUser, Depends(require(Capability.reception, write=True))]
-READ_ERRORS = problems(401, 403, 422)
-ONE_ERRORS = problems(401, 403, 404, 422)
-WRITE_ERRORS = problems(401, 403, 404, 409, 422)
 ReferencePath = Annotated[str, Path(pattern=views.REFERENCE, max_length=16,
                                     description="The reference, e.g. R-2026-0042")]
 DayPath = Annotated[date, Path(description="The day, YYYY-MM-DD")]

@@ -23,7 +23,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.admin.common import Page, PageParams, problems
+from bot.admin.common import ONE_ERRORS, READ_ERRORS, WRITE_ERRORS, Page, PageParams, problems
 from bot.admin.deps import RuntimeDep, SessionDep, client_ip, require
 from bot.admin.export import csv_response
 from bot.admin.paging import page_params
@@ -45,10 +45,7 @@ from bot.staff.surveys.views import (
 router = APIRouter(prefix="/surveys", tags=["surveys"])
 Reader = Annotated[StaffUser, Depends(require(Capability.surveys))]
 Writer = Annotated[StaffUser, Depends(require(Capability.surveys, write=True))]
-READ_ERRORS = problems(401, 403, 422)
-ONE_ERRORS = problems(401, 403, 404, 422)
 MAKE_ERRORS = problems(401, 403, 409, 422)
-WRITE_ERRORS = problems(401, 403, 404, 409, 422)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 SlugPath = Annotated[str, Path(pattern=service.SLUG.pattern, max_length=32,
                                description="The survey's slug, e.g. citizens-2026")]

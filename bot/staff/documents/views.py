@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 from sqlalchemy import Select, case, select
 from sqlalchemy.orm import Session
 
@@ -23,12 +23,12 @@ from bot.models import DocumentEvent, DocumentFile, DocumentForm, DocumentReques
 from bot.models.documents import DECIDED
 from bot.models.staff import StaffUser
 from bot.profile import Profile
-from bot.refusals import Invalid, NotFound
+from bot.refusals import NotFound
 from bot.services import deadlines
 from bot.services import documents as service
 from bot.staff import audit
 from bot.staff.permissions import Capability, scoped, shows_personal
-from bot.staff.query import PageWindow, check_choice, paginate, sorted_by
+from bot.staff.query import PageWindow, check_choice, form_filters, paginate, sorted_by
 
 REFERENCE = r"^D-[0-9]{4}-[0-9]{4,10}$"
 REFERENCE_MAX = 16
@@ -156,17 +156,10 @@ def filters_of(profile: Profile, values: Mapping[str, str]) -> RequestFilters:
     """The filters from the page's form: an empty value means "any", and so
     does an `overdue` other than yes/no; a value that fails validation or an
     unknown department is `Invalid` (`invalid_filter`)."""
-    try:
-        filters = RequestFilters.model_validate({
-            "status": values.get("status") or None,
-            "department": values.get("department") or None,
-            "overdue": {"yes": True, "no": False}.get(values.get("overdue", "")),
-            "due_within_hours": values.get("due_within_hours") or None})
-    except ValidationError as err:
-        fields = ", ".join(str(e["loc"][0]) for e in err.errors() if e["loc"])
-        raise Invalid("invalid_filter", f"invalid filter: {fields}") from err
-    check_filters(profile, filters)
-    return filters
+    wanted = {"status": values.get("status"), "department": values.get("department"),
+              "overdue": {"yes": True, "no": False}.get(values.get("overdue", "")),
+              "due_within_hours": values.get("due_within_hours")}
+    return form_filters(RequestFilters, wanted, profile, check_filters)
 
 
 # --- queries ------------------------------------------------------------------------
