@@ -36,10 +36,6 @@ class ComplaintFlow(StatesGroup):
     confirm = State()
 
 
-def _menu_row(ctx: Context) -> list[Button]:
-    return [Button(ctx.t("button.menu"), "nav:menu")]
-
-
 @router.command("complaint")
 @router.menu_item("complaint", "menu.complaint", order=30)
 def complaint(ctx: Context) -> None:
@@ -270,7 +266,7 @@ def on_confirm(ctx: Context) -> None:
     ctx.reply(ctx.t(f"complaints.registered.{registered.kind.value}",
                     reference=registered.reference,
                     department=department.label(ctx.locale) if department else ""),
-              [_menu_row(ctx)])
+              [ctx.menu_row()])
 
 
 # --- the citizen's complaints: history and the follow-up ------------------------
@@ -285,17 +281,17 @@ def on_complaint_action(ctx: Context) -> None:
     action, _, reference = (ctx.payload("cmp") or "").partition(":")
     found = _own(ctx, reference)
     if found is None:
-        ctx.reply(ctx.t("complaints.no_such_complaint"), [_menu_row(ctx)])
+        ctx.reply(ctx.t("complaints.no_such_complaint"), [ctx.menu_row()])
         return
     if action in {"solved", "unsolved"}:
         if service.followup_answer(ctx.session, ctx.profile, ctx.catalogs, found,
                                    action == "solved", now=ctx.now):
             ctx.reply(ctx.t(f"complaints.followup_thanks.{action}", reference=reference),
-                      [_menu_row(ctx)])
+                      [ctx.menu_row()])
         else:
             ctx.reply(ctx.t("complaints.followup_stale", reference=reference,
                             state=ctx.t(f"complaints.state.{found.status.value}")),
-                      [_menu_row(ctx)])
+                      [ctx.menu_row()])
         return
     show_history(ctx, found)
 
@@ -314,7 +310,7 @@ def show_history(ctx: Context, found: Complaint) -> None:
                          else line)
     ctx.reply(ctx.t("complaints.history", reference=found.reference,
                     state=ctx.t(f"complaints.state.{found.status.value}"),
-                    history="\n".join(lines)), [_menu_row(ctx)])
+                    history="\n".join(lines)), [ctx.menu_row()])
 
 
 @router.status

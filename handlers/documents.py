@@ -33,10 +33,6 @@ class DocumentFlow(StatesGroup):
     confirm = State()
 
 
-def _menu_row(ctx: Context) -> list[Button]:
-    return [Button(ctx.t("button.menu"), "nav:menu")]
-
-
 @router.command("documents")
 @router.menu_item("documents", "menu.documents", order=20)
 def documents(ctx: Context) -> None:
@@ -187,7 +183,7 @@ def on_confirm(ctx: Context) -> None:
     ctx.clear()
     ctx.reply(ctx.t("documents.registered", reference=request.reference,
                     due=service.due_text(ctx.profile, request, ctx.locale)),
-              [_menu_row(ctx)])
+              [ctx.menu_row()])
 
 
 # --- the citizen's requests: history and withdrawing ---------------------------
@@ -202,7 +198,7 @@ def on_request_action(ctx: Context) -> None:
     action, _, reference = (ctx.payload("doc") or "").partition(":")
     request = _own(ctx, reference)
     if request is None:
-        ctx.reply(ctx.t("documents.no_such_request"), [_menu_row(ctx)])
+        ctx.reply(ctx.t("documents.no_such_request"), [ctx.menu_row()])
         return
     if action == "withdraw" and not request.decided:
         ctx.reply(ctx.t("documents.withdraw_confirm", reference=reference),
@@ -232,7 +228,7 @@ def show_history(ctx: Context, request: DocumentRequest) -> None:
     ctx.reply(ctx.t("documents.history", reference=request.reference,
                     state=ctx.t(f"documents.state.{request.status.value}"),
                     due=service.due_text(ctx.profile, request, ctx.locale),
-                    history="\n".join(lines)), [*buttons, _menu_row(ctx)])
+                    history="\n".join(lines)), [*buttons, ctx.menu_row()])
 
 
 @router.status

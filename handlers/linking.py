@@ -6,17 +6,13 @@ from __future__ import annotations
 
 from bot.engine.context import Context
 from bot.engine.router import Router
-from bot.messages import Button, Reply
+from bot.messages import Reply
 from bot.models import Citizen
 from bot.outbox.queue import enqueue
 from bot.services import linking as service
 
 router = Router("linking")
 MAX_FAILURES = 5  # wrong codes per account within one code's lifetime
-
-
-def _menu_row(ctx: Context) -> list[Button]:
-    return [Button(ctx.t("button.menu"), "nav:menu")]
 
 
 def _apps(ctx: Context) -> str:
@@ -28,9 +24,9 @@ def link(ctx: Context) -> None:
     argument = ctx.msg.args.strip().lower()
     if argument == "off":
         if service.unlink(ctx.session, ctx.account, ctx.now):
-            ctx.reply(ctx.t("link.separated"), [_menu_row(ctx)])
+            ctx.reply(ctx.t("link.separated"), [ctx.menu_row()])
         else:
-            ctx.reply(ctx.t("link.not_linked"), [_menu_row(ctx)])
+            ctx.reply(ctx.t("link.not_linked"), [ctx.menu_row()])
         return
     if argument:
         use_code(ctx, argument)
@@ -39,14 +35,14 @@ def link(ctx: Context) -> None:
     linked = len({a.channel for a in ctx.citizen.accounts}) > 1
     ctx.reply(ctx.t("link.code", code=code.code, minutes=service.CODE_MINUTES)
               + ("\n\n" + ctx.t("link.already_linked", apps=_apps(ctx)) if linked else ""),
-              [_menu_row(ctx)])
+              [ctx.menu_row()])
 
 
 def use_code(ctx: Context, code: str) -> None:
     failures = [at for at in ctx.data.get("link_failures", [])
                 if at > (ctx.now.timestamp() - service.CODE_MINUTES * 60)]
     if len(failures) >= MAX_FAILURES:
-        ctx.reply(ctx.t("link.too_many", minutes=service.CODE_MINUTES), [_menu_row(ctx)])
+        ctx.reply(ctx.t("link.too_many", minutes=service.CODE_MINUTES), [ctx.menu_row()])
         return
     try:
         asking = service.use_code(ctx.session, ctx.account, code, ctx.now)
@@ -54,14 +50,14 @@ def use_code(ctx: Context, code: str) -> None:
         if refused.code in {"wrong", "expired"}:
             ctx.update_data(link_failures=[*failures, ctx.now.timestamp()])
         ctx.reply(ctx.t(f"link.refused.{refused.code}", minutes=service.CODE_MINUTES),
-                  [_menu_row(ctx)])
+                  [ctx.menu_row()])
         return
     citizen = ctx.session.get(Citizen, asking.citizen_id)
     assert citizen is not None
     ctx.citizen = citizen  # the citizen this chat now belongs to
     ctx.update_data(link_failures=[])
     apps = _apps(ctx)
-    ctx.reply(ctx.t("link.done", apps=apps), [_menu_row(ctx)])
+    ctx.reply(ctx.t("link.done", apps=apps), [ctx.menu_row()])
     enqueue(ctx.session, asking, Reply(ctx.catalogs.gettext(
         citizen.language or ctx.profile.default_locale, "link.done", apps=apps)),
         profile=ctx.profile, now=ctx.now)

@@ -28,10 +28,6 @@ class NoticeFlow(StatesGroup):
     question = State()
 
 
-def _menu_row(ctx: Context) -> list[Button]:
-    return [Button(ctx.t("button.menu"), "nav:menu")]
-
-
 def _country_name(code: str | None, locale: str) -> str:
     if not code:
         return "—"
@@ -67,7 +63,7 @@ def show_settings(ctx: Context, intro: str | None = None) -> None:
                             f"ntc:via:{a.id}") for a in accounts])
     if mine:
         rows.append([Button(ctx.t("notices.stop_all"), "ntc:stop")])
-    rows.append(_menu_row(ctx))
+    rows.append(ctx.menu_row())
     text = ctx.t("notices.settings", where=_where(ctx), count=len(mine))
     ctx.reply(f"{intro}\n\n{text}" if intro else text, rows)
 
@@ -75,7 +71,7 @@ def show_settings(ctx: Context, intro: str | None = None) -> None:
 def ask_where(ctx: Context) -> None:
     rows = [[Button(s.label(ctx.locale), f"ntc:set:{s.code}")] for s in ctx.profile.settlements]
     rows.append([Button(ctx.t("notices.abroad"), f"ntc:set:{ABROAD}")])
-    ctx.reply(ctx.t("notices.ask_where"), [*rows, _menu_row(ctx)])
+    ctx.reply(ctx.t("notices.ask_where"), [*rows, ctx.menu_row()])
 
 
 @router.prompt(NoticeFlow.country)
@@ -133,7 +129,7 @@ def on_notice_action(ctx: Context) -> None:
     elif action == "stop":
         service.unsubscribe_all(ctx.session, ctx.citizen)
         ctx.reply(ctx.t("notices.stopped"),
-                  [[Button(ctx.t("notices.settings_button"), "ntc:show")], _menu_row(ctx)])
+                  [[Button(ctx.t("notices.settings_button"), "ntc:show")], ctx.menu_row()])
     elif action == "where":
         ask_where(ctx)
     elif action == "set" and argument == ABROAD:
@@ -163,16 +159,16 @@ def on_rsvp(ctx: Context) -> None:
     action, _, argument = (ctx.payload("rsvp") or "").partition(":")
     notice = _notice(ctx, argument)
     if notice is None or not notice.rsvp or action not in {"yes", "ask"}:
-        ctx.reply(ctx.t("error.stale_button"), [_menu_row(ctx)])
+        ctx.reply(ctx.t("error.stale_button"), [ctx.menu_row()])
         return
     if notice.status is NoticeStatus.cancelled:
-        ctx.reply(ctx.t("notices.rsvp_cancelled"), [_menu_row(ctx)])
+        ctx.reply(ctx.t("notices.rsvp_cancelled"), [ctx.menu_row()])
         return
     if action == "yes":
         counted = service.answer_coming(ctx.session, notice, ctx.citizen, ctx.now)
         ctx.reply(ctx.t("notices.rsvp_counted" if counted else "notices.rsvp_already"),
                   [[Button(ctx.t("notices.rsvp_ask"), f"rsvp:ask:{notice.id}")],
-                   _menu_row(ctx)])
+                   ctx.menu_row()])
         return
     ctx.clear()
     ctx.update_data(n_notice=notice.id)
@@ -195,11 +191,11 @@ def on_question(ctx: Context) -> None:
     notice = ctx.session.get(Notice, int(ctx.data.get("n_notice", 0)))
     ctx.clear()
     if notice is None or notice.status is NoticeStatus.cancelled:
-        ctx.reply(ctx.t("notices.rsvp_cancelled"), [_menu_row(ctx)])
+        ctx.reply(ctx.t("notices.rsvp_cancelled"), [ctx.menu_row()])
         return
     service.add_question(ctx.session, notice, ctx.citizen, (ctx.msg.text or "").strip(),
                          ctx.now)
-    ctx.reply(ctx.t("notices.question_saved"), [_menu_row(ctx)])
+    ctx.reply(ctx.t("notices.question_saved"), [ctx.menu_row()])
 
 
 @router.timer("notices", every_seconds=2)

@@ -4,6 +4,7 @@ and alerts the Office of the Mayor at once."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import select
@@ -44,10 +45,6 @@ def _rows(buttons: list[Button], width: int) -> list[list[Button]]:
     return [buttons[i : i + width] for i in range(0, len(buttons), width)]
 
 
-def _menu_row(ctx: Context) -> list[Button]:
-    return [Button(ctx.t("button.menu"), "nav:menu")]
-
-
 # --- entry --------------------------------------------------------------------
 
 @router.command("reception")
@@ -70,7 +67,7 @@ def show_existing(ctx: Context, booking: Booking) -> None:
               place=ctx.profile.reception.place_in(ctx.locale)),
         [[Button(ctx.t("reception.move_booking"), f"rsv:move:{booking.reference}")],
          [Button(ctx.t("reception.cancel_booking"), f"rsv:cancel:{booking.reference}")],
-         _menu_row(ctx)],
+         ctx.menu_row()],
     )
 
 
@@ -103,7 +100,7 @@ def ask_day(ctx: Context) -> None:
     if not days:
         ctx.clear()
         ctx.reply(ctx.t("reception.no_days", weeks=ctx.profile.reception.weeks_ahead,
-                        phone=_mayor_phone(ctx.profile)), [_menu_row(ctx)])
+                        phone=_mayor_phone(ctx.profile)), [ctx.menu_row()])
         return
     ctx.set_state(Appointment.day)
     buttons = [Button(ctx.t("reception.day_button", day=format_date(day.day, ctx.locale,
@@ -214,6 +211,17 @@ def _phone_prompt(ctx: Context, key: str) -> None:
               request_label=ctx.t("reception.share_phone"))
 
 
+def _take_phone(ctx: Context, key: str, then: Callable[[Context], None]) -> None:
+    """Keep a valid phone (shared contact or typed) under `key` and go on;
+    anything else is explained and asked again."""
+    phone = _phone_from(ctx)
+    if phone is None:
+        ctx.again("reception.phone_invalid")
+        return
+    ctx.update_data(**{key: phone})
+    then(ctx)
+
+
 def _phone_from(ctx: Context) -> str | None:
     if ctx.msg.kind is Kind.contact and ctx.msg.contact:
         raw = ctx.msg.contact.phone.strip()
@@ -232,12 +240,7 @@ def ask_phone(ctx: Context) -> None:
 @router.state(Appointment.phone, accepts={Kind.text, Kind.contact, Kind.button},
               max_length=40)
 def on_phone(ctx: Context) -> None:
-    phone = _phone_from(ctx)
-    if phone is None:
-        ctx.again("reception.phone_invalid")
-        return
-    ctx.update_data(r_phone=phone)
-    ask_settlement(ctx)
+    _take_phone(ctx, "r_phone", ask_settlement)
 
 
 @router.prompt(Appointment.settlement)
@@ -351,7 +354,7 @@ def on_confirm(ctx: Context) -> None:
     ctx.clear()
     day, at = service.when(ctx.profile, booking, ctx.locale)
     ctx.reply(ctx.t(key, reference=booking.reference, day=day, time=at,
-                    place=ctx.profile.reception.place_in(ctx.locale)), [_menu_row(ctx)])
+                    place=ctx.profile.reception.place_in(ctx.locale)), [ctx.menu_row()])
 
 
 # --- an existing booking: move or cancel (buttons work from any state) ------------
@@ -361,7 +364,7 @@ def on_booking_action(ctx: Context) -> None:
     action, _, reference = (ctx.payload("rsv") or "").partition(":")
     booking = _own_booking(ctx, reference)
     if booking is None:
-        ctx.reply(ctx.t("reception.no_such_booking"), [_menu_row(ctx)])
+        ctx.reply(ctx.t("reception.no_such_booking"), [ctx.menu_row()])
         return
     day, at = service.when(ctx.profile, booking, ctx.locale)
     if action == "cancel":
@@ -373,7 +376,7 @@ def on_booking_action(ctx: Context) -> None:
         ctx.clear()
         service.cancel(booking, by="citizen", now=ctx.now)
         ctx.reply(ctx.t("reception.cancelled", reference=booking.reference),
-                  [_menu_row(ctx)])
+                  [ctx.menu_row()])
     elif action == "move":
         ctx.clear()
         ctx.update_data(r_move=booking.reference)
@@ -406,12 +409,7 @@ def ask_urgent_phone(ctx: Context) -> None:
 
 @router.state(Urgent.phone, accepts={Kind.text, Kind.contact, Kind.button}, max_length=40)
 def on_urgent_phone(ctx: Context) -> None:
-    phone = _phone_from(ctx)
-    if phone is None:
-        ctx.again("reception.phone_invalid")
-        return
-    ctx.update_data(u_phone=phone)
-    ask_urgent_confirm(ctx)
+    _take_phone(ctx, "u_phone", ask_urgent_confirm)
 
 
 @router.prompt(Urgent.confirm)
@@ -435,7 +433,7 @@ def on_urgent_confirm(ctx: Context) -> None:
     ctx.citizen.phone = phone
     ctx.clear()
     ctx.reply(ctx.t("reception.urgent_sent", phone=phone, reference=request.reference),
-              [_menu_row(ctx)])
+              [ctx.menu_row()])
 
 
 # --- /status and timers --------------------------------------------------------------

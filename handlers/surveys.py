@@ -29,10 +29,6 @@ class SurveyFlow(StatesGroup):
     answering = State()
 
 
-def _menu_row(ctx: Context) -> list[Button]:
-    return [Button(ctx.t("button.menu"), "nav:menu")]
-
-
 def _progress(ctx: Context) -> dict[str, dict[str, Any]]:
     return dict(ctx.data.get(PROGRESS) or {})
 
@@ -66,9 +62,9 @@ def surveys(ctx: Context) -> None:
         rows.append([Button(label, f"srv:{survey.slug}:start")])
     if not rows:
         answered = any(done for _, done in found)
-        ctx.reply(ctx.t("surveys.none_left" if answered else "surveys.none"), [_menu_row(ctx)])
+        ctx.reply(ctx.t("surveys.none_left" if answered else "surveys.none"), [ctx.menu_row()])
         return
-    ctx.reply(ctx.t("surveys.choose"), [*rows, _menu_row(ctx)])
+    ctx.reply(ctx.t("surveys.choose"), [*rows, ctx.menu_row()])
 
 
 def _survey(ctx: Context, slug: str) -> Survey | None:
@@ -78,7 +74,7 @@ def _survey(ctx: Context, slug: str) -> Survey | None:
 def _closed(ctx: Context, slug: str) -> None:
     _save(ctx, slug, None)
     ctx.set_state(None)
-    ctx.reply(ctx.t("surveys.closed"), [_menu_row(ctx)])
+    ctx.reply(ctx.t("surveys.closed"), [ctx.menu_row()])
 
 
 @router.action("srv")
@@ -86,7 +82,7 @@ def on_survey_button(ctx: Context) -> None:
     slug, _, rest = (ctx.payload("srv") or "").partition(":")
     survey = _survey(ctx, slug)
     if survey is None or not service.in_audience(survey, ctx.citizen):
-        ctx.reply(ctx.t("error.stale_button"), [_menu_row(ctx)])
+        ctx.reply(ctx.t("error.stale_button"), [ctx.menu_row()])
         return
     if not service.is_running(survey, ctx.now):
         _closed(ctx, slug)
@@ -97,7 +93,7 @@ def on_survey_button(ctx: Context) -> None:
         return
     where, _, action = rest.partition(":")
     if entry is None or not where.isdigit():
-        ctx.reply(ctx.t("error.stale_button"), [_menu_row(ctx)])
+        ctx.reply(ctx.t("error.stale_button"), [ctx.menu_row()])
         return
     if int(where) != entry["i"] or entry["i"] >= len(survey.questions):  # another question
         ctx.reply(ctx.t("surveys.other_question"))
@@ -106,7 +102,7 @@ def on_survey_button(ctx: Context) -> None:
     question = survey.questions[entry["i"]]
     if action == "stop":
         ctx.set_state(None)
-        ctx.reply(ctx.t("surveys.stopped"), [_menu_row(ctx)])
+        ctx.reply(ctx.t("surveys.stopped"), [ctx.menu_row()])
     elif action == "back":
         entry["i"] = max(0, entry["i"] - 1)
         entry["m"] = list(entry["a"].get(survey.questions[entry["i"]]["key"]) or []) \
@@ -140,7 +136,7 @@ def begin(ctx: Context, survey: Survey) -> None:
     entry = service.participant(ctx.session, survey, ctx.secret_key, ctx.citizen.id)
     if entry is not None and entry.completed:
         _save(ctx, survey.slug, None)
-        ctx.reply(ctx.t("surveys.already", title=_title(ctx, survey)), [_menu_row(ctx)])
+        ctx.reply(ctx.t("surveys.already", title=_title(ctx, survey)), [ctx.menu_row()])
         return
     service.start(ctx.session, survey, ctx.secret_key, ctx.citizen.id, ctx.now)
     progress = _progress(ctx).get(survey.slug)
@@ -225,11 +221,11 @@ def advance(ctx: Context, survey: Survey, entry: dict[str, Any]) -> None:
     _save(ctx, survey.slug, None)
     ctx.set_state(None)
     if response is None:
-        ctx.reply(ctx.t("surveys.already", title=_title(ctx, survey)), [_menu_row(ctx)])
+        ctx.reply(ctx.t("surveys.already", title=_title(ctx, survey)), [ctx.menu_row()])
         return
     ctx.session.flush()
     ctx.reply(ctx.t("surveys.thanks", count=service.completed_count(ctx.session, survey)),
-              [_menu_row(ctx)])
+              [ctx.menu_row()])
 
 
 @router.state(SurveyFlow.answering, accepts={Kind.text}, max_length=service.TEXT_MAX)
@@ -239,7 +235,7 @@ def on_text(ctx: Context) -> None:
     entry = _progress(ctx).get(slug)
     if survey is None or entry is None:
         ctx.set_state(None)
-        ctx.reply(ctx.t("error.stale_button"), [_menu_row(ctx)])
+        ctx.reply(ctx.t("error.stale_button"), [ctx.menu_row()])
         return
     if not service.is_running(survey, ctx.now):
         _closed(ctx, slug)
@@ -264,7 +260,7 @@ def ask_again(ctx: Context) -> None:
         ask(ctx, survey)
     else:
         ctx.set_state(None)
-        ctx.reply(ctx.t("surveys.none"), [_menu_row(ctx)])
+        ctx.reply(ctx.t("surveys.none"), [ctx.menu_row()])
 
 
 @router.timer("surveys", every_seconds=60)

@@ -60,6 +60,10 @@ READ_ERRORS = problems(401, 403, 422)
 ONE_ERRORS = problems(401, 403, 404, 422)
 WRITE_ERRORS = problems(401, 403, 404, 409, 422)
 
+CSV: dict[int | str, dict[str, Any]] = {
+    200: {"description": "CSV, UTF-8 with BOM",
+          "content": {"text/csv": {"schema": {"type": "string"}}}}}
+
 _TITLES = {400: "Bad request", 401: "Not authenticated", 403: "Forbidden", 404: "Not found",
            405: "Method not allowed", 409: "Conflict", 413: "Too large",
            415: "Unsupported media type", 422: "Invalid input", 429: "Too many requests",

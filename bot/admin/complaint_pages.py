@@ -15,30 +15,13 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
+from bot.admin import rendering
 from bot.admin.deps import RuntimeDep, SessionDep, client_ip
-from bot.admin.rendering import (
-    check_csrf,
-    page_filters,
-    page_role,
-    pager_links,
-    profile_labels,
-    render,
-)
 from bot.models import ComplaintKind, ComplaintStatus
 from bot.models.staff import StaffUser
 from bot.refusals import Invalid
 from bot.services import complaints as service
-from bot.staff.complaints import actions
-from bot.staff.complaints.views import (
-    REFERENCE,
-    ComplaintFilters,
-    check_filters,
-    next_states,
-    public_draft,
-    stored_photo,
-    view_box,
-    view_complaint,
-)
+from bot.staff.complaints import actions, views
 from bot.staff.permissions import Capability, can_write, department_scoped, shows_personal
 from bot.staff.query import PageWindow
 
@@ -46,17 +29,17 @@ router = APIRouter(prefix="/staff/complaints", include_in_schema=False)
 HOME = "/staff/complaints"
 VIA = "staff page"
 DONE = ("transition", "reply", "reply_kept", "note", "assign", "publish", "unpublish")
-FILTERS = tuple(ComplaintFilters.model_fields)
+FILTERS = tuple(views.ComplaintFilters.model_fields)
 Csrf = Annotated[str, Form(max_length=200)]
 Text = Annotated[str, Form(max_length=service.REPLY_MAX)]
-ReferencePath = Annotated[str, Path(pattern=REFERENCE, max_length=16)]
+ReferencePath = Annotated[str, Path(pattern=views.REFERENCE, max_length=16)]
 PhotoIdPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
-Reader = Annotated[StaffUser, Depends(page_role(Capability.complaints))]
-Writer = Annotated[StaffUser, Depends(page_role(Capability.complaints, write=True))]
+Reader = Annotated[StaffUser, Depends(rendering.page_role(Capability.complaints))]
+Writer = Annotated[StaffUser, Depends(rendering.page_role(Capability.complaints, write=True))]
 
 
-def _csv_link(filters: ComplaintFilters) -> str:
+def _csv_link(filters: views.ComplaintFilters) -> str:
     query = {}
     for name, value in filters:
         if value is None:
@@ -74,34 +57,35 @@ def _csv_link(filters: ComplaintFilters) -> str:
 def box_page(request: Request, runtime: RuntimeDep, staff: Reader, session: SessionDep,
              offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> HTMLResponse:
     params = {k: v for k, v in request.query_params.items() if k in FILTERS}
-    filters, error = page_filters(ComplaintFilters, params, runtime.profile, check_filters,
-                                  message="staff.complaints.bad_filter")
+    filters, error = rendering.page_filters(
+        views.ComplaintFilters, params, runtime.profile, views.check_filters,
+        message="staff.complaints.bad_filter")
     page = PageWindow(limit=25, offset=offset)
-    items, total = view_box(session, runtime.profile, staff, filters, page,
-                            ip=client_ip(request), via=VIA)
+    items, total = views.view_box(session, runtime.profile, staff, filters, page,
+                                  ip=client_ip(request), via=VIA)
     done = request.query_params.get("done")
-    return render(
+    return rendering.render(
         request, runtime, "complaints.html", staff, rows=items, total=total,
         personal=shows_personal(staff), error=error, params=params,
         kinds=[k.value for k in ComplaintKind], statuses=[s.value for s in ComplaintStatus],
         scoped=department_scoped(staff.role, Capability.complaints),
         done=done if done in DONE else None, csv_link=_csv_link(filters),
-        **pager_links(request, offset, page.limit, total),
-        **profile_labels(runtime, staff.language),
+        **rendering.pager_links(request, offset, page.limit, total),
+        **rendering.profile_labels(runtime, staff.language),
     )
 
 
 @router.get("/{reference}", response_class=HTMLResponse)
 def complaint_page(reference: ReferencePath, request: Request, runtime: RuntimeDep,
                    staff: Reader, session: SessionDep) -> HTMLResponse:
-    found, detail = view_complaint(session, staff, reference, ip=client_ip(request), via=VIA)
+    found, detail = views.view_complaint(session, staff, reference, ip=client_ip(request), via=VIA)
     done = request.query_params.get("done")
-    return render(
+    return rendering.render(
         request, runtime, "complaints_detail.html", staff, c=detail,
         personal=shows_personal(staff), can_write=can_write(staff.role, Capability.complaints),
-        allowed=[s.value for s in next_states(found)], done=done if done in DONE else None,
-        reply_max=service.REPLY_MAX, public=public_draft(found),
-        **profile_labels(runtime, staff.language),
+        allowed=[s.value for s in views.next_states(found)], done=done if done in DONE else None,
+        reply_max=service.REPLY_MAX, public=views.public_draft(found),
+        **rendering.profile_labels(runtime, staff.language),
     )
 
 
@@ -109,7 +93,7 @@ def complaint_page(reference: ReferencePath, request: Request, runtime: RuntimeD
 def photo(reference: ReferencePath, photo_id: PhotoIdPath, staff: Reader,
           session: SessionDep) -> FileResponse:
     """The photo for the <img> of the complaint's page (the session cookie signs in)."""
-    path, media_type = stored_photo(session, staff, reference, photo_id)
+    path, media_type = views.stored_photo(session, staff, reference, photo_id)
     return FileResponse(path, media_type=media_type, headers={"Cache-Control": "private, no-store"})
 
 
@@ -122,7 +106,7 @@ def transition(reference: ReferencePath, request: Request, runtime: RuntimeDep,
                staff: Writer, session: SessionDep, to: Annotated[ComplaintStatus, Form()],
                csrf_token: Csrf = "", text: Text = "",
                duplicate_of: Annotated[str, Form(max_length=32)] = "") -> Response:
-    check_csrf(request, runtime, csrf_token)
+    rendering.check_csrf(request, runtime, csrf_token)
     actions.transition(session, runtime.profile, runtime.catalogs, staff, client_ip(request),
                        reference=reference, to=to, text=text or None,
                        duplicate_of=duplicate_of or None)
@@ -134,7 +118,7 @@ def reply(reference: ReferencePath, request: Request, runtime: RuntimeDep, staff
           session: SessionDep, text: Annotated[str, Form(min_length=1,
                                                          max_length=service.REPLY_MAX)],
           csrf_token: Csrf = "") -> Response:
-    check_csrf(request, runtime, csrf_token)
+    rendering.check_csrf(request, runtime, csrf_token)
     _, delivered = actions.reply(session, runtime.profile, runtime.catalogs, staff,
                                  client_ip(request), reference=reference, text=text)
     return _back(reference, "reply" if delivered else "reply_kept")
@@ -145,7 +129,7 @@ def note(reference: ReferencePath, request: Request, runtime: RuntimeDep, staff:
          session: SessionDep, text: Annotated[str, Form(min_length=1,
                                                         max_length=service.REPLY_MAX)],
          csrf_token: Csrf = "") -> Response:
-    check_csrf(request, runtime, csrf_token)
+    rendering.check_csrf(request, runtime, csrf_token)
     actions.note(session, staff, client_ip(request), reference=reference, text=text)
     return _back(reference, "note")
 
@@ -156,7 +140,7 @@ def assign(reference: ReferencePath, request: Request, runtime: RuntimeDep, staf
            csrf_token: Csrf = "") -> Response:
     """An officer who sends a complaint to another department no longer sees
     it, so they go back to the box."""
-    check_csrf(request, runtime, csrf_token)
+    rendering.check_csrf(request, runtime, csrf_token)
     found = actions.update(session, runtime.profile, runtime.catalogs, staff,
                            client_ip(request), reference=reference, department=department)
     if (department_scoped(staff.role, Capability.complaints)
@@ -190,7 +174,7 @@ def publish(reference: ReferencePath, request: Request, runtime: RuntimeDep,
             ) -> Response:
     """The form shows exactly what will be public: an emptied location
     publishes none."""
-    check_csrf(request, runtime, csrf_token)
+    rendering.check_csrf(request, runtime, csrf_token)
     copy = actions.PublicCopy(description=public_description,
                               latitude=_coordinate(public_latitude),
                               longitude=_coordinate(public_longitude),
@@ -203,7 +187,7 @@ def publish(reference: ReferencePath, request: Request, runtime: RuntimeDep,
 @router.post("/{reference}/unpublish")
 def unpublish(reference: ReferencePath, request: Request, runtime: RuntimeDep,
               staff: Writer, session: SessionDep, csrf_token: Csrf = "") -> Response:
-    check_csrf(request, runtime, csrf_token)
+    rendering.check_csrf(request, runtime, csrf_token)
     actions.update(session, runtime.profile, runtime.catalogs, staff, client_ip(request),
                    reference=reference, published=False)
     return _back(reference, "unpublish")

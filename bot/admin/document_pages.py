@@ -12,9 +12,9 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from bot.admin import rendering
 from bot.admin.deps import RuntimeDep, SessionDep, client_ip
 from bot.admin.files import read_upload
-from bot.admin.rendering import check_csrf, page_role, pager_links, profile_labels, render
 from bot.db import utcnow
 from bot.models import DocumentStatus
 from bot.models.staff import StaffUser
@@ -35,8 +35,8 @@ Csrf = Annotated[str, Form(max_length=200)]
 Reference = Annotated[str, Path(pattern=views.REFERENCE, max_length=views.REFERENCE_MAX)]
 
 
-Reader = Annotated[StaffUser, Depends(page_role(Capability.documents))]
-Writer = Annotated[StaffUser, Depends(page_role(Capability.documents, write=True))]
+Reader = Annotated[StaffUser, Depends(rendering.page_role(Capability.documents))]
+Writer = Annotated[StaffUser, Depends(rendering.page_role(Capability.documents, write=True))]
 
 
 def _filters(runtime: Runtime, params: dict[str, str]) -> tuple[RequestFilters, str | None]:
@@ -67,17 +67,17 @@ def queue_page(request: Request, runtime: RuntimeDep, staff: Reader, session: Se
     rows, total = views.queue(session, profile, staff, filters, page, now=now,
                               ip=client_ip(request), detail="staff page")
     late, today = views.urgent_lists(session, profile, staff, now)
-    return render(
+    return rendering.render(
         request, runtime, "documents.html", staff,
         rows=rows, total=total,
         late=[views.request_out(r, False, now) for r in late],
         today=[views.request_out(r, False, now) for r in today],
         personal=shows_personal(staff), error=error, params=params,
         statuses=[s.value for s in DocumentStatus],
-        **profile_labels(runtime, staff.language),
+        **rendering.profile_labels(runtime, staff.language),
         scoped=department_scoped(staff.role, Capability.documents),
         csv_link=_csv_link(filters),
-        **pager_links(request, offset, page.limit, total),
+        **rendering.pager_links(request, offset, page.limit, total),
     )
 
 
@@ -85,8 +85,8 @@ def queue_page(request: Request, runtime: RuntimeDep, staff: Reader, session: Se
 def summary_page(request: Request, runtime: RuntimeDep, staff: Reader, session: SessionDep,
                  year: Annotated[int | None, Query(ge=2000, le=2100)] = None) -> HTMLResponse:
     summary = views.summary(session, runtime.profile, staff, year, utcnow())
-    return render(request, runtime, "documents_summary.html", staff, s=summary,
-                  prev_year=summary.year - 1, next_year=summary.year + 1)
+    return rendering.render(request, runtime, "documents_summary.html", staff, s=summary,
+                            prev_year=summary.year - 1, next_year=summary.year + 1)
 
 
 @router.get("/{reference}", response_class=HTMLResponse)
@@ -94,14 +94,14 @@ def request_page(reference: Reference, request: Request, runtime: RuntimeDep,
                  staff: Reader, session: SessionDep) -> HTMLResponse:
     found = views.show_request(session, staff, reference, now=utcnow(), ip=client_ip(request))
     done = request.query_params.get("done")
-    return render(request, runtime, "documents_request.html", staff,
-                  r=found, personal=shows_personal(staff),
-                  can_write=can_write(staff.role, Capability.documents),
-                  allowed=[s.value for s in views.allowed_next(found.status)],
-                  can_extend=not found.extended, max_days=deadlines.MAX_EXTENSION_DAYS,
-                  unsent=sum(1 for f in found.files if f.sent_at is None),
-                  **profile_labels(runtime, staff.language),
-                  done=done if done in DONE else None)
+    return rendering.render(request, runtime, "documents_request.html", staff,
+                            r=found, personal=shows_personal(staff),
+                            can_write=can_write(staff.role, Capability.documents),
+                            allowed=[s.value for s in views.allowed_next(found.status)],
+                            can_extend=not found.extended, max_days=deadlines.MAX_EXTENSION_DAYS,
+                            unsent=sum(1 for f in found.files if f.sent_at is None),
+                            **rendering.profile_labels(runtime, staff.language),
+                            done=done if done in DONE else None)
 
 
 def _back(reference: str, done: str) -> RedirectResponse:
@@ -117,7 +117,7 @@ def transition(reference: Reference, request: Request, runtime: RuntimeDep,
                    ge=1, le=deadlines.MAX_EXTENSION_DAYS)] = None,
                forwarded_to: Annotated[str, Form(max_length=300)] = "",
                deliver_files: Annotated[bool, Form()] = False) -> Response:
-    check_csrf(request, runtime, csrf_token)
+    rendering.check_csrf(request, runtime, csrf_token)
     actions.act_transition(session, runtime.profile, runtime.catalogs, runtime.engine.files,
                            staff, client_ip(request), reference=reference, status=status,
                            reason=reason or None, extension_days=extension_days,
@@ -131,7 +131,7 @@ def note(reference: Reference, request: Request, runtime: RuntimeDep, staff: Wri
          session: SessionDep,
          text: Annotated[str, Form(min_length=1, max_length=actions.NOTE_MAX)],
          csrf_token: Csrf = "") -> Response:
-    check_csrf(request, runtime, csrf_token)
+    rendering.check_csrf(request, runtime, csrf_token)
     actions.act_note(session, staff, client_ip(request), reference=reference, text=text,
                      now=utcnow())
     return _back(reference, "note")
@@ -141,7 +141,7 @@ def note(reference: Reference, request: Request, runtime: RuntimeDep, staff: Wri
 def upload(reference: Reference, request: Request, runtime: RuntimeDep, staff: Writer,
            session: SessionDep, file: Annotated[UploadFile, File()],
            csrf_token: Csrf = "") -> Response:
-    check_csrf(request, runtime, csrf_token)
+    rendering.check_csrf(request, runtime, csrf_token)
     data = read_upload(file)
     actions.act_upload(session, runtime.engine.files, staff, client_ip(request),
                        reference=reference, name=file.filename, data=data, now=utcnow())

@@ -15,15 +15,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from bot.admin import rendering
 from bot.admin.deps import RuntimeDep, SessionDep, client_ip
-from bot.admin.rendering import (
-    check_csrf,
-    page_filters,
-    page_role,
-    pager_links,
-    profile_labels,
-    render,
-)
 from bot.db import utcnow
 from bot.i18n import LANGUAGE_NAMES
 from bot.models import NoticeStatus
@@ -50,35 +43,36 @@ Short = Annotated[str, Form(max_length=40)]
 NoticeId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
-Reader = Annotated[StaffUser, Depends(page_role(Capability.notices))]
-Writer = Annotated[StaffUser, Depends(page_role(Capability.notices, write=True))]
+Reader = Annotated[StaffUser, Depends(rendering.page_role(Capability.notices))]
+Writer = Annotated[StaffUser, Depends(rendering.page_role(Capability.notices, write=True))]
 
 
 @router.get("", response_class=HTMLResponse)
 def list_page(request: Request, runtime: RuntimeDep, staff: Reader, session: SessionDep,
               offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> HTMLResponse:
     params = {k: v for k, v in request.query_params.items() if k in {"status", "topic"}}
-    filters, error = page_filters(NoticeFilters, params, runtime.profile,
-                                  staff_notices.check_filters,
-                                  message="staff.notices.bad_filter")
+    filters, error = rendering.page_filters(NoticeFilters, params, runtime.profile,
+                                            staff_notices.check_filters,
+                                            message="staff.notices.bad_filter")
     page = PageWindow(limit=25, offset=offset)
     rows, total = staff_notices.list_notices(session, runtime.profile, filters, page)
-    return render(
+    return rendering.render(
         request, runtime, "notices.html", staff, rows=staff_notices.list_out(session, rows),
         total=total, error=error, params=params, statuses=[s.value for s in NoticeStatus],
         can_write=can_write(staff.role, Capability.notices),
-        **pager_links(request, offset, page.limit, total),
-        **profile_labels(runtime, staff.language),
+        **rendering.pager_links(request, offset, page.limit, total),
+        **rendering.profile_labels(runtime, staff.language),
     )
 
 
 def _form_page(request: Request, runtime: RuntimeDep, staff: StaffUser, form: dict[str, Any],
                *, status: int = 200, error: str | None = None,
                preview: dict[str, PreviewOut] | None = None) -> HTMLResponse:
-    return render(request, runtime, "notices_new.html", staff, status=status, form=form,
-                  error=error, preview=preview, text_max=service.TEXT_MAX,
-                  day_starts=service.DAY_STARTS, day_ends=service.DAY_ENDS,
-                  emergencies=service.EMERGENCIES, **profile_labels(runtime, staff.language))
+    return rendering.render(request, runtime, "notices_new.html", staff, status=status, form=form,
+                            error=error, preview=preview, text_max=service.TEXT_MAX,
+                            day_starts=service.DAY_STARTS, day_ends=service.DAY_ENDS,
+                            emergencies=service.EMERGENCIES,
+                            **rendering.profile_labels(runtime, staff.language))
 
 
 @router.get("/new", response_class=HTMLResponse)
@@ -119,7 +113,7 @@ def new_notice(request: Request, runtime: RuntimeDep, staff: Writer, session: Se
     """"Preview" shows the form again with what each language's citizens will
     get; "Send" makes the notice and opens its page. A refusal shows the form
     again with what to fix."""
-    check_csrf(request, runtime, csrf_token)
+    rendering.check_csrf(request, runtime, csrf_token)
     given = {"sr_Latn": text_sr_Latn, "sr_Cyrl": text_sr_Cyrl, "sq": text_sq, "en": text_en}
     texts = {loc: given[loc] for loc in runtime.profile.enabled_locales}
     everyone = audience != "settlements"
@@ -156,21 +150,21 @@ def notice_page(notice_id: NoticeId, request: Request, runtime: RuntimeDep,
     questions, total = staff_notices.list_questions(session, found, page)
     done = request.query_params.get("done")
     finished = detail.recipients - detail.pending
-    return render(
+    return rendering.render(
         request, runtime, "notices_detail.html", staff, n=detail, questions=questions,
         question_offset=offset, done=done if done in DONE else None,
         can_cancel=(can_write(staff.role, Capability.notices) and detail.in_progress
                     and detail.status is not NoticeStatus.cancelled),
         finished=finished, bar_max=max(detail.recipients, 1),
         csv_link=f"/api/v1/notices/{notice_id}/answers.csv",
-        **pager_links(request, offset, page.limit, total),
-        now=utcnow(), **profile_labels(runtime, staff.language),
+        **rendering.pager_links(request, offset, page.limit, total),
+        now=utcnow(), **rendering.profile_labels(runtime, staff.language),
     )
 
 
 @router.post("/{notice_id}/cancel")
 def cancel(notice_id: NoticeId, request: Request, runtime: RuntimeDep, staff: Writer,
            session: SessionDep, csrf_token: Csrf = "") -> Response:
-    check_csrf(request, runtime, csrf_token)
+    rendering.check_csrf(request, runtime, csrf_token)
     staff_notices.act_cancel(session, staff, notice_id, ip=client_ip(request), now=utcnow())
     return RedirectResponse(f"{HOME}/{notice_id}?done=cancelled", status_code=303)

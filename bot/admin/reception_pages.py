@@ -13,15 +13,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from bot.admin import rendering
 from bot.admin.deps import RuntimeDep, SessionDep, client_ip
-from bot.admin.rendering import (
-    check_csrf,
-    page_filters,
-    page_role,
-    pager_links,
-    render,
-    settlement_labels,
-)
 from bot.db import utcnow
 from bot.models import BookingStatus
 from bot.models.staff import StaffUser
@@ -43,8 +36,8 @@ Back = Annotated[str, Form(max_length=1000)]
 ReferencePath = Annotated[str, Path(pattern=views.REFERENCE, max_length=16)]
 
 
-Reader = Annotated[StaffUser, Depends(page_role(Capability.reception))]
-Writer = Annotated[StaffUser, Depends(page_role(Capability.reception, write=True))]
+Reader = Annotated[StaffUser, Depends(rendering.page_role(Capability.reception))]
+Writer = Annotated[StaffUser, Depends(rendering.page_role(Capability.reception, write=True))]
 
 
 def _redirect(back: str, done: str) -> RedirectResponse:
@@ -68,9 +61,9 @@ def _filters(profile: Profile, params: dict[str, str],
     values: dict[str, object] = {**params}
     if "date_from" not in params:
         values["date_from"] = today
-    return page_filters(BookingFilters, values, profile, views.check_filters,
-                        message="staff.reception.bad_filter",
-                        default=BookingFilters(date_from=today))
+    return rendering.page_filters(BookingFilters, values, profile, views.check_filters,
+                                  message="staff.reception.bad_filter",
+                                  default=BookingFilters(date_from=today))
 
 
 @router.get("", response_class=HTMLResponse)
@@ -84,19 +77,19 @@ def reception_page(request: Request, runtime: RuntimeDep, staff: Reader, session
     shown = views.overview(session, profile, staff, filters, page, now, client_ip(request))
     csv_query = {k: v for k, v in filters.model_dump(mode="json").items() if v}
     done = request.query_params.get("done")
-    return render(
+    return rendering.render(
         request, runtime, "reception.html", staff,
         days=shown.days, urgent=shown.urgent, bookings=shown.bookings, total=shown.total,
         personal=shown.personal, can_write=can_write(staff.role, Capability.reception),
         error=error, params=params, filters=filters, today=today, now=now,
         statuses=[s.value for s in BookingStatus],
-        settlements=settlement_labels(runtime, staff.language),
+        settlements=rendering.settlement_labels(runtime, staff.language),
         defaults=profile.reception, feeds=calendar.own_feeds(session, staff),
         done=done if done in DONE else None,
         here=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
         csv_link="/api/v1/reception/bookings.csv" + (f"?{urlencode(csv_query)}"
                                                      if csv_query else ""),
-        **pager_links(request, offset, page.limit, shown.total),
+        **rendering.pager_links(request, offset, page.limit, shown.total),
     )
 
 
@@ -112,14 +105,15 @@ def week_page(request: Request, runtime: RuntimeDep, staff: Reader, session: Ses
         last = first + timedelta(days=6)
         links = (first - timedelta(days=7), first + timedelta(days=7))
     except (ValueError, OverflowError):
-        return render(request, runtime, "error.html", staff, status=422,
-                      detail=runtime.catalogs.gettext(staff.language,
-                                                      "staff.reception.bad_week"))
+        return rendering.render(request, runtime, "error.html", staff, status=422,
+                                detail=runtime.catalogs.gettext(staff.language,
+                                                                "staff.reception.bad_week"))
     week, personal = views.week(session, profile, staff, first, last, now, client_ip(request))
-    return render(request, runtime, "reception_week.html", staff, week=week, first=first,
-                  last=last, prev_start=links[0].isoformat(), next_start=links[1].isoformat(),
-                  personal=personal, place=profile.reception.place_in(staff.language),
-                  settlements=settlement_labels(runtime, staff.language))
+    return rendering.render(
+        request, runtime, "reception_week.html", staff, week=week, first=first, last=last,
+        prev_start=links[0].isoformat(), next_start=links[1].isoformat(), personal=personal,
+        place=profile.reception.place_in(staff.language),
+        settlements=rendering.settlement_labels(runtime, staff.language))
 
 
 @router.get("/bookings/{reference}", response_class=HTMLResponse)
@@ -127,12 +121,13 @@ def booking_page(reference: ReferencePath, request: Request, runtime: RuntimeDep
                  staff: Reader, session: SessionDep) -> HTMLResponse:
     profile, now = runtime.profile, utcnow()
     shown = views.shown_booking(session, profile, staff, reference, now, client_ip(request))
-    return render(request, runtime, "reception_booking.html", staff,
-                  b=shown, personal=shows_personal(staff),
-                  can_write=can_write(staff.role, Capability.reception),
-                  today=service.today(profile, now), now=now,
-                  settlements=settlement_labels(runtime, staff.language), here=request.url.path,
-                  done=request.query_params.get("done") in DONE)
+    return rendering.render(request, runtime, "reception_booking.html", staff,
+                            b=shown, personal=shows_personal(staff),
+                            can_write=can_write(staff.role, Capability.reception),
+                            today=service.today(profile, now), now=now,
+                            settlements=rendering.settlement_labels(runtime, staff.language),
+                            here=request.url.path,
+                            done=request.query_params.get("done") in DONE)
 
 
 # --- forms -----------------------------------------------------------------------------
@@ -150,7 +145,7 @@ def create_day(request: Request, runtime: RuntimeDep, staff: Writer, session: Se
                start: StartField = None, slots: SlotsField = None,
                slot_minutes: MinutesField = None,
                ) -> Response:
-    check_csrf(request, runtime, csrf_token)
+    rendering.check_csrf(request, runtime, csrf_token)
     actions.create_day(session, runtime.profile, staff, client_ip(request), day=day,
                        start=parse_hhmm(start), slots=slots, slot_minutes=slot_minutes,
                        now=utcnow())
@@ -163,7 +158,7 @@ def change_day(day: date, request: Request, runtime: RuntimeDep, staff: Writer,
                start: StartField = None, slots: SlotsField = None,
                slot_minutes: MinutesField = None,
                ) -> Response:
-    check_csrf(request, runtime, csrf_token)
+    rendering.check_csrf(request, runtime, csrf_token)
     actions.change_day(session, runtime.profile, staff, client_ip(request), day=day,
                        start=parse_hhmm(start), slots=slots, slot_minutes=slot_minutes,
                        now=utcnow())
@@ -174,7 +169,7 @@ def change_day(day: date, request: Request, runtime: RuntimeDep, staff: Writer,
 def close_day(day: date, request: Request, runtime: RuntimeDep, staff: Writer,
               session: SessionDep, reason: Annotated[str, Form(min_length=1, max_length=200)],
               csrf_token: Csrf = "") -> Response:
-    check_csrf(request, runtime, csrf_token)
+    rendering.check_csrf(request, runtime, csrf_token)
     actions.close_day(session, runtime.profile, runtime.catalogs, staff, client_ip(request),
                       day=day, reason=reason, now=utcnow())
     return _redirect(HOME, "day_closed")
@@ -183,7 +178,7 @@ def close_day(day: date, request: Request, runtime: RuntimeDep, staff: Writer,
 @router.post("/days/{day}/reopen")
 def reopen_day(day: date, request: Request, runtime: RuntimeDep, staff: Writer,
                session: SessionDep, csrf_token: Csrf = "") -> Response:
-    check_csrf(request, runtime, csrf_token)
+    rendering.check_csrf(request, runtime, csrf_token)
     actions.reopen_day(session, runtime.profile, staff, client_ip(request), day=day,
                        now=utcnow())
     return _redirect(HOME, "day_reopened")
@@ -194,7 +189,7 @@ def mark(reference: ReferencePath, request: Request, runtime: RuntimeDep, staff:
          session: SessionDep, status: Annotated[MarkStatus, Form()],
          csrf_token: Csrf = "", message: Annotated[str, Form(max_length=500)] = "",
          back: Back = HOME) -> Response:
-    check_csrf(request, runtime, csrf_token)
+    rendering.check_csrf(request, runtime, csrf_token)
     actions.mark(session, runtime.profile, runtime.catalogs, staff, client_ip(request),
                  reference=reference, status=status, message=message, now=utcnow())
     return _redirect(back, "marked")
@@ -203,7 +198,7 @@ def mark(reference: ReferencePath, request: Request, runtime: RuntimeDep, staff:
 @router.post("/urgent/{reference}/handled")
 def urgent_handled(reference: ReferencePath, request: Request, runtime: RuntimeDep,
                    staff: Writer, session: SessionDep, csrf_token: Csrf = "") -> Response:
-    check_csrf(request, runtime, csrf_token)
+    rendering.check_csrf(request, runtime, csrf_token)
     actions.urgent_handled(session, staff, client_ip(request), reference=reference,
                            now=utcnow())
     return _redirect(HOME, "urgent_handled")
@@ -213,16 +208,15 @@ def urgent_handled(reference: ReferencePath, request: Request, runtime: RuntimeD
 def create_feed(request: Request, runtime: RuntimeDep, staff: Reader, session: SessionDep,
                 csrf_token: Csrf = "") -> HTMLResponse:
     """The new feed's URL is shown once, on this answer; only its hash is kept."""
-    check_csrf(request, runtime, csrf_token)
+    rendering.check_csrf(request, runtime, csrf_token)
     _, token = calendar.create_feed(session, staff, client_ip(request), utcnow())
-    return render(request, runtime, "reception_feed.html", staff,
-                  url=calendar.feed_url(runtime.settings.public_url, str(request.base_url),
-                                        token))
+    url = calendar.feed_url(runtime.settings.public_url, str(request.base_url), token)
+    return rendering.render(request, runtime, "reception_feed.html", staff, url=url)
 
 
 @router.post("/calendar/{feed_id}/revoke")
 def revoke_feed(feed_id: int, request: Request, runtime: RuntimeDep, staff: Reader,
                 session: SessionDep, csrf_token: Csrf = "") -> Response:
-    check_csrf(request, runtime, csrf_token)
+    rendering.check_csrf(request, runtime, csrf_token)
     calendar.revoke_feed(session, staff, client_ip(request), feed_id=feed_id, now=utcnow())
     return _redirect(HOME, "feed_revoked")

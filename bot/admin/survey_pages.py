@@ -21,16 +21,9 @@ from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, Upload
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
+from bot.admin import rendering
 from bot.admin.common import Problem
 from bot.admin.deps import RuntimeDep, SessionDep, client_ip
-from bot.admin.rendering import (
-    check_csrf,
-    page_filters,
-    page_role,
-    pager_links,
-    profile_labels,
-    render,
-)
 from bot.i18n import LANGUAGE_NAMES
 from bot.models import Survey, SurveyStatus
 from bot.models.staff import StaffUser
@@ -41,7 +34,6 @@ from bot.staff.permissions import Capability, can_write
 from bot.staff.query import PageWindow
 from bot.staff.surveys import actions, views
 from bot.staff.surveys.definition import EXAMPLE, definition_of
-from bot.staff.surveys.views import ResultFilters, ResultsOut, SurveyFilters, TextPage
 
 router = APIRouter(prefix="/staff/surveys", include_in_schema=False)
 HOME = "/staff/surveys"
@@ -55,12 +47,12 @@ CHART_WIDTH, LABEL_WIDTH, BAR_WIDTH, ROW_HEIGHT, BAR_HEIGHT = 720, 250, 330, 30,
 LABEL_CHARS = 34
 
 
-Reader = Annotated[StaffUser, Depends(page_role(Capability.surveys))]
-Writer = Annotated[StaffUser, Depends(page_role(Capability.surveys, write=True))]
+Reader = Annotated[StaffUser, Depends(rendering.page_role(Capability.surveys))]
+Writer = Annotated[StaffUser, Depends(rendering.page_role(Capability.surveys, write=True))]
 
 
 def _labels(runtime: Runtime, locale: str) -> dict[str, Any]:
-    return {**profile_labels(runtime, locale), "channels": views.CHANNELS}
+    return {**rendering.profile_labels(runtime, locale), "channels": views.CHANNELS}
 
 
 def in_locale(texts: dict[str, str], locale: str, fallback: str = "") -> str:
@@ -110,7 +102,7 @@ def chart(key: str, title: str, rows: list[tuple[str, int, float]]) -> Chart:
     return Chart(key=key, title=title, bars=bars, height=len(rows) * ROW_HEIGHT + 8)
 
 
-def charts_of(results: ResultsOut, locale: str) -> dict[str, Chart]:
+def charts_of(results: views.ResultsOut, locale: str) -> dict[str, Chart]:
     found: dict[str, Chart] = {}
     for question in results.questions:
         title = in_locale(question.text, locale, question.key)
@@ -134,29 +126,29 @@ def list_page(request: Request, runtime: RuntimeDep, staff: Reader, session: Ses
     params = {k: v for k, v in request.query_params.items() if k == "status"}
     error = None
     try:
-        filters = SurveyFilters.model_validate({"status": params.get("status") or None})
+        filters = views.SurveyFilters.model_validate({"status": params.get("status") or None})
     except ValidationError:
-        filters, error = SurveyFilters(), "staff.surveys.bad_filter"
+        filters, error = views.SurveyFilters(), "staff.surveys.bad_filter"
     page = PageWindow(limit=25, offset=offset)
     rows, total = views.list_surveys(session, filters, page)
-    return render(
+    return rendering.render(
         request, runtime, "surveys.html", staff, rows=views.list_out(session, rows),
         total=total, error=error, params=params, statuses=[s.value for s in SurveyStatus],
         can_write=can_write(staff.role, Capability.surveys),
-        **pager_links(request, offset, page.limit, total),
+        **rendering.pager_links(request, offset, page.limit, total),
     )
 
 
 def _form_page(request: Request, runtime: Runtime, staff: StaffUser, *, definition: str = "",
                status: int = 200, error: str | None = None,
                problems: list[dict[str, Any]] | None = None) -> HTMLResponse:
-    return render(request, runtime, "surveys_new.html", staff, status=status,
-                  definition=definition, error=error, problems=problems or [],
-                  example=json.dumps(EXAMPLE, ensure_ascii=False, indent=2),
-                  upload_max_kb=UPLOAD_MAX // 1024,
-                  locale_list=", ".join(f"{LANGUAGE_NAMES.get(loc, loc)} ({loc})"
-                                        for loc in runtime.profile.enabled_locales),
-                  **_labels(runtime, staff.language))
+    return rendering.render(request, runtime, "surveys_new.html", staff, status=status,
+                            definition=definition, error=error, problems=problems or [],
+                            example=json.dumps(EXAMPLE, ensure_ascii=False, indent=2),
+                            upload_max_kb=UPLOAD_MAX // 1024,
+                            locale_list=", ".join(f"{LANGUAGE_NAMES.get(loc, loc)} ({loc})"
+                                                  for loc in runtime.profile.enabled_locales),
+                            **_labels(runtime, staff.language))
 
 
 @router.get("/new", response_class=HTMLResponse)
@@ -186,7 +178,7 @@ def new_survey(request: Request, runtime: RuntimeDep, staff: Writer, session: Se
                file: Annotated[UploadFile | None, File()] = None) -> Response:
     """A file, when one is chosen, wins over the text box. Every problem of
     the definition is listed beside the form, which keeps what was sent."""
-    check_csrf(request, runtime, csrf_token)
+    rendering.check_csrf(request, runtime, csrf_token)
     locale = staff.language
     t = runtime.catalogs.gettext
     try:
@@ -218,15 +210,15 @@ def new_survey(request: Request, runtime: RuntimeDep, staff: Writer, session: Se
 
 
 def _filters(runtime: Runtime, survey: Survey,
-             params: dict[str, str]) -> tuple[ResultFilters, str | None]:
+             params: dict[str, str]) -> tuple[views.ResultFilters, str | None]:
     """The results' filters (named surveys only); an empty field means "any"."""
     if survey.anonymous:
-        return ResultFilters(), None
-    return page_filters(ResultFilters, params, runtime.profile, views.check_filters,
-                        message="staff.surveys.bad_filter")
+        return views.ResultFilters(), None
+    return rendering.page_filters(views.ResultFilters, params, runtime.profile, views.check_filters,
+                                  message="staff.surveys.bad_filter")
 
 
-def _export_link(slug: str, kind: str, filters: ResultFilters) -> str:
+def _export_link(slug: str, kind: str, filters: views.ResultFilters) -> str:
     query = {k: v for k, v in filters.model_dump().items() if v is not None}
     return f"/api/v1/surveys/{slug}/results.{kind}" + (f"?{urlencode(query)}" if query else "")
 
@@ -254,14 +246,14 @@ def survey_page(slug: SlugPath, request: Request, runtime: RuntimeDep, staff: Re
     params = {k: v for k, v in request.query_params.items()
               if k in {"settlement", "channel", "language"}}
     filters, error = _filters(runtime, found, params)
-    texts = TextPage(limit=views.TEXTS_PER_PAGE, offset=text_offset)
+    texts = views.TextPage(limit=views.TEXTS_PER_PAGE, offset=text_offset)
     results = views.results_out(session, runtime.profile, found, filters, texts)
     longest = max((q.texts.total for q in results.questions if q.texts), default=0)
     writer = can_write(staff.role, Capability.surveys)
     done = request.query_params.get("done")
     invited = request.query_params.get("invited", "")
     locale = staff.language
-    return render(
+    return rendering.render(
         request, runtime, "surveys_detail.html", staff, s=detail, results=results,
         charts=charts_of(results, locale), error=error, params=params,
         done=done if done in DONE else None, invited=invited if invited.isdigit() else "0",
@@ -280,7 +272,7 @@ def survey_page(slug: SlugPath, request: Request, runtime: RuntimeDep, staff: Re
 def publish(slug: SlugPath, request: Request, runtime: RuntimeDep, staff: Writer,
             session: SessionDep, csrf_token: Csrf = "",
             invite: Annotated[bool, Form()] = False) -> Response:
-    check_csrf(request, runtime, csrf_token)
+    rendering.check_csrf(request, runtime, csrf_token)
     _, invited = actions.publish(session, runtime.profile, runtime.catalogs, staff,
                                  client_ip(request), slug, invite)
     if invited is None:
@@ -291,6 +283,6 @@ def publish(slug: SlugPath, request: Request, runtime: RuntimeDep, staff: Writer
 @router.post("/{slug}/close")
 def close(slug: SlugPath, request: Request, runtime: RuntimeDep, staff: Writer,
           session: SessionDep, csrf_token: Csrf = "") -> Response:
-    check_csrf(request, runtime, csrf_token)
+    rendering.check_csrf(request, runtime, csrf_token)
     actions.close(session, staff, client_ip(request), slug)
     return RedirectResponse(f"{HOME}/{slug}?done=closed", status_code=303)

@@ -82,6 +82,10 @@ class Context:
         row.append(Button(self.t("button.cancel"), "nav:cancel"))
         return row
 
+    def menu_row(self) -> list[Button]:
+        """One button back to the main menu, under a flow's last message."""
+        return [Button(self.t("button.menu"), "nav:menu")]
+
     # --- state ----------------------------------------------------------
     @property
     def state(self) -> str | None:

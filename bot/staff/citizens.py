@@ -14,10 +14,9 @@ from sqlalchemy.orm import Session, selectinload
 from bot.models import ChannelAccount, Citizen
 from bot.models.staff import StaffUser
 from bot.profile import Profile
-from bot.refusals import NotFound
 from bot.staff import audit
 from bot.staff.permissions import shows_personal
-from bot.staff.query import PageWindow, as_utc, check_choice, paginate, sorted_by
+from bot.staff.query import PageWindow, as_utc, check_choice, one, paginate, sorted_by
 
 CHANNELS = ("telegram", "viber", "terminal")
 Channel = Literal["telegram", "viber", "terminal"]
@@ -120,9 +119,8 @@ def audit_shown(session: Session, staff: StaffUser, rows: list[Citizen],
 def shown_citizen(session: Session, staff: StaffUser, citizen_id: int,
                   ip: str | None) -> CitizenOut:
     """One citizen; viewing their personal data is audited."""
-    found = session.get(Citizen, citizen_id)
-    if found is None:
-        raise NotFound("not_found", f"no citizen {citizen_id}")
+    found = one(session, select(Citizen).where(Citizen.id == citizen_id),
+                f"no citizen {citizen_id}")
     personal = shows_personal(staff, own_items=False)
     if personal:
         audit.record(session, staff, "citizen.view", object_type="citizen",

@@ -34,11 +34,11 @@ from bot.models import (
 )
 from bot.models.staff import StaffUser
 from bot.profile import ABROAD, Profile
-from bot.refusals import Conflict, Invalid, NotFound
+from bot.refusals import Conflict, Invalid
 from bot.services import notices as service
 from bot.staff import audit
 from bot.staff.export import Column, write_csv
-from bot.staff.query import PageWindow, check_choice, chunks, paginate, sorted_by
+from bot.staff.query import PageWindow, check_choice, chunks, one, paginate, sorted_by
 from bot.staff.text import tidy
 
 SEND_AHEAD = timedelta(days=366)  # a notice set further ahead is a typo
@@ -117,10 +117,7 @@ class AnswersOut(RsvpOut):
 # --- one notice and its read-models ----------------------------------------------------
 
 def find_notice(session: Session, notice_id: int) -> Notice:
-    found = session.get(Notice, notice_id)
-    if found is None:
-        raise NotFound("not_found", f"no notice {notice_id}")
-    return found
+    return one(session, select(Notice).where(Notice.id == notice_id), f"no notice {notice_id}")
 
 
 def counts_of(session: Session, ids: Sequence[int]) -> dict[int, CountsOut]:

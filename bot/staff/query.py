@@ -15,7 +15,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from bot.profile import Profile
-from bot.refusals import Invalid
+from bot.refusals import Invalid, NotFound
 
 T = TypeVar("T")
 F = TypeVar("F", bound=BaseModel)
@@ -70,6 +70,15 @@ def form_filters(model: type[F], values: Mapping[str, object], profile: Profile,
         raise Invalid("invalid_filter", f"invalid filter: {fields}") from err
     check(profile, filters)
     return filters
+
+
+def one(session: Session, stmt: Select[tuple[T]], missing: str) -> T:
+    """The one row the statement finds, or `NotFound` saying what is `missing`
+    (an item the officer may not see is missing too)."""
+    found = session.scalar(stmt)
+    if found is None:
+        raise NotFound("not_found", missing)
+    return found
 
 
 def check_choice(name: str, value: str | None, allowed: Sequence[str]) -> None:

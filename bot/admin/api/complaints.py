@@ -15,40 +15,26 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 
-from bot.admin.common import ONE_ERRORS, READ_ERRORS, WRITE_ERRORS, Page, PageParams
+from bot.admin.common import CSV, ONE_ERRORS, READ_ERRORS, WRITE_ERRORS, Page, PageParams
 from bot.admin.deps import RuntimeDep, SessionDep, client_ip, require
 from bot.admin.export import csv_response
 from bot.admin.paging import page_params
 from bot.models import ComplaintStatus
 from bot.models.staff import StaffUser
 from bot.services import complaints as service
-from bot.staff.complaints import actions
+from bot.staff.complaints import actions, views
 from bot.staff.complaints.export import export_csv
-from bot.staff.complaints.views import (
-    REFERENCE,
-    SORTS,
-    ComplaintDetail,
-    ComplaintFilters,
-    ComplaintOut,
-    EventOut,
-    ReplyOut,
-    detail_out,
-    event_out,
-    stored_photo,
-    view_box,
-    view_complaint,
-)
 from bot.staff.permissions import Capability, shows_personal
 
 router = APIRouter(prefix="/complaints", tags=["complaints"])
 Reader = Annotated[StaffUser, Depends(require(Capability.complaints))]
 Writer = Annotated[StaffUser, Depends(require(Capability.complaints, write=True))]
 PHOTO_TYPES = ("image/jpeg", "image/png")
-ReferencePath = Annotated[str, Path(pattern=REFERENCE, max_length=16,
+ReferencePath = Annotated[str, Path(pattern=views.REFERENCE, max_length=16,
                                     description="The reference, e.g. C-2026-0123")]
 PhotoIdPath = Annotated[int, Path(ge=1, le=2**31 - 1, description="The photo's id")]
-ComplaintPage = page_params(*SORTS)
-Filters = Annotated[ComplaintFilters, Query()]
+ComplaintPage = page_params(*views.SORTS)
+Filters = Annotated[views.ComplaintFilters, Query()]
 
 
 # --- request bodies ----------------------------------------------------------------
@@ -95,19 +81,17 @@ class ComplaintPatch(BaseModel):
 
 # --- routes --------------------------------------------------------------------------
 
-@router.get("", response_model=Page[ComplaintOut], responses=READ_ERRORS)
+@router.get("", response_model=Page[views.ComplaintOut], responses=READ_ERRORS)
 def complaints(staff: Reader, session: SessionDep, runtime: RuntimeDep, request: Request,
                filters: Filters,
-               page: Annotated[PageParams, Depends(ComplaintPage)]) -> Page[ComplaintOut]:
+               page: Annotated[PageParams, Depends(ComplaintPage)]) -> Page[views.ComplaintOut]:
     """The box: open and in progress first, newest first; senders only where allowed."""
-    items, total = view_box(session, runtime.profile, staff, filters, page,
-                            ip=client_ip(request))
+    items, total = views.view_box(session, runtime.profile, staff, filters, page,
+                                  ip=client_ip(request))
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
-@router.get(".csv", response_class=Response, responses={
-    200: {"description": "CSV, UTF-8 with BOM", "content": {"text/csv": {
-        "schema": {"type": "string"}}}}, **READ_ERRORS})
+@router.get(".csv", response_class=Response, responses={**CSV, **READ_ERRORS})
 def complaints_csv(staff: Reader, session: SessionDep, runtime: RuntimeDep, request: Request,
                    filters: Filters) -> Response:
     """The complaints matching the filters as CSV (Excel-safe); every export is audited."""
@@ -115,11 +99,11 @@ def complaints_csv(staff: Reader, session: SessionDep, runtime: RuntimeDep, requ
     return csv_response(body, filename)
 
 
-@router.get("/{reference}", response_model=ComplaintDetail, responses=ONE_ERRORS)
+@router.get("/{reference}", response_model=views.ComplaintDetail, responses=ONE_ERRORS)
 def complaint_detail(reference: ReferencePath, staff: Reader, session: SessionDep,
-                     request: Request) -> ComplaintDetail:
+                     request: Request) -> views.ComplaintDetail:
     """One complaint with its photos, location and history (internal notes included)."""
-    return view_complaint(session, staff, reference, ip=client_ip(request))[1]
+    return views.view_complaint(session, staff, reference, ip=client_ip(request))[1]
 
 
 @router.get("/{reference}/photos/{photo_id}", response_class=FileResponse, responses={
@@ -129,14 +113,14 @@ def complaint_detail(reference: ReferencePath, staff: Reader, session: SessionDe
 def complaint_photo(reference: ReferencePath, photo_id: PhotoIdPath, staff: Reader,
                     session: SessionDep) -> FileResponse:
     """A stored photo of the complaint; pending, rejected or failed ones are 404."""
-    path, media_type = stored_photo(session, staff, reference, photo_id)
+    path, media_type = views.stored_photo(session, staff, reference, photo_id)
     return FileResponse(path, media_type=media_type, headers={"Cache-Control": "private, no-store"})
 
 
-@router.post("/{reference}/transition", response_model=ComplaintDetail,
+@router.post("/{reference}/transition", response_model=views.ComplaintDetail,
              responses=WRITE_ERRORS)
 def transition(reference: ReferencePath, body: TransitionIn, staff: Writer,
-               session: SessionDep, runtime: RuntimeDep, request: Request) -> ComplaintDetail:
+               session: SessionDep, runtime: RuntimeDep, request: Request) -> views.ComplaintDetail:
     """Change the state; the citizen is told in their language, with the text.
     A rule broken is refused with its code: `transition_not_allowed` (409: a
     closed complaint can only be reopened), `reason_required` (422: a
@@ -145,32 +129,32 @@ def transition(reference: ReferencePath, body: TransitionIn, staff: Writer,
     found = actions.transition(session, runtime.profile, runtime.catalogs, staff,
                                client_ip(request), reference=reference, to=body.to,
                                text=body.text, duplicate_of=body.duplicate_of)
-    return detail_out(session, found, shows_personal(staff))
+    return views.detail_out(session, found, shows_personal(staff))
 
 
-@router.post("/{reference}/reply", status_code=201, response_model=ReplyOut,
+@router.post("/{reference}/reply", status_code=201, response_model=views.ReplyOut,
              responses=WRITE_ERRORS)
 def reply(reference: ReferencePath, body: TextIn, staff: Writer, session: SessionDep,
-          runtime: RuntimeDep, request: Request) -> ReplyOut:
+          runtime: RuntimeDep, request: Request) -> views.ReplyOut:
     """A message to the citizen in the chat, kept in the history (`text_required`
     422 when it is blank)."""
     event, delivered = actions.reply(session, runtime.profile, runtime.catalogs, staff,
                                      client_ip(request), reference=reference, text=body.text)
-    return ReplyOut(**event_out(event).model_dump(), delivered=delivered)
+    return views.ReplyOut(**views.event_out(event).model_dump(), delivered=delivered)
 
 
-@router.post("/{reference}/notes", status_code=201, response_model=EventOut,
+@router.post("/{reference}/notes", status_code=201, response_model=views.EventOut,
              responses=WRITE_ERRORS)
 def add_note(reference: ReferencePath, body: TextIn, staff: Writer, session: SessionDep,
-             request: Request) -> EventOut:
+             request: Request) -> views.EventOut:
     """An internal note in the history (never shown to the citizen)."""
-    return event_out(actions.note(session, staff, client_ip(request), reference=reference,
-                                  text=body.text))
+    return views.event_out(actions.note(session, staff, client_ip(request), reference=reference,
+                                        text=body.text))
 
 
-@router.patch("/{reference}", response_model=ComplaintDetail, responses=WRITE_ERRORS)
+@router.patch("/{reference}", response_model=views.ComplaintDetail, responses=WRITE_ERRORS)
 def update(reference: ReferencePath, body: ComplaintPatch, staff: Writer, session: SessionDep,
-           runtime: RuntimeDep, request: Request) -> ComplaintDetail:
+           runtime: RuntimeDep, request: Request) -> views.ComplaintDetail:
     """Assign to a department (`unknown_department` 422), publish for Open311
     or withdraw it (`invalid_location`, `text_required` 422; `not_published`
     409: public fields alone edit only a published copy). A department
@@ -178,4 +162,4 @@ def update(reference: ReferencePath, body: ComplaintPatch, staff: Writer, sessio
     found = actions.update(session, runtime.profile, runtime.catalogs, staff,
                            client_ip(request), reference=reference, department=body.department,
                            published=body.published, public=body.public_copy())
-    return detail_out(session, found, shows_personal(staff))
+    return views.detail_out(session, found, shows_personal(staff))

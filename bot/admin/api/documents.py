@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, File, Path, Query, Request, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from bot.admin.common import ONE_ERRORS, READ_ERRORS, WRITE_ERRORS, Page, PageParams, problems
+from bot.admin.common import CSV, ONE_ERRORS, READ_ERRORS, WRITE_ERRORS, Page, PageParams, problems
 from bot.admin.deps import RuntimeDep, SessionDep, client_ip, require
 from bot.admin.export import csv_response
 from bot.admin.files import read_upload
@@ -27,14 +27,6 @@ from bot.models.staff import StaffUser
 from bot.services import deadlines
 from bot.services import documents as service
 from bot.staff.documents import actions, export, views
-from bot.staff.documents.views import (
-    EventOut,
-    FileOut,
-    RequestDetail,
-    RequestFilters,
-    RequestOut,
-    SummaryOut,
-)
 from bot.staff.permissions import Capability, shows_personal
 
 router = APIRouter(prefix="/document-requests", tags=["documents"])
@@ -43,7 +35,7 @@ Writer = Annotated[StaffUser, Depends(require(Capability.documents, write=True))
 UPLOAD_ERRORS = problems(401, 403, 404, 413, 422)
 ReferencePath = Annotated[str, Path(pattern=views.REFERENCE, max_length=views.REFERENCE_MAX,
                                     description="The reference, e.g. D-2026-0007")]
-Filters = Annotated[RequestFilters, Query()]
+Filters = Annotated[views.RequestFilters, Query()]
 RequestPage = page_params(*views.SORTS)
 
 
@@ -65,19 +57,17 @@ class NoteIn(BaseModel):
                       description="Never shown to the citizen")
 
 
-@router.get("", response_model=Page[RequestOut], responses=READ_ERRORS)
+@router.get("", response_model=Page[views.RequestOut], responses=READ_ERRORS)
 def requests(staff: Reader, session: SessionDep, runtime: RuntimeDep, request: Request,
              filters: Filters,
-             page: Annotated[PageParams, Depends(RequestPage)]) -> Page[RequestOut]:
+             page: Annotated[PageParams, Depends(RequestPage)]) -> Page[views.RequestOut]:
     """The queue: undecided first, by due date; descriptions and names only where allowed."""
     items, total = views.queue(session, runtime.profile, staff, filters, page, now=utcnow(),
                                ip=client_ip(request))
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
-@router.get(".csv", response_class=Response, responses={
-    200: {"description": "CSV, UTF-8 with BOM", "content": {"text/csv": {
-        "schema": {"type": "string"}}}}, **READ_ERRORS})
+@router.get(".csv", response_class=Response, responses={**CSV, **READ_ERRORS})
 def requests_csv(staff: Reader, session: SessionDep, runtime: RuntimeDep, request: Request,
                  filters: Filters) -> Response:
     """The requests matching the filters as CSV (Excel-safe); every export is audited."""
@@ -87,23 +77,23 @@ def requests_csv(staff: Reader, session: SessionDep, runtime: RuntimeDep, reques
     return csv_response(body, f"document-requests-{now:%Y%m%d-%H%M}.csv")
 
 
-@router.get("/summary", response_model=SummaryOut, responses=READ_ERRORS)
+@router.get("/summary", response_model=views.SummaryOut, responses=READ_ERRORS)
 def year_summary(staff: Reader, session: SessionDep, runtime: RuntimeDep,
-                 year: Annotated[int | None, Query(ge=2000, le=2100)] = None) -> SummaryOut:
+                 year: Annotated[int | None, Query(ge=2000, le=2100)] = None) -> views.SummaryOut:
     """A year's requests (by registration) and how they ended; this year by default."""
     return views.summary(session, runtime.profile, staff, year, utcnow())
 
 
-@router.get("/{reference}", response_model=RequestDetail, responses=ONE_ERRORS)
+@router.get("/{reference}", response_model=views.RequestDetail, responses=ONE_ERRORS)
 def request_detail(reference: ReferencePath, staff: Reader, session: SessionDep,
-                   request: Request) -> RequestDetail:
+                   request: Request) -> views.RequestDetail:
     """One request with its history (internal notes included) and files."""
     return views.show_request(session, staff, reference, now=utcnow(), ip=client_ip(request))
 
 
-@router.post("/{reference}/transition", response_model=RequestDetail, responses=WRITE_ERRORS)
+@router.post("/{reference}/transition", response_model=views.RequestDetail, responses=WRITE_ERRORS)
 def transition(reference: ReferencePath, body: TransitionIn, staff: Writer,
-               session: SessionDep, runtime: RuntimeDep, request: Request) -> RequestDetail:
+               session: SessionDep, runtime: RuntimeDep, request: Request) -> views.RequestDetail:
     """Change the state; the citizen is told in their language. Input that
     breaks a rule (a refusal or extension without reason, an extension
     without days, forwarding without institution) is 422 with its code; a
@@ -118,23 +108,23 @@ def transition(reference: ReferencePath, body: TransitionIn, staff: Writer,
     return views.detail_out(found, shows_personal(staff), now)
 
 
-@router.post("/{reference}/notes", status_code=201, response_model=EventOut,
+@router.post("/{reference}/notes", status_code=201, response_model=views.EventOut,
              responses=ONE_ERRORS)
 def add_note(reference: ReferencePath, body: NoteIn, staff: Writer, session: SessionDep,
-             request: Request) -> EventOut:
+             request: Request) -> views.EventOut:
     """An internal note in the request's history (never shown to the citizen)."""
     event = actions.act_note(session, staff, client_ip(request), reference=reference,
                              text=body.text, now=utcnow())
     return views.event_out(event)
 
 
-@router.post("/{reference}/files", status_code=201, response_model=FileOut,
+@router.post("/{reference}/files", status_code=201, response_model=views.FileOut,
              responses=UPLOAD_ERRORS)
 def upload(reference: ReferencePath, staff: Writer, session: SessionDep,
            runtime: RuntimeDep, request: Request,
            file: Annotated[UploadFile, File(description="PDF, JPEG, PNG, DOCX, XLSX "
                                                         "or ODT; at most 20 MB")]
-           ) -> FileOut:
+           ) -> views.FileOut:
     """Upload a document for the citizen; it is sent with a grant (`deliver_files`).
     The content decides what a file is, not its name: anything but PDF, JPEG,
     PNG, DOCX, XLSX or ODT (or an empty file) is 422 `not_a_document`; over

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from bot.admin.common import ONE_ERRORS, READ_ERRORS, WRITE_ERRORS, Page, PageParams, problems
+from bot.admin.common import CSV, ONE_ERRORS, READ_ERRORS, WRITE_ERRORS, Page, PageParams, problems
 from bot.admin.deps import RuntimeDep, SessionDep, client_ip, require
 from bot.admin.export import csv_response
 from bot.admin.paging import page_params
@@ -24,14 +24,6 @@ from bot.db import utcnow
 from bot.models.staff import StaffUser
 from bot.services.notices import TEXT_MAX
 from bot.staff import notices as staff_notices
-from bot.staff.notices import (
-    AnswersOut,
-    Draft,
-    NoticeDetail,
-    NoticeFilters,
-    NoticeOut,
-    PreviewOut,
-)
 from bot.staff.permissions import Capability
 
 router = APIRouter(prefix="/notices", tags=["notices"])
@@ -72,24 +64,25 @@ class NoticeIn(BaseModel):
     rsvp: bool = Field(False, description="Public debate: citizens can say they come and "
                                           "ask a question in advance")
 
-    def draft(self) -> Draft:
-        return Draft(topic=self.topic, settlements=self.settlements, texts=self.text.texts(),
-                     send_at=self.send_at, rsvp=self.rsvp)
+    def draft(self) -> staff_notices.Draft:
+        return staff_notices.Draft(topic=self.topic, settlements=self.settlements,
+                                   texts=self.text.texts(), send_at=self.send_at,
+                                   rsvp=self.rsvp)
 
 
-@router.get("", response_model=Page[NoticeOut], responses=READ_ERRORS)
+@router.get("", response_model=Page[staff_notices.NoticeOut], responses=READ_ERRORS)
 def notices(staff: Reader, session: SessionDep, runtime: RuntimeDep,
-            filters: Annotated[NoticeFilters, Query()],
-            page: Annotated[PageParams, Depends(NoticePage)]) -> Page[NoticeOut]:
+            filters: Annotated[staff_notices.NoticeFilters, Query()],
+            page: Annotated[PageParams, Depends(NoticePage)]) -> Page[staff_notices.NoticeOut]:
     """The notices, newest first, with their delivery counts."""
     rows, total = staff_notices.list_notices(session, runtime.profile, filters, page)
     return Page(items=staff_notices.list_out(session, rows), total=total, limit=page.limit,
                 offset=page.offset)
 
 
-@router.post("", status_code=201, response_model=NoticeDetail, responses=MAKE_ERRORS)
+@router.post("", status_code=201, response_model=staff_notices.NoticeDetail, responses=MAKE_ERRORS)
 def create(body: NoticeIn, staff: Writer, session: SessionDep, runtime: RuntimeDep,
-           request: Request) -> NoticeDetail:
+           request: Request) -> staff_notices.NoticeDetail:
     """Send a notice to the topic's subscribers (now, or at `send_at`). A rule
     broken is 422 with its code and the fields in `errors`: `unknown_topic`,
     `unknown_settlement`, `missing_translation` (every enabled language
@@ -100,42 +93,44 @@ def create(body: NoticeIn, staff: Writer, session: SessionDep, runtime: RuntimeD
     return staff_notices.detail_out(session, runtime.catalogs, runtime.profile, notice)
 
 
-@router.post("/preview", response_model=dict[str, PreviewOut], responses=MAKE_ERRORS)
-def preview(body: NoticeIn, staff: Writer, runtime: RuntimeDep) -> dict[str, PreviewOut]:
+Previews = dict[str, staff_notices.PreviewOut]
+
+
+@router.post("/preview", response_model=Previews, responses=MAKE_ERRORS)
+def preview(body: NoticeIn, staff: Writer, runtime: RuntimeDep) -> Previews:
     """How a citizen of each enabled language will see the notice (text and
     buttons); nothing is saved. The same rules as sending apply."""
     return staff_notices.preview_draft(runtime.catalogs, runtime.profile, body.draft(),
                                        utcnow())
 
 
-@router.get("/{notice_id}", response_model=NoticeDetail, responses=ONE_ERRORS)
+@router.get("/{notice_id}", response_model=staff_notices.NoticeDetail, responses=ONE_ERRORS)
 def notice_detail(notice_id: NoticeIdPath, staff: Reader, session: SessionDep,
-                  runtime: RuntimeDep) -> NoticeDetail:
+                  runtime: RuntimeDep) -> staff_notices.NoticeDetail:
     """One notice with its delivery counts, previews and the answers' summary."""
     return staff_notices.detail_out(session, runtime.catalogs, runtime.profile,
                                     staff_notices.find_notice(session, notice_id))
 
 
-@router.post("/{notice_id}/cancel", response_model=NoticeDetail, responses=WRITE_ERRORS)
+@router.post("/{notice_id}/cancel", response_model=staff_notices.NoticeDetail,
+             responses=WRITE_ERRORS)
 def cancel(notice_id: NoticeIdPath, staff: Writer, session: SessionDep, runtime: RuntimeDep,
-           request: Request) -> NoticeDetail:
+           request: Request) -> staff_notices.NoticeDetail:
     """Stop the notice: what has not left yet never will (`already_cancelled` 409)."""
     notice = staff_notices.act_cancel(session, staff, notice_id, ip=client_ip(request),
                                       now=utcnow())
     return staff_notices.detail_out(session, runtime.catalogs, runtime.profile, notice)
 
 
-@router.get("/{notice_id}/answers", response_model=AnswersOut, responses=ONE_ERRORS)
+@router.get("/{notice_id}/answers", response_model=staff_notices.AnswersOut, responses=ONE_ERRORS)
 def answers(notice_id: NoticeIdPath, staff: Reader, session: SessionDep, runtime: RuntimeDep,
-            page: Annotated[PageParams, Depends(AnswerPage)]) -> AnswersOut:
+            page: Annotated[PageParams, Depends(AnswerPage)]) -> staff_notices.AnswersOut:
     """Who is coming per settlement, and one page of the questions (never who asked)."""
     return staff_notices.answers_out(session, runtime.profile,
                                      staff_notices.find_notice(session, notice_id), page)
 
 
-@router.get("/{notice_id}/answers.csv", response_class=Response, responses={
-    200: {"description": "CSV, UTF-8 with BOM", "content": {"text/csv": {
-        "schema": {"type": "string"}}}}, **ONE_ERRORS})
+@router.get("/{notice_id}/answers.csv", response_class=Response, responses={**CSV, **ONE_ERRORS})
 def answers_csv(notice_id: NoticeIdPath, staff: Reader, session: SessionDep,
                 runtime: RuntimeDep, request: Request) -> Response:
     """The answers for the meeting as CSV (Excel-safe, no names); every export is audited."""

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from bot.admin.common import ONE_ERRORS, READ_ERRORS, WRITE_ERRORS, Page, PageParams, problems
+from bot.admin.common import CSV, ONE_ERRORS, READ_ERRORS, WRITE_ERRORS, Page, PageParams, problems
 from bot.admin.deps import RuntimeDep, SessionDep, client_ip, require
 from bot.admin.export import csv_response
 from bot.admin.paging import page_params
@@ -25,15 +25,6 @@ from bot.staff.permissions import Capability, shows_personal
 from bot.staff.reception import actions, calendar, export, views
 from bot.staff.reception.actions import HHMM, MarkStatus, parse_hhmm
 from bot.staff.reception.calendar import FeedCreated, FeedOut
-from bot.staff.reception.views import (
-    BookingFilters,
-    BookingOut,
-    ClosedOut,
-    DayDetail,
-    DayFilters,
-    DayOut,
-    UrgentOut,
-)
 
 router = APIRouter(prefix="/reception", tags=["reception"])
 Reader = Annotated[StaffUser, Depends(require(Capability.reception))]
@@ -80,10 +71,10 @@ class BookingMark(BaseModel):
 
 # --- days ------------------------------------------------------------------------------
 
-@router.get("/days", response_model=Page[DayOut], responses=READ_ERRORS)
+@router.get("/days", response_model=Page[views.DayOut], responses=READ_ERRORS)
 def days(staff: Reader, session: SessionDep, runtime: RuntimeDep,
-         filters: Annotated[DayFilters, Query()],
-         page: Annotated[PageParams, Depends(DayPage)]) -> Page[DayOut]:
+         filters: Annotated[views.DayFilters, Query()],
+         page: Annotated[PageParams, Depends(DayPage)]) -> Page[views.DayOut]:
     """Reception days (the weekly pattern's and those staff added), with booked and free counts."""
     now = utcnow()
     rows, total = views.list_days(session, runtime.profile, filters, page, now)
@@ -91,10 +82,10 @@ def days(staff: Reader, session: SessionDep, runtime: RuntimeDep,
                 total=total, limit=page.limit, offset=page.offset)
 
 
-@router.post("/days", status_code=201, response_model=DayOut,
+@router.post("/days", status_code=201, response_model=views.DayOut,
              responses=problems(401, 403, 409, 422))
 def create_day(body: DayIn, staff: Writer, session: SessionDep, runtime: RuntimeDep,
-               request: Request) -> DayOut:
+               request: Request) -> views.DayOut:
     """Add a reception day; not in the past, not twice, not past midnight."""
     row = actions.create_day(session, runtime.profile, staff, client_ip(request), day=body.day,
                              start=parse_hhmm(body.start), slots=body.slots,
@@ -102,16 +93,16 @@ def create_day(body: DayIn, staff: Writer, session: SessionDep, runtime: Runtime
     return views.day_out(session, runtime.profile, row, utcnow())
 
 
-@router.get("/days/{day}", response_model=DayDetail, responses=ONE_ERRORS)
+@router.get("/days/{day}", response_model=views.DayDetail, responses=ONE_ERRORS)
 def day_detail(day: DayPath, staff: Reader, session: SessionDep,
-               runtime: RuntimeDep) -> DayDetail:
+               runtime: RuntimeDep) -> views.DayDetail:
     """One day with its slots and which booking holds each."""
     return views.day_detail(session, runtime.profile, day, utcnow())
 
 
-@router.patch("/days/{day}", response_model=DayOut, responses=WRITE_ERRORS)
+@router.patch("/days/{day}", response_model=views.DayOut, responses=WRITE_ERRORS)
 def change_day(day: DayPath, body: DayChange, staff: Writer, session: SessionDep,
-               runtime: RuntimeDep, request: Request) -> DayOut:
+               runtime: RuntimeDep, request: Request) -> views.DayOut:
     """Change a day's start, slot count or slot length (409 when bookings forbid it)."""
     row = actions.change_day(session, runtime.profile, staff, client_ip(request), day=day,
                              start=parse_hhmm(body.start), slots=body.slots,
@@ -119,20 +110,20 @@ def change_day(day: DayPath, body: DayChange, staff: Writer, session: SessionDep
     return views.day_out(session, runtime.profile, row, utcnow())
 
 
-@router.post("/days/{day}/close", response_model=ClosedOut, responses=WRITE_ERRORS)
+@router.post("/days/{day}/close", response_model=views.ClosedOut, responses=WRITE_ERRORS)
 def close_day(day: DayPath, body: DayClose, staff: Writer, session: SessionDep,
-              runtime: RuntimeDep, request: Request) -> ClosedOut:
+              runtime: RuntimeDep, request: Request) -> views.ClosedOut:
     """Close a day; its booked citizens are told why and offered another time."""
     row, cancelled = actions.close_day(session, runtime.profile, runtime.catalogs, staff,
                                        client_ip(request), day=day, reason=body.reason,
                                        now=utcnow())
     out = views.day_out(session, runtime.profile, row, utcnow())
-    return ClosedOut(**out.model_dump(), cancelled=[b.reference for b in cancelled])
+    return views.ClosedOut(**out.model_dump(), cancelled=[b.reference for b in cancelled])
 
 
-@router.post("/days/{day}/reopen", response_model=DayOut, responses=WRITE_ERRORS)
+@router.post("/days/{day}/reopen", response_model=views.DayOut, responses=WRITE_ERRORS)
 def reopen_day(day: DayPath, staff: Writer, session: SessionDep, runtime: RuntimeDep,
-               request: Request) -> DayOut:
+               request: Request) -> views.DayOut:
     """Open a closed day again (cancelled bookings stay cancelled)."""
     row = actions.reopen_day(session, runtime.profile, staff, client_ip(request), day=day,
                              now=utcnow())
@@ -141,38 +132,36 @@ def reopen_day(day: DayPath, staff: Writer, session: SessionDep, runtime: Runtim
 
 # --- bookings ------------------------------------------------------------------------
 
-@router.get("/bookings", response_model=Page[BookingOut], responses=READ_ERRORS)
+@router.get("/bookings", response_model=Page[views.BookingOut], responses=READ_ERRORS)
 def bookings(staff: Reader, session: SessionDep, runtime: RuntimeDep, request: Request,
-             filters: Annotated[BookingFilters, Query()],
-             page: Annotated[PageParams, Depends(BookingPage)]) -> Page[BookingOut]:
+             filters: Annotated[views.BookingFilters, Query()],
+             page: Annotated[PageParams, Depends(BookingPage)]) -> Page[views.BookingOut]:
     """Bookings with filters and paging; names, phones and topics only where the role allows."""
     items, total = views.shown_bookings(session, runtime.profile, staff, filters, page,
                                         utcnow(), client_ip(request))
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
-@router.get("/bookings.csv", response_class=Response, responses={
-    200: {"description": "CSV, UTF-8 with BOM", "content": {"text/csv": {
-        "schema": {"type": "string"}}}}, **READ_ERRORS})
+@router.get("/bookings.csv", response_class=Response, responses={**CSV, **READ_ERRORS})
 def bookings_csv(staff: Reader, session: SessionDep, runtime: RuntimeDep, request: Request,
-                 filters: Annotated[BookingFilters, Query()]) -> Response:
+                 filters: Annotated[views.BookingFilters, Query()]) -> Response:
     """The bookings matching the filters as CSV (Excel-safe); every export is audited."""
     body = export.export_bookings(session, runtime.profile, staff, filters, client_ip(request),
                                   utcnow())
     return csv_response(body, f"reception-{utcnow():%Y%m%d-%H%M}.csv")
 
 
-@router.get("/bookings/{reference}", response_model=BookingOut, responses=ONE_ERRORS)
+@router.get("/bookings/{reference}", response_model=views.BookingOut, responses=ONE_ERRORS)
 def booking(reference: ReferencePath, staff: Reader, session: SessionDep, runtime: RuntimeDep,
-            request: Request) -> BookingOut:
+            request: Request) -> views.BookingOut:
     """One booking; viewing the citizen's data is recorded."""
     return views.shown_booking(session, runtime.profile, staff, reference, utcnow(),
                                client_ip(request))
 
 
-@router.post("/bookings/{reference}/mark", response_model=BookingOut, responses=WRITE_ERRORS)
+@router.post("/bookings/{reference}/mark", response_model=views.BookingOut, responses=WRITE_ERRORS)
 def mark(reference: ReferencePath, body: BookingMark, staff: Writer, session: SessionDep,
-         runtime: RuntimeDep, request: Request) -> BookingOut:
+         runtime: RuntimeDep, request: Request) -> views.BookingOut:
     """Mark `attended` or `no_show` (from the booking's day on), or `cancelled`
     before it begins (the citizen is told, with `message`, and offered another time)."""
     found = actions.mark(session, runtime.profile, runtime.catalogs, staff, client_ip(request),
@@ -183,18 +172,18 @@ def mark(reference: ReferencePath, body: BookingMark, staff: Writer, session: Se
 
 # --- urgent requests ------------------------------------------------------------------
 
-@router.get("/urgent", response_model=Page[UrgentOut], responses=READ_ERRORS)
+@router.get("/urgent", response_model=Page[views.UrgentOut], responses=READ_ERRORS)
 def urgent(staff: Reader, session: SessionDep, request: Request,
            page: Annotated[PageParams, Depends(UrgentPage)],
-           status: UrgentStatus | None = None) -> Page[UrgentOut]:
+           status: UrgentStatus | None = None) -> Page[views.UrgentOut]:
     """Urgent requests (they take no slot), newest first."""
     items, total = views.shown_urgent(session, staff, status, page, client_ip(request))
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
-@router.post("/urgent/{reference}/handled", response_model=UrgentOut, responses=WRITE_ERRORS)
+@router.post("/urgent/{reference}/handled", response_model=views.UrgentOut, responses=WRITE_ERRORS)
 def urgent_handled(reference: ReferencePath, staff: Writer, session: SessionDep,
-                   request: Request) -> UrgentOut:
+                   request: Request) -> views.UrgentOut:
     """An officer called the citizen back."""
     found = actions.urgent_handled(session, staff, client_ip(request), reference=reference,
                                    now=utcnow())

@@ -23,7 +23,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.admin.common import ONE_ERRORS, READ_ERRORS, WRITE_ERRORS, Page, PageParams, problems
+from bot.admin.common import CSV, ONE_ERRORS, READ_ERRORS, WRITE_ERRORS, Page, PageParams, problems
 from bot.admin.deps import RuntimeDep, SessionDep, client_ip, require
 from bot.admin.export import csv_response
 from bot.admin.paging import page_params
@@ -32,15 +32,6 @@ from bot.models.staff import StaffUser
 from bot.services import surveys as service
 from bot.staff.permissions import Capability
 from bot.staff.surveys import actions, definition, export, views
-from bot.staff.surveys.views import (
-    PublishedOut,
-    ResultFilters,
-    ResultsOut,
-    SurveyDetail,
-    SurveyFilters,
-    SurveyOut,
-    TextPage,
-)
 
 router = APIRouter(prefix="/surveys", tags=["surveys"])
 Reader = Annotated[StaffUser, Depends(require(Capability.surveys))]
@@ -50,7 +41,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 SlugPath = Annotated[str, Path(pattern=service.SLUG.pattern, max_length=32,
                                description="The survey's slug, e.g. citizens-2026")]
 SurveyPage = page_params(*views.SORTS)
-Filters = Annotated[ResultFilters, Query()]
+Filters = Annotated[views.ResultFilters, Query()]
 
 DEFINITION_DOC = (
     "The survey as one JSON object: `slug` (`^[a-z0-9-]{1,32}$`), `title` (a text per "
@@ -78,26 +69,26 @@ def text_page(
                           ] = views.TEXTS_PER_PAGE,
     text_offset: Annotated[int, Query(ge=0, le=1_000_000, description="Free texts to "
                                                                       "skip")] = 0,
-) -> TextPage:
-    return TextPage(text_limit, text_offset)
+) -> views.TextPage:
+    return views.TextPage(text_limit, text_offset)
 
 
 def download_name(slug: str, kind: str) -> str:
     return f"survey-{slug}-{utcnow():%Y%m%d-%H%M}.{kind}"
 
 
-@router.get("", response_model=Page[SurveyOut], responses=READ_ERRORS)
-def surveys(staff: Reader, session: SessionDep, filters: Annotated[SurveyFilters, Query()],
-            page: Annotated[PageParams, Depends(SurveyPage)]) -> Page[SurveyOut]:
+@router.get("", response_model=Page[views.SurveyOut], responses=READ_ERRORS)
+def surveys(staff: Reader, session: SessionDep, filters: Annotated[views.SurveyFilters, Query()],
+            page: Annotated[PageParams, Depends(SurveyPage)]) -> Page[views.SurveyOut]:
     """The surveys, newest first, with how many started and finished each."""
     rows, total = views.list_surveys(session, filters, page)
     return Page(items=views.list_out(session, rows), total=total, limit=page.limit,
                 offset=page.offset)
 
 
-@router.post("", status_code=201, response_model=SurveyDetail, responses=MAKE_ERRORS)
+@router.post("", status_code=201, response_model=views.SurveyDetail, responses=MAKE_ERRORS)
 def create(body: DefinitionBody, staff: Writer, session: SessionDep, runtime: RuntimeDep,
-           request: Request) -> SurveyDetail:
+           request: Request) -> views.SurveyDetail:
     """Define a survey (a draft until published). Problems in the definition
     are one 422 `invalid_definition` naming each field (`errors[].field`,
     `errors[].msg`, e.g. the missing translations); a slug in use is 409
@@ -106,15 +97,15 @@ def create(body: DefinitionBody, staff: Writer, session: SessionDep, runtime: Ru
     return views.detail_out(session, survey)
 
 
-@router.get("/{slug}", response_model=SurveyDetail, responses=ONE_ERRORS)
-def survey_detail(slug: SlugPath, staff: Reader, session: SessionDep) -> SurveyDetail:
+@router.get("/{slug}", response_model=views.SurveyDetail, responses=ONE_ERRORS)
+def survey_detail(slug: SlugPath, staff: Reader, session: SessionDep) -> views.SurveyDetail:
     """One survey with its questions."""
     return views.detail_out(session, views.find_survey(session, slug))
 
 
-@router.put("/{slug}", response_model=SurveyDetail, responses=WRITE_ERRORS)
+@router.put("/{slug}", response_model=views.SurveyDetail, responses=WRITE_ERRORS)
 def replace(slug: SlugPath, body: DefinitionBody, staff: Writer, session: SessionDep,
-            runtime: RuntimeDep, request: Request) -> SurveyDetail:
+            runtime: RuntimeDep, request: Request) -> views.SurveyDetail:
     """Replace the definition (the slug in the path stays). 422
     `invalid_definition` as for creating; 409 `has_responses` when the
     questions would change after someone answered (`has_participants` when
@@ -123,9 +114,9 @@ def replace(slug: SlugPath, body: DefinitionBody, staff: Writer, session: Sessio
     return views.detail_out(session, survey)
 
 
-@router.post("/{slug}/publish", response_model=PublishedOut, responses=WRITE_ERRORS)
+@router.post("/{slug}/publish", response_model=views.PublishedOut, responses=WRITE_ERRORS)
 def publish(slug: SlugPath, staff: Writer, session: SessionDep, runtime: RuntimeDep,
-            request: Request, body: PublishIn | None = None) -> PublishedOut:
+            request: Request, body: PublishIn | None = None) -> views.PublishedOut:
     """Open a draft for citizens (`not_draft`, `closes_in_past` 409); with
     `{"invite": true}` its audience also gets a message with a button, on
     one app, in their language — `invited` says how many."""
@@ -134,9 +125,9 @@ def publish(slug: SlugPath, staff: Writer, session: SessionDep, runtime: Runtime
     return views.published_out(session, survey, invited)
 
 
-@router.post("/{slug}/invite", response_model=PublishedOut, responses=WRITE_ERRORS)
+@router.post("/{slug}/invite", response_model=views.PublishedOut, responses=WRITE_ERRORS)
 def invite(slug: SlugPath, staff: Writer, session: SessionDep, runtime: RuntimeDep,
-           request: Request) -> PublishedOut:
+           request: Request) -> views.PublishedOut:
     """Invite the audience of an open survey later (once per survey:
     `already_invited`, `not_open` 409)."""
     survey, invited = actions.invite(session, runtime.profile, runtime.catalogs, staff,
@@ -144,17 +135,18 @@ def invite(slug: SlugPath, staff: Writer, session: SessionDep, runtime: RuntimeD
     return views.published_out(session, survey, invited)
 
 
-@router.post("/{slug}/close", response_model=SurveyDetail, responses=WRITE_ERRORS)
+@router.post("/{slug}/close", response_model=views.SurveyDetail, responses=WRITE_ERRORS)
 def close(slug: SlugPath, staff: Writer, session: SessionDep,
-          request: Request) -> SurveyDetail:
+          request: Request) -> views.SurveyDetail:
     """Stop taking answers (`already_closed` 409); the results stay."""
     survey = actions.close(session, staff, client_ip(request), slug)
     return views.detail_out(session, survey)
 
 
-@router.get("/{slug}/results", response_model=ResultsOut, responses=ONE_ERRORS)
+@router.get("/{slug}/results", response_model=views.ResultsOut, responses=ONE_ERRORS)
 def results(slug: SlugPath, staff: Reader, session: SessionDep, runtime: RuntimeDep,
-            filters: Filters, texts: Annotated[TextPage, Depends(text_page)]) -> ResultsOut:
+            filters: Filters, texts: Annotated[views.TextPage, Depends(text_page)]
+            ) -> views.ResultsOut:
     """The live results: per question how many answered, each option's count
     and percentage, a scale's mean and distribution, and a page of the free
     texts (`text_limit`, `text_offset`). `settlement`, `channel` and
@@ -164,9 +156,7 @@ def results(slug: SlugPath, staff: Reader, session: SessionDep, runtime: Runtime
                              filters, texts)
 
 
-@router.get("/{slug}/results.csv", response_class=Response, responses={
-    200: {"description": "CSV, UTF-8 with BOM", "content": {"text/csv": {
-        "schema": {"type": "string"}}}}, **ONE_ERRORS})
+@router.get("/{slug}/results.csv", response_class=Response, responses={**CSV, **ONE_ERRORS})
 def results_csv(slug: SlugPath, staff: Reader, session: SessionDep, runtime: RuntimeDep,
                 request: Request, filters: Filters) -> Response:
     """One row per response, one column per question; every export is audited."""

@@ -30,7 +30,7 @@ from bot.refusals import NotFound
 from bot.services import complaints as service
 from bot.staff import audit
 from bot.staff.permissions import Capability, scoped, shows_personal
-from bot.staff.query import PageWindow, check_choice, chunks, paginate, sorted_by
+from bot.staff.query import PageWindow, check_choice, chunks, one, paginate, sorted_by
 
 REFERENCE = r"^C-[0-9]{4}-[0-9]{4,10}$"
 SORTS = {"created_at": Complaint.created_at, "updated_at": Complaint.updated_at,
@@ -141,11 +141,9 @@ class ComplaintFilters(BaseModel):
 
 def find_complaint(session: Session, staff: StaffUser, reference: str) -> Complaint:
     """A complaint the officer may see; another department's is not found."""
-    found = session.scalar(scoped(select(Complaint).where(Complaint.reference == reference),
-                                  staff, Capability.complaints, Complaint.department))
-    if found is None:
-        raise NotFound("not_found", f"no complaint {reference}")
-    return found
+    return one(session, scoped(select(Complaint).where(Complaint.reference == reference),
+                               staff, Capability.complaints, Complaint.department),
+               f"no complaint {reference}")
 
 
 def stored_photo(session: Session, staff: StaffUser, reference: str,

@@ -23,12 +23,11 @@ from bot.models import DocumentEvent, DocumentFile, DocumentForm, DocumentReques
 from bot.models.documents import DECIDED
 from bot.models.staff import StaffUser
 from bot.profile import Profile
-from bot.refusals import NotFound
 from bot.services import deadlines
 from bot.services import documents as service
 from bot.staff import audit
 from bot.staff.permissions import Capability, scoped, shows_personal
-from bot.staff.query import PageWindow, check_choice, form_filters, paginate, sorted_by
+from bot.staff.query import PageWindow, check_choice, form_filters, one, paginate, sorted_by
 
 REFERENCE = r"^D-[0-9]{4}-[0-9]{4,10}$"
 REFERENCE_MAX = 16
@@ -171,10 +170,8 @@ def visible(staff: StaffUser) -> Select[Any]:
 
 
 def find_request(session: Session, staff: StaffUser, reference: str) -> DocumentRequest:
-    found = session.scalar(visible(staff).where(DocumentRequest.reference == reference))
-    if found is None:
-        raise NotFound("not_found", f"no document request {reference}")
-    return found
+    return one(session, visible(staff).where(DocumentRequest.reference == reference),
+               f"no document request {reference}")
 
 
 def requests_query(profile: Profile, staff: StaffUser, filters: RequestFilters,

@@ -18,11 +18,10 @@ from sqlalchemy.orm import Session, contains_eager
 from bot.models import Booking, BookingStatus, ReceptionDay, UrgentRequest, UrgentStatus
 from bot.models.staff import StaffUser
 from bot.profile import Profile
-from bot.refusals import NotFound
 from bot.services import reception as service
 from bot.staff import audit
 from bot.staff.permissions import shows_personal
-from bot.staff.query import PageWindow, check_choice, paginate, sorted_by
+from bot.staff.query import PageWindow, check_choice, one, paginate, sorted_by
 
 REFERENCE = r"^R-[0-9]{4}-[0-9]{4,10}$"
 DAY_SORTS = ("day",)
@@ -143,24 +142,18 @@ def audit_shown(session: Session, staff: StaffUser, action: str, references: Seq
 # --- finding one ----------------------------------------------------------------------
 
 def find_day(session: Session, day: date) -> ReceptionDay:
-    found = session.scalar(select(ReceptionDay).where(ReceptionDay.day == day))
-    if found is None:
-        raise NotFound("not_found", f"no reception day on {day.isoformat()}")
-    return found
+    return one(session, select(ReceptionDay).where(ReceptionDay.day == day),
+               f"no reception day on {day.isoformat()}")
 
 
 def find_booking(session: Session, reference: str) -> Booking:
-    found = session.scalar(select(Booking).where(Booking.reference == reference))
-    if found is None:
-        raise NotFound("not_found", f"no booking {reference}")
-    return found
+    return one(session, select(Booking).where(Booking.reference == reference),
+               f"no booking {reference}")
 
 
 def find_urgent(session: Session, reference: str) -> UrgentRequest:
-    found = session.scalar(select(UrgentRequest).where(UrgentRequest.reference == reference))
-    if found is None:
-        raise NotFound("not_found", f"no urgent request {reference}")
-    return found
+    return one(session, select(UrgentRequest).where(UrgentRequest.reference == reference),
+               f"no urgent request {reference}")
 
 
 # --- filters and lists ----------------------------------------------------------------

@@ -19,10 +19,9 @@ from sqlalchemy.orm import Session
 from bot.db import utcnow
 from bot.models import Survey, SurveyParticipant, SurveyResponse, SurveyStatus
 from bot.profile import Profile
-from bot.refusals import NotFound
 from bot.services import surveys as service
 from bot.staff.citizens import CHANNELS, Channel
-from bot.staff.query import PageWindow, check_choice, paginate, sorted_by
+from bot.staff.query import PageWindow, check_choice, one, paginate, sorted_by
 
 TEXTS_PER_PAGE = 50
 SORTS = ("created_at", "slug")
@@ -166,10 +165,7 @@ def filters_note(survey: Survey, filters: ResultFilters) -> str | None:
 # --- the list and one survey ----------------------------------------------------------
 
 def find_survey(session: Session, slug: str) -> Survey:
-    found = session.scalar(select(Survey).where(Survey.slug == slug))
-    if found is None:
-        raise NotFound("not_found", f"no survey {slug}")
-    return found
+    return one(session, select(Survey).where(Survey.slug == slug), f"no survey {slug}")
 
 
 def list_surveys(session: Session, filters: SurveyFilters,
