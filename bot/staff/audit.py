@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from bot.db import utcnow
 from bot.models.staff import AuditEntry, StaffUser
-from bot.staff.query import PageWindow, as_utc, paginate, sorted_by
+from bot.staff.query import PageWindow, as_utc, matching, paginate, sorted_by, within
 
 COMMAND_LINE = "(command line)"
 
@@ -93,20 +93,14 @@ class AuditFilters(BaseModel):
 def list_audit(session: Session, filters: AuditFilters,
                page: PageWindow) -> tuple[list[AuditEntry], int]:
     stmt = select(AuditEntry)
-    if filters.username:
-        stmt = stmt.where(AuditEntry.username == filters.username)
+    stmt = matching(stmt, (AuditEntry.username, filters.username),
+                    (AuditEntry.object_type, filters.object_type),
+                    (AuditEntry.object_id, filters.object_id))
     if filters.action:
         stmt = stmt.where((AuditEntry.action == filters.action)
                           | AuditEntry.action.startswith(filters.action + ".",
                                                          autoescape=True))
-    if filters.object_type:
-        stmt = stmt.where(AuditEntry.object_type == filters.object_type)
-    if filters.object_id:
-        stmt = stmt.where(AuditEntry.object_id == filters.object_id)
-    if filters.at_from:
-        stmt = stmt.where(AuditEntry.at >= filters.at_from)
-    if filters.at_to:
-        stmt = stmt.where(AuditEntry.at <= filters.at_to)
+    stmt = within(stmt, AuditEntry.at, filters.at_from, filters.at_to)
     stmt = sorted_by(stmt, page.sort, {"at": AuditEntry.at, "id": AuditEntry.id},
                      default=[AuditEntry.id.desc()])
     return paginate(session, stmt, page)

@@ -16,7 +16,16 @@ from bot.models.staff import StaffUser
 from bot.profile import Profile
 from bot.staff import audit
 from bot.staff.permissions import shows_personal
-from bot.staff.query import PageWindow, as_utc, check_choice, one, paginate, sorted_by
+from bot.staff.query import (
+    PageWindow,
+    as_utc,
+    check_choice,
+    matching,
+    one,
+    paginate,
+    sorted_by,
+    within,
+)
 
 CHANNELS = ("telegram", "viber", "terminal")
 Channel = Literal["telegram", "viber", "terminal"]
@@ -82,22 +91,14 @@ def list_citizens(session: Session, profile: Profile, filters: CitizenFilters,
     if filters.channel:
         stmt = stmt.where(exists().where(ChannelAccount.citizen_id == Citizen.id,
                                          ChannelAccount.channel == filters.channel))
-    if filters.language:
-        stmt = stmt.where(Citizen.language == filters.language)
-    if filters.settlement:
-        stmt = stmt.where(Citizen.settlement == filters.settlement)
+    stmt = matching(stmt, (Citizen.language, filters.language),
+                    (Citizen.settlement, filters.settlement))
     if filters.subscribed is not None:
         reachable = exists().where(ChannelAccount.citizen_id == Citizen.id,
                                    ChannelAccount.blocked_at.is_(None))
         stmt = stmt.where(reachable if filters.subscribed else ~reachable)
-    for column, low, high in (
-        (Citizen.created_at, filters.first_seen_from, filters.first_seen_to),
-        (Citizen.last_seen_at, filters.last_seen_from, filters.last_seen_to),
-    ):
-        if low:
-            stmt = stmt.where(column >= low)
-        if high:
-            stmt = stmt.where(column <= high)
+    stmt = within(stmt, Citizen.created_at, filters.first_seen_from, filters.first_seen_to)
+    stmt = within(stmt, Citizen.last_seen_at, filters.last_seen_from, filters.last_seen_to)
     stmt = sorted_by(stmt, page.sort,
                      {"id": Citizen.id, "first_seen_at": Citizen.created_at,
                       "last_seen_at": Citizen.last_seen_at},

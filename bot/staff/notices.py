@@ -38,7 +38,7 @@ from bot.refusals import Conflict, Invalid
 from bot.services import notices as service
 from bot.staff import audit
 from bot.staff.export import Column, write_csv
-from bot.staff.query import PageWindow, check_choice, chunks, one, paginate, sorted_by
+from bot.staff.query import PageWindow, check_choice, chunks, matching, one, paginate, sorted_by
 from bot.staff.text import tidy
 
 SEND_AHEAD = timedelta(days=366)  # a notice set further ahead is a typo
@@ -206,12 +206,8 @@ def check_filters(profile: Profile, filters: NoticeFilters) -> None:
 
 def notices_query(profile: Profile, filters: NoticeFilters) -> Select[Any]:
     check_filters(profile, filters)
-    stmt = select(Notice)
-    if filters.status:
-        stmt = stmt.where(Notice.status == filters.status)
-    if filters.topic:
-        stmt = stmt.where(Notice.topic == filters.topic)
-    return stmt
+    return matching(select(Notice), (Notice.status, filters.status),
+                    (Notice.topic, filters.topic))
 
 
 def list_notices(session: Session, profile: Profile, filters: NoticeFilters,

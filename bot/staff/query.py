@@ -81,6 +81,24 @@ def one(session: Session, stmt: Select[tuple[T]], missing: str) -> T:
     return found
 
 
+def matching(stmt: Select[Any], *pairs: tuple[Any, Any]) -> Select[Any]:
+    """Narrow to rows whose column equals each given filter value, as
+    (column, value) pairs; a value not given (None or empty) means any."""
+    for column, value in pairs:
+        if value is not None and value != "":
+            stmt = stmt.where(column == value)
+    return stmt
+
+
+def within(stmt: Select[Any], column: Any, low: Any, high: Any) -> Select[Any]:
+    """Narrow to rows whose column lies between the given bounds, both included."""
+    if low:
+        stmt = stmt.where(column >= low)
+    if high:
+        stmt = stmt.where(column <= high)
+    return stmt
+
+
 def check_choice(name: str, value: str | None, allowed: Sequence[str]) -> None:
     """Unknown filter values are an error, not an empty list."""
     if value is not None and value not in allowed:

@@ -30,7 +30,7 @@ from bot.refusals import NotFound
 from bot.services import complaints as service
 from bot.staff import audit
 from bot.staff.permissions import Capability, scoped, shows_personal
-from bot.staff.query import PageWindow, check_choice, chunks, one, paginate, sorted_by
+from bot.staff.query import PageWindow, check_choice, chunks, matching, one, paginate, sorted_by
 
 REFERENCE = r"^C-[0-9]{4}-[0-9]{4,10}$"
 SORTS = {"created_at": Complaint.created_at, "updated_at": Complaint.updated_at,
@@ -196,16 +196,10 @@ def complaints_query(profile: Profile, staff: StaffUser,
     """The complaints the officer may see that match the filters (unordered)."""
     check_filters(profile, filters)
     stmt = scoped(select(Complaint), staff, Capability.complaints, Complaint.department)
-    if filters.kind:
-        stmt = stmt.where(Complaint.kind == filters.kind)
-    if filters.category:
-        stmt = stmt.where(Complaint.category == filters.category)
-    if filters.department:
-        stmt = stmt.where(Complaint.department == filters.department)
-    if filters.settlement:
-        stmt = stmt.where(Complaint.settlement == filters.settlement)
-    if filters.status:
-        stmt = stmt.where(Complaint.status == filters.status)
+    stmt = matching(stmt, (Complaint.kind, filters.kind), (Complaint.category, filters.category),
+                    (Complaint.department, filters.department),
+                    (Complaint.settlement, filters.settlement),
+                    (Complaint.status, filters.status))
     if filters.created_from:
         stmt = stmt.where(Complaint.created_at >= day_start(profile, filters.created_from))
     if filters.created_to:

@@ -27,7 +27,15 @@ from bot.services import deadlines
 from bot.services import documents as service
 from bot.staff import audit
 from bot.staff.permissions import Capability, scoped, shows_personal
-from bot.staff.query import PageWindow, check_choice, form_filters, one, paginate, sorted_by
+from bot.staff.query import (
+    PageWindow,
+    check_choice,
+    form_filters,
+    matching,
+    one,
+    paginate,
+    sorted_by,
+)
 
 REFERENCE = r"^D-[0-9]{4}-[0-9]{4,10}$"
 REFERENCE_MAX = 16
@@ -178,11 +186,8 @@ def requests_query(profile: Profile, staff: StaffUser, filters: RequestFilters,
                    now: datetime) -> Select[Any]:
     check_filters(profile, filters)
     undecided = DocumentRequest.status.not_in(list(DECIDED))
-    stmt = visible(staff)
-    if filters.status:
-        stmt = stmt.where(DocumentRequest.status == filters.status)
-    if filters.department:
-        stmt = stmt.where(DocumentRequest.department == filters.department)
+    stmt = matching(visible(staff), (DocumentRequest.status, filters.status),
+                    (DocumentRequest.department, filters.department))
     if filters.overdue is True:
         stmt = stmt.where(undecided, DocumentRequest.due_at < now)
     elif filters.overdue is False:

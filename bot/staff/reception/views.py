@@ -21,7 +21,7 @@ from bot.profile import Profile
 from bot.services import reception as service
 from bot.staff import audit
 from bot.staff.permissions import shows_personal
-from bot.staff.query import PageWindow, check_choice, one, paginate, sorted_by
+from bot.staff.query import PageWindow, check_choice, matching, one, paginate, sorted_by, within
 
 REFERENCE = r"^R-[0-9]{4}-[0-9]{4,10}$"
 DAY_SORTS = ("day",)
@@ -182,11 +182,7 @@ def list_days(session: Session, profile: Profile, filters: DayFilters, page: Pag
               now: datetime) -> tuple[list[ReceptionDay], int]:
     """Days of the weekly pattern are made first, as the bot's timer would."""
     service.ensure_days(session, profile, now)
-    stmt = select(ReceptionDay)
-    if filters.date_from:
-        stmt = stmt.where(ReceptionDay.day >= filters.date_from)
-    if filters.date_to:
-        stmt = stmt.where(ReceptionDay.day <= filters.date_to)
+    stmt = within(select(ReceptionDay), ReceptionDay.day, filters.date_from, filters.date_to)
     if filters.closed is not None:
         stmt = stmt.where(ReceptionDay.closed.is_(filters.closed))
     stmt = sorted_by(stmt, page.sort, {"day": ReceptionDay.day}, default=[ReceptionDay.day])
@@ -196,14 +192,9 @@ def list_days(session: Session, profile: Profile, filters: DayFilters, page: Pag
 def bookings_query(profile: Profile, filters: BookingFilters) -> Select[Any]:
     check_filters(profile, filters)
     stmt = select(Booking).join(Booking.day).options(contains_eager(Booking.day))
-    if filters.date_from:
-        stmt = stmt.where(ReceptionDay.day >= filters.date_from)
-    if filters.date_to:
-        stmt = stmt.where(ReceptionDay.day <= filters.date_to)
-    if filters.status:
-        stmt = stmt.where(Booking.status == filters.status)
-    if filters.settlement:
-        stmt = stmt.where(Booking.settlement == filters.settlement)
+    stmt = within(stmt, ReceptionDay.day, filters.date_from, filters.date_to)
+    stmt = matching(stmt, (Booking.status, filters.status),
+                    (Booking.settlement, filters.settlement))
     return stmt
 
 

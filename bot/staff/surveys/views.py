@@ -21,7 +21,7 @@ from bot.models import Survey, SurveyParticipant, SurveyResponse, SurveyStatus
 from bot.profile import Profile
 from bot.services import surveys as service
 from bot.staff.citizens import CHANNELS, Channel
-from bot.staff.query import PageWindow, check_choice, one, paginate, sorted_by
+from bot.staff.query import PageWindow, check_choice, matching, one, paginate, sorted_by
 
 TEXTS_PER_PAGE = 50
 SORTS = ("created_at", "slug")
@@ -171,9 +171,7 @@ def find_survey(session: Session, slug: str) -> Survey:
 def list_surveys(session: Session, filters: SurveyFilters,
                  page: PageWindow) -> tuple[list[Survey], int]:
     """Newest first."""
-    stmt = select(Survey)
-    if filters.status:
-        stmt = stmt.where(Survey.status == filters.status)
+    stmt = matching(select(Survey), (Survey.status, filters.status))
     stmt = sorted_by(stmt, page.sort, {"created_at": Survey.created_at, "slug": Survey.slug},
                      default=[Survey.created_at.desc(), Survey.id.desc()])
     return paginate(session, stmt, page)
