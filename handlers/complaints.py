@@ -53,12 +53,9 @@ def ask_kind(ctx: Context) -> None:
 
 @router.state(ComplaintFlow.kind, accepts={Kind.button})
 def on_kind(ctx: Context) -> None:
-    kind = ctx.payload("ckind")
-    if kind not in {k.value for k in ComplaintKind}:
-        ctx.again()
-        return
-    ctx.update_data(c_kind=kind)
-    ask_category(ctx)
+    if kind := ctx.choice("ckind", {k.value for k in ComplaintKind}):
+        ctx.update_data(c_kind=kind)
+        ask_category(ctx)
 
 
 @router.prompt(ComplaintFlow.category)
@@ -71,12 +68,9 @@ def ask_category(ctx: Context) -> None:
 
 @router.state(ComplaintFlow.category, accepts={Kind.button})
 def on_category(ctx: Context) -> None:
-    code = ctx.payload("ccat") or ""
-    if service.category(ctx.profile, code) is None:
-        ctx.again()
-        return
-    ctx.update_data(c_category=code)
-    ask_settlement(ctx)
+    if code := ctx.choice("ccat", ctx.profile.category_codes()):
+        ctx.update_data(c_category=code)
+        ask_settlement(ctx)
 
 
 @router.prompt(ComplaintFlow.settlement)
@@ -89,12 +83,9 @@ def ask_settlement(ctx: Context) -> None:
 
 @router.state(ComplaintFlow.settlement, accepts={Kind.button})
 def on_settlement(ctx: Context) -> None:
-    code = ctx.payload("cset") or ""
-    if code != ABROAD and ctx.profile.settlement(code) is None:
-        ctx.again()
-        return
-    ctx.update_data(c_settlement=code)
-    ask_description(ctx)
+    if code := ctx.choice("cset", ctx.profile.settlement_codes()):
+        ctx.update_data(c_settlement=code)
+        ask_description(ctx)
 
 
 @router.prompt(ComplaintFlow.description)
@@ -198,9 +189,8 @@ def ask_anonymity(ctx: Context) -> None:
 
 @router.state(ComplaintFlow.anonymity, accepts={Kind.button})
 def on_anonymity(ctx: Context) -> None:
-    answer = ctx.payload("canon")
-    if answer not in {"yes", "no"}:
-        ctx.again()
+    answer = ctx.choice("canon", {"yes", "no"})
+    if answer is None:
         return
     ctx.update_data(c_anonymous=answer == "yes")
     ask_confirm(ctx)

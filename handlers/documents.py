@@ -70,9 +70,8 @@ def ask_department(ctx: Context) -> None:
 
 @router.state(DocumentFlow.department, accepts={Kind.button})
 def on_department(ctx: Context) -> None:
-    code = ctx.payload("ddep")
-    if code != "unknown" and ctx.profile.department(code or "") is None:
-        ctx.again()
+    code = ctx.choice("ddep", ["unknown", *ctx.profile.department_codes()])
+    if code is None:
         return
     ctx.update_data(d_department=None if code == "unknown" else code)
     ask_form(ctx)
@@ -88,12 +87,9 @@ def ask_form(ctx: Context) -> None:
 
 @router.state(DocumentFlow.form, accepts={Kind.button})
 def on_form(ctx: Context) -> None:
-    form = ctx.payload("dform")
-    if form not in {f.value for f in DocumentForm}:
-        ctx.again()
-        return
-    ctx.update_data(d_form=form)
-    ask_urgency(ctx)
+    if form := ctx.choice("dform", {f.value for f in DocumentForm}):
+        ctx.update_data(d_form=form)
+        ask_urgency(ctx)
 
 
 @router.prompt(DocumentFlow.urgency)
@@ -106,9 +102,8 @@ def ask_urgency(ctx: Context) -> None:
 
 @router.state(DocumentFlow.urgency, accepts={Kind.button})
 def on_urgency(ctx: Context) -> None:
-    answer = ctx.payload("durg")
-    if answer not in {"yes", "no"}:
-        ctx.again()
+    answer = ctx.choice("durg", {"yes", "no"})
+    if answer is None:
         return
     ctx.update_data(d_urgent=answer == "yes")
     ask_name(ctx)

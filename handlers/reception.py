@@ -260,12 +260,9 @@ def settlement_label(ctx: Context, code: str | None) -> str:
 
 @router.state(Appointment.settlement, accepts={Kind.button})
 def on_settlement(ctx: Context) -> None:
-    code = ctx.payload("rset")
-    if code != ABROAD and ctx.profile.settlement(code or "") is None:
-        ctx.again()
-        return
-    ctx.update_data(r_settlement=code)
-    ask_confirm(ctx)
+    if code := ctx.choice("rset", ctx.profile.settlement_codes()):
+        ctx.update_data(r_settlement=code)
+        ask_confirm(ctx)
 
 
 @router.prompt(Appointment.confirm)

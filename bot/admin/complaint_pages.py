@@ -32,6 +32,7 @@ DONE = ("transition", "reply", "reply_kept", "note", "assign", "publish", "unpub
 FILTERS = tuple(views.ComplaintFilters.model_fields)
 Csrf = Annotated[str, Form(max_length=200)]
 Text = Annotated[str, Form(max_length=service.REPLY_MAX)]
+Message = Annotated[str, Form(min_length=1, max_length=service.REPLY_MAX)]
 ReferencePath = Annotated[str, Path(pattern=views.REFERENCE, max_length=16)]
 PhotoIdPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
@@ -115,9 +116,7 @@ def transition(reference: ReferencePath, request: Request, runtime: RuntimeDep,
 
 @router.post("/{reference}/reply")
 def reply(reference: ReferencePath, request: Request, runtime: RuntimeDep, staff: Writer,
-          session: SessionDep, text: Annotated[str, Form(min_length=1,
-                                                         max_length=service.REPLY_MAX)],
-          csrf_token: Csrf = "") -> Response:
+          session: SessionDep, text: Message, csrf_token: Csrf = "") -> Response:
     rendering.check_csrf(request, runtime, csrf_token)
     _, delivered = actions.reply(session, runtime.profile, runtime.catalogs, staff,
                                  client_ip(request), reference=reference, text=text)
@@ -126,9 +125,7 @@ def reply(reference: ReferencePath, request: Request, runtime: RuntimeDep, staff
 
 @router.post("/{reference}/notes")
 def note(reference: ReferencePath, request: Request, runtime: RuntimeDep, staff: Writer,
-         session: SessionDep, text: Annotated[str, Form(min_length=1,
-                                                        max_length=service.REPLY_MAX)],
-         csrf_token: Csrf = "") -> Response:
+         session: SessionDep, text: Message, csrf_token: Csrf = "") -> Response:
     rendering.check_csrf(request, runtime, csrf_token)
     actions.note(session, staff, client_ip(request), reference=reference, text=text)
     return _back(reference, "note")

@@ -7,7 +7,7 @@ on both."""
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
@@ -139,29 +139,31 @@ MinutesField = Annotated[int | None, Form(ge=service.SLOT_MINUTES_MIN,
                                           le=service.SLOT_MINUTES_MAX)]
 
 
+def day_form(start: StartField = None, slots: SlotsField = None,
+             slot_minutes: MinutesField = None) -> dict[str, Any]:
+    """What the officer set of a day (empty fields keep the weekly pattern's)."""
+    return {"start": parse_hhmm(start), "slots": slots, "slot_minutes": slot_minutes}
+
+
+DayFields = Annotated[dict[str, Any], Depends(day_form)]
+
+
 @router.post("/days")
 def create_day(request: Request, runtime: RuntimeDep, staff: Writer, session: SessionDep,
-               day: Annotated[date, Form()], csrf_token: Csrf = "",
-               start: StartField = None, slots: SlotsField = None,
-               slot_minutes: MinutesField = None,
-               ) -> Response:
+               day: Annotated[date, Form()], fields: DayFields,
+               csrf_token: Csrf = "") -> Response:
     rendering.check_csrf(request, runtime, csrf_token)
     actions.create_day(session, runtime.profile, staff, client_ip(request), day=day,
-                       start=parse_hhmm(start), slots=slots, slot_minutes=slot_minutes,
-                       now=utcnow())
+                       now=utcnow(), **fields)
     return _redirect(HOME, "day_created")
 
 
 @router.post("/days/{day}/change")
 def change_day(day: date, request: Request, runtime: RuntimeDep, staff: Writer,
-               session: SessionDep, csrf_token: Csrf = "",
-               start: StartField = None, slots: SlotsField = None,
-               slot_minutes: MinutesField = None,
-               ) -> Response:
+               session: SessionDep, fields: DayFields, csrf_token: Csrf = "") -> Response:
     rendering.check_csrf(request, runtime, csrf_token)
     actions.change_day(session, runtime.profile, staff, client_ip(request), day=day,
-                       start=parse_hhmm(start), slots=slots, slot_minutes=slot_minutes,
-                       now=utcnow())
+                       now=utcnow(), **fields)
     return _redirect(HOME, "day_changed")
 
 

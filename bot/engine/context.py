@@ -4,6 +4,7 @@ the same transaction as the state they leave behind."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -119,6 +120,16 @@ class Context:
             return None
         got, rest = split_payload(self.msg.payload)
         return rest if got == prefix else None
+
+    def choice(self, prefix: str, allowed: Collection[str]) -> str | None:
+        """The pressed button's value when it is one of `allowed`; otherwise
+        (an old button, a forged payload) the question is asked again and the
+        answer is None."""
+        value = self.payload(prefix)
+        if value is None or value not in allowed:
+            self.again()
+            return None
+        return value
 
     def again(self, key: str = "error.stale_button", /, **params: object) -> None:
         """Say what was wrong with the answer, then ask the current question again."""
