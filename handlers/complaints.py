@@ -36,6 +36,12 @@ class ComplaintFlow(StatesGroup):
     confirm = State()
 
 
+def _ask_one_of(ctx: Context, state: State, question: str, rows: list[list[Button]]) -> None:
+    """A question answered with one of these buttons, with a way back and out."""
+    ctx.set_state(state)
+    ctx.reply(ctx.t(question), [*rows, ctx.nav_row()])
+
+
 @router.command("complaint")
 @router.menu_item("complaint", "menu.complaint", order=30)
 def complaint(ctx: Context) -> None:
@@ -60,10 +66,9 @@ def on_kind(ctx: Context) -> None:
 
 @router.prompt(ComplaintFlow.category)
 def ask_category(ctx: Context) -> None:
-    ctx.set_state(ComplaintFlow.category)
-    rows = [[Button(c.label(ctx.locale), f"ccat:{c.code}")]
-            for c in ctx.profile.complaint_categories]
-    ctx.reply(ctx.t("complaints.ask_category"), [*rows, ctx.nav_row()])
+    _ask_one_of(ctx, ComplaintFlow.category, "complaints.ask_category",
+                [[Button(c.label(ctx.locale), f"ccat:{c.code}")]
+                 for c in ctx.profile.complaint_categories])
 
 
 @router.state(ComplaintFlow.category, accepts={Kind.button})
@@ -75,10 +80,9 @@ def on_category(ctx: Context) -> None:
 
 @router.prompt(ComplaintFlow.settlement)
 def ask_settlement(ctx: Context) -> None:
-    ctx.set_state(ComplaintFlow.settlement)
     rows = [[Button(s.label(ctx.locale), f"cset:{s.code}")] for s in ctx.profile.settlements]
     rows.append([Button(ctx.t("complaints.abroad"), f"cset:{ABROAD}")])
-    ctx.reply(ctx.t("complaints.ask_settlement"), [*rows, ctx.nav_row()])
+    _ask_one_of(ctx, ComplaintFlow.settlement, "complaints.ask_settlement", rows)
 
 
 @router.state(ComplaintFlow.settlement, accepts={Kind.button})

@@ -155,15 +155,19 @@ def on_time(ctx: Context) -> None:
 
 @router.prompt(Appointment.topic)
 def ask_topic(ctx: Context) -> None:
-    ctx.set_state(Appointment.topic)
-    ctx.reply(ctx.t("reception.ask_topic", min=service.TOPIC_MIN, max=service.TOPIC_MAX),
-              [ctx.nav_row()])
+    _ask_topic(ctx, Appointment.topic, "reception.ask_topic")
 
 
 @router.state(Appointment.topic, accepts={Kind.text}, max_length=service.TOPIC_MAX)
 def on_topic(ctx: Context) -> None:
     if _take_topic(ctx, "r_topic"):
         ask_name(ctx)
+
+
+def _ask_topic(ctx: Context, state: State, question: str) -> None:
+    """What the citizen wants to talk about (a booking's, or an urgent one's)."""
+    ctx.set_state(state)
+    ctx.reply(ctx.t(question, min=service.TOPIC_MIN, max=service.TOPIC_MAX), [ctx.nav_row()])
 
 
 def _take_topic(ctx: Context, key: str) -> bool:
@@ -387,9 +391,7 @@ def on_booking_action(ctx: Context) -> None:
 
 @router.prompt(Urgent.topic)
 def ask_urgent_topic(ctx: Context) -> None:
-    ctx.set_state(Urgent.topic)
-    ctx.reply(ctx.t("reception.urgent_topic", min=service.TOPIC_MIN, max=service.TOPIC_MAX),
-              [ctx.nav_row()])
+    _ask_topic(ctx, Urgent.topic, "reception.urgent_topic")
 
 
 @router.state(Urgent.topic, accepts={Kind.text}, max_length=service.TOPIC_MAX)

@@ -69,6 +69,16 @@ class SurveyInvalid(Invalid):
 
 # --- definitions ---------------------------------------------------------------
 
+def _check_key(key: Any, where: str, seen: set[str], problems: list[tuple[str, str]]) -> None:
+    """A question's or an option's key: the right form, and once per list."""
+    if not isinstance(key, str) or not KEY.match(key):
+        problems.append((f"{where}.key", "must match ^[a-z0-9_]{1,24}$"))
+    elif key in seen:
+        problems.append((f"{where}.key", f"duplicate key {key!r}"))
+    else:
+        seen.add(key)
+
+
 def _texts(value: Any, where: str, locales: tuple[str, ...], limit: int,
            problems: list[tuple[str, str]]) -> dict[str, str]:
     if not isinstance(value, dict):
@@ -154,12 +164,7 @@ def check_definition(profile: Profile, data: Any) -> dict[str, Any]:
             problems.append((where, "must be an object"))
             continue
         key = question.get("key")
-        if not isinstance(key, str) or not KEY.match(key):
-            problems.append((f"{where}.key", "must match ^[a-z0-9_]{1,24}$"))
-        elif key in seen:
-            problems.append((f"{where}.key", f"duplicate key {key!r}"))
-        else:
-            seen.add(key)
+        _check_key(key, where, seen, problems)
         kind = question.get("type")
         if kind not in TYPES:
             problems.append((f"{where}.type", f"unknown type {kind!r}; one of {', '.join(TYPES)}"))
@@ -189,12 +194,7 @@ def check_definition(profile: Profile, data: Any) -> dict[str, Any]:
             for o_index, option in enumerate(options[:OPTIONS_MAX]):
                 o_where = f"{where}.options[{o_index}]"
                 o_key = option.get("key") if isinstance(option, dict) else None
-                if not isinstance(o_key, str) or not KEY.match(o_key):
-                    problems.append((f"{o_where}.key", "must match ^[a-z0-9_]{1,24}$"))
-                elif o_key in option_keys:
-                    problems.append((f"{o_where}.key", f"duplicate key {o_key!r}"))
-                else:
-                    option_keys.add(o_key)
+                _check_key(o_key, o_where, option_keys, problems)
                 item["options"].append({"key": o_key, "text": _texts(
                     option.get("text") if isinstance(option, dict) else None,
                     f"{o_where}.text", locales, TITLE_MAX, problems)})
