@@ -6,9 +6,13 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from bot.config import get_settings
+from bot.config import Settings, get_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 log = logging.getLogger("klokot-bot")
 
@@ -90,51 +94,19 @@ def _read_password(confirm: bool = True) -> str:
     return first
 
 
-def cmd_staff(args: argparse.Namespace) -> int:
+def _on_database(work: Callable[[Session, Settings], int]) -> int:
+    """Run an operator's command in one transaction on the migrated database;
+    a refusal (a taken name, a weak password) is said on stderr, exit 1."""
     from bot.db import Database
     from bot.migrate import upgrade
-    from bot.models.staff import Role, StaffUser
-    from bot.profile import load_profile
     from bot.refusals import Refused
-    from bot.staff import accounts
 
     settings = get_settings()
     upgrade(settings.database_url)
     db = Database(settings.database_url)
     try:
         with db.session() as session:
-            if args.action == "list":
-                from sqlalchemy import select
-
-                for each in session.scalars(select(StaffUser).order_by(StaffUser.username)):
-                    state = "disabled" if each.disabled_at else "active"
-                    chat = "chat linked" if each.chat_account_id else ""
-                    print(f"{each.username:24} {each.role.value:13} "
-                          f"{each.department or '':18} {state:9} {chat}")
-                return 0
-            if args.action == "add":
-                accounts.create_staff(
-                    session, load_profile(settings.profile_path), username=args.username,
-                    password=_read_password(), role=Role(args.role),
-                    department=args.department, full_name=args.name,
-                    language=args.language,
-                )
-                print(f"created {args.username} ({args.role})")
-                return 0
-            staff = accounts.find(session, args.username)
-            if staff is None:
-                print(f"no staff account {args.username!r}", file=sys.stderr)
-                return 1
-            if args.action == "disable":
-                accounts.disable(session, staff)
-                print(f"disabled {staff.username}; its sessions and tokens no longer work")
-            elif args.action == "enable":
-                accounts.enable(session, staff)
-                print(f"enabled {staff.username}")
-            elif args.action == "password":
-                accounts.set_password(session, staff, _read_password())
-                print(f"password changed for {staff.username}; its old sessions are closed")
-            return 0
+            return work(session, settings)
     except Refused as exc:
         print(str(exc), file=sys.stderr)
         return 1
@@ -142,41 +114,75 @@ def cmd_staff(args: argparse.Namespace) -> int:
         db.dispose()
 
 
+def cmd_staff(args: argparse.Namespace) -> int:
+    from bot.models.staff import Role, StaffUser
+    from bot.profile import load_profile
+    from bot.staff import accounts
+
+    def work(session: Session, settings: Settings) -> int:
+        if args.action == "list":
+            from sqlalchemy import select
+
+            for each in session.scalars(select(StaffUser).order_by(StaffUser.username)):
+                state = "disabled" if each.disabled_at else "active"
+                chat = "chat linked" if each.chat_account_id else ""
+                print(f"{each.username:24} {each.role.value:13} "
+                      f"{each.department or '':18} {state:9} {chat}")
+            return 0
+        if args.action == "add":
+            accounts.create_staff(
+                session, load_profile(settings.profile_path), username=args.username,
+                password=_read_password(), role=Role(args.role),
+                department=args.department, full_name=args.name,
+                language=args.language,
+            )
+            print(f"created {args.username} ({args.role})")
+            return 0
+        staff = accounts.find(session, args.username)
+        if staff is None:
+            print(f"no staff account {args.username!r}", file=sys.stderr)
+            return 1
+        if args.action == "disable":
+            accounts.disable(session, staff)
+            print(f"disabled {staff.username}; its sessions and tokens no longer work")
+        elif args.action == "enable":
+            accounts.enable(session, staff)
+            print(f"enabled {staff.username}")
+        elif args.action == "password":
+            accounts.set_password(session, staff, _read_password())
+            print(f"password changed for {staff.username}; its old sessions are closed")
+        return 0
+
+    return _on_database(work)
+
+
 def cmd_open311(args: argparse.Namespace) -> int:
-    from bot.db import Database, utcnow
-    from bot.migrate import upgrade
+    from bot.db import utcnow
     from bot.open311 import keys
 
-    settings = get_settings()
-    upgrade(settings.database_url)
-    db = Database(settings.database_url)
-    try:
-        with db.session() as session:
-            if args.action == "list-keys":
-                rows = keys.list_keys(session)
-                if not rows:
-                    print("no Open311 keys yet; make one with 'klokot-bot open311 add-key NAME'")
-                for row in rows:
-                    state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "active"
-                    used = (f"last used {row.last_used_at:%Y-%m-%d %H:%M} UTC"
-                            if row.last_used_at else "never used")
-                    print(f"{row.name:32} {state:18} created {row.created_at:%Y-%m-%d}  {used}")
-                return 0
-            if args.action == "add-key":
-                _, key = keys.add_key(session, args.name, now=utcnow())
-                print(f"created the Open311 key {args.name!r}; it is shown only now, "
-                      "so store it:", file=sys.stderr)
-                print(key)
-                return 0
-            row, was_active = keys.revoke_key(session, args.name, now=utcnow())
-            print(f"revoked the Open311 key {row.name!r}; it no longer works" if was_active
-                  else f"the Open311 key {row.name!r} was already revoked")
+    def work(session: Session, settings: Settings) -> int:
+        if args.action == "list-keys":
+            rows = keys.list_keys(session)
+            if not rows:
+                print("no Open311 keys yet; make one with 'klokot-bot open311 add-key NAME'")
+            for row in rows:
+                state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "active"
+                used = (f"last used {row.last_used_at:%Y-%m-%d %H:%M} UTC"
+                        if row.last_used_at else "never used")
+                print(f"{row.name:32} {state:18} created {row.created_at:%Y-%m-%d}  {used}")
             return 0
-    except keys.Open311KeyError as exc:
-        print(str(exc), file=sys.stderr)
-        return 1
-    finally:
-        db.dispose()
+        if args.action == "add-key":
+            _, key = keys.add_key(session, args.name, now=utcnow())
+            print(f"created the Open311 key {args.name!r}; it is shown only now, "
+                  "so store it:", file=sys.stderr)
+            print(key)
+            return 0
+        row, was_active = keys.revoke_key(session, args.name, now=utcnow())
+        print(f"revoked the Open311 key {row.name!r}; it no longer works" if was_active
+              else f"the Open311 key {row.name!r} was already revoked")
+        return 0
+
+    return _on_database(work)
 
 
 def parser() -> argparse.ArgumentParser:

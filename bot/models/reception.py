@@ -38,7 +38,20 @@ class BookingStatus(enum.StrEnum):
     past = "past"  # the day went by and staff did not mark it (yet)
 
 
-class Booking(Base):
+class FromCitizen:
+    """Who asked the reception, from which chat, and what about: a booking and
+    an urgent request alike (the name and phone they gave; the chat is where
+    answers go, and is unset when the account goes)."""
+
+    citizen_id: Mapped[int] = mapped_column(ForeignKey("citizen.id"), index=True)
+    account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("channel_account.id", ondelete="SET NULL"))
+    topic: Mapped[str] = mapped_column(Text)
+    full_name: Mapped[str | None] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(32))
+
+
+class Booking(FromCitizen, Base):
     """A citizen's appointment at the reception.
 
     Lifecycle: `booked` (at most one per citizen, at most one per slot — both
@@ -60,12 +73,6 @@ class Booking(Base):
     day_id: Mapped[int] = mapped_column(ForeignKey("reception_day.id"), index=True)
     slot_index: Mapped[int]
     starts_at: Mapped[datetime] = mapped_column(index=True)
-    citizen_id: Mapped[int] = mapped_column(ForeignKey("citizen.id"), index=True)
-    account_id: Mapped[int | None] = mapped_column(
-        ForeignKey("channel_account.id", ondelete="SET NULL"))
-    topic: Mapped[str] = mapped_column(Text)
-    full_name: Mapped[str | None] = mapped_column(String(200))
-    phone: Mapped[str | None] = mapped_column(String(32))
     settlement: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[BookingStatus] = mapped_column(
         Enum(BookingStatus, native_enum=False, length=16), default=BookingStatus.booked)
@@ -85,7 +92,7 @@ class UrgentStatus(enum.StrEnum):
     handled = "handled"
 
 
-class UrgentRequest(Base):
+class UrgentRequest(FromCitizen, Base):
     """"Urgent" takes no slot: the Office of the Mayor is alerted at once.
     Lifecycle: `open` → `handled` (an officer called the citizen back)."""
 
@@ -93,12 +100,6 @@ class UrgentRequest(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     reference: Mapped[str] = mapped_column(String(16), unique=True)
-    citizen_id: Mapped[int] = mapped_column(ForeignKey("citizen.id"), index=True)
-    account_id: Mapped[int | None] = mapped_column(
-        ForeignKey("channel_account.id", ondelete="SET NULL"))
-    topic: Mapped[str] = mapped_column(Text)
-    full_name: Mapped[str | None] = mapped_column(String(200))
-    phone: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[UrgentStatus] = mapped_column(
         Enum(UrgentStatus, native_enum=False, length=16), default=UrgentStatus.open)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
