@@ -12,6 +12,7 @@ import io
 import os
 import re
 import string
+from collections.abc import Callable
 from datetime import date, datetime, time
 from functools import lru_cache
 from pathlib import Path
@@ -37,6 +38,8 @@ _LONG_DATE = {
     "en": "EEEE, d MMMM y",
 }
 
+
+Translate = Callable[..., str]
 
 class Catalogs:
     """All locales' translations; lookups fall back to English, never to a key."""
@@ -71,6 +74,14 @@ class Catalogs:
         if text == key and locale != FALLBACK:
             text = self._translations[FALLBACK].ngettext(key, key, n)
         return text.format(n=n, **params)
+
+    def translator(self, locale: str) -> Translate:
+        """`t(key, **params)` in one language, for code that writes a whole
+        message in the reader's language (a citizen's, an officer's)."""
+        def t(key: str, /, **params: object) -> str:
+            return self.gettext(locale, key, **params)
+
+        return t
 
 
 @lru_cache

@@ -170,9 +170,7 @@ def render(request: Request, runtime: Runtime, name: str, staff: StaffUser | Sta
     catalogs = runtime.catalogs
     seed = csrf_seed(request)
 
-    def t(key: str, **params: object) -> str:
-        return catalogs.gettext(locale, key, **params)
-
+    t = catalogs.translator(locale)
     sections = [
         {"code": code, "label": t(label),
          "readable": staff is not None and can_read(staff.role, capability)}

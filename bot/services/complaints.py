@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.i18n import Catalogs
+from bot.i18n import Catalogs, Translate
 from bot.messages import Button, Reply
 from bot.models import (
     ChannelAccount,
@@ -28,7 +28,7 @@ from bot.models.complaints import CLOSED
 from bot.models.staff import Role
 from bot.profile import Named, Profile
 from bot.refusals import Conflict, Invalid
-from bot.services.notify import Translate, alert_officers, tell_citizen
+from bot.services.notify import alert_officers, tell_citizen
 
 DESCRIPTION_MIN, DESCRIPTION_MAX = 10, 4000
 ADDRESS_MIN, ADDRESS_MAX = 3, 300

@@ -10,7 +10,7 @@ from functools import partial
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.i18n import Catalogs, format_date, format_time
+from bot.i18n import Catalogs, Translate, format_date, format_time
 from bot.messages import FileRef, Reply
 from bot.models import (
     ChannelAccount,
@@ -26,7 +26,7 @@ from bot.models.staff import Role
 from bot.profile import Profile
 from bot.refusals import Conflict, Invalid
 from bot.services import deadlines
-from bot.services.notify import Translate, alert_officers, tell_citizen
+from bot.services.notify import alert_officers, tell_citizen
 
 DESCRIPTION_MIN, DESCRIPTION_MAX = 10, 4000
 REASON_MAX = 2000

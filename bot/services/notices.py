@@ -127,9 +127,7 @@ def topic_label(profile: Profile, code: str, locale: str) -> str:
 
 def render(catalogs: Catalogs, profile: Profile, notice: Notice, locale: str) -> Reply:
     """The notice as a citizen of this language gets it (also the preview)."""
-    def t(key: str, /, **params: object) -> str:
-        return catalogs.gettext(locale, key, **params)
-
+    t = catalogs.translator(locale)
     text = notice.texts.get(locale) or notice.texts.get(profile.default_locale) or ""
     rows: list[list[Button]] = []
     if notice.rsvp:

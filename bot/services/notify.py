@@ -14,22 +14,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.db import utcnow
-from bot.i18n import Catalogs
+from bot.i18n import Catalogs, Translate
 from bot.messages import Reply
 from bot.models import ChannelAccount, Citizen, OutboxMessage
 from bot.models.staff import Role, StaffUser
 from bot.outbox.queue import enqueue, enqueue_once
 from bot.profile import Profile
-
-Translate = Callable[..., str]
-
-
-def translator(catalogs: Catalogs, locale: str) -> Translate:
-    """`t(key, **params)` in one language."""
-    def t(key: str, /, **params: object) -> str:
-        return catalogs.gettext(locale, key, **params)
-
-    return t
 
 
 def citizen_chat(session: Session, citizen_id: int | None,
@@ -65,7 +55,7 @@ def tell_citizen(
         return False
     citizen, account = found
     locale = citizen.language or profile.default_locale
-    made = message(translator(catalogs, locale), locale)
+    made = message(catalogs.translator(locale), locale)
     replies = made if isinstance(made, list) else [made]
     if dedupe_key is not None:
         return all(enqueue_once(session, account, reply, dedupe_key=dedupe_key if i == 0
@@ -101,7 +91,7 @@ def alert_officers(
     queued = []
     now = utcnow()
     for staff, account in session.execute(query).all():
-        t = translator(catalogs, staff.language)
+        t = catalogs.translator(staff.language)
         if once_per is None:
             queued.append(enqueue(session, account, message(t), profile=profile,
                                   origin="bot", now=now))

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.db import insert_for
-from bot.i18n import Catalogs, format_date, format_time
+from bot.i18n import Catalogs, Translate, format_date, format_time
 from bot.messages import Button, Reply
 from bot.models import (
     Booking,
@@ -32,7 +32,7 @@ from bot.models import (
 from bot.models.staff import Role
 from bot.profile import Profile
 from bot.refusals import Conflict, Invalid
-from bot.services.notify import Translate, alert_officers, tell_citizen
+from bot.services.notify import alert_officers, tell_citizen
 
 TOPIC_MIN, TOPIC_MAX = 10, 1000
 

@@ -98,9 +98,7 @@ def calendar_ics(session: Session, profile: Profile, catalogs: Catalogs, feed: C
     the municipality's systems and the officer may see them (then audited)."""
     locale = owner.language
 
-    def t(key: str, **params: object) -> str:
-        return catalogs.gettext(locale, key, **params)
-
+    t = catalogs.translator(locale)
     personal = profile.reception.calendar_personal and shows_personal(owner)
     bookings = session.scalars(
         select(Booking).join(Booking.day).options(contains_eager(Booking.day))
