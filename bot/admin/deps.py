@@ -29,12 +29,15 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 def get_session(runtime: RuntimeDep) -> Iterator[Session]:
-    """One transaction per request, committed before the answer is sent."""
+    """One transaction per request, committed before the answer is sent, so
+    that the page a browser is redirected to after a change (or an API
+    client's next read) sees it. FastAPI would otherwise end a `yield`
+    dependency only after the response has left (its "request" scope)."""
     with runtime.db.session() as session:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def bearer_or_cookie(request: Request) -> str | None:
