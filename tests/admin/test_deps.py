@@ -4,6 +4,7 @@ client's next read) already sees it."""
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from typing import Any
 
 from sqlalchemy import func, select
@@ -25,10 +26,10 @@ async def test_a_write_is_committed_before_the_answer_leaves(db: Database) -> No
 
     seen_when_answered: list[int] = []
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> MutableMapping[str, Any]:
         return {"type": "http.request", "body": b"", "more_body": False}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         if message["type"] == "http.response.start":
             with db.read_session() as session:  # another connection, as the next request's
                 seen_when_answered.append(int(session.scalar(
