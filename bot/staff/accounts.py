@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from bot.config import Settings
 from bot.db import utcnow
-from bot.models import ChannelAccount
+from bot.models import CalendarFeed, ChannelAccount
 from bot.models.staff import Role, StaffToken, StaffUser
 from bot.profile import Profile
 from bot.refusals import Conflict, Invalid
@@ -69,11 +69,14 @@ def find(session: Session, username: str) -> StaffUser | None:
 
 
 def revoke_all(session: Session, staff: StaffUser, now: datetime | None = None) -> None:
-    session.execute(
-        update(StaffToken)
-        .where(StaffToken.staff_id == staff.id, StaffToken.revoked_at.is_(None))
-        .values(revoked_at=now or utcnow())
-    )
+    """Every secret the officer holds stops working: sign-in tokens, browser
+    sessions and calendar feed links (a feed URL is a password too)."""
+    for model in (StaffToken, CalendarFeed):
+        session.execute(
+            update(model)
+            .where(model.staff_id == staff.id, model.revoked_at.is_(None))
+            .values(revoked_at=now or utcnow())
+        )
 
 
 def disable(session: Session, staff: StaffUser, by: StaffUser | None = None) -> None:

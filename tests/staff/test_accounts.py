@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -52,3 +53,32 @@ def test_off_from_the_chat_unlinks_every_officer_of_it_with_an_audit_entry(db: D
         assert sorted(e.username for e in entries) == ["a1", "a2"]
         assert all(e.detail == "from the chat" and e.after == {"chat_account_id": None}
                    for e in entries)
+
+
+def test_a_password_change_or_a_disabled_account_ends_the_calendar_feeds(db: Database) -> None:
+    """A feed link is a secret like a session: it must not outlive the password
+    an officer changed because it leaked (security review, item 22)."""
+    from bot.refusals import NotFound
+    from bot.staff.reception import calendar
+
+    make_staff(db, "mayor1", "mayor_office")
+    make_staff(db, "mayor2", "mayor_office")
+    with db.session() as session:
+        first, second = accounts.find(session, "mayor1"), accounts.find(session, "mayor2")
+        assert first is not None and second is not None
+        _, changed_token = calendar.create_feed(session, first, None, utcnow())
+        _, disabled_token = calendar.create_feed(session, second, None, utcnow())
+    with db.session() as session:
+        first, second = accounts.find(session, "mayor1"), accounts.find(session, "mayor2")
+        assert first is not None and second is not None
+        accounts.set_password(session, first, "a new long password")
+        accounts.disable(session, second)
+    with db.session() as session:
+        for token in (changed_token, disabled_token):
+            with pytest.raises(NotFound):
+                calendar.feed_for_token(session, token)
+        assert calendar.own_feeds(session, first) == []
+        accounts.enable(session, second)
+    # enabling again does not bring the old link back
+    with db.session() as session, pytest.raises(NotFound):
+        calendar.feed_for_token(session, disabled_token)
