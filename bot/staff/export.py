@@ -13,7 +13,7 @@ from datetime import date, datetime, time
 from typing import Any
 
 BOM = "\ufeff"
-FORMULA_STARTS = ("=", "+", "-", "@")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
