@@ -72,7 +72,7 @@ def build_runtime(settings: Settings | None = None, *, db: Database | None = Non
     routes = build_routes()
     if db is None:
         if settings.is_sqlite:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         db = Database(settings.database_url)
     files = FileStore(settings.media_dir, settings.public_url, settings.resolved_secret_key())
     engine = Engine(db, profile, catalogs, routes, files)
