@@ -233,13 +233,18 @@ def has_participants(session: Session, survey: Survey) -> bool:
 
 
 def update(session: Session, profile: Profile, survey: Survey, data: Any) -> None:
-    """Replace the definition; the slug stays. The questions freeze at the
-    first answer — and already once someone started (answers in progress
-    are kept in their conversation by question number)."""
+    """Replace the definition; the slug stays. Anonymity is fixed once the
+    survey is published; the questions freeze at the first answer — and
+    already once someone started (answers in progress are kept in their
+    conversation by question number)."""
     definition = check_definition(profile, {**(data if isinstance(data, dict) else {}),
                                             "slug": survey.slug})
     if survey.status is SurveyStatus.closed:
         raise Conflict("survey_closed", "a closed survey cannot change")
+    if survey.status is not SurveyStatus.draft and definition["anonymous"] != survey.anonymous:
+        # Citizens answered under the promise they were given; it cannot change under them.
+        raise Conflict("anonymity_fixed",
+                       "whether a survey is anonymous is fixed once it is published")
     if definition["questions"] != survey.questions:
         if has_responses(session, survey):
             raise Conflict("has_responses", "questions cannot change once people answered")

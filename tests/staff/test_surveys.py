@@ -214,3 +214,21 @@ def test_the_list_filters_by_status_newest_first(db: Database) -> None:
         assert total == 3 and [s.slug for s in everything] == ["first", "second", "third"]
         [second] = views.list_out(session, [s for s in everything if s.slug == "second"])
         assert second.status is SurveyStatus.open and second.running
+
+
+def test_anonymity_is_fixed_once_the_survey_is_published(db: Database) -> None:
+    """Switching `anonymous` off on an open survey stored the next answers with
+    the citizen, app and language (security review, item 13)."""
+    make_staff(db, "info1", "info_office")
+    with db.session() as session:
+        staff = officer(session)
+        survey = actions.create(session, PROFILE, staff, IP, definition())
+        assert survey.anonymous
+        named = {**definition(), "anonymous": False}
+        actions.update(session, PROFILE, staff, IP, survey.slug, named)  # a draft may change
+        assert not survey.anonymous
+        actions.update(session, PROFILE, staff, IP, survey.slug, definition())
+        actions.publish(session, PROFILE, CATALOGS, staff, IP, survey.slug, invite=False)
+        with pytest.raises(Conflict) as fixed:
+            actions.update(session, PROFILE, staff, IP, survey.slug, named)
+        assert fixed.value.code == "anonymity_fixed" and survey.anonymous

@@ -109,7 +109,8 @@ def replace(slug: SlugPath, body: DefinitionBody, staff: Writer, session: Sessio
     """Replace the definition (the slug in the path stays). 422
     `invalid_definition` as for creating; 409 `has_responses` when the
     questions would change after someone answered (`has_participants` when
-    someone started), `survey_closed` for a closed survey."""
+    someone started), `anonymity_fixed` when `anonymous` would change after
+    publishing, `survey_closed` for a closed survey."""
     survey = actions.update(session, runtime.profile, staff, client_ip(request), slug, body)
     return views.detail_out(session, survey)
 
