@@ -58,6 +58,7 @@ class Settings(BaseSettings):
 
     # Staff sign-in.
     staff_token_hours: float = 8.0
+    staff_idle_minutes: float = 30.0  # a browser session unused this long ends
     login_max_failures: int = 5
     login_lock_minutes: float = 15.0
     login_delay_seconds: float = 0.5

@@ -5,7 +5,8 @@ the one place where permissions are decided."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Annotated
+from datetime import timedelta
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
@@ -48,9 +49,9 @@ def bearer_or_cookie(request: Request) -> str | None:
     return request.cookies.get(SESSION_COOKIE)
 
 
-def current_staff(request: Request, session: SessionDep) -> StaffUser:
+def current_staff(request: Request, session: SessionDep, runtime: RuntimeDep) -> StaffUser:
     token = bearer_or_cookie(request)
-    found = staff_for_token(session, token) if token else None
+    found = staff_for_token(session, token, **session_limits(runtime)) if token else None
     if found is None:
         raise Problem(401, "not_authenticated",
                       "sign in first: the token is missing, expired, revoked or its "
@@ -62,6 +63,13 @@ def current_staff(request: Request, session: SessionDep) -> StaffUser:
 
 
 CurrentStaff = Annotated[StaffUser, Depends(current_staff)]
+
+
+def session_limits(runtime: Runtime) -> dict[str, Any]:
+    """How long a browser session lives at the most, and unused."""
+    settings = runtime.settings
+    return {"hours": settings.staff_token_hours,
+            "idle": timedelta(minutes=settings.staff_idle_minutes)}
 
 
 def require(capability: Capability, *, write: bool = False) -> Callable[[StaffUser], StaffUser]:

@@ -5,6 +5,7 @@ every asset served from here; like the API, they call the staff use-cases."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -48,8 +49,9 @@ async def login(request: Request, runtime: RuntimeDep,
             result = accounts.authenticate(session, runtime.settings, username, password, ip)
             if result.staff is None:
                 return result, None
-            token, _ = accounts.issue_token(session, result.staff, "session",
-                                            runtime.settings.staff_token_hours)
+            token, _ = accounts.issue_token(
+                session, result.staff, accounts.SESSION, runtime.settings.staff_token_hours,
+                idle=timedelta(minutes=runtime.settings.staff_idle_minutes))
             return result, token
 
     result, token = await run_in_threadpool(check)
@@ -63,9 +65,9 @@ async def login(request: Request, runtime: RuntimeDep,
                       status=429 if result.code == "account_locked" else 401,
                       error=key, username=username[:64])
     response = RedirectResponse("/staff", status_code=303)
+    # No max-age: the session ends with the browser (and unused, on the server).
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict",
-                        secure=is_secure(request), path="/",
-                        max_age=int(runtime.settings.staff_token_hours * 3600))
+                        secure=is_secure(request), path="/")
     return response
 
 

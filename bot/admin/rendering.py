@@ -19,7 +19,14 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
 
 from bot.admin.common import Problem
-from bot.admin.deps import CSRF_COOKIE, SESSION_COOKIE, SessionDep, require
+from bot.admin.deps import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    RuntimeDep,
+    SessionDep,
+    require,
+    session_limits,
+)
 from bot.i18n import LANGUAGE_NAMES, format_date
 from bot.models.staff import Role, StaffUser
 from bot.profile import ABROAD, Profile
@@ -65,9 +72,9 @@ class StaffView:
                    staff.department, staff.chat_account_id)
 
 
-def page_staff(request: Request, session: SessionDep) -> StaffUser:
+def page_staff(request: Request, session: SessionDep, runtime: RuntimeDep) -> StaffUser:
     token = request.cookies.get(SESSION_COOKIE)
-    found = accounts.staff_for_token(session, token) if token else None
+    found = accounts.staff_for_token(session, token, **session_limits(runtime)) if token else None
     if found is None:
         raise LoginRequired
     staff, request.state.token = found

@@ -53,10 +53,15 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         csp = DOCS_CSP if scope["path"].startswith(("/docs", "/static/swagger")) else CSP
+        private = scope["path"].startswith(("/staff", "/api/"))
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
+                if private and not any(k.lower() == b"cache-control" for k, _ in headers):
+                    # Pages and answers with personal data must not come back from a
+                    # shared office PC's cache after signing out.
+                    headers.append((b"cache-control", b"no-store"))
                 headers += [
                     (b"content-security-policy", csp.encode()),
                     (b"x-frame-options", b"DENY"),

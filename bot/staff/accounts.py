@@ -28,6 +28,7 @@ from bot.staff.security import (
 
 USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{1,63}$"
 LINK_CODE_MINUTES = 10
+SESSION = "session"  # a browser's token, as opposed to an API client's ("api")
 
 
 def _snapshot(staff: StaffUser) -> dict[str, object]:
@@ -153,25 +154,38 @@ def authenticate(session: Session, settings: Settings, username: str, password: 
     return LoginResult(staff)
 
 
-def issue_token(session: Session, staff: StaffUser, kind: str, hours: float) -> tuple[str, int]:
-    """A new opaque token (only its hash is stored) and its lifetime in seconds."""
+def issue_token(session: Session, staff: StaffUser, kind: str, hours: float,
+                idle: timedelta | None = None) -> tuple[str, int]:
+    """A new opaque token (only its hash is stored) and its lifetime in
+    seconds. A browser session (`idle` given) ends after that long unused,
+    and after `hours` at the most."""
     token = new_token()
     now = utcnow()
     lifetime = timedelta(hours=hours)
+    expires = now + min(lifetime, idle) if idle is not None else now + lifetime
     session.add(StaffToken(token_hash=token_hash(token), staff_id=staff.id, kind=kind,
-                           created_at=now, expires_at=now + lifetime))
+                           created_at=now, expires_at=expires))
     return token, int(lifetime.total_seconds())
 
 
-def staff_for_token(session: Session, token: str) -> tuple[StaffUser, StaffToken] | None:
-    """The active officer behind a token that is unexpired, unrevoked, and not disabled."""
+def staff_for_token(session: Session, token: str, *, hours: float | None = None,
+                    idle: timedelta | None = None) -> tuple[StaffUser, StaffToken] | None:
+    """The active officer behind a token that is unexpired, unrevoked, and not
+    disabled. A browser session that is used lives `idle` longer (never past
+    `hours` from sign-in): on a shared office PC, one left alone ends."""
+    now = utcnow()
     row = session.execute(
         select(StaffUser, StaffToken)
         .join(StaffToken, StaffToken.staff_id == StaffUser.id)
         .where(StaffToken.token_hash == token_hash(token), StaffToken.revoked_at.is_(None),
-               StaffToken.expires_at > utcnow(), StaffUser.disabled_at.is_(None))
+               StaffToken.expires_at > now, StaffUser.disabled_at.is_(None))
     ).one_or_none()
-    return (row[0], row[1]) if row else None
+    if row is None:
+        return None
+    staff, used = row[0], row[1]
+    if used.kind == SESSION and idle is not None and hours is not None:
+        used.expires_at = min(used.created_at + timedelta(hours=hours), now + idle)
+    return staff, used
 
 
 def start_chat_link(session: Session, staff: StaffUser) -> str:

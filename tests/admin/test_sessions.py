@@ -1,0 +1,68 @@
+"""Staff sessions on a shared office PC (security review, item 18): nothing
+with personal data is kept in the browser's cache, the session cookie ends
+with the browser, and a session left unused ends on the server."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from bot.db import utcnow
+from bot.models.staff import StaffToken
+from tests.admin.conftest import StaffClient
+from tests.admin.test_pages import csrf_of, sign_in
+from tests.factories import PASSWORD, make_staff
+
+
+def test_staff_pages_and_api_answers_are_not_cached(client: StaffClient) -> None:
+    make_staff(client.db, "officer1", "admin")
+    sign_in(client, "officer1")
+    for path in ("/staff", "/staff/citizens", "/staff/complaints"):
+        assert client.get(path).headers["cache-control"] == "no-store", path
+    headers = client.as_role("viewer")
+    for path in ("/api/v1/me", "/api/v1/complaints", "/api/v1/nonexistent"):
+        assert client.get(path, headers=headers).headers["cache-control"] == "no-store", path
+    assert "no-store" not in client.get("/healthz").headers.get("cache-control", "")
+
+
+def test_the_session_cookie_ends_with_the_browser(client: StaffClient) -> None:
+    make_staff(client.db, "officer1", "admin")
+    page = client.get("/staff/login")
+    response = client.post("/staff/login", follow_redirects=False, data={
+        "username": "officer1", "password": PASSWORD, "csrf_token": csrf_of(page.text)})
+    assert response.status_code == 303
+    cookie = response.headers["set-cookie"].lower()
+    assert "klokot_staff=" in cookie and "max-age" not in cookie and "expires" not in cookie
+
+
+def test_a_session_left_unused_ends_and_a_used_one_goes_on(client: StaffClient) -> None:
+    make_staff(client.db, "officer1", "admin")
+    sign_in(client, "officer1")
+    with client.db.read_session() as session:
+        [token] = session.scalars(select(StaffToken).where(StaffToken.kind == "session"))
+    assert token.expires_at <= utcnow() + timedelta(minutes=30)  # not 8 hours ahead
+
+    # Used a moment ago: each page moves the end 30 minutes on.
+    with client.db.session() as session:
+        session.execute(update(StaffToken).where(StaffToken.id == token.id)
+                        .values(expires_at=utcnow() + timedelta(minutes=1)))
+    assert client.get("/staff", follow_redirects=False).status_code == 200
+    with client.db.read_session() as session:
+        moved = session.get(StaffToken, token.id)
+        assert moved is not None and moved.expires_at > utcnow() + timedelta(minutes=29)
+
+    # Left alone for more than 30 minutes: signed out.
+    with client.db.session() as session:
+        session.execute(update(StaffToken).where(StaffToken.id == token.id)
+                        .values(expires_at=utcnow() - timedelta(seconds=1)))
+    response = client.get("/staff", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/staff/login"
+
+
+def test_an_api_token_is_not_cut_by_the_idle_limit(client: StaffClient) -> None:
+    headers = client.as_role("viewer")
+    with client.db.read_session() as session:
+        [token] = session.scalars(select(StaffToken).where(StaffToken.kind == "api"))
+    assert token.expires_at > utcnow() + timedelta(hours=7)
+    assert client.get("/api/v1/me", headers=headers).status_code == 200
