@@ -104,7 +104,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         client = request.client.host if request.client else ""
         token = runtime.settings.metrics_token
         auth = request.headers.get("authorization", "")
-        given = auth.removeprefix("Bearer ").strip() or request.query_params.get("token", "")
+        given = auth.removeprefix("Bearer ").strip()  # never in the URL: URLs are logged
         allowed = client in LOOPBACK or (
             bool(token) and hmac.compare_digest(given.encode(), (token or "").encode())
         )

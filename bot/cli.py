@@ -9,19 +9,13 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from bot import logs
 from bot.config import Settings, get_settings
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 log = logging.getLogger("klokot-bot")
-
-
-def _logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "transitions", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -45,7 +39,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         upgrade(settings.database_url)
     app = create_app(settings)
     uvicorn.run(app, host=args.host or settings.host, port=args.port or settings.port,
-                log_level=settings.log_level.lower(), proxy_headers=True)
+                log_level=settings.log_level.lower(), proxy_headers=True,
+                log_config=logs.uvicorn_config(settings.log_level))
     return 0
 
 
@@ -233,7 +228,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     # The terminal chat is for people: only warnings interrupt the conversation.
-    _logging("WARNING" if args.command == "chat" else get_settings().log_level)
+    logs.configure("WARNING" if args.command == "chat" else get_settings().log_level)
     return int(args.func(args) or 0)
 
 
