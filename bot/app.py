@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from bot.admin.web import mount_staff
 from bot.config import Settings
+from bot.entry.limits import BodyLimit
 from bot.entry.webhooks import router as webhooks_router
 from bot.metrics import OUTBOX_NOW, REGISTRY
 from bot.models import OutboxMessage
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     # Open311 GeoReport v2: its own error format, outside the admin schema.
     app.mount(OPEN311_PREFIX, open311_app(runtime))
     mount_staff(app)
+    app.add_middleware(BodyLimit, db=lambda: runtime.db)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> JSONResponse:
