@@ -68,6 +68,23 @@ def test_a_decompression_bomb_is_rejected() -> None:
         clean_image(buffer.getvalue())
 
 
+def test_an_image_of_more_pixels_than_a_phone_photo_is_refused_before_decoding() -> None:
+    """A 6320×6320 PNG of 152 KiB took 1.8 s and 500 MB to decode (security
+    review, item 11): it is refused from its header."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (6320, 6320), (90, 90, 90)).save(buffer, "PNG")
+    assert len(buffer.getvalue()) < 1_000_000
+    with pytest.raises(PhotoRejected):
+        clean_image(buffer.getvalue())
+
+
+def test_a_large_camera_jpeg_is_kept_smaller() -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", (6000, 4000), (135, 170, 200)).save(buffer, "JPEG", quality=70)
+    kept = clean_image(buffer.getvalue())
+    assert kept.mime_type == "image/jpeg" and max(kept.width, kept.height) <= 4096
+
+
 class Source:
     """A platform whose answers the test scripts: bytes, or an exception."""
 
