@@ -41,16 +41,25 @@ def get_session(runtime: RuntimeDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def bearer_or_cookie(request: Request) -> str | None:
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def bearer_or_cookie(request: Request) -> tuple[str | None, bool]:
+    """The request's token, and whether it came from the browser's cookie."""
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    return request.cookies.get(SESSION_COOKIE)
+        return value.strip(), False
+    return request.cookies.get(SESSION_COOKIE), True
 
 
 def current_staff(request: Request, session: SessionDep, runtime: RuntimeDep) -> StaffUser:
-    token = bearer_or_cookie(request)
+    token, from_cookie = bearer_or_cookie(request)
+    if token and from_cookie and request.method not in SAFE_METHODS:
+        # A browser sends the cookie with any site's request: an API write on the
+        # cookie alone could be forged. Scripts and clients write with a bearer token.
+        raise Problem(403, "bearer_required", "API changes need a bearer token "
+                      "(POST /api/v1/auth/token); the browser's session cookie only reads")
     found = staff_for_token(session, token, **session_limits(runtime)) if token else None
     if found is None:
         raise Problem(401, "not_authenticated",

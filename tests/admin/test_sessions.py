@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from bot.db import utcnow
+from bot.models import ComplaintEvent
 from bot.models.staff import StaffToken
 from tests.admin.conftest import StaffClient
 from tests.admin.test_pages import csrf_of, sign_in
@@ -66,3 +67,22 @@ def test_an_api_token_is_not_cut_by_the_idle_limit(client: StaffClient) -> None:
         [token] = session.scalars(select(StaffToken).where(StaffToken.kind == "api"))
     assert token.expires_at > utcnow() + timedelta(hours=7)
     assert client.get("/api/v1/me", headers=headers).status_code == 200
+
+
+def test_an_api_write_on_the_page_cookie_alone_is_refused(client: StaffClient) -> None:
+    """A JSON POST with only the staff session cookie added a note: only
+    SameSite stood between another site and the API (security review, item 9)."""
+    from tests.factories import make_complaint
+
+    reference = make_complaint(client.db)
+    make_staff(client.db, "officer1", "admin")
+    sign_in(client, "officer1")  # the client now carries the session cookie
+    assert client.get("/api/v1/me").status_code == 200  # reading is fine
+    forged = client.post(f"/api/v1/complaints/{reference}/notes", json={"text": "forged"})
+    assert forged.status_code == 403 and forged.json()["code"] == "bearer_required"
+    with client.db.read_session() as session:
+        assert session.scalar(select(func.count()).select_from(ComplaintEvent).where(
+            ComplaintEvent.action == "note")) == 0
+    headers = {"Authorization": f"Bearer {client.token_for('officer1')}"}
+    assert client.post(f"/api/v1/complaints/{reference}/notes", json={"text": "real"},
+                       headers=headers).status_code == 201
