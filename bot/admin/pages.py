@@ -27,7 +27,7 @@ from bot.refusals import Invalid
 from bot.staff import accounts, citizens
 from bot.staff.audit import AuditFilters, list_audit, record
 from bot.staff.citizens import CitizenFilters
-from bot.staff.permissions import Capability, can_read
+from bot.staff.permissions import Capability, can_read, sees_citizen_list
 from bot.staff.query import PageWindow
 
 router = APIRouter(prefix="/staff", include_in_schema=False)
@@ -103,9 +103,13 @@ def citizens_page(request: Request, runtime: RuntimeDep, staff: PageStaff, sessi
                   offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> HTMLResponse:
     profile = runtime.profile
     page = PageWindow(limit=50, offset=offset)
+    listed = sees_citizen_list(staff)  # department officers and viewers: counts only
     try:
         filters = _citizen_filters(request)
-        rows, total = citizens.list_citizens(session, profile, filters, page)
+        if listed:
+            rows, total = citizens.list_citizens(session, profile, filters, page)
+        else:
+            rows, total = [], citizens.count_citizens(session, profile, filters)
         error = None
     except Invalid as refused:
         filters = CitizenFilters()
@@ -114,7 +118,8 @@ def citizens_page(request: Request, runtime: RuntimeDep, staff: PageStaff, sessi
     settlement_names = settlement_labels(runtime, staff.language)
     return render(
         request, runtime, "citizens.html", staff, citizens=rows, total=total, page=page,
-        personal=personal, error=error, filters=filters, channels=citizens.CHANNELS,
+        personal=personal, listed=listed, error=error, filters=filters,
+        channels=citizens.CHANNELS,
         settlements=settlement_names, locales=profile.enabled_locales,
         **pager_links(request, page.offset, page.limit, total),
     )

@@ -1,21 +1,23 @@
 """Citizens who wrote to the bot, as staff see them: the list with its
-filters, one citizen, and the audit of every answer that showed a name or a
-phone (only roles with full access to personal data see them here)."""
+filters and one citizen — for the roles that see the list (SPEC §3.7) —, how
+many match for every role, and the audit of every answer that showed a name
+or a phone (only roles with full access to personal data see them here)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
-from sqlalchemy import exists, select
+from sqlalchemy import Select, exists, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from bot.models import ChannelAccount, Citizen
 from bot.models.staff import StaffUser
 from bot.profile import Profile
+from bot.refusals import Forbidden
 from bot.staff import audit
-from bot.staff.permissions import shows_personal
+from bot.staff.permissions import sees_citizen_list, shows_personal
 from bot.staff.query import (
     PageWindow,
     as_utc,
@@ -81,13 +83,29 @@ def citizen_out(citizen: Citizen, personal: bool) -> CitizenOut:
     )
 
 
-def list_citizens(session: Session, profile: Profile, filters: CitizenFilters,
-                  page: PageWindow) -> tuple[list[Citizen], int]:
-    """The query behind the API list and the staff page."""
+class CountOut(BaseModel):
+    total: int = Field(description="Citizens matching the filters")
+
+
+def check_list_allowed(staff: StaffUser) -> None:
+    """Department officers and viewers see counts, not who the citizens are."""
+    if not sees_citizen_list(staff):
+        raise Forbidden("counts_only", f"the {staff.role.value} role sees how many citizens "
+                        "match (GET /api/v1/citizens/count), not the list")
+
+
+def count_citizens(session: Session, profile: Profile, filters: CitizenFilters) -> int:
+    """How many citizens match the filters; every role may know that."""
+    return int(session.scalar(select(func.count()).select_from(
+        citizens_query(profile, filters).subquery())) or 0)
+
+
+def citizens_query(profile: Profile, filters: CitizenFilters) -> Select[Any]:
+    """The citizens matching the filters, unordered; unknown codes are refused."""
     check_choice("channel", filters.channel, CHANNELS)
     check_choice("language", filters.language, profile.enabled_locales)
     check_choice("settlement", filters.settlement, profile.settlement_codes())
-    stmt = select(Citizen).options(selectinload(Citizen.accounts))
+    stmt = select(Citizen)
     if filters.channel:
         stmt = stmt.where(exists().where(ChannelAccount.citizen_id == Citizen.id,
                                          ChannelAccount.channel == filters.channel))
@@ -99,7 +117,14 @@ def list_citizens(session: Session, profile: Profile, filters: CitizenFilters,
         stmt = stmt.where(reachable if filters.subscribed else ~reachable)
     stmt = within(stmt, Citizen.created_at, filters.first_seen_from, filters.first_seen_to)
     stmt = within(stmt, Citizen.last_seen_at, filters.last_seen_from, filters.last_seen_to)
-    stmt = sorted_by(stmt, page.sort,
+    return stmt
+
+
+def list_citizens(session: Session, profile: Profile, filters: CitizenFilters,
+                  page: PageWindow) -> tuple[list[Citizen], int]:
+    """The query behind the API list and the staff page."""
+    stmt = sorted_by(citizens_query(profile, filters).options(selectinload(Citizen.accounts)),
+                     page.sort,
                      {"id": Citizen.id, "first_seen_at": Citizen.created_at,
                       "last_seen_at": Citizen.last_seen_at},
                      default=[Citizen.id.desc()])
@@ -120,6 +145,7 @@ def audit_shown(session: Session, staff: StaffUser, rows: list[Citizen],
 def shown_citizen(session: Session, staff: StaffUser, citizen_id: int,
                   ip: str | None) -> CitizenOut:
     """One citizen; viewing their personal data is audited."""
+    check_list_allowed(staff)
     found = one(session, select(Citizen).where(Citizen.id == citizen_id),
                 f"no citizen {citizen_id}")
     personal = shows_personal(staff, own_items=False)

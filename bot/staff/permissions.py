@@ -20,6 +20,7 @@ class Capability(enum.StrEnum):
     surveys = "surveys"
     notices = "notices"
     personal_data = "personal_data"
+    citizens = "citizens"  # the citizen list: full sees it, read sees counts
     staff_admin = "staff_admin"  # staff accounts and the audit log
 
 
@@ -40,22 +41,22 @@ MATRIX: dict[Role, dict[Capability, Access]] = {
     Role.mayor_office: {
         Capability.reception: F, Capability.documents: R, Capability.complaints: R,
         Capability.surveys: R, Capability.notices: R, Capability.personal_data: F,
-        Capability.staff_admin: _,
+        Capability.citizens: F, Capability.staff_admin: _,
     },
     Role.info_office: {
         Capability.reception: R, Capability.documents: F, Capability.complaints: F,
         Capability.surveys: F, Capability.notices: F, Capability.personal_data: F,
-        Capability.staff_admin: _,
+        Capability.citizens: F, Capability.staff_admin: _,
     },
     Role.department: {
         Capability.reception: _, Capability.documents: D, Capability.complaints: D,
         Capability.surveys: R, Capability.notices: R, Capability.personal_data: D,
-        Capability.staff_admin: _,
+        Capability.citizens: R, Capability.staff_admin: _,
     },
     Role.viewer: {
         Capability.reception: R, Capability.documents: R, Capability.complaints: R,
         Capability.surveys: R, Capability.notices: R, Capability.personal_data: _,
-        Capability.staff_admin: _,
+        Capability.citizens: R, Capability.staff_admin: _,
     },
 }
 
@@ -93,3 +94,9 @@ def shows_personal(staff: StaffUser, *, own_items: bool = True) -> bool:
     citizens, only roles with full access do."""
     level = access(staff.role, Capability.personal_data)
     return level is Access.full or (own_items and level is Access.department)
+
+
+def sees_citizen_list(staff: StaffUser) -> bool:
+    """SPEC §3.7: admin, the mayor's office and the info office see the list of
+    citizens; department officers and viewers see only how many match."""
+    return access(staff.role, Capability.citizens) is Access.full

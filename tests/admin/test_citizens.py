@@ -43,8 +43,10 @@ def test_paging_total_and_default_order(client: StaffClient) -> None:
 )
 def test_filters(client: StaffClient, query: str, expected: list[int]) -> None:
     ids = seed(client)
-    body = client.get(f"/api/v1/citizens?{query}", headers=client.as_role("viewer")).json()
+    body = client.get(f"/api/v1/citizens?{query}", headers=client.as_role("admin")).json()
     assert [c["id"] for c in body["items"]] == [ids[i] for i in expected]
+    counted = client.get(f"/api/v1/citizens/count?{query}", headers=client.as_role("viewer"))
+    assert counted.json() == {"total": len(expected)}
 
 
 @pytest.mark.parametrize(
@@ -85,8 +87,11 @@ def test_other_roles_never_see_names_or_phones(client: StaffClient, role: str) -
     headers = client.as_role(role, "agriculture" if role == "department" else None)
     listed = client.get("/api/v1/citizens", headers=headers)
     single = client.get(f"/api/v1/citizens/{ids[0]}", headers=headers)
-    for text in (listed.text, single.text):
-        assert "Arta" not in text and "+38344111111" not in text
+    for response in (listed, single):  # SPEC §3.7: counts, not the list (review, item 8)
+        assert response.status_code == 403 and response.json()["code"] == "counts_only"
+        assert "Arta" not in response.text and "+38344111111" not in response.text
+        assert "mogila" not in response.text and "abroad" not in response.text
+    assert client.get("/api/v1/citizens/count", headers=headers).json() == {"total": len(ids)}
     with client.db.read_session() as session:
         assert session.scalars(select(AuditEntry).where(
             AuditEntry.action.startswith("citizen."))).all() == []

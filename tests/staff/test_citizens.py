@@ -48,3 +48,25 @@ def test_an_unknown_settlement_is_invalid_not_an_empty_list(db: Database) -> Non
         citizens.list_citizens(session, get_profile(), CitizenFilters(settlement="atlantis"),
                                PageWindow())
     assert refused.value.code == "invalid_filter"
+
+
+@pytest.mark.parametrize(("role", "lists"), [("admin", True), ("mayor_office", True),
+                                             ("info_office", True), ("department", False),
+                                             ("viewer", False)])
+def test_the_list_is_for_the_roles_the_table_names_and_counts_for_all(
+        db: Database, role: str, lists: bool) -> None:
+    """A viewer got every citizen's settlement, language, apps and times
+    (security review, item 8); SPEC §3.7 gives them counts."""
+    from bot.refusals import Forbidden
+
+    staff = officer(db, role)
+    make_citizen(db, external_id="1", settlement="mogila")
+    with db.session() as session:
+        assert citizens.count_citizens(session, get_profile(),
+                                       CitizenFilters(settlement="mogila")) == 1
+        if lists:
+            citizens.check_list_allowed(staff)
+        else:
+            with pytest.raises(Forbidden) as refused:
+                citizens.check_list_allowed(staff)
+            assert refused.value.code == "counts_only"

@@ -24,6 +24,8 @@ SPEC_TABLE = {
     "surveys":       {"admin": "✓", "mayor_office": "R", "info_office": "✓", "department": "R", "viewer": "R"},  # noqa: E501
     "notices":       {"admin": "✓", "mayor_office": "R", "info_office": "✓", "department": "R", "viewer": "R"},  # noqa: E501
     "personal_data": {"admin": "✓", "mayor_office": "✓", "info_office": "✓", "department": "D", "viewer": "—"},  # noqa: E501
+    # the citizen list: ✓ sees it, R (SPEC's "counts") sees how many match
+    "citizens":      {"admin": "✓", "mayor_office": "✓", "info_office": "✓", "department": "R", "viewer": "R"},  # noqa: E501
     "staff_admin":   {"admin": "✓", "mayor_office": "—", "info_office": "—", "department": "—", "viewer": "—"},  # noqa: E501
 }
 SYMBOL = {"✓": Access.full, "D": Access.department, "R": Access.read, "—": Access.none}
