@@ -36,12 +36,14 @@ class FileStore:
         return self.media_dir / "exports"
 
     def save_export(self, data: bytes, file_name: str, mime_type: str,
-                    now: datetime | None = None) -> FileRef:
+                    now: datetime | None = None, owner: str | None = None) -> FileRef:
         """Keep the file and say how a channel can send it (path, and a link
-        when PUBLIC_URL is set)."""
-        self.exports.mkdir(parents=True, exist_ok=True)
+        when PUBLIC_URL is set). An `owner`'s files are kept together, so
+        that erasing the owner deletes them all."""
+        folder = self.exports / owner if owner else self.exports
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         name = f"x{secrets.token_hex(16)}"
-        path = self.exports / f"{name}.json"
+        path = folder / f"{name}.json"
         path.write_bytes(data)
         path.chmod(0o600)
         return FileRef(path=str(path.resolve()), url=self.link(name, now),
@@ -76,15 +78,28 @@ class FileStore:
         name = self.signed_name(token, now)
         if name is None or not _EXPORT.match(name):
             return None
-        path = self.exports / f"{name}.json"
-        return path if path.is_file() else None
+        return next((path for path in (self.exports / f"{name}.json",
+                                       *self.exports.glob(f"*/{name}.json"))
+                     if path.is_file()), None)
+
+    def delete_exports_of(self, owner: str) -> int:
+        """Erasure: every export made for this owner goes at once."""
+        folder = self.exports / owner
+        if not folder.is_dir():
+            return 0
+        removed = 0
+        for path in folder.glob("x*.json"):
+            path.unlink(missing_ok=True)
+            removed += 1
+        folder.rmdir()
+        return removed
 
     def delete_exports_older_than(self, cutoff: datetime) -> int:
         """Exports are made to be fetched once; the retention job removes them."""
         if not self.exports.is_dir():
             return 0
         removed = 0
-        for path in self.exports.glob("x*.json"):
+        for path in [*self.exports.glob("x*.json"), *self.exports.glob("*/x*.json")]:
             if path.stat().st_mtime < cutoff.timestamp():
                 path.unlink(missing_ok=True)
                 removed += 1

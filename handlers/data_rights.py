@@ -27,6 +27,11 @@ class ForgetFlow(StatesGroup):
     confirm = State()
 
 
+def export_owner(citizen_id: int) -> str:
+    """Where a citizen's /mydata files are kept together (erased together)."""
+    return f"c{citizen_id}"
+
+
 @router.command("mydata")
 def mydata(ctx: Context) -> None:
     data = service.export(ctx.session, ctx.profile, ctx.citizen, ctx.now)
@@ -34,7 +39,7 @@ def mydata(ctx: Context) -> None:
     ctx.files.delete_exports_older_than(ctx.now - timedelta(days=EXPORT_KEEP_DAYS))
     file = ctx.files.save_export(
         service.export_file(data), f"klokot-mydata-{ctx.now.date().isoformat()}.json",
-        "application/json", now=ctx.now)
+        "application/json", now=ctx.now, owner=export_owner(ctx.citizen.id))
     ctx.reply(ctx.t("mydata.summary",
                     name=ctx.citizen.full_name or "—", phone=ctx.citizen.phone or "—",
                     language=LANGUAGE_NAMES.get(ctx.locale, ctx.locale),
@@ -77,6 +82,7 @@ def on_confirm(ctx: Context) -> None:
                       profile=ctx.profile, now=ctx.now)
     ctx.session.flush()
     service.erase(ctx.session, ctx.citizen, now=ctx.now, keep_outbox_id=goodbye.id)
+    ctx.files.delete_exports_of(export_owner(ctx.citizen.id))  # their links now answer 410
 
 
 @router.timer("data_rights", every_seconds=RETENTION_EVERY_SECONDS)

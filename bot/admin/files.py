@@ -13,10 +13,12 @@ from typing import Annotated
 from fastapi import APIRouter, UploadFile
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bot.admin.common import Problem
 from bot.admin.deps import RuntimeDep, SessionDep
-from bot.models import DocumentFile
+from bot.models import Citizen, DocumentFile, DocumentRequest
 from bot.refusals import NotFound
 from bot.staff.documents import files as stored
 
@@ -31,21 +33,35 @@ def read_upload(upload: UploadFile) -> bytes:
     return data
 
 
+def _requester_erased(session: Session, file: DocumentFile) -> bool:
+    """The municipality keeps a granted document as the record of the request
+    (it is a public document, not the citizen's data), but the link sent to
+    a citizen who erased their data stops working."""
+    return session.scalar(
+        select(Citizen.erased_at.is_not(None))
+        .join(DocumentRequest, DocumentRequest.citizen_id == Citizen.id)
+        .where(DocumentRequest.id == file.request_id)) is True
+
+
 @router.get("/files/{token}")
 def download(token: Annotated[str, PathParam(max_length=200)], session: SessionDep,
              runtime: RuntimeDep) -> FileResponse:
-    """A document by its signed link; a forged or expired link finds nothing."""
+    """A document by its signed link; a forged or expired link finds nothing,
+    and a genuine link to what was erased (/forget) answers 410."""
     missing = NotFound("not_found", "no such file (the link is wrong or expired)")
+    gone = Problem(410, "gone", "this file was deleted when its owner erased their data")
+    name = runtime.engine.files.signed_name(token)
     if token.startswith("x"):  # a citizen's /mydata export
         export = runtime.engine.files.verify(token)
         if export is None:
-            raise missing
+            raise gone if name else missing
         return FileResponse(export, media_type="application/json",
                             filename="klokot-mydata.json",
                             headers={"Cache-Control": "private, no-store"})
-    name = runtime.engine.files.signed_name(token)
     found = session.get(DocumentFile, int(name)) if name and name.isdigit() else None
     if found is None or not Path(found.path).is_file():
         raise missing
+    if _requester_erased(session, found):
+        raise gone
     return FileResponse(found.path, media_type=found.mime_type, filename=found.file_name,
                         headers={"Cache-Control": "private, no-store"})

@@ -390,3 +390,31 @@ def test_the_summary_counts_the_year(client: StaffClient) -> None:
     assert last["received"] == 1 and last["median_days_to_decision"] is None
     assert client.get(f"{API}/summary", headers=headers,
                       params={"year": 1999}).status_code == 422
+
+
+def test_a_granted_document_s_link_answers_410_after_its_citizen_erased_their_data(
+        client: StaffClient) -> None:
+    """The document stays as the record of the request; the link sent to the
+    citizen stops working with /forget (security review, item 7)."""
+    from bot.models import Citizen
+    from bot.services import data_rights
+
+    reference = make_document_request(client.db)
+    headers = client.as_role("info_office")
+    uploaded = client.post(f"{API}/{reference}/files", headers=headers,
+                           files={"file": ("decision.pdf", PDF, "application/pdf")})
+    assert uploaded.status_code == 201
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    link = "/files/" + runtime.engine.files.sign(str(uploaded.json()["id"]))
+    assert client.get(link).status_code == 200
+    with client.db.session() as session:
+        request = session.scalar(select(DocumentRequest).where(
+            DocumentRequest.reference == reference))
+        assert request is not None
+        citizen = session.get(Citizen, request.citizen_id)
+        assert citizen is not None
+        data_rights.erase(session, citizen, now=utcnow())
+    gone = client.get(link)
+    assert gone.status_code == 410 and gone.json()["code"] == "gone"
+    with client.db.read_session() as session:  # kept as the municipality's record
+        assert len(session.scalars(select(DocumentFile)).all()) == 1

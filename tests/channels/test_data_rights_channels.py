@@ -66,3 +66,38 @@ async def test_viber_gets_a_signed_link(db: Database, viber: FakeViberAPI, tmp_p
         forged = link[:-4] + ("0000" if not link.endswith("0000") else "1111")
         assert (await client.get(forged.removeprefix(public_url))).status_code == 404
     await runtime.close()
+
+
+async def test_after_forget_the_earlier_mydata_link_answers_410(
+        db: Database, viber: FakeViberAPI, tmp_path: Any, public_url: str) -> None:
+    """An earlier /mydata file still downloaded through its link for 7 days
+    after /forget (security review, item 7)."""
+    import httpx
+
+    from tests.factories import make_runtime
+
+    runtime = make_runtime(db, data_dir=tmp_path, viber_auth_token=VIBER_TOKEN,
+                           viber_api_url=f"{viber.url}/pa", public_url=public_url,
+                           viber_chat_burst=20, viber_chat_rate_per_second=50.0)
+    app = create_app(runtime=runtime, run_sender=False)
+    sender = build_sender(runtime)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url=public_url) as client:
+        async def say(text: str) -> None:
+            body = json.dumps(viber_message_event("vForget==", text, language="en")).encode()
+            response = await client.post("/webhooks/viber", content=body, headers={
+                "X-Viber-Content-Signature": viber_signature(body, VIBER_TOKEN)})
+            assert response.status_code == 200
+            await sender.drain()
+
+        for text in ("/start", "lang:en", "privacy:ok", "/mydata"):
+            await say(text)
+        link = viber.delivered("send_message")[-1].params["media"].removeprefix(public_url)
+        assert (await client.get(link)).status_code == 200
+        await say("/forget")
+        await say("forget:yes")
+        gone = await client.get(link)
+        assert gone.status_code == 410 and gone.json()["code"] == "gone"
+        exports = tmp_path / "media" / "exports"
+        assert exports.is_dir() and list(exports.glob("**/*.json")) == []
+    await runtime.close()
