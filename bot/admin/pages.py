@@ -44,17 +44,13 @@ async def login(request: Request, runtime: RuntimeDep,
     check_csrf(request, runtime, csrf_token)
     ip = client_ip(request)
 
-    def check() -> tuple[accounts.LoginResult, str | None]:
-        with runtime.db.session() as session:
-            result = accounts.authenticate(session, runtime.settings, username, password, ip)
-            if result.staff is None:
-                return result, None
-            token, _ = accounts.issue_token(
-                session, result.staff, accounts.SESSION, runtime.settings.staff_token_hours,
-                idle=timedelta(minutes=runtime.settings.staff_idle_minutes))
-            return result, token
+    def check() -> accounts.LoginResult:
+        return accounts.authenticate(
+            runtime.db, runtime.settings, username, password, ip, token_kind=accounts.SESSION,
+            idle=timedelta(minutes=runtime.settings.staff_idle_minutes))
 
-    result, token = await run_in_threadpool(check)
+    result = await run_in_threadpool(check)
+    token = result.token
     if token is None:
         import asyncio
 

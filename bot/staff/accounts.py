@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.config import Settings
-from bot.db import utcnow
+from bot.db import Database, utcnow
 from bot.models import CalendarFeed, ChannelAccount
 from bot.models.staff import Role, StaffToken, StaffUser
 from bot.profile import Profile
@@ -117,41 +117,79 @@ class LoginResult:
     code: str | None = None  # invalid_credentials | account_locked | account_disabled
     retry_after: int | None = None
     delay: float = 0.0
+    token: str | None = None  # issued in the same transaction as the sign-in
+    lifetime: int = 0
 
 
-def authenticate(session: Session, settings: Settings, username: str, password: str,
-                 ip: str | None = None) -> LoginResult:
-    """Check a password; count failures, lock after too many, record it all."""
-    now = utcnow()
-    staff = find(session, username[:64]) if username else None
-    if staff is not None and staff.locked_until and staff.locked_until > now:
-        seconds = int((staff.locked_until - now).total_seconds()) + 1
-        audit.record(session, staff, "login.locked", object_type="staff",
-                     object_id=staff.username, ip=ip)
-        return LoginResult(None, "account_locked", retry_after=seconds)
-    ok = verify_password(staff.password_hash if staff else None, password)
-    if staff is None or not ok:
-        delay = 0.0
+def _locked(session: Session, staff: StaffUser, now: datetime, ip: str | None) -> LoginResult:
+    until = session.scalar(select(StaffUser.locked_until).where(StaffUser.id == staff.id))
+    seconds = int(((until or now) - now).total_seconds()) + 1
+    audit.record(session, staff, "login.locked", object_type="staff",
+                 object_id=staff.username, ip=ip)
+    return LoginResult(None, "account_locked", retry_after=max(seconds, 1))
+
+
+def authenticate(db: Database, settings: Settings, username: str, password: str,
+                 ip: str | None = None, *, token_kind: str = "api",
+                 idle: timedelta | None = None) -> LoginResult:
+    """Check a password; count failures, lock after too many, record it all,
+    and on success issue a token. Each attempt is counted *before* its
+    password is checked, with one atomic UPDATE, so that thirty wrong
+    passwords sent at once are not all checked: past the limit the account
+    locks and nothing more is verified. The password is verified with no
+    write transaction open (argon2 is slow; on SQLite a write transaction
+    would hold up every webhook), and the lock is checked again after it."""
+    name = username[:64]
+    limit = settings.login_max_failures
+    with db.session() as session:  # 1. claim an attempt
+        now = utcnow()
+        staff = find(session, name) if name else None
+        claimed = None
         if staff is not None:
-            staff.failed_logins += 1
-            delay = failure_delay(staff.failed_logins, settings.login_delay_seconds)
-            until = lockout(staff.failed_logins, now, settings.login_max_failures,
-                            settings.login_lock_minutes)
-            if until:
-                staff.locked_until = until
-                audit.record(session, staff, "login.lockout", object_type="staff",
-                             object_id=staff.username, ip=ip,
-                             detail=f"{staff.failed_logins} failed logins")
-        audit.record(session, staff, "login.failed", ip=ip,
-                     username=(staff.username if staff
-                               else username.replace("\x00", "")[:64] or "?"))
-        return LoginResult(None, "invalid_credentials", delay=delay)
-    if staff.disabled_at is not None:
-        audit.record(session, staff, "login.disabled", ip=ip)
-        return LoginResult(None, "account_disabled")
-    staff.failed_logins, staff.locked_until, staff.last_login_at = 0, None, now
-    audit.record(session, staff, "login", ip=ip)
-    return LoginResult(staff)
+            claimed = session.execute(
+                update(StaffUser)
+                .where(StaffUser.id == staff.id,
+                       or_(StaffUser.locked_until.is_(None), StaffUser.locked_until <= now))
+                # After a lock ran out, one attempt at a time: a wrong one locks again.
+                .values(failed_logins=case(
+                    (StaffUser.locked_until.is_not(None), limit),
+                    else_=StaffUser.failed_logins + 1), locked_until=None)
+                .returning(StaffUser.failed_logins)).scalar_one_or_none()
+            if claimed is None:
+                return _locked(session, staff, now, ip)
+            if claimed > limit:  # a burst past the limit: lock, verify nothing
+                session.execute(update(StaffUser).where(StaffUser.id == staff.id).values(
+                    locked_until=lockout(claimed, now, limit, settings.login_lock_minutes)))
+                return _locked(session, staff, now, ip)
+        password_hash = staff.password_hash if staff is not None else None
+    ok = verify_password(password_hash, password)  # 2. no transaction open
+    with db.session() as session:  # 3. record the outcome
+        now = utcnow()
+        found = session.get(StaffUser, staff.id) if staff is not None else None
+        if found is None or not ok:
+            delay = 0.0
+            if found is not None and claimed is not None:
+                delay = failure_delay(claimed, settings.login_delay_seconds)
+                until = lockout(claimed, now, limit, settings.login_lock_minutes)
+                if until:
+                    found.locked_until = until
+                    audit.record(session, found, "login.lockout", object_type="staff",
+                                 object_id=found.username, ip=ip,
+                                 detail=f"{claimed} failed logins")
+            audit.record(session, found, "login.failed", ip=ip,
+                         username=(found.username if found
+                                   else username.replace("\x00", "")[:64] or "?"))
+            return LoginResult(None, "invalid_credentials", delay=delay)
+        if found.locked_until and found.locked_until > now:  # locked while we checked
+            return _locked(session, found, now, ip)
+        if found.disabled_at is not None:
+            audit.record(session, found, "login.disabled", ip=ip)
+            return LoginResult(None, "account_disabled")
+        found.failed_logins, found.locked_until, found.last_login_at = 0, None, now
+        audit.record(session, found, "login", ip=ip)
+        token, lifetime = issue_token(session, found, token_kind, settings.staff_token_hours,
+                                      idle)
+        return LoginResult(found, token=token, lifetime=lifetime)
 
 
 def issue_token(session: Session, staff: StaffUser, kind: str, hours: float,

@@ -82,3 +82,41 @@ def test_a_password_change_or_a_disabled_account_ends_the_calendar_feeds(db: Dat
     # enabling again does not bring the old link back
     with db.session() as session, pytest.raises(NotFound):
         calendar.feed_for_token(session, disabled_token)
+
+
+def test_thirty_wrong_passwords_at_once_check_at_most_five(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Thirty wrong passwords sent at once were all checked, and the right one
+    got in; three bursts never locked the account (security review, item 1).
+    Each attempt is counted before its password is checked, and the check
+    runs with no write transaction open (item 2: argon2 inside SQLite's
+    write lock held up every webhook)."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bot.staff import security
+    from tests.factories import PASSWORD, make_settings
+
+    make_staff(db, "target", "admin")
+    settings = make_settings(db.url, login_delay_seconds=0.0)
+    checked: list[bool] = []
+    lock = threading.Lock()
+    real_verify = security.verify_password
+
+    def counting_verify(password_hash: str | None, password: str) -> bool:
+        assert db._writer is None, "the password is checked inside a write transaction"
+        with lock:
+            checked.append(True)
+        time.sleep(0.05)  # argon2 takes a while: the others arrive meanwhile
+        return real_verify(password_hash, password)
+
+    monkeypatch.setattr(accounts, "verify_password", counting_verify)
+    passwords = ["wrong guess"] * 30 + [PASSWORD]
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        results = list(pool.map(lambda pw: accounts.authenticate(
+            db, settings, "target", pw, "198.51.100.7"), passwords))
+    assert len(checked) <= settings.login_max_failures
+    assert sum(r.code == "account_locked" for r in results) >= 30 - settings.login_max_failures
+    after = accounts.authenticate(db, settings, "target", PASSWORD, "198.51.100.7")
+    assert after.token is None and after.code == "account_locked"  # refused while locked

@@ -65,25 +65,19 @@ async def login(form: Annotated[PasswordForm, Depends()], request: Request,
     settings = runtime.settings
     ip = client_ip(request)
 
-    def check() -> tuple[accounts.LoginResult, str | None, int]:
-        with runtime.db.session() as session:
-            result = accounts.authenticate(session, settings, form.username, form.password, ip)
-            if result.staff is None:
-                return result, None, 0
-            token, lifetime = accounts.issue_token(session, result.staff, "api",
-                                                   settings.staff_token_hours)
-            return result, token, lifetime
+    def check() -> accounts.LoginResult:
+        return accounts.authenticate(runtime.db, settings, form.username, form.password, ip)
 
-    result, token, lifetime = await run_in_threadpool(check)
+    result = await run_in_threadpool(check)
     if result.delay:  # repeated failures answer ever more slowly
         await asyncio.sleep(result.delay)
     if result.code == "account_locked":
         raise Problem(429, "account_locked", "too many failed sign-ins; try again later",
                       headers={"Retry-After": str(result.retry_after or 60)})
-    if token is None:
+    if result.token is None:
         raise Problem(401, "invalid_credentials", "wrong username or password",
                       headers={"WWW-Authenticate": "Bearer"})
-    return TokenOut(access_token=token, expires_in=lifetime)
+    return TokenOut(access_token=result.token, expires_in=result.lifetime)
 
 
 @router.post("/auth/logout", status_code=204, responses=ERRORS)
