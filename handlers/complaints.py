@@ -265,15 +265,10 @@ def on_confirm(ctx: Context) -> None:
 
 # --- the citizen's complaints: history and the follow-up ------------------------
 
-def _own(ctx: Context, reference: str) -> Complaint | None:
-    return ctx.session.scalar(select(Complaint).where(
-        Complaint.reference == reference, Complaint.citizen_id == ctx.citizen.id))
-
-
 @router.action("cmp")
 def on_complaint_action(ctx: Context) -> None:
     action, _, reference = (ctx.payload("cmp") or "").partition(":")
-    found = _own(ctx, reference)
+    found = ctx.own(Complaint, reference)  # a typed or forged reference finds nothing
     if found is None:
         ctx.reply(ctx.t("complaints.no_such_complaint"), [ctx.menu_row()])
         return

@@ -183,15 +183,10 @@ def on_confirm(ctx: Context) -> None:
 
 # --- the citizen's requests: history and withdrawing ---------------------------
 
-def _own(ctx: Context, reference: str) -> DocumentRequest | None:
-    return ctx.session.scalar(select(DocumentRequest).where(
-        DocumentRequest.reference == reference, DocumentRequest.citizen_id == ctx.citizen.id))
-
-
 @router.action("doc")
 def on_request_action(ctx: Context) -> None:
     action, _, reference = (ctx.payload("doc") or "").partition(":")
-    request = _own(ctx, reference)
+    request = ctx.own(DocumentRequest, reference)  # a typed or forged one finds nothing
     if request is None:
         ctx.reply(ctx.t("documents.no_such_request"), [ctx.menu_row()])
         return

@@ -143,7 +143,7 @@ def on_notice_action(ctx: Context) -> None:
         show_settings(ctx, ctx.t("notices.saved"))
     elif action == "show":
         show_settings(ctx)
-    else:
+    else:  # an old button, or one typed on Viber that was never offered
         ctx.reply(ctx.t("error.stale_button"))
         show_settings(ctx)
 
@@ -151,7 +151,10 @@ def on_notice_action(ctx: Context) -> None:
 # --- public debates: "I'll come", a question in advance -------------------------
 
 def _notice(ctx: Context, argument: str) -> Notice | None:
-    return ctx.session.get(Notice, int(argument)) if argument.isdigit() else None
+    """The notice a button names, only if it was sent to this citizen."""
+    if not argument.isdigit() or len(argument) > 18:
+        return None
+    return service.sent_to(ctx.session, int(argument), ctx.citizen)
 
 
 @router.action("rsvp")
@@ -159,7 +162,7 @@ def on_rsvp(ctx: Context) -> None:
     action, _, argument = (ctx.payload("rsvp") or "").partition(":")
     notice = _notice(ctx, argument)
     if notice is None or not notice.rsvp or action not in {"yes", "ask"}:
-        ctx.reply(ctx.t("error.stale_button"), [ctx.menu_row()])
+        ctx.stale()
         return
     if notice.status is NoticeStatus.cancelled:
         ctx.reply(ctx.t("notices.rsvp_cancelled"), [ctx.menu_row()])

@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.engine.context import Context
@@ -306,9 +305,7 @@ def _moving(ctx: Context) -> Booking | None:
 def _own_booking(ctx: Context, reference: str | None) -> Booking | None:
     """The citizen's own active booking with this reference: a payload naming
     someone else's (forged or stale) finds nothing."""
-    return ctx.session.scalar(select(Booking).where(
-        Booking.reference == (reference or ""), Booking.citizen_id == ctx.citizen.id,
-        Booking.status == BookingStatus.booked))
+    return ctx.own(Booking, reference, Booking.status == BookingStatus.booked)
 
 
 @router.state(Appointment.confirm, accepts={Kind.button})

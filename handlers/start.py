@@ -106,6 +106,11 @@ def show_privacy(ctx: Context) -> None:
 @router.action("privacy")
 def acknowledge_privacy(ctx: Context) -> None:
     if ctx.citizen.privacy_acknowledged_at is None:
+        if ctx.state != Onboarding.privacy.name:  # typed, never shown: not read
+            ctx.reply(ctx.t("error.stale_button"))
+            if not ctx.prompt_again():
+                start(ctx)
+            return
         ctx.citizen.privacy_acknowledged_at = ctx.now
     ctx.clear()
     show_menu(ctx)

@@ -17,7 +17,7 @@ from bot.engine.fsm import State, StatesGroup
 from bot.engine.router import Router
 from bot.i18n import Catalogs
 from bot.messages import Button, Kind
-from bot.models import Survey
+from bot.models import Survey, SurveyStatus
 from bot.profile import Profile
 from bot.services import surveys as service
 
@@ -81,8 +81,11 @@ def _closed(ctx: Context, slug: str) -> None:
 def on_survey_button(ctx: Context) -> None:
     slug, _, rest = (ctx.payload("srv") or "").partition(":")
     survey = _survey(ctx, slug)
-    if survey is None or not service.in_audience(survey, ctx.citizen):
-        ctx.reply(ctx.t("error.stale_button"), [ctx.menu_row()])
+    # Only a published survey open to this citizen: a slug typed on Viber
+    # (a draft, another settlement's) gets the old-button answer.
+    if (survey is None or survey.status is SurveyStatus.draft
+            or not service.in_audience(survey, ctx.citizen)):
+        ctx.stale()
         return
     if not service.is_running(survey, ctx.now):
         _closed(ctx, slug)

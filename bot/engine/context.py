@@ -7,15 +7,16 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from bot.engine.fsm import State
 from bot.filestore import FileStore
 from bot.i18n import Catalogs, format_date, locale_from_platform
 from bot.messages import Button, FileRef, Incoming, Reply, split_payload
-from bot.models import ChannelAccount, Citizen, Conversation
+from bot.models import Booking, ChannelAccount, Citizen, Complaint, Conversation, DocumentRequest
 from bot.profile import Profile
 
 if TYPE_CHECKING:
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
 
 
 KEEP_PREFIX = "keep:"
+# The citizen's items that buttons name by their reference.
+OwnItem = TypeVar("OwnItem", Booking, Complaint, DocumentRequest)
 
 
 @dataclass
@@ -135,6 +138,22 @@ class Context:
         """Say what was wrong with the answer, then ask the current question again."""
         self.reply(self.t(key, **params))
         self.prompt_again()
+
+    def stale(self) -> None:
+        """The polite answer to a button that no longer applies — or that was
+        never offered: on Viber a button is only a text, so anyone can type one."""
+        self.reply(self.t("error.stale_button"), [self.menu_row()])
+
+    # --- what a payload names -------------------------------------------
+    def own(self, model: type[OwnItem], reference: str | None,
+            *criteria: ColumnElement[bool]) -> OwnItem | None:
+        """The citizen's own item that a button names by its reference, or
+        None: a payload typed or forged with someone else's reference (or one
+        never offered) finds nothing, so it can change nothing."""
+        if not reference:
+            return None
+        return self.session.scalar(select(model).where(
+            model.reference == reference, model.citizen_id == self.citizen.id, *criteria))
 
     def meaningful_text(self, minimum: int) -> str | None:
         """The answer with its spaces tidied, if it has at least `minimum`

@@ -286,6 +286,16 @@ def progress(session: Session, notice: Notice) -> Progress:
 
 # --- public debates --------------------------------------------------------------
 
+def sent_to(session: Session, notice_id: int, citizen: Citizen) -> Notice | None:
+    """The notice, if it was sent to this citizen (a recipient row that reached
+    them); None for one they never got, so a typed `rsvp:yes:<id>` cannot
+    answer a debate the citizen was never invited to."""
+    return session.scalar(select(Notice).join(
+        NoticeRecipient, NoticeRecipient.notice_id == Notice.id).where(
+        Notice.id == notice_id, NoticeRecipient.citizen_id == citizen.id,
+        NoticeRecipient.unreachable.is_(None)))
+
+
 def answer_coming(session: Session, notice: Notice, citizen: Citizen, now: datetime) -> bool:
     """True when counted now; False when this citizen was counted already."""
     exists = session.scalar(select(NoticeAnswer.id).where(
