@@ -18,6 +18,9 @@ class Citizen(Base):
     submissions keep a (now anonymous) owner."""
 
     __tablename__ = "citizen"
+    # Ids are never reused (SQLite would give the highest id again after a
+    # merge deletes it): survey tokens, export folders and audit entries name them.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     language: Mapped[str | None] = mapped_column(String(16))
@@ -43,7 +46,9 @@ class ChannelAccount(Base):
     or unsubscribed; the sender then sends them nothing more."""
 
     __tablename__ = "channel_account"
-    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+    # Never reused ids: an officer's chat link, the outbox and audit entries name them.
+    __table_args__ = (UniqueConstraint("channel", "external_id"),
+                      {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(primary_key=True)
     citizen_id: Mapped[int] = mapped_column(ForeignKey("citizen.id"), index=True)

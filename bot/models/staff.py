@@ -28,6 +28,8 @@ class StaffUser(Base):
     Telegram or Viber account, linked with a one-time code, for alerts."""
 
     __tablename__ = "staff_user"
+    # Never reused ids: audit entries and tokens name the officer by id.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
