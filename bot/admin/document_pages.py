@@ -17,6 +17,7 @@ from bot.admin.deps import RuntimeDep, SessionDep, client_ip
 from bot.admin.files import read_upload
 from bot.db import utcnow
 from bot.models import DocumentStatus
+from bot.models.documents import DECIDED
 from bot.models.staff import StaffUser
 from bot.refusals import Invalid
 from bot.runtime import Runtime
@@ -29,7 +30,7 @@ from bot.staff.query import PageWindow
 
 router = APIRouter(prefix="/staff/documents", include_in_schema=False)
 HOME = "/staff/documents"
-DONE = ("transition", "note", "file")
+DONE = ("transition", "forward", "note", "file")
 FILTERS = ("status", "department", "overdue", "due_within_hours")
 Csrf = Annotated[str, Form(max_length=200)]
 Reference = Annotated[str, Path(pattern=views.REFERENCE, max_length=views.REFERENCE_MAX)]
@@ -97,11 +98,18 @@ def request_page(reference: Reference, request: Request, runtime: RuntimeDep,
     return rendering.render(request, runtime, "documents_request.html", staff,
                             r=found, personal=shows_personal(staff),
                             can_write=can_write(staff.role, Capability.documents),
+                            can_forward=_can_forward(staff) and found.status not in DECIDED,
                             allowed=[s.value for s in views.allowed_next(found.status)],
                             can_extend=not found.extended, max_days=deadlines.MAX_EXTENSION_DAYS,
                             unsent=sum(1 for f in found.files if f.sent_at is None),
                             **rendering.profile_labels(runtime, staff.language),
                             done=done if done in DONE else None)
+
+
+def _can_forward(staff: StaffUser) -> bool:
+    """Forwarding to a department is the info office's (and admin's) work."""
+    return (can_write(staff.role, Capability.documents)
+            and not department_scoped(staff.role, Capability.documents))
 
 
 def _back(reference: str, done: str) -> RedirectResponse:
@@ -124,6 +132,16 @@ def transition(reference: Reference, request: Request, runtime: RuntimeDep,
                            forwarded_to=forwarded_to or None, deliver_files=deliver_files,
                            now=utcnow())
     return _back(reference, "transition")
+
+
+@router.post("/{reference}/forward")
+def forward(reference: Reference, request: Request, runtime: RuntimeDep, staff: Writer,
+            session: SessionDep, department: Annotated[str, Form(max_length=32)],
+            csrf_token: Csrf = "") -> Response:
+    rendering.check_csrf(request, runtime, csrf_token)
+    actions.act_forward(session, runtime.profile, runtime.catalogs, staff, client_ip(request),
+                        reference=reference, department=department, now=utcnow())
+    return _back(reference, "forward")
 
 
 @router.post("/{reference}/notes")

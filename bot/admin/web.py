@@ -138,6 +138,9 @@ def _profile_enums_in_schema(app: FastAPI) -> None:
                             {"type": "string", "enum": enums[parameter["name"]]},
                             {"type": "null"}]}
         _notice_body_enums(schema, enums, list(profile.enabled_locales))
+        forward = schema.get("components", {}).get("schemas", {}).get("ForwardIn", {})
+        if "department" in forward.get("properties", {}):
+            forward["properties"]["department"]["enum"] = enums["department"]
         app.openapi_schema = schema
         return schema
 

@@ -42,6 +42,13 @@ class DocumentRequest(Base):
     `extended` once, by at most 15 days, with a reason; `forwarded` to the
     institution that holds the document; `withdrawn` by the citizen. Overdue is
     not a state: it is `due_at` passed while undecided (see services.deadlines).
+
+    Who works on it: `department` is only the citizen's guess. The info office
+    forwards the request within the municipality to a department
+    (`forwarded_department`, a profile code; no change of state, the request
+    stays the municipality's to decide) — only that department's officers see
+    and act on it. `forwarded` with `forwarded_to` (free text) is the law's
+    forwarding to another institution.
     """
 
     __tablename__ = "document_request"
@@ -64,6 +71,7 @@ class DocumentRequest(Base):
     due_at: Mapped[datetime] = mapped_column(index=True)
     extended: Mapped[bool] = mapped_column(default=False)
     forwarded_to: Mapped[str | None] = mapped_column(String(300))
+    forwarded_department: Mapped[str | None] = mapped_column(String(32), index=True)
     decided_at: Mapped[datetime | None]
     overdue_notified_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -95,6 +95,37 @@ def transition(session: Session, profile: Profile, catalogs: Catalogs,
     notify_change(session, profile, catalogs, request, now=now, reason=reason, files=files)
 
 
+def forward_within(session: Session, profile: Profile, catalogs: Catalogs,
+                   request: DocumentRequest, department: str, *, by: str,
+                   now: datetime) -> None:
+    """Forward the request within the municipality to the department that
+    holds the document (a profile code, `unknown_department` otherwise): its
+    officers now see and act on it and hear of it in their chat. The state
+    does not change — the municipality still decides, on the same clock; the
+    law's forwarding to another institution is the `forwarded` state."""
+    if profile.department(department) is None:
+        raise Invalid("unknown_department", f"no department {department!r} in the profile",
+                      field="department")
+    if request.decided:
+        raise Conflict("request_decided",
+                       f"a request that is {request.status.value} is not forwarded")
+    if department == request.forwarded_department:
+        return
+    before = request.forwarded_department
+    request.forwarded_department = department
+    session.add(DocumentEvent(request_id=request.id, at=now, by=by, internal=True,
+                              text=f"forwarded within the municipality: "
+                                   f"{before or '—'} → {department}"))
+
+    due = f"{request.due_at.astimezone(profile.tz):%Y-%m-%d}"
+
+    def message(t: Translate) -> Reply:
+        return Reply(t("documents.alert_forwarded", reference=request.reference, due=due))
+
+    alert_officers(session, profile, catalogs, roles=(Role.department,),
+                   department=department, message=message)
+
+
 def due_text(profile: Profile, request: DocumentRequest, locale: str) -> str:
     """The deadline as a citizen reads it: a date, and the hour when it is 48 hours."""
     local = request.due_at.astimezone(profile.tz)

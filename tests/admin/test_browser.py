@@ -171,7 +171,7 @@ def test_the_information_office_works_the_document_queue(db: Database, live_url:
     from bot.db import utcnow
     from tests.factories import make_document_request
 
-    make_document_request(db, registered_at=utcnow() - timedelta(days=12))  # overdue
+    late = make_document_request(db, registered_at=utcnow() - timedelta(days=12))  # overdue
     make_document_request(db, registered_at=utcnow() - timedelta(hours=1),
                           life_or_liberty=True)
     make_staff(db, "info1", "info_office")
@@ -182,6 +182,14 @@ def test_the_information_office_works_the_document_queue(db: Database, live_url:
     page.click("nav.main-nav >> text=Document requests")
     expect(page.locator("body")).to_contain_text("D-")
     shot(page, "documents")
+    # forwarded within the municipality, to the department that holds it
+    page.goto(f"{live_url}/staff/documents/{late}")
+    expect(page.locator("#forwarded-department")).to_have_text("not forwarded yet")
+    page.select_option("#forward-form select[name=department]", "agriculture")
+    page.click("#forward-form button[type=submit]")
+    expect(page.locator("#forwarded-department")).to_have_text(
+        "Agriculture, Forestry and Water Management")
+    shot(page, "documents-forwarded")
 
 
 def test_a_department_officer_answers_and_resolves_a_complaint(

@@ -139,15 +139,20 @@ def test_mayor_office_reads_but_cannot_act(client: StaffClient) -> None:
                         json={"status": "in_progress"}), 403, "forbidden")
 
 
-def test_a_department_officer_sees_only_their_departments_requests(
+def test_a_department_officer_sees_only_what_was_forwarded_to_them(
         client: StaffClient) -> None:
     own = make_document_request(client.db, department="agriculture")
     other = make_document_request(client.db, department="cadastre_urbanism")
     nobody = make_document_request(client.db, department=None)
+    info = client.as_role("info_office")
+    for reference, department in ((own, "agriculture"), (other, "cadastre_urbanism")):
+        assert client.post(f"{API}/{reference}/forward", headers=info,
+                           json={"department": department}).status_code == 200
     headers = client.as_role("department", "agriculture")
     listed = client.get(API, headers=headers).json()
     assert [i["reference"] for i in listed["items"]] == [own] and listed["total"] == 1
     assert listed["items"][0]["full_name"] == "Arta Krasniqi"  # own items: personal data
+    assert listed["items"][0]["forwarded_department"] == "agriculture"
     assert client.get(f"{API}/{own}", headers=headers).status_code == 200
     for reference in (other, nobody):
         problem(client.get(f"{API}/{reference}", headers=headers), 404, "not_found")
@@ -166,6 +171,78 @@ def test_a_department_officer_sees_only_their_departments_requests(
     assert own in exported and other not in exported
     summary = client.get(f"{API}/summary", headers=headers).json()
     assert summary["received"] == 1
+
+
+def test_the_citizens_guess_alone_gives_a_department_officer_nothing(
+        client: StaffClient) -> None:
+    """Security review, item 17: the department the citizen guessed is not a
+    forwarding; its officers see and act on nothing until the info office
+    forwards the request to them."""
+    guessed = make_document_request(client.db, department="agriculture")
+    officer = client.as_role("department", "agriculture")
+    assert client.get(API, headers=officer).json()["total"] == 0
+    problem(client.get(f"{API}/{guessed}", headers=officer), 404, "not_found")
+    problem(client.post(f"{API}/{guessed}/transition", headers=officer,
+                        json={"status": "refused", "reason": "no"}), 404, "not_found")
+    problem(client.post(f"{API}/{guessed}/notes", headers=officer,
+                        json={"text": "probe"}), 404, "not_found")
+    assert client.get(f"{API}.csv", headers=officer).content.decode(
+        "utf-8-sig").count("D-") == 0
+    assert request_row(client, guessed).status is DocumentStatus.received
+
+    info = client.as_role("info_office")
+    forwarded = client.post(f"{API}/{guessed}/forward", headers=info,
+                            json={"department": "agriculture"})
+    assert forwarded.status_code == 200, forwarded.text
+    assert forwarded.json()["forwarded_department"] == "agriculture"
+    assert forwarded.json()["status"] == "received"  # still the municipality's to decide
+    assert client.get(f"{API}/{guessed}", headers=officer).status_code == 200
+    granted = client.post(f"{API}/{guessed}/transition", headers=officer,
+                          json={"status": "granted"})
+    assert granted.status_code == 200 and granted.json()["status"] == "granted"
+    entry = next(e for e in audit_entries(client) if e.action == "documents.forward")
+    assert entry.object_id == guessed and entry.username == "info-office-x"
+    assert entry.before == {"forwarded_department": None}
+    assert entry.after == {"forwarded_department": "agriculture"}
+
+
+def test_forwarding_within_names_a_known_department(client: StaffClient) -> None:
+    reference = make_document_request(client.db)
+    info = client.as_role("info_office")
+    problem(client.post(f"{API}/{reference}/forward", headers=info,
+                        json={"department": "ministry_of_magic"}), 422, "unknown_department")
+    assert request_row(client, reference).forwarded_department is None
+    # a department officer cannot pass on what was forwarded to them, nor
+    # the mayor's office or a viewer forward at all
+    assert client.post(f"{API}/{reference}/forward", headers=info,
+                       json={"department": "agriculture"}).status_code == 200
+    officer = client.as_role("department", "agriculture")
+    problem(client.post(f"{API}/{reference}/forward", headers=officer,
+                        json={"department": "assembly"}), 403, "forward_not_allowed")
+    for role in ("mayor_office", "viewer"):
+        problem(client.post(f"{API}/{reference}/forward", headers=client.as_role(role),
+                            json={"department": "assembly"}), 403, "forbidden")
+    assert request_row(client, reference).forwarded_department == "agriculture"
+    # a decided request is forwarded nowhere
+    client.post(f"{API}/{reference}/transition", headers=info,
+                json={"status": "refused", "reason": "Not held by the municipality."})
+    problem(client.post(f"{API}/{reference}/forward", headers=info,
+                        json={"department": "assembly"}), 409, "request_decided")
+
+
+def test_forwarding_outside_keeps_the_institution_and_tells_the_citizen(
+        client: StaffClient) -> None:
+    """The law's forwarding: to the institution that holds the document, in
+    free text; the request is decided and the citizen told where it went."""
+    reference = make_document_request(client.db)
+    info = client.as_role("info_office")
+    moved = client.post(f"{API}/{reference}/transition", headers=info,
+                        json={"status": "forwarded",
+                              "forwarded_to": "Kosovo Cadastral Agency"})
+    assert moved.status_code == 200
+    assert moved.json()["forwarded_to"] == "Kosovo Cadastral Agency"
+    assert moved.json()["forwarded_department"] is None
+    assert "Kosovo Cadastral Agency" in outbox(client)[-1].body["text"]
 
 
 # --- state changes ----------------------------------------------------------------------

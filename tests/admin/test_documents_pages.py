@@ -116,9 +116,12 @@ def test_a_viewer_sees_no_forms_and_no_personal_data(client: StaffClient) -> Non
 
 def test_a_department_officer_gets_404_for_another_department(
         client: StaffClient) -> None:  # noqa: F811
+    make_staff(client.db, "info1", "info_office")
     make_staff(client.db, "dep1", "department", "agriculture")
-    own = make_document_request(client.db, department="agriculture")
-    other = make_document_request(client.db, department="assembly")
+    own = make_document_request(client.db, department="assembly")  # the citizen guessed wrong
+    other = make_document_request(client.db, department="agriculture")  # never forwarded
+    sign_in(client, "info1")
+    forward_through_the_page(client, own, "agriculture")
     sign_in(client, "dep1")
     html = client.get(PAGE).text
     assert own in html and other not in html
@@ -126,4 +129,39 @@ def test_a_department_officer_gets_404_for_another_department(
     response = client.post(f"{PAGE}/{other}/transition",
                            data={"csrf_token": csrf_of(html), "status": "in_progress"})
     assert response.status_code == 404
-    assert re.search(r'id="to-in_progress"', client.get(f"{PAGE}/{own}").text)
+    detail = client.get(f"{PAGE}/{own}").text
+    assert re.search(r'id="to-in_progress"', detail)
+    assert 'id="forward-form"' not in detail  # passing it on is the info office's work
+
+
+def forward_through_the_page(client: StaffClient, reference: str,  # noqa: F811
+                             department: str = "agriculture") -> None:
+    """The info office's forward form: a select of the profile's departments."""
+    detail = client.get(f"{PAGE}/{reference}").text
+    no_inline_code(detail)
+    form = detail.split('id="forward-form"')[1].split("</form>")[0]
+    assert f'<option value="{department}"' in form and 'name="department" required' in form
+    assert 'value="assembly" selected' in form  # the citizen's guess comes first
+    response = client.post(f"{PAGE}/{reference}/forward", follow_redirects=False,
+                           data={"csrf_token": csrf_of(detail), "department": department})
+    assert response.status_code == 303
+    assert response.headers["location"] == f"{PAGE}/{reference}?done=forward"
+    done = client.get(response.headers["location"]).text
+    assert "The request was forwarded to the department" in done
+    assert 'id="forwarded-department">Agriculture, Forestry and Water Management<' in done
+
+
+def test_the_forward_form_refuses_an_unknown_department(
+        client: StaffClient) -> None:  # noqa: F811
+    make_staff(client.db, "info1", "info_office")
+    reference = make_document_request(client.db)
+    sign_in(client, "info1")
+    detail = client.get(f"{PAGE}/{reference}").text
+    assert "not forwarded yet" in detail
+    response = client.post(f"{PAGE}/{reference}/forward",
+                           data={"csrf_token": csrf_of(detail), "department": "nowhere"})
+    assert response.status_code == 422
+    no_csrf = client.post(f"{PAGE}/{reference}/forward", data={"department": "agriculture"})
+    assert no_csrf.status_code == 403
+    with client.db.read_session() as session:
+        assert session.scalar(select(DocumentRequest.forwarded_department)) is None

@@ -24,7 +24,13 @@ from bot.refusals import Conflict, Invalid, NotFound
 from bot.staff.documents import actions, export, views
 from bot.staff.documents.views import RequestFilters
 from bot.staff.query import PageWindow
-from tests.factories import audit_log, load_staff, make_document_request, make_staff
+from tests.factories import (
+    audit_log,
+    load_staff,
+    make_citizen,
+    make_document_request,
+    make_staff,
+)
 
 PROFILE = get_profile()
 CATALOGS = Catalogs(PROFILE.enabled_locales)
@@ -40,10 +46,14 @@ def status_of(db: Database, reference: str) -> DocumentStatus:
 
 
 def test_a_department_officer_sees_and_finds_only_their_own(db: Database) -> None:
-    own = make_document_request(db, department="agriculture")
-    other = make_document_request(db, department="assembly")
+    own = make_document_request(db, department=None)
+    other = make_document_request(db, department="agriculture")  # a guess, not forwarded
     staff_id = make_staff(db, "dep1", "department", "agriculture")
+    info_id = make_staff(db, "info1", "info_office")
     now = utcnow()
+    with db.session() as session:
+        actions.act_forward(session, PROFILE, CATALOGS, load_staff(session, info_id), None,
+                            reference=own, department="agriculture", now=now)
     with db.session() as session:
         staff = load_staff(session, staff_id)
         rows, total = views.queue(session, PROFILE, staff, RequestFilters(), PageWindow(),
@@ -56,7 +66,8 @@ def test_a_department_officer_sees_and_finds_only_their_own(db: Database) -> Non
         with pytest.raises(NotFound):
             actions.act_note(session, staff, None, reference=other, text="probe", now=now)
         assert views.summary(session, PROFILE, staff, None, now).received == 1
-    listed, viewed = audit_log(db, "documents.")
+    forwarded, listed, viewed = audit_log(db, "documents.")
+    assert forwarded.action == "documents.forward" and forwarded.username == "info1"
     assert listed.action == "documents.list" and listed.detail == f"references {own}"
     assert listed.ip == "203.0.113.9"
     assert viewed.action == "documents.view" and viewed.object_id == own
@@ -189,3 +200,33 @@ def test_the_filters_from_a_form() -> None:
         with pytest.raises(Invalid) as refused:
             views.filters_of(PROFILE, values)
         assert refused.value.code == "invalid_filter"
+
+
+def test_forwarding_tells_that_departments_officers_in_their_chat(db: Database) -> None:
+    """The department's linked officers hear of a request forwarded to them,
+    in their own language; the department the citizen guessed hears nothing."""
+    from bot.models import ChannelAccount
+    from bot.models.staff import StaffUser
+
+    reference = make_document_request(db, department="assembly")
+    officers = {"dep1": make_staff(db, "dep1", "department", "agriculture", language="sq"),
+                "dep2": make_staff(db, "dep2", "department", "assembly")}
+    info_id = make_staff(db, "info1", "info_office")
+    for username, external_id in (("dep1", "701"), ("dep2", "702")):
+        make_citizen(db, external_id=external_id)
+        with db.session() as session:
+            account = session.scalars(select(ChannelAccount).where(
+                ChannelAccount.external_id == external_id)).one()
+            staff = session.get(StaffUser, officers[username])
+            assert staff is not None
+            staff.chat_account_id = account.id
+    with db.session() as session:
+        actions.act_forward(session, PROFILE, CATALOGS, load_staff(session, info_id), None,
+                            reference=reference, department="agriculture", now=utcnow())
+        due = session.scalars(select(DocumentRequest.due_at)).one()
+    with db.read_session() as session:
+        sent = session.scalars(select(OutboxMessage)).all()
+    assert [m.chat_id for m in sent] == ["701"]
+    assert sent[0].body["text"] == CATALOGS.gettext(
+        "sq", "documents.alert_forwarded", reference=reference,
+        due=f"{due.astimezone(PROFILE.tz):%Y-%m-%d}")

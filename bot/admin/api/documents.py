@@ -1,7 +1,8 @@
 """Requests for public documents for staff (SPEC §3.3, §3.7): the routes of
 the queue by due date, each request with its history and files, state
-changes (the citizen is told), internal notes, uploads delivered through the
-bot, a CSV export and the year's summary — and the request bodies beside them.
+changes (the citizen is told), forwarding to a department, internal notes,
+uploads delivered through the bot, a CSV export and the year's summary — and
+the request bodies beside them.
 
 The work (department scoping, the personal-data rule, the audit, the rules)
 is in `bot.staff.documents`; the staff pages call the same use-cases.
@@ -50,6 +51,11 @@ class TransitionIn(BaseModel):
                                      description="With `forwarded`: the institution")
     deliver_files: bool = Field(False, description="With `granted`/`partially_granted`: send "
                                                    "the uploaded, not yet sent files")
+
+
+class ForwardIn(BaseModel):
+    department: str = Field(min_length=1, max_length=32,
+                            description="A department code of the profile")
 
 
 class NoteIn(BaseModel):
@@ -105,6 +111,25 @@ def transition(reference: ReferencePath, body: TransitionIn, staff: Writer,
         client_ip(request), reference=reference, status=body.status, reason=body.reason,
         extension_days=body.extension_days, forwarded_to=body.forwarded_to,
         deliver_files=body.deliver_files, now=now)
+    return views.detail_out(found, shows_personal(staff), now)
+
+
+@router.post("/{reference}/forward", response_model=views.RequestDetail,
+             responses=WRITE_ERRORS)
+def forward(reference: ReferencePath, body: ForwardIn, staff: Writer, session: SessionDep,
+            runtime: RuntimeDep, request: Request) -> views.RequestDetail:
+    """Forward the request within the municipality to the department that
+    holds the document: from then on only that department's officers (with
+    the info office and admin; the mayor's office and viewers read) see and
+    act on it — the department the citizen guessed gives its officers
+    nothing. The state and the deadline do not change. An unknown department
+    is 422 `unknown_department`; a decided request 409 `request_decided`; a
+    department officer passing it on 403 `forward_not_allowed`. Forwarding
+    to another institution is the `forwarded` state (`forwarded_to`)."""
+    now = utcnow()
+    found = actions.act_forward(session, runtime.profile, runtime.catalogs, staff,
+                                client_ip(request), reference=reference,
+                                department=body.department, now=now)
     return views.detail_out(found, shows_personal(staff), now)
 
 

@@ -1,6 +1,7 @@
 """What staff do to a document request, each change with its audit entry
 (before and after): a state change (the citizen is told, granted files go
-with it), an internal note, an uploaded file. The API and the staff pages
+with it), forwarding within the municipality to a department, an internal
+note, an uploaded file. The API and the staff pages
 both call these, so the rules and the audit are the same on both.
 
 Invalid input (a refusal without reason, an empty note, a file that is not a
@@ -20,11 +21,12 @@ from bot.messages import FileRef
 from bot.models import DocumentEvent, DocumentFile, DocumentRequest, DocumentStatus
 from bot.models.staff import StaffUser
 from bot.profile import Profile
-from bot.refusals import Invalid
+from bot.refusals import Forbidden, Invalid
 from bot.services import documents as service
 from bot.staff import audit
 from bot.staff.documents import files as stored
 from bot.staff.documents.views import find_request
+from bot.staff.permissions import Capability, department_scoped
 from bot.staff.text import clean, tidy
 
 NOTE_MAX = 2000
@@ -64,6 +66,26 @@ def act_transition(session: Session, profile: Profile, catalogs: Catalogs, files
         after["files_sent"] = [f.id for f in sending]
     audit.record(session, staff, "documents.transition", object_type="document_request",
                  object_id=reference, before=before, after=after, ip=ip)
+    return request
+
+
+def act_forward(session: Session, profile: Profile, catalogs: Catalogs, staff: StaffUser,
+                ip: str | None, *, reference: str, department: str,
+                now: datetime) -> DocumentRequest:
+    """Forward the request within the municipality to a department (the info
+    office's and admin's work: a department officer cannot pass on what was
+    forwarded to them, `forward_not_allowed`). An unknown department is
+    `Invalid` (`unknown_department`), a decided request `Conflict`."""
+    request = find_request(session, staff, reference)
+    if department_scoped(staff.role, Capability.documents):
+        raise Forbidden("forward_not_allowed",
+                        "only the Office for Information forwards requests to departments")
+    before = request.forwarded_department
+    service.forward_within(session, profile, catalogs, request, department,
+                           by=staff.username, now=now)
+    audit.record(session, staff, "documents.forward", object_type="document_request",
+                 object_id=reference, before={"forwarded_department": before},
+                 after={"forwarded_department": request.forwarded_department}, ip=ip)
     return request
 
 

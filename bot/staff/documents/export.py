@@ -20,7 +20,8 @@ EXPORT_MAX = 20_000
 EXPORT_COLUMNS = [
     Column("reference"), Column("status"), Column("registered_at"), Column("due_at"),
     Column("overdue"), Column("department"), Column("form"), Column("life_or_liberty"),
-    Column("extended"), Column("forwarded_to"), Column("decided_at"),
+    Column("extended"), Column("forwarded_to"), Column("forwarded_department"),
+    Column("decided_at"),
     Column("full_name", personal=True), Column("description", personal=True),
 ]
 
@@ -34,7 +35,8 @@ def export_csv(session: Session, profile: Profile, staff: StaffUser, filters: Re
     body = write_csv(EXPORT_COLUMNS, [
         (r.reference, r.status.value, r.registered_at, r.due_at,
          deadlines.is_overdue(r.due_at, now, decided=r.decided), r.department, r.form.value,
-         r.life_or_liberty, r.extended, r.forwarded_to, r.decided_at, r.full_name,
+         r.life_or_liberty, r.extended, r.forwarded_to, r.forwarded_department,
+         r.decided_at, r.full_name,
          r.description) for r in rows], personal=personal)
     shown = filters.model_dump(exclude_none=True)
     audit.record(session, staff, "documents.export", object_type="document_request",

@@ -4,8 +4,9 @@ and the page's filter form), the queries (the queue by due date, one
 request, what is overdue or due today, the year's summary), and the audit of
 every answer that shows descriptions and names.
 
-Department officers see only their own department's requests; another
-department's request is "not found" for them, so references cannot be
+Department officers see only the requests forwarded to their department
+(`forwarded_department`; the department the citizen guessed gives them
+nothing); any other request is "not found" for them, so references cannot be
 probed. Descriptions and names only where `shows_personal` allows."""
 
 from __future__ import annotations
@@ -57,7 +58,10 @@ class RequestOut(BaseModel):
     form: DocumentForm
     life_or_liberty: bool
     extended: bool
-    forwarded_to: str | None
+    forwarded_to: str | None = Field(description="With `forwarded`: the other institution")
+    forwarded_department: str | None = Field(
+        description="The department the request was forwarded to within the municipality; "
+                    "only its officers see it (`department` is the citizen's guess)")
     decided_at: datetime | None
     description: str | None = Field(None, description="Only for roles that see personal data")
     full_name: str | None = Field(None, description="Only for roles that see personal data")
@@ -111,7 +115,8 @@ def request_out(request: DocumentRequest, personal: bool, now: datetime) -> Requ
         due_soon=not decided and now <= request.due_at < now + timedelta(hours=DUE_SOON_HOURS),
         department=request.department, form=request.form,
         life_or_liberty=request.life_or_liberty, extended=request.extended,
-        forwarded_to=request.forwarded_to, decided_at=request.decided_at,
+        forwarded_to=request.forwarded_to, forwarded_department=request.forwarded_department,
+        decided_at=request.decided_at,
         description=request.description if personal else None,
         full_name=request.full_name if personal else None,
         citizen_erased=request.account_id is None)
@@ -172,9 +177,10 @@ def filters_of(profile: Profile, values: Mapping[str, str]) -> RequestFilters:
 # --- queries ------------------------------------------------------------------------
 
 def visible(staff: StaffUser) -> Select[Any]:
-    """The requests this officer may see at all."""
+    """The requests this officer may see at all: for a department officer,
+    those forwarded to their department (SPEC §3.7 "D (forwarded to it)")."""
     return scoped(select(DocumentRequest), staff, Capability.documents,
-                  DocumentRequest.department)
+                  DocumentRequest.forwarded_department)
 
 
 def find_request(session: Session, staff: StaffUser, reference: str) -> DocumentRequest:
