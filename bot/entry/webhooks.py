@@ -16,7 +16,6 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from bot.channels import telegram, viber
-from bot.channels.boundary import Refused
 from bot.db import utcnow
 from bot.engine.dispatcher import DatabaseUnavailable, HandleResult
 from bot.messages import Incoming, Kind
@@ -145,8 +144,11 @@ async def telegram_webhook(request: Request) -> Response:
         return data
     try:
         incoming, callback_id = telegram.parse_update(data)
-    except Refused as exc:
+    except ValueError as exc:  # Refused: not what Telegram sends
         return _refuse("telegram", 400, str(exc))
+    except Exception:  # a parser bug: an answer all the same, and the connection kept
+        log.exception("a Telegram update could not be parsed")
+        return _problem(400, "unreadable Telegram update")
     result = await _handle(runtime, incoming)
     if isinstance(result, JSONResponse):
         return result
@@ -171,8 +173,11 @@ async def viber_webhook(request: Request) -> Response:
         return data
     try:
         incoming = viber.parse_callback(data)
-    except Refused as exc:
+    except ValueError as exc:  # Refused: not what Viber sends
         return _refuse("viber", 400, str(exc))
+    except Exception:  # a parser bug: an answer all the same, and the connection kept
+        log.exception("a Viber callback could not be parsed")
+        return _problem(400, "unreadable Viber callback")
     stale = _stale(runtime, viber.sent_at_ms(data))
     if stale is not None:  # 200: Viber redelivers whatever is not answered 200
         log.warning("viber webhook ignored %s: %s", incoming.update_key, stale)

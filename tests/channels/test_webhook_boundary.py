@@ -260,3 +260,23 @@ async def test_a_fresh_signed_viber_event_is_handled(bench: Bench) -> None:
     assert (await post_viber(bench, json.dumps(event).encode())).status_code == 200
     counts = rows(bench)
     assert counts["InboundUpdate"] == 1 and counts["OutboxMessage"] >= 1
+
+
+@pytest.mark.parametrize("channel", ["telegram", "viber"])
+async def test_a_parser_bug_is_still_answered_not_a_500(
+        bench: Bench, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
+        channel: str) -> None:
+    """An exception escaping the app is a 500 *and* uvicorn drops the keep-alive
+    connection, so the platform's next update on it is never answered."""
+    def broken(data: dict[str, Any]) -> Any:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(telegram if channel == "telegram" else viber,
+                        "parse_update" if channel == "telegram" else "parse_callback", broken)
+    if channel == "telegram":
+        response = await post_telegram(bench, json.dumps(tg_message_update(1, 5, "x")).encode())
+    else:
+        response = await post_viber(bench, json.dumps(viber_message_event("v==", "x")).encode())
+    assert response.status_code == 400
+    assert rows(bench) == {"InboundUpdate": 0, "ChannelAccount": 0, "OutboxMessage": 0}
+    assert len([r for r in caplog.records if r.levelno >= logging.ERROR]) == 1
