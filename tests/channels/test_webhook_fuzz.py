@@ -71,6 +71,7 @@ class Client:
         self.http = httpx.AsyncClient(transport=transport, base_url="http://bot.test")
         self.stats: Counter[str] = Counter()
         self.slowest = 0.0
+        self.slow: list[str] = []  # what took over 2 s, to tell load from a slow body
 
     def post(self, channel: str, body: bytes) -> int | None:
         """The status, or None when no answer came (a hang)."""
@@ -91,6 +92,8 @@ class Client:
             elapsed = time.perf_counter() - started
             self.slowest = max(self.slowest, elapsed)
             self.stats["over 2 s"] += elapsed > 2
+            if elapsed > 2 and len(self.slow) < 5:
+                self.slow.append(f"{elapsed:.2f} s {channel} {len(body)} bytes {body[:60]!r}")
         self.stats[str(response.status_code)] += 1
         return response.status_code
 
@@ -179,5 +182,6 @@ def test_no_webhook_body_gets_a_5xx_a_hang_an_error_or_a_stray_row(
                   f"statuses {dict(sorted((k, v) for k, v in client.stats.items() if v))}, "
                   f"5xx {sum(v for k, v in client.stats.items() if k.startswith('5'))}, "
                   f"hangs {client.stats['hang']}, slowest {client.slowest:.2f} s")
+            print("\n".join(client.slow))
         client.run(runtime.close())
         client.close()
