@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test chat migrate lint typecheck bench catalogs clean
+.PHONY: run test fuzz chat migrate lint typecheck bench catalogs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ migrate: $(STAMP)
 
 test: $(STAMP)  ## set up and run the tests (PostgreSQL too when TEST_DATABASE_URL is set)
 	$(BIN)/python -m pytest
+
+fuzz: $(STAMP)  ## 10,000 mutated, correctly signed webhook bodies through the real app
+	WEBHOOK_FUZZ_PROFILE=webhooks-fuzz $(BIN)/python -m pytest -q -s -p no:cacheprovider \
+		tests/channels/test_webhook_fuzz.py
 
 lint: $(STAMP)  ## ruff, mypy, and the import contracts of docs/architecture.md
 	$(BIN)/ruff check bot handlers tests bench

@@ -1,4 +1,4 @@
-"""Telegram through python-telegram-bot: `Update.de_json` in, `Bot` out.
+"""Telegram: checked `telegram_update` models in, python-telegram-bot's `Bot` out.
 
 The webhook hands the parsed update to our engine inside the request; PTB's
 `Application` update queue is deliberately not used on this path (it answers
@@ -17,16 +17,16 @@ from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     KeyboardButton,
-    Message,
     ReplyKeyboardMarkup,
     ReplyKeyboardRemove,
-    Update,
 )
 from telegram.constants import ChatType
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.request import HTTPXRequest
 
+from bot.channels import telegram_update as schema
 from bot.channels.base import MediaRefused, MediaTooBig, RateLimits, SendResult
+from bot.channels.boundary import MAX_ID, Refused, validate
 from bot.messages import Contact, Incoming, Kind, Location, Media, Reply
 
 log = logging.getLogger(__name__)
@@ -51,9 +51,6 @@ COMMANDS = [
     ("forget", "Erase my data"),
 ]
 ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
-_UNSUPPORTED_ATTACHMENTS = (
-    "voice", "video", "video_note", "audio", "animation", "poll", "dice", "game", "story",
-)
 
 
 def secret_matches(expected: str | None, header: str | None) -> bool:
@@ -65,34 +62,43 @@ def secret_matches(expected: str | None, header: str | None) -> bool:
 
 def parse_update(data: dict[str, Any]) -> tuple[Incoming, str | None]:
     """A Bot API update as a neutral message, plus the callback query id to
-    acknowledge (if any). Raises ValueError for what is not an update."""
-    if not isinstance(data.get("update_id"), int):
-        raise ValueError("not a Telegram update: no integer update_id")
+    acknowledge (if any). Raises `Refused` (a ValueError) for what is not an
+    update Telegram would send: every field read is checked for type and range
+    first (`telegram_update`), so nothing unchecked is stored or handled."""
+    update_id = data.get("update_id")
+    if not isinstance(update_id, int) or isinstance(update_id, bool) or not (
+            0 <= update_id < MAX_ID):
+        raise Refused("not a Telegram update: no update_id in range")
     if not any(kind in data for kind in ALLOWED_UPDATES):
         # Edits, channel posts, polls…: acknowledged without parsing, so a field
         # a newer Bot API adds to a kind we ignore can never make us refuse it.
-        return _ignored(str(data["update_id"]), data), None
-    try:
-        update = Update.de_json(data, None)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ValueError(f"malformed Telegram update: {exc}") from exc
-    if update is None:
-        raise ValueError("empty Telegram update")
+        return _ignored(str(update_id), data), None
+    update: schema.Update = validate(schema.Update, data, "Telegram update")
     key = str(update.update_id)
-    user = update.effective_user
-    chat = update.effective_chat
-
-    def base(kind: Kind, **fields: Any) -> Incoming:
-        assert user is not None
-        name = " ".join(p for p in (user.first_name, user.last_name) if p) or None
-        return Incoming(
-            channel=CHANNEL, user_id=str(user.id),
-            chat_id=str(chat.id if chat else user.id), kind=kind, update_key=key,
-            display_name=name, language_hint=user.language_code, raw=data, **fields,
-        )
-
+    chat: schema.Chat | None
+    user: schema.User | None
+    if update.callback_query is not None:
+        query = update.callback_query
+        chat = query.message.chat if query.message else None
+        user = query.from_user
+    elif update.my_chat_member is not None:
+        chat, user = update.my_chat_member.chat, update.my_chat_member.from_user
+    elif update.message is not None:
+        chat, user = update.message.chat, update.message.from_user
+    else:
+        return _ignored(key, data), None
     if user is None or (chat is not None and chat.type != ChatType.PRIVATE):
         return _ignored(key, data), None
+    sender = user
+
+    def base(kind: Kind, **fields: Any) -> Incoming:
+        name = " ".join(p for p in (sender.first_name, sender.last_name) if p) or None
+        return Incoming(
+            channel=CHANNEL, user_id=str(sender.id),
+            chat_id=str(chat.id if chat else sender.id), kind=kind, update_key=key,
+            display_name=name, language_hint=sender.language_code, raw=data, **fields,
+        )
+
     if update.callback_query is not None:
         payload = update.callback_query.data or ""
         return base(Kind.button, payload=payload), update.callback_query.id
@@ -100,8 +106,7 @@ def parse_update(data: dict[str, Any]) -> tuple[Incoming, str | None]:
         status = update.my_chat_member.new_chat_member.status
         kind = Kind.blocked if status in ("kicked", "left") else Kind.unblocked
         return base(kind), None
-    if update.message is None:  # edited_message, channel_post, polls, …
-        return _ignored(key, data), None
+    assert update.message is not None
     return _from_message(update.message, base), None
 
 
@@ -110,7 +115,7 @@ def _ignored(key: str, data: dict[str, Any]) -> Incoming:
                     update_key=key, raw=data)
 
 
-def _from_message(message: Message, base: Any) -> Incoming:
+def _from_message(message: schema.Message, base: Any) -> Incoming:
     text = message.text
     if text is not None:
         entity = message.entities[0] if message.entities else None
@@ -149,9 +154,7 @@ def _from_message(message: Message, base: Any) -> Incoming:
         return base(Kind.file, media=(media,), text=message.caption)
     if message.sticker is not None:
         return base(Kind.sticker)
-    if any(getattr(message, attr, None) for attr in _UNSUPPORTED_ATTACHMENTS):
-        return base(Kind.unsupported)
-    return base(Kind.unsupported)
+    return base(Kind.unsupported)  # voice, video, poll, dice, …
 
 
 def render_markup(reply: Reply) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove:

@@ -1,7 +1,8 @@
-"""Viber: viberbot parses callbacks and builds messages; we verify the
-signature ourselves (constant time, on the raw bytes, before parsing — the
-library compares with `==`) and send through httpx with a timeout (the
-library's sender blocks, has none, and raises a bare Exception)."""
+"""Viber: callbacks are checked and read with our own `viber_event` models
+(viberbot's parser takes any type), viberbot builds the messages we send; we
+verify the signature ourselves (constant time, on the raw bytes, before
+parsing — the library compares with `==`) and send through httpx with a
+timeout (the library's sender blocks, has none, and raises a bare Exception)."""
 
 from __future__ import annotations
 
@@ -14,15 +15,10 @@ from typing import Any
 
 import httpx
 from viberbot.api import messages as vmessages
-from viberbot.api.viber_requests import (
-    ViberConversationStartedRequest,
-    ViberMessageRequest,
-    ViberSubscribedRequest,
-    ViberUnsubscribedRequest,
-    create_request,
-)
 
+from bot.channels import viber_event as schema
 from bot.channels.base import MediaRefused, MediaTooBig, RateLimits, SendResult
+from bot.channels.boundary import Refused, validate
 from bot.messages import Contact, Incoming, Kind, Location, Media, Reply
 
 log = logging.getLogger(__name__)
@@ -31,8 +27,9 @@ MIN_API_VERSION = 3  # share-phone buttons need 3
 # Our button payloads (`prefix:argument`, no spaces). Viber reply buttons send
 # their ActionBody back as a text message; this tells them from typed text.
 PAYLOAD_RE = re.compile(r"^[a-z][a-z0-9_]*:[^\s]*$")
-_KNOWN_EVENTS = {"message", "conversation_started", "subscribed", "unsubscribed",
-                 "delivered", "seen", "failed", "webhook"}
+# The events the bot acts on; delivered, seen, failed, webhook and newer ones
+# are acknowledged and ignored.
+_READ_EVENTS = {"message", "conversation_started", "subscribed", "unsubscribed"}
 _BLOCKED_STATUSES = {5, 6}  # receiverNotRegistered, notSubscribed
 _RETRY_STATUSES = {12}  # tooManyRequests
 _TRANSIENT_STATUSES = {2, 7, 8, 9, 10, 11, 13}  # auth, internal, rate or temporary errors
@@ -46,40 +43,38 @@ def signature_matches(token: str | None, body: bytes, header: str | None) -> boo
 
 
 def parse_callback(data: dict[str, Any]) -> Incoming:
-    """A Viber callback as a neutral message. Raises ValueError for what is
-    not a Viber callback; event types viberbot does not know are `ignored`."""
-    event = data.get("event")
-    if not isinstance(event, str):
-        raise ValueError("not a Viber callback: no event")
-    token = str(data.get("message_token", data.get("timestamp", "")))
+    """A Viber callback as a neutral message. Raises `Refused` (a ValueError)
+    for what is not a callback Viber would send: every field read is checked
+    for type and range first (`viber_event`). Receipts and event types the bot
+    does not read are `ignored` once their envelope is checked."""
+    if not isinstance(data.get("event"), str):
+        raise Refused("not a Viber callback: no event")
+    envelope: schema.Envelope = validate(schema.Envelope, data, "Viber callback")
+    event = envelope.event
+    token = envelope.message_token if envelope.message_token is not None else envelope.timestamp
     key = f"{event}:{token}"
-    if event not in _KNOWN_EVENTS or event in {"delivered", "seen", "failed", "webhook"}:
+    if event not in _READ_EVENTS:
         return Incoming(channel=CHANNEL, user_id="", chat_id="", kind=Kind.ignored,
                         update_key=key, raw=data)
-    try:
-        request = create_request(data)
-    except Exception as exc:  # viberbot raises bare Exception / KeyError
-        raise ValueError(f"malformed Viber {event} callback: {exc}") from exc
-
-    if isinstance(request, ViberUnsubscribedRequest):
-        user = str(request.user_id)
-        return Incoming(channel=CHANNEL, user_id=user, chat_id=user, kind=Kind.blocked,
-                        update_key=key, raw=data)
-    if isinstance(request, ViberSubscribedRequest | ViberConversationStartedRequest):
-        profile = request.user
-        kind = Kind.unblocked if isinstance(request, ViberSubscribedRequest) else Kind.started
-        return Incoming(channel=CHANNEL, user_id=str(profile.id), chat_id=str(profile.id),
+    what = f"Viber {event} callback"
+    if event == "unsubscribed":
+        left: schema.UnsubscribedEvent = validate(schema.UnsubscribedEvent, data, what)
+        return Incoming(channel=CHANNEL, user_id=left.user_id, chat_id=left.user_id,
+                        kind=Kind.blocked, update_key=key, raw=data)
+    if event in ("subscribed", "conversation_started"):
+        profile = validate(schema.UserEvent, data, what).user
+        kind = Kind.unblocked if event == "subscribed" else Kind.started
+        return Incoming(channel=CHANNEL, user_id=profile.id, chat_id=profile.id,
                         kind=kind, update_key=key, display_name=profile.name,
                         language_hint=profile.language, raw=data)
-    assert isinstance(request, ViberMessageRequest)
-    sender = request.sender
+    request: schema.MessageEvent = validate(schema.MessageEvent, data, what)
+    sender, message = request.sender, request.message
     fields: dict[str, Any] = {
-        "channel": CHANNEL, "user_id": str(sender.id), "chat_id": str(sender.id),
+        "channel": CHANNEL, "user_id": sender.id, "chat_id": sender.id,
         "update_key": key, "display_name": sender.name, "language_hint": sender.language,
         "raw": data,
     }
-    message = request.message
-    if isinstance(message, vmessages.TextMessage):
+    if message.type == "text":
         text = message.text or ""
         if PAYLOAD_RE.match(text):
             return Incoming(kind=Kind.button, payload=text, **fields)
@@ -88,25 +83,32 @@ def parse_callback(data: dict[str, Any]) -> Incoming:
             return Incoming(kind=Kind.command, text=text, command=command.lower(),
                             args=args.strip(), **fields)
         return Incoming(kind=Kind.text, text=text, **fields)
-    if isinstance(message, vmessages.ContactMessage):
-        contact = message.contact
+    if message.type == "contact":
+        if message.contact is None:
+            raise Refused(f"malformed {what}: message.contact: missing")
         return Incoming(kind=Kind.contact, contact=Contact(
-            phone=contact.phone_number or "", first_name=contact.name, is_own=True), **fields)
-    if isinstance(message, vmessages.LocationMessage):
-        loc = message.location
-        return Incoming(kind=Kind.location, location=Location(float(loc.latitude),
-                                                              float(loc.longitude)), **fields)
-    if isinstance(message, vmessages.PictureMessage):
-        raw = data.get("message", {})
-        media = Media(url=message.media, size=raw.get("size"), file_name=raw.get("file_name"),
+            phone=message.contact.phone_number or "", first_name=message.contact.name,
+            is_own=True), **fields)
+    if message.type == "location":
+        if message.location is None:
+            raise Refused(f"malformed {what}: message.location: missing")
+        return Incoming(kind=Kind.location, location=Location(
+            message.location.lat, message.location.lon), **fields)
+    if message.type == "picture":
+        media = Media(url=message.media, size=message.size, file_name=message.file_name,
                       mime_type="image/jpeg")
         return Incoming(kind=Kind.photo, media=(media,), text=message.text or None, **fields)
-    if isinstance(message, vmessages.FileMessage):
+    if message.type == "file":
         media = Media(url=message.media, size=message.size, file_name=message.file_name)
         return Incoming(kind=Kind.file, media=(media,), **fields)
-    if isinstance(message, vmessages.StickerMessage):
+    if message.type == "sticker":
         return Incoming(kind=Kind.sticker, **fields)
-    return Incoming(kind=Kind.unsupported, **fields)
+    return Incoming(kind=Kind.unsupported, **fields)  # video, url, rich media, …
+
+
+def sent_at_ms(data: dict[str, Any]) -> int:
+    """The callback's `timestamp` (ms since the epoch); call after `parse_callback`."""
+    return int(data["timestamp"])
 
 
 def render_keyboard(reply: Reply) -> dict[str, Any] | None:

@@ -1,11 +1,14 @@
-"""The two webhook endpoints. They verify, parse into a neutral message, hand
-it to the engine on a worker thread, and answer 200 once it is stored — a
-redelivery is acknowledged without handling it again."""
+"""The two webhook endpoints. They verify, check every field read (a body
+that is not what the platform sends is answered 400 and stored nowhere),
+parse into a neutral message, hand it to the engine on a worker thread, and
+answer 200 once it is stored — a redelivery is acknowledged without handling
+it again."""
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -13,6 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from bot.channels import telegram, viber
+from bot.db import utcnow
 from bot.engine.dispatcher import DatabaseUnavailable, HandleResult
 from bot.messages import Incoming, Kind
 from bot.runtime import Runtime
@@ -20,6 +24,10 @@ from bot.runtime import Runtime
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 MAX_BODY = 1024 * 1024
+# Telegram's deepest update (a reply's reply markup) is about ten levels.
+MAX_DEPTH = 32
+DAY_MS = 86_400_000
+MAX_AHEAD_MS = DAY_MS  # clocks differ by seconds; a day ahead is not Viber
 
 
 class BodyTooLarge(Exception):
@@ -44,21 +52,69 @@ def _problem(status: int, detail: str) -> JSONResponse:
     return JSONResponse({"ok": False, "detail": detail}, status_code=status)
 
 
-async def _raw_body(request: Request) -> bytes | JSONResponse:
+def _refuse(channel: str, status: int, detail: str) -> JSONResponse:
+    """Every refusal is logged once, with the reason and never the body."""
+    log.warning("%s webhook refused (%d): %s", channel, status, detail)
+    return _problem(status, detail)
+
+
+async def _raw_body(channel: str, request: Request) -> bytes | JSONResponse:
     try:
         return await read_limited(request)
     except BodyTooLarge:
-        return _problem(413, "request body over 1 MiB")
+        return _refuse(channel, 413, "request body over 1 MiB")
 
 
-def _json_object(body: bytes) -> dict[str, Any] | JSONResponse:
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("a number out of range")
+    return value
+
+
+def _too_deep(data: Any, limit: int = MAX_DEPTH) -> bool:
+    """Deeper than any update a platform sends (walked without recursion)."""
+    level: list[Any] = [data]
+    for _ in range(limit):
+        level = [child for item in level
+                 for child in (item.values() if isinstance(item, dict) else item)
+                 if isinstance(child, dict | list)]
+        if not level:
+            return False
+    return True
+
+
+def _json_object(channel: str, body: bytes) -> dict[str, Any] | JSONResponse:
+    """The body as a JSON object, in plain JSON: no NaN or Infinity, no number
+    past a float's range or 4300 digits, no nesting past MAX_DEPTH (the
+    parser's own recursion limit raises RecursionError, which is refused too)."""
     try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return _problem(400, "malformed JSON")
+        data = json.loads(body, parse_constant=_no_constant, parse_float=_finite)
+    except (UnicodeDecodeError, ValueError):  # JSONDecodeError, int digits, NaN
+        return _refuse(channel, 400, "malformed JSON")
+    except RecursionError:
+        return _refuse(channel, 400, "JSON nested too deep")
     if not isinstance(data, dict):
-        return _problem(400, "expected a JSON object")
+        return _refuse(channel, 400, "expected a JSON object")
+    if _too_deep(data):
+        return _refuse(channel, 400, "JSON nested too deep")
     return data
+
+
+def _stale(runtime: Runtime, sent_at_ms: int) -> str | None:
+    """Why a signed Viber callback is too old (or too far ahead) to take: a
+    request captured and replayed after its inbound record is purged (the
+    profile's retention) would otherwise be handled again."""
+    now_ms = int(utcnow().timestamp() * 1000)
+    if sent_at_ms < now_ms - runtime.profile.retention_days * DAY_MS:
+        return f"older than the {runtime.profile.retention_days}-day retention"
+    if sent_at_ms > now_ms + MAX_AHEAD_MS:
+        return "timestamp in the future"
+    return None
 
 
 async def _handle(runtime: Runtime, incoming: Incoming,
@@ -77,19 +133,22 @@ async def telegram_webhook(request: Request) -> Response:
         return _problem(404, "Telegram is not configured")
     header = request.headers.get("x-telegram-bot-api-secret-token")
     if not telegram.secret_matches(runtime.settings.telegram_webhook_secret, header):
-        return _problem(403, "wrong or missing secret token")
+        return _refuse("telegram", 403, "wrong or missing secret token")
     if not request.headers.get("content-type", "").lower().startswith("application/json"):
-        return _problem(415, "expected application/json")
-    body = await _raw_body(request)
+        return _refuse("telegram", 415, "expected application/json")
+    body = await _raw_body("telegram", request)
     if isinstance(body, JSONResponse):
         return body
-    data = _json_object(body)
+    data = _json_object("telegram", body)
     if isinstance(data, JSONResponse):
         return data
     try:
         incoming, callback_id = telegram.parse_update(data)
-    except ValueError as exc:
-        return _problem(400, str(exc))
+    except ValueError as exc:  # Refused: not what Telegram sends
+        return _refuse("telegram", 400, str(exc))
+    except Exception:  # a parser bug: an answer all the same, and the connection kept
+        log.exception("a Telegram update could not be parsed")
+        return _problem(400, "unreadable Telegram update")
     result = await _handle(runtime, incoming)
     if isinstance(result, JSONResponse):
         return result
@@ -103,19 +162,26 @@ async def viber_webhook(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     if runtime.viber is None:
         return _problem(404, "Viber is not configured")
-    body = await _raw_body(request)
+    body = await _raw_body("viber", request)
     if isinstance(body, JSONResponse):
         return body
     header = request.headers.get("x-viber-content-signature")
     if not viber.signature_matches(runtime.settings.viber_auth_token, body, header):
-        return _problem(403, "wrong or missing signature")
-    data = _json_object(body)
+        return _refuse("viber", 403, "wrong or missing signature")
+    data = _json_object("viber", body)
     if isinstance(data, JSONResponse):
         return data
     try:
         incoming = viber.parse_callback(data)
-    except ValueError as exc:
-        return _problem(400, str(exc))
+    except ValueError as exc:  # Refused: not what Viber sends
+        return _refuse("viber", 400, str(exc))
+    except Exception:  # a parser bug: an answer all the same, and the connection kept
+        log.exception("a Viber callback could not be parsed")
+        return _problem(400, "unreadable Viber callback")
+    stale = _stale(runtime, viber.sent_at_ms(data))
+    if stale is not None:  # 200: Viber redelivers whatever is not answered 200
+        log.warning("viber webhook ignored %s: %s", incoming.update_key, stale)
+        return JSONResponse({"status": 0})
     started = incoming.kind is Kind.started
     result = await _handle(runtime, incoming, inline_first=started)
     if isinstance(result, JSONResponse):
