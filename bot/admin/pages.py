@@ -135,8 +135,10 @@ def audit_page(request: Request, runtime: RuntimeDep, staff: PageStaff, session:
 
 
 @router.get("/chat", response_class=HTMLResponse)
-def chat_page(request: Request, runtime: RuntimeDep, staff: PageStaff) -> HTMLResponse:
-    return render(request, runtime, "chat.html", staff, code=None)
+def chat_page(request: Request, runtime: RuntimeDep, staff: PageStaff,
+              session: SessionDep) -> HTMLResponse:
+    return render(request, runtime, "chat.html", staff, code=None,
+                  linked=accounts.linked_chat(session, staff))
 
 
 @router.post("/chat/code", response_class=HTMLResponse)
@@ -145,7 +147,8 @@ def chat_code(request: Request, runtime: RuntimeDep, staff: PageStaff, session: 
     check_csrf(request, runtime, csrf_token)
     code = accounts.start_chat_link(session, staff)
     return render(request, runtime, "chat.html", staff, code=code,
-                  minutes=accounts.LINK_CODE_MINUTES)
+                  minutes=accounts.LINK_CODE_MINUTES,
+                  linked=accounts.linked_chat(session, staff))
 
 
 @router.post("/chat/unlink")
