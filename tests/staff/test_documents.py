@@ -57,7 +57,8 @@ def test_a_department_officer_sees_and_finds_only_their_own(db: Database) -> Non
             actions.act_note(session, staff, None, reference=other, text="probe", now=now)
         assert views.summary(session, PROFILE, staff, None, now).received == 1
     listed, viewed = audit_log(db, "documents.")
-    assert listed.action == "documents.list" and listed.detail == f"references {own}"
+    assert listed.action == "documents.list" and listed.detail == "1 shown"
+    assert listed.item_references == [own]
     assert listed.ip == "203.0.113.9"
     assert viewed.action == "documents.view" and viewed.object_id == own
 

@@ -37,8 +37,14 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('wrong_guesses', sa.Integer(), nullable=False,
                                       server_default='0'))
 
+    with op.batch_alter_table('audit_entry', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('item_references', sa.JSON(), nullable=True))
+
 
 def downgrade() -> None:
+    with op.batch_alter_table('audit_entry', schema=None) as batch_op:
+        batch_op.drop_column('item_references')
+
     with op.batch_alter_table('link_code', schema=None) as batch_op:
         batch_op.drop_column('wrong_guesses')
 
