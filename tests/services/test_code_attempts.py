@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from bot.db import Database
 from bot.i18n import Catalogs
-from bot.models import ChannelAccount, Citizen, LinkCode, OutboxMessage
+from bot.models import ChannelAccount, Citizen, CodeAttempts, LinkCode, OutboxMessage
 from bot.profile import get_profile
 from bot.services import code_attempts, linking
 from tests.factories import make_citizen
@@ -89,3 +89,27 @@ def test_a_code_guessed_at_from_many_chats_is_cancelled_and_its_owner_told(
             OutboxMessage.chat_id == "10")).all()
         assert [m.body["text"] for m in told] == [CATALOGS.gettext("sq", "link.code_cancelled")]
         assert len(session.scalars(select(Citizen)).all()) == 1 + chats
+
+
+def test_wrong_codes_sent_at_once_are_each_counted(db: Database) -> None:
+    """Twenty wrong codes from one chat at the same moment, each in its own
+    transaction: the count is one atomic statement, so exactly four of them
+    pass without stopping the chat (a read-then-write would let more by)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    citizen = make_citizen(db, channel="viber", external_id="20")
+    with db.read_session() as session:
+        account_id = account_of(session, citizen).id
+
+    def guess(_: int) -> datetime | None:
+        with db.session() as session:
+            account = session.get(ChannelAccount, account_id)
+            assert account is not None
+            return code_attempts.wrong(session, code_attempts.LINK, account, NOON)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(guess, range(20)))
+    assert results.count(None) == code_attempts.MAX_WRONG - 1
+    with db.read_session() as session:
+        row = session.scalars(select(CodeAttempts)).one()
+        assert row.failures == 20 and row.locked_until == NOON + code_attempts.LOCK
