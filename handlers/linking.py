@@ -1,6 +1,8 @@
 """/link: one citizen across Telegram and Viber. `/link` gives a one-time
 code, `/link CODE` sent from the other app joins the two, `/link off`
-separates them again."""
+separates them again. Wrong codes are counted in the database
+(`bot.services.code_attempts`), never in the conversation's data, which
+/menu, /cancel or /start would clear."""
 
 from __future__ import annotations
 
@@ -10,9 +12,9 @@ from bot.messages import Reply
 from bot.models import Citizen
 from bot.outbox.queue import enqueue
 from bot.services import linking as service
+from bot.services.code_attempts import LOCK
 
 router = Router("linking")
-MAX_FAILURES = 5  # wrong codes per account within one code's lifetime
 
 
 def _apps(ctx: Context) -> str:
@@ -39,23 +41,21 @@ def link(ctx: Context) -> None:
 
 
 def use_code(ctx: Context, code: str) -> None:
-    failures = [at for at in ctx.data.get("link_failures", [])
-                if at > (ctx.now.timestamp() - service.CODE_MINUTES * 60)]
-    if len(failures) >= MAX_FAILURES:
-        ctx.reply(ctx.t("link.too_many", minutes=service.CODE_MINUTES), [ctx.menu_row()])
-        return
     try:
-        asking = service.use_code(ctx.session, ctx.account, code, ctx.now)
+        asking = service.use_code(ctx.session, ctx.profile, ctx.catalogs, ctx.account, code,
+                                  ctx.now)
     except service.LinkRefused as refused:
-        if refused.code in {"wrong", "expired"}:
-            ctx.update_data(link_failures=[*failures, ctx.now.timestamp()])
+        if refused.code == "too_many" and refused.until is not None:
+            local = refused.until.astimezone(ctx.profile.tz)
+            ctx.reply(ctx.t("link.too_many", minutes=int(LOCK.total_seconds() // 60),
+                            time=f"{local:%H:%M}"), [ctx.menu_row()])
+            return
         ctx.reply(ctx.t(f"link.refused.{refused.code}", minutes=service.CODE_MINUTES),
                   [ctx.menu_row()])
         return
     citizen = ctx.session.get(Citizen, asking.citizen_id)
     assert citizen is not None
     ctx.citizen = citizen  # the citizen this chat now belongs to
-    ctx.update_data(link_failures=[])
     apps = _apps(ctx)
     ctx.reply(ctx.t("link.done", apps=apps), [ctx.menu_row()])
     enqueue(ctx.session, asking, Reply(ctx.catalogs.gettext(

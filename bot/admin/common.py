@@ -1,9 +1,11 @@
 """What every admin router shares: problem-JSON errors with a stable `code`
-(every `Refused` answered by one handler), and the paging parameters
+(every `Refused` answered by one handler, which also audits the refusals of
+a signed-in officer), and the paging parameters
 (`limit`, `offset`, `sort`) with the `Page` they return."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -11,14 +13,19 @@ from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
-from sqlalchemy.exc import DataError
+from sqlalchemy import inspect, select
+from sqlalchemy.exc import DataError, SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from bot.models.staff import StaffToken
 from bot.refusals import Refused
+from bot.staff import audit
 from bot.staff.query import PageWindow
 
 T = TypeVar("T")
 PROBLEM = "application/problem+json"
+log = logging.getLogger(__name__)
 
 
 class Problem(Refused):
@@ -103,6 +110,32 @@ def as_problem(exc: Exception) -> Problem:
     raise TypeError(exc)
 
 
+def audit_refusal(request: Request, problem: Problem) -> None:
+    """Every refusal of a signed-in officer's request goes into the audit
+    log — here, in the one handler every refusal passes, in a transaction of
+    its own (the request's was rolled back). Nobody is named when no officer
+    was known (401, a sign-in that failed: those are audited as logins)."""
+    token = getattr(request.state, "token", None)
+    if token is None or not 400 <= problem.status < 500:
+        return
+    state = inspect(token, raiseerr=False)
+    key = state.identity if state is not None else None  # even after its session ended
+    runtime = getattr(request.app.state, "runtime", None)
+    if key is None or runtime is None:
+        return
+    try:
+        with runtime.db.session() as session:
+            staff_id = session.scalar(select(StaffToken.staff_id).where(
+                StaffToken.id == key[0]))
+            if staff_id is not None:
+                audit.record_refusal(session, staff_id, status=problem.status,
+                                     code=problem.code, method=request.method,
+                                     path=request.url.path,
+                                     ip=request.client.host if request.client else None)
+    except SQLAlchemyError:  # the refusal is answered all the same
+        log.exception("could not audit a refused %s %s", request.method, request.url.path)
+
+
 def install_problem_handlers(
     app: FastAPI,
     html: Callable[[Request, Problem], Response | None] | None = None,
@@ -112,6 +145,7 @@ def install_problem_handlers(
 
     async def handle(request: Request, exc: Exception) -> Response:
         problem = as_problem(exc)
+        await run_in_threadpool(audit_refusal, request, problem)
         page = html(request, problem) if html else None
         if page is not None:
             return page

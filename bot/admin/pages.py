@@ -19,15 +19,17 @@ from bot.admin.rendering import (
     PageStaff,
     check_csrf,
     is_secure,
+    page_role,
     pager_links,
     render,
     settlement_labels,
 )
+from bot.models.staff import StaffUser
 from bot.refusals import Invalid
 from bot.staff import accounts, citizens
 from bot.staff.audit import AuditFilters, list_audit, record
 from bot.staff.citizens import CitizenFilters
-from bot.staff.permissions import Capability, can_read, sees_citizen_list
+from bot.staff.permissions import Capability, sees_citizen_list
 from bot.staff.query import PageWindow
 
 router = APIRouter(prefix="/staff", include_in_schema=False)
@@ -122,11 +124,10 @@ def citizens_page(request: Request, runtime: RuntimeDep, staff: PageStaff, sessi
 
 
 @router.get("/audit", response_class=HTMLResponse)
-def audit_page(request: Request, runtime: RuntimeDep, staff: PageStaff, session: SessionDep,
-               filters: Annotated[AuditFilters, Query()],
+def audit_page(request: Request, runtime: RuntimeDep,
+               staff: Annotated[StaffUser, Depends(page_role(Capability.staff_admin))],
+               session: SessionDep, filters: Annotated[AuditFilters, Query()],
                page: Annotated[PageParams, Depends()]) -> HTMLResponse:
-    if not can_read(staff.role, Capability.staff_admin):
-        return render(request, runtime, "forbidden.html", staff, status=403)
     rows, total = list_audit(session, filters, page)
     return render(
         request, runtime, "audit.html", staff, entries=rows, total=total, page=page,
@@ -135,8 +136,10 @@ def audit_page(request: Request, runtime: RuntimeDep, staff: PageStaff, session:
 
 
 @router.get("/chat", response_class=HTMLResponse)
-def chat_page(request: Request, runtime: RuntimeDep, staff: PageStaff) -> HTMLResponse:
-    return render(request, runtime, "chat.html", staff, code=None)
+def chat_page(request: Request, runtime: RuntimeDep, staff: PageStaff,
+              session: SessionDep) -> HTMLResponse:
+    return render(request, runtime, "chat.html", staff, code=None,
+                  linked=accounts.linked_chat(session, staff))
 
 
 @router.post("/chat/code", response_class=HTMLResponse)
@@ -145,7 +148,8 @@ def chat_code(request: Request, runtime: RuntimeDep, staff: PageStaff, session: 
     check_csrf(request, runtime, csrf_token)
     code = accounts.start_chat_link(session, staff)
     return render(request, runtime, "chat.html", staff, code=code,
-                  minutes=accounts.LINK_CODE_MINUTES)
+                  minutes=accounts.LINK_CODE_MINUTES,
+                  linked=accounts.linked_chat(session, staff))
 
 
 @router.post("/chat/unlink")

@@ -1,5 +1,6 @@
 """All tables, one module per capability; importing this registers them on Base."""
 
+from bot.models.attempts import CodeAttempts
 from bot.models.citizen import ChannelAccount, Citizen, Conversation
 from bot.models.complaints import (
     Complaint,
@@ -46,6 +47,7 @@ __all__ = [
     "CalendarFeed",
     "ChannelAccount",
     "Citizen",
+    "CodeAttempts",
     "Complaint",
     "ComplaintEvent",
     "ComplaintKind",

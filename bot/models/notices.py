@@ -105,7 +105,10 @@ class NoticeAnswer(Base):
 class LinkCode(Base):
     """A one-time code (`/link`) that joins the account which asked for it
     and the account of the other app that sends it back within ten minutes.
-    Lifecycle: made → used (`used_at`) | expired (`expires_at` passed)."""
+    Lifecycle: made → used (`used_at`) | expired (`expires_at` passed) |
+    cancelled (`expires_at` set to then) once `wrong_guesses` — wrong codes
+    typed in any chat while it was valid — reach the limit, or a chat was
+    stopped for guessing while it was valid; its owner is told then."""
 
     __tablename__ = "link_code"
 
@@ -116,3 +119,4 @@ class LinkCode(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+    wrong_guesses: Mapped[int] = mapped_column(default=0)

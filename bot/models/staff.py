@@ -77,8 +77,10 @@ class StaffToken(Base):
 
 class AuditEntry(Base):
     """Who did what to which item, when: every staff write (with before and
-    after), every export and every view of a citizen's personal data, and
-    logins (failed ones and lock-outs too). Never updated or deleted."""
+    after), every export and every view of a citizen's personal data (with
+    the references of every item shown), every refused request of a
+    signed-in officer (`refused`), and logins (failed ones and lock-outs
+    too). Never updated or deleted."""
 
     __tablename__ = "audit_entry"
 
@@ -95,3 +97,6 @@ class AuditEntry(Base):
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     detail: Mapped[str | None] = mapped_column(Text)
     ip: Mapped[str | None] = mapped_column(String(64))
+    # Every item a view or an export showed, by reference: the complete list
+    # (a data-protection officer asks "who saw this complaint?").
+    item_references: Mapped[list[str] | None] = mapped_column(JSON)

@@ -1,15 +1,22 @@
 """One citizen, two apps (SPEC §3.6): a one-time code joins a Telegram and a
 Viber account into one citizen — one /status, one survey answer, one copy
-of each notice — and `/link off` separates them again."""
+of each notice — and `/link off` separates them again. A right guess would
+hand a stranger the citizen's record, so guessing is limited twice: per chat
+(five wrong codes stop it for fifteen minutes, `bot.services.code_attempts`)
+and per code (five wrong codes typed anywhere while it is valid, or a chat
+stopped meanwhile, cancel it, and its owner is told)."""
 
 from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from bot.i18n import Catalogs, Translate
+from bot.messages import Reply
 from bot.models import (
     Booking,
     ChannelAccount,
@@ -23,7 +30,10 @@ from bot.models import (
     SurveyResponse,
     UrgentRequest,
 )
+from bot.profile import Profile
 from bot.refusals import Conflict
+from bot.services import code_attempts
+from bot.services.notify import tell_citizen
 
 CODE_MINUTES = 10
 CODE_DIGITS = 6
@@ -32,8 +42,9 @@ CODE_DIGITS = 6
 class LinkRefused(Conflict):
     """Why a code does not link; `code` picks the message the citizen gets."""
 
-    def __init__(self, code: str) -> None:
+    def __init__(self, code: str, until: datetime | None = None) -> None:
         super().__init__(code, code)
+        self.until = until  # "too_many": when the chat may try again
 
 
 def new_code(session: Session, account: ChannelAccount, now: datetime) -> LinkCode:
@@ -51,10 +62,62 @@ def new_code(session: Session, account: ChannelAccount, now: datetime) -> LinkCo
     return link
 
 
-def use_code(session: Session, account: ChannelAccount, code: str,
-             now: datetime) -> ChannelAccount:
+def use_code(session: Session, profile: Profile, catalogs: Catalogs,
+             account: ChannelAccount, code: str, now: datetime) -> ChannelAccount:
     """Join the account that sent the code into the citizen who asked for it;
-    returns that other account (to tell it). LinkRefused says why not."""
+    returns that other account (to tell it). LinkRefused says why not:
+    "too_many" (with `until`) while the chat is stopped for guessing — then
+    even a right code is not looked at."""
+    until = code_attempts.locked_until(session, code_attempts.LINK, account, now)
+    if until is not None:
+        raise LinkRefused("too_many", until)
+    try:
+        asking = _join(session, account, code, now)
+    except LinkRefused as refused:
+        if refused.code in {"wrong", "expired"}:
+            until = code_attempts.wrong(session, code_attempts.LINK, account, now)
+            _guessed_against_live_codes(session, profile, catalogs, account, now,
+                                        stopped=until is not None)
+            if until is not None:
+                raise LinkRefused("too_many", until) from None
+        raise
+    code_attempts.right(session, code_attempts.LINK, account)
+    return asking
+
+
+def _live(now: datetime) -> list[Any]:
+    return [LinkCode.used_at.is_(None), LinkCode.expires_at > now]
+
+
+def _guessed_against_live_codes(session: Session, profile: Profile, catalogs: Catalogs,
+                                account: ChannelAccount, now: datetime, *,
+                                stopped: bool) -> None:
+    """A wrong code could have been a guess at any code valid now: each of
+    them counts it. One that has seen five (or whose guesser was just
+    stopped) is cancelled, and its owner told in their chat."""
+    others = [*_live(now), LinkCode.account_id != account.id]
+    session.execute(update(LinkCode).where(*others).values(
+        wrong_guesses=(code_attempts.MAX_WRONG if stopped
+                       else LinkCode.wrong_guesses + 1))
+        .execution_options(synchronize_session=False))
+    attacked = session.scalars(select(LinkCode).where(
+        *others, LinkCode.wrong_guesses >= code_attempts.MAX_WRONG)).all()
+    for link in attacked:
+        link.expires_at = now
+        owner = session.get(ChannelAccount, link.account_id)
+        if owner is None:
+            continue
+
+        def warning(t: Translate, locale: str) -> Reply:
+            return Reply(t("link.code_cancelled"))
+
+        tell_citizen(session, profile, catalogs, citizen_id=owner.citizen_id,
+                     account_id=owner.id, message=warning, now=now,
+                     dedupe_key=f"link-code-cancelled:{link.id}")
+
+
+def _join(session: Session, account: ChannelAccount, code: str,
+          now: datetime) -> ChannelAccount:
     code = "".join(ch for ch in code if ch.isdigit())
     link = session.scalar(select(LinkCode).where(LinkCode.code == code)) if code else None
     if link is None:

@@ -12,9 +12,10 @@ from sqlalchemy.orm import Session
 from bot.config import Settings
 from bot.db import Database, utcnow
 from bot.models import CalendarFeed, ChannelAccount
-from bot.models.staff import Role, StaffToken, StaffUser
+from bot.models.staff import AuditEntry, Role, StaffToken, StaffUser
 from bot.profile import Profile
 from bot.refusals import Conflict, Invalid
+from bot.services import code_attempts
 from bot.staff import audit
 from bot.staff.security import (
     failure_delay,
@@ -22,6 +23,7 @@ from bot.staff.security import (
     lockout,
     new_link_code,
     new_token,
+    normal_link_code,
     token_hash,
     verify_password,
 )
@@ -229,27 +231,73 @@ def staff_for_token(session: Session, token: str, *, hours: float | None = None,
 def start_chat_link(session: Session, staff: StaffUser) -> str:
     """A one-time code (10 minutes) the officer sends the bot as `/staff CODE`."""
     code = new_link_code()
-    staff.link_code_hash = token_hash(code)
+    staff.link_code_hash = token_hash(normal_link_code(code))
     staff.link_code_expires_at = utcnow() + timedelta(minutes=LINK_CODE_MINUTES)
     audit.record(session, staff, "account.chat_code", object_type="staff",
                  object_id=staff.username)
     return code
 
 
-def link_chat(session: Session, code: str, account: ChannelAccount,
-              now: datetime) -> StaffUser | None:
-    """`/staff CODE` from a chat: the officer whose unexpired code it is gets
-    this chat for their alerts; the code works once. None for a wrong code."""
-    staff = session.scalar(select(StaffUser).where(
-        StaffUser.link_code_hash == token_hash(code), StaffUser.link_code_expires_at > now,
-        StaffUser.disabled_at.is_(None)))
-    if staff is None:
+class ChatLinkRefused(Conflict):
+    """Why `/staff CODE` did not link: "invalid" (wrong, used or expired),
+    or "too_many" (with `until`) while the chat is stopped for guessing."""
+
+    def __init__(self, code: str, until: datetime | None = None) -> None:
+        super().__init__(code, code)
+        self.until = until
+
+
+def chat_label(account: ChannelAccount) -> str:
+    """Which chat this is, for the officer to recognise (or not): the app,
+    the name the app gives, and the end of the chat id."""
+    name = (account.display_name or "").strip()[:40]
+    masked = f"…{account.chat_id[-4:]}"
+    return f"{account.channel.capitalize()} · {name} ({masked})" if name else (
+        f"{account.channel.capitalize()} · {masked}")
+
+
+def linked_chat(session: Session, staff: StaffUser) -> tuple[str, datetime | None] | None:
+    """The officer's linked chat as `chat_label` shows it, and when it was
+    linked; None when no chat is linked."""
+    account = (session.get(ChannelAccount, staff.chat_account_id)
+               if staff.chat_account_id is not None else None)
+    if account is None:
         return None
+    at = session.scalar(select(AuditEntry.at).where(
+        AuditEntry.staff_id == staff.id, AuditEntry.action == "account.chat_link")
+        .order_by(AuditEntry.id.desc()).limit(1))
+    return chat_label(account), at
+
+
+def link_chat(session: Session, code: str, account: ChannelAccount,
+              now: datetime) -> StaffUser:
+    """`/staff CODE` from a chat: the officer whose unexpired code it is gets
+    this chat for their alerts; the code works once. Guessing is limited as
+    for /link (`bot.services.code_attempts`): five wrong codes stop the chat
+    for fifteen minutes, and a right code is not even looked at then."""
+    until = code_attempts.locked_until(session, code_attempts.STAFF, account, now)
+    if until is not None:
+        raise ChatLinkRefused("too_many", until)
+    staff = session.scalar(select(StaffUser).where(
+        StaffUser.link_code_hash == token_hash(normal_link_code(code)),
+        StaffUser.link_code_expires_at > now, StaffUser.disabled_at.is_(None)))
+    if staff is None:
+        until = code_attempts.wrong(session, code_attempts.STAFF, account, now)
+        if until is None:
+            raise ChatLinkRefused("invalid")
+        audit.record(session, None, "account.chat_code_locked", object_type="channel_account",
+                     object_id=account.id, username="(chat)",
+                     after={"channel": account.channel, "chat": chat_label(account),
+                            "until": until.isoformat()},
+                     detail=f"{code_attempts.MAX_WRONG} wrong /staff codes from this chat")
+        raise ChatLinkRefused("too_many", until)
+    code_attempts.right(session, code_attempts.STAFF, account)
     staff.chat_account_id = account.id
     staff.link_code_hash = staff.link_code_expires_at = None
     audit.record(session, staff, "account.chat_link", object_type="staff",
                  object_id=staff.username,
-                 after={"channel": account.channel, "chat_account_id": account.id})
+                 after={"channel": account.channel, "chat_account_id": account.id,
+                        "chat": chat_label(account)})
     return staff
 
 

@@ -1,14 +1,16 @@
 """The audit log: recording every staff write, export and view of personal
-data, and reading it back (admins only) with filters."""
+data (with every reference shown), every refused request of an officer, and
+reading it back (admins only) with filters."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
-from sqlalchemy import select
+from sqlalchemy import Text, cast, select
 from sqlalchemy.orm import Session
 
 from bot.db import utcnow
@@ -30,7 +32,10 @@ def record(
     detail: str | None = None,
     ip: str | None = None,
     username: str | None = None,
+    references: Sequence[str] | None = None,
 ) -> AuditEntry:
+    """One entry; `references` are the items a view or an export showed,
+    kept whole however many (the detail text is cut at 2,000 characters)."""
     entry = AuditEntry(
         at=utcnow(),
         staff_id=staff.id if staff else None,
@@ -42,6 +47,7 @@ def record(
         after=after,
         detail=detail[:2000] if detail else None,
         ip=ip,
+        item_references=list(references) if references is not None else None,
     )
     session.add(entry)
     return entry
@@ -50,13 +56,29 @@ def record(
 def record_shown(session: Session, staff: StaffUser, action: str, object_type: str,
                  references: Sequence[str], ip: str | None, detail: str | None = None) -> None:
     """Record whose personal data a list or a page showed (by the items'
-    references); nothing when it showed none."""
+    references, every one of them); nothing when it showed none."""
     if not references:
         return
-    text = "references " + ",".join(references)
+    count = f"{len(references)} shown"
     record(session, staff, action, object_type=object_type,
            object_id=references[0] if len(references) == 1 else None,
-           detail=f"{detail}: {text}" if detail else text, ip=ip)
+           detail=f"{detail}: {count}" if detail else count, ip=ip, references=references)
+
+
+REFUSED = "refused"
+
+
+def record_refusal(session: Session, staff_id: int, *, status: int, code: str, method: str,
+                   path: str, ip: str | None) -> None:
+    """A signed-in officer's request that was refused (403, 404, 409, 422 …):
+    who asked for what, and the answer's code. A department officer probing
+    another department's items, or a viewer asking for personal data, shows
+    up here."""
+    staff = session.get(StaffUser, staff_id)
+    if staff is None:
+        return
+    record(session, staff, REFUSED, ip=ip, detail=f"{status} {code}: {method} {path}"[:2000],
+           after={"status": status, "code": code, "method": method, "path": path[:500]})
 
 
 SORTS = ("at", "id")
@@ -73,6 +95,8 @@ class AuditOut(BaseModel):
     after: dict[str, Any] | None
     detail: str | None
     ip: str | None
+    item_references: list[str] | None = Field(
+        None, description="Every item the view or export showed, by reference")
 
 
 class AuditFilters(BaseModel):
@@ -81,6 +105,8 @@ class AuditFilters(BaseModel):
                                description="An action, or a prefix like 'login'")
     object_type: str | None = Field(None, max_length=32)
     object_id: str | None = Field(None, max_length=64)
+    reference: str | None = Field(None, max_length=32,
+                                  description="Entries that showed or exported this item")
     at_from: datetime | None = None
     at_to: datetime | None = None
 
@@ -100,6 +126,11 @@ def list_audit(session: Session, filters: AuditFilters,
         stmt = stmt.where((AuditEntry.action == filters.action)
                           | AuditEntry.action.startswith(filters.action + ".",
                                                          autoescape=True))
+    if filters.reference:
+        listed = json.dumps(filters.reference.strip().upper())
+        stmt = stmt.where((AuditEntry.object_id == filters.reference.strip().upper())
+                          | cast(AuditEntry.item_references, Text).contains(
+                              listed, autoescape=True))
     stmt = within(stmt, AuditEntry.at, filters.at_from, filters.at_to)
     stmt = sorted_by(stmt, page.sort, {"at": AuditEntry.at, "id": AuditEntry.id},
                      default=[AuditEntry.id.desc()])

@@ -56,9 +56,22 @@ def csrf_valid(secret_key: str, seed: str | None, given: str | None) -> bool:
                                given.encode("utf-8", "surrogateescape"))
 
 
+# No 0/O, 1/I/L: a code read off a screen and typed on a phone is typed right.
+LINK_CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+LINK_CODE_LENGTH = 10  # 31**10 ≈ 8·10**14 codes
+
+
 def new_link_code() -> str:
-    """The one-time code an officer sends the bot to link their own chat."""
-    return f"{secrets.randbelow(10**8):08d}"
+    """The one-time code an officer sends the bot to link their own chat,
+    shown in two groups of five (`K7QMP-4XR2W`)."""
+    code = "".join(secrets.choice(LINK_CODE_ALPHABET) for _ in range(LINK_CODE_LENGTH))
+    return f"{code[:5]}-{code[5:]}"
+
+
+def normal_link_code(typed: str) -> str:
+    """A linking code as typed — in any case, with spaces or dashes — in the
+    one form its hash is kept in."""
+    return "".join(ch for ch in typed.upper() if not ch.isspace() and ch not in "-‐‑–—_.")
 
 
 def lockout(failures: int, now: datetime, max_failures: int,

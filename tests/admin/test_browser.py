@@ -347,3 +347,26 @@ def test_the_information_office_runs_a_survey_and_sees_its_charts(
     with db.read_session() as session:
         survey = session.scalars(select(Survey)).one()
     assert survey.status is SurveyStatus.closed and survey.created_by == "info1"
+
+
+def test_an_officer_links_their_chat_and_sees_which_chat_it_is(db: Database, live_url: str,
+                                                               page: Page) -> None:
+    from tests.factories import make_incoming
+
+    make_staff(db, "mayoroffice", "mayor_office")
+    page.goto(f"{live_url}/staff/login")
+    page.fill("#username", "mayoroffice")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.locator("h1")).to_have_text("Welcome, mayoroffice")
+    page.goto(f"{live_url}/staff/chat")
+    page.click("form[action='/staff/chat/code'] >> button[type=submit]")
+    code = page.locator("#link-code").inner_text().removeprefix("/staff ")
+    assert re.fullmatch(r"[2-9A-HJKMNP-Z]{5}-[2-9A-HJKMNP-Z]{5}", code), code
+    shot(page, "chat-code")
+    runtime = make_runtime(db)
+    runtime.engine.handle(make_incoming(f"/staff {code.lower()}", channel="viber",
+                                        user="viber-user-98765", display_name="Ana M."))
+    page.goto(f"{live_url}/staff/chat")
+    expect(page.locator("#linked-chat")).to_contain_text("Linked chat: Viber · Ana M. (…8765)")
+    shot(page, "chat-linked")

@@ -148,7 +148,7 @@ def test_officer_links_and_unlinks_their_own_chat(client: StaffClient) -> None:
     sign_in(client, "mayoroffice")
     chat_page = client.get("/staff/chat").text
     shown = client.post("/staff/chat/code", data={"csrf_token": csrf_of(chat_page)}).text
-    code = re.search(r"/staff (\d{8})", shown)
+    code = re.search(r"/staff ([2-9A-HJKMNP-Z]{5}-[2-9A-HJKMNP-Z]{5})", shown)
     assert code, shown
     runtime = make_runtime(client.db)
     import io
@@ -156,9 +156,13 @@ def test_officer_links_and_unlinks_their_own_chat(client: StaffClient) -> None:
     phone = TerminalChat(runtime.engine, runtime.db, user="officer-phone", out=io.StringIO())
     invalid = runtime.catalogs.gettext("sr_Latn", "staff_link.invalid")
     assert texts(phone.send("/staff 00000000")) == invalid
-    assert "mayoroffice" in texts(phone.send(f"/staff {code.group(1)}"))
+    assert "mayoroffice" in texts(phone.send(f"/staff {code.group(1).lower()}"))
     assert texts(phone.send(f"/staff {code.group(1)}")) == invalid  # one time only
     assert "Linked" in client.get("/staff").text
+    # The page says which chat linked, so a stranger's chat would be seen.
+    which = re.search(r'<p id="linked-chat">([^<]*)</p>', client.get("/staff/chat").text)
+    assert which, "the page does not say which chat is linked"
+    assert which.group(1).startswith("Linked chat: Terminal · officer-phone (…hone), since ")
     assert texts(phone.send("/staff off")) == runtime.catalogs.gettext("sr_Latn",
                                                                         "staff_link.unlinked")
     with client.db.read_session() as session:

@@ -313,7 +313,7 @@ def test_roles_with_personal_data_see_it_and_it_is_audited(client: StaffClient,
         "Arta Krasniqi", "+38344111111", "Water supply in Vrbovac")
     assert client.get(f"{API}/bookings/{reference}", headers=headers).json()["phone"]
     listed, viewed = audit_entries(client)
-    assert listed.action == "reception.list" and reference in (listed.detail or "")
+    assert listed.action == "reception.list" and reference in (listed.item_references or [])
     assert viewed.action == "reception.view" and viewed.object_id == reference
 
 

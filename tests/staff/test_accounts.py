@@ -3,6 +3,7 @@ place, whether the page or the chat asks."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -12,8 +13,8 @@ from sqlalchemy.orm import Session
 from bot.db import Database, utcnow
 from bot.models import ChannelAccount
 from bot.models.staff import AuditEntry, StaffUser
-from bot.staff import accounts
-from tests.factories import make_citizen, make_staff
+from bot.staff import accounts, security
+from tests.factories import audit_log, load_staff, make_citizen, make_staff
 
 
 def account_of(session: Session, citizen_id: int) -> ChannelAccount:
@@ -30,10 +31,38 @@ def test_a_code_links_once_and_only_before_it_expires(db: Database) -> None:
         code = accounts.start_chat_link(session, staff)
     with db.session() as session:
         account = account_of(session, chat)
-        assert accounts.link_chat(session, code, account, utcnow() + timedelta(minutes=11)) is None
+        with pytest.raises(accounts.ChatLinkRefused, match="invalid"):
+            accounts.link_chat(session, code, account, utcnow() + timedelta(minutes=11))
         linked = accounts.link_chat(session, code, account, utcnow())
-        assert linked is not None and linked.chat_account_id == account.id
-        assert accounts.link_chat(session, code, account, utcnow()) is None  # used up
+        assert linked.chat_account_id == account.id
+        with pytest.raises(accounts.ChatLinkRefused, match="invalid"):  # used up
+            accounts.link_chat(session, code, account, utcnow())
+
+
+def test_linking_codes_are_ten_unambiguous_characters_typed_in_any_form() -> None:
+    codes = {security.new_link_code() for _ in range(200)}
+    assert len(codes) == 200
+    for code in codes:
+        assert re.fullmatch(r"[2-9A-HJKMNP-Z]{5}-[2-9A-HJKMNP-Z]{5}", code), code
+        assert not set(code) & set("01OIl")
+    assert security.normal_link_code(" k7qmp 4xr-2w ") == "K7QMP4XR2W"
+
+
+def test_the_officer_sees_which_chat_linked_on_the_page_and_in_the_audit(
+        db: Database) -> None:
+    officer = make_staff(db, "mayor2", "mayor_office")
+    chat = make_citizen(db, channel="viber", external_id="viber-user-98765")
+    with db.session() as session:
+        account = account_of(session, chat)
+        account.display_name = "Ana Marković"
+        staff = load_staff(session, officer)
+        code = accounts.start_chat_link(session, staff)
+        accounts.link_chat(session, code.lower().replace("-", " "), account, utcnow())
+    with db.read_session() as session:
+        label, at = accounts.linked_chat(session, load_staff(session, officer)) or ("", None)
+    assert label == "Viber · Ana Marković (…8765)" and at is not None
+    entry = audit_log(db, "account.chat_link")[-1]
+    assert entry.after == {"channel": "viber", "chat_account_id": account.id, "chat": label}
 
 
 def test_off_from_the_chat_unlinks_every_officer_of_it_with_an_audit_entry(db: Database) -> None:

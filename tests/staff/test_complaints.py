@@ -76,7 +76,8 @@ def test_senders_only_where_allowed_and_never_for_the_anonymous(db: Database) ->
     # only the list that showed a sender is audited, and by reference only
     [shown] = audit_log(db, "complaints.")
     assert shown.action == "complaints.list" and shown.username == "info1"
-    assert shown.detail == f"staff page: references {known}" and shown.ip == "10.0.0.1"
+    assert shown.detail == "staff page: 1 shown" and shown.ip == "10.0.0.1"
+    assert shown.item_references == [known]
 
 
 def test_a_state_change_tells_the_citizen_and_is_audited(db: Database) -> None:

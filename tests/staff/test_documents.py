@@ -68,7 +68,8 @@ def test_a_department_officer_sees_and_finds_only_their_own(db: Database) -> Non
         assert views.summary(session, PROFILE, staff, None, now).received == 1
     forwarded, listed, viewed = audit_log(db, "documents.")
     assert forwarded.action == "documents.forward" and forwarded.username == "info1"
-    assert listed.action == "documents.list" and listed.detail == f"references {own}"
+    assert listed.action == "documents.list" and listed.detail == "1 shown"
+    assert listed.item_references == [own]
     assert listed.ip == "203.0.113.9"
     assert viewed.action == "documents.view" and viewed.object_id == own
 

@@ -66,5 +66,6 @@ def export_csv(session: Session, profile: Profile, staff: StaffUser,
              for k, v in filters if v is not None}
     audit.record(session, staff, "complaints.export", object_type="complaint",
                  detail=f"csv, {len(rows)} rows, personal={'yes' if personal else 'no'}, "
-                        f"filters {shown}", ip=ip)
+                        f"filters {shown}", ip=ip,
+                 references=[row.reference for row in rows])
     return body, f"complaints-{now:%Y%m%d-%H%M}.csv"

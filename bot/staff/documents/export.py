@@ -41,5 +41,6 @@ def export_csv(session: Session, profile: Profile, staff: StaffUser, filters: Re
     shown = filters.model_dump(exclude_none=True)
     audit.record(session, staff, "documents.export", object_type="document_request",
                  detail=f"csv, {len(rows)} rows, personal={'yes' if personal else 'no'}, "
-                        f"filters {shown}", ip=ip)
+                        f"filters {shown}", ip=ip,
+                 references=[row.reference for row in rows])
     return body

@@ -40,5 +40,6 @@ def export_bookings(session: Session, profile: Profile, staff: StaffUser,
     shown = filters.model_dump(exclude_none=True)
     audit.record(session, staff, "reception.export", object_type="reception_booking",
                  detail=f"csv, {len(rows)} rows, personal={'yes' if personal else 'no'}, "
-                        f"filters {shown}", ip=ip)
+                        f"filters {shown}", ip=ip,
+                 references=[row.reference for row in rows])
     return body
