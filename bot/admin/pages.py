@@ -31,6 +31,10 @@ from bot.staff.permissions import Capability, can_read, sees_citizen_list
 from bot.staff.query import PageWindow
 
 router = APIRouter(prefix="/staff", include_in_schema=False)
+# What the sign-in page says when it refuses before checking the password (429).
+LOGIN_ERRORS = {"account_locked": "staff.login.locked",
+                "too_many_attempts": "staff.login.throttled"}
+
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request, runtime: RuntimeDep) -> HTMLResponse:
     return render(request, runtime, "login.html", None)
@@ -56,10 +60,13 @@ async def login(request: Request, runtime: RuntimeDep,
 
         if result.delay:
             await asyncio.sleep(result.delay)
-        key = "staff.login.locked" if result.code == "account_locked" else "staff.login.failed"
-        return render(request, runtime, "login.html", None,
-                      status=429 if result.code == "account_locked" else 401,
-                      error=key, username=username[:64])
+        key = LOGIN_ERRORS.get(result.code or "", "staff.login.failed")
+        refused = render(request, runtime, "login.html", None,
+                         status=401 if key == "staff.login.failed" else 429,
+                         error=key, username=username[:64])
+        if result.retry_after:
+            refused.headers["Retry-After"] = str(result.retry_after)
+        return refused
     response = RedirectResponse("/staff", status_code=303)
     # No max-age: the session ends with the browser (and unused, on the server).
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -59,14 +58,6 @@ def csrf_valid(secret_key: str, seed: str | None, given: str | None) -> bool:
 def new_link_code() -> str:
     """The one-time code an officer sends the bot to link their own chat."""
     return f"{secrets.randbelow(10**8):08d}"
-
-
-def lockout(failures: int, now: datetime, max_failures: int,
-            lock_minutes: float) -> datetime | None:
-    """When the account unlocks after this many consecutive failures, if locked."""
-    if failures >= max_failures:
-        return now + timedelta(minutes=lock_minutes)
-    return None
 
 
 def failure_delay(failures: int, base_seconds: float) -> float:

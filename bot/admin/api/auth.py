@@ -17,6 +17,10 @@ from bot.staff.permissions import Capability, access
 
 router = APIRouter(tags=["auth"])
 ERRORS = problems(401, 422)
+# Refused before the password was checked (429): the same for any username.
+REFUSED = {"account_locked": "too many failed sign-ins for this username; try again later",
+           "too_many_attempts": "too many sign-in attempts from this address; "
+                                "try again later"}
 
 
 class TokenOut(BaseModel):
@@ -71,8 +75,8 @@ async def login(form: Annotated[PasswordForm, Depends()], request: Request,
     result = await run_in_threadpool(check)
     if result.delay:  # repeated failures answer ever more slowly
         await asyncio.sleep(result.delay)
-    if result.code == "account_locked":
-        raise Problem(429, "account_locked", "too many failed sign-ins; try again later",
+    if result.code in REFUSED:
+        raise Problem(429, result.code, REFUSED[result.code],
                       headers={"Retry-After": str(result.retry_after or 60)})
     if result.token is None:
         raise Problem(401, "invalid_credentials", "wrong username or password",
