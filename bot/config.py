@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     login_address_window_minutes: float = 15.0  # … in this long
     login_account_limit: int = 50  # wrong passwords for a name from all addresses …
     login_account_window_minutes: float = 60.0  # … in this long
+    login_concurrency: int = 2  # passwords checked at once per web process
     login_delay_seconds: float = 0.5
 
     log_level: str = "INFO"

@@ -10,10 +10,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from starlette.concurrency import run_in_threadpool
 
 from bot.admin.common import PageParams
-from bot.admin.deps import SESSION_COOKIE, RuntimeDep, SessionDep, client_ip
+from bot.admin.deps import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    RuntimeDep,
+    SessionDep,
+    client_ip,
+    run_sign_in,
+)
 from bot.admin.rendering import (
     STAFF_LOCALES,
     PageStaff,
@@ -53,7 +59,7 @@ async def login(request: Request, runtime: RuntimeDep,
             runtime.db, runtime.settings, username, password, ip, token_kind=accounts.SESSION,
             idle=timedelta(minutes=runtime.settings.staff_idle_minutes))
 
-    result = await run_in_threadpool(check)
+    result = await run_sign_in(request, check)
     token = result.token
     if token is None:
         import asyncio
@@ -71,6 +77,10 @@ async def login(request: Request, runtime: RuntimeDep,
     # No max-age: the session ends with the browser (and unused, on the server).
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict",
                         secure=is_secure(request), path="/")
+    # The sign-in form's seed served once: the session's forms get tokens of their
+    # own, and the next sign-in form a new seed.
+    response.delete_cookie(CSRF_COOKIE, path="/staff", httponly=True, samesite="strict",
+                           secure=is_secure(request))
     return response
 
 
@@ -80,6 +90,19 @@ def logout(request: Request, runtime: RuntimeDep, staff: PageStaff, session: Ses
     check_csrf(request, runtime, csrf_token)
     request.state.token.revoked_at = accounts.utcnow()
     record(session, staff, "logout", ip=client_ip(request))
+    response = RedirectResponse("/staff/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.post("/logout/everywhere")
+def logout_everywhere(request: Request, runtime: RuntimeDep, staff: PageStaff,
+                      session: SessionDep,
+                      csrf_token: Annotated[str, Form(max_length=200)] = "") -> Response:
+    """Sign out everywhere: every browser session, API token and calendar
+    feed link of this officer ends, this browser's too."""
+    check_csrf(request, runtime, csrf_token)
+    accounts.sign_out_everywhere(session, staff, client_ip(request), accounts.utcnow())
     response = RedirectResponse("/staff/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

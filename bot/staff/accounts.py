@@ -80,6 +80,21 @@ def revoke_all(session: Session, staff: StaffUser, now: datetime | None = None) 
         )
 
 
+def sign_out_everywhere(session: Session, staff: StaffUser, ip: str | None,
+                        now: datetime) -> int:
+    """The officer ends every session and token they hold (a shared office
+    PC, a lost laptop): each browser is signed out at its next page, each
+    API client gets 401. Returns how many sessions and tokens ended."""
+    ended = int(session.scalar(select(func.count()).select_from(StaffToken).where(
+        StaffToken.staff_id == staff.id, StaffToken.revoked_at.is_(None),
+        StaffToken.expires_at > now)) or 0)
+    revoke_all(session, staff, now)
+    audit.record(session, staff, "logout.everywhere", object_type="staff",
+                 object_id=staff.username, ip=ip,
+                 detail=f"{ended} sessions and tokens ended, calendar feed links revoked")
+    return ended
+
+
 def disable(session: Session, staff: StaffUser, by: StaffUser | None = None) -> None:
     """Disabled accounts lose access at once: every token is revoked too."""
     before = _snapshot(staff)

@@ -44,7 +44,8 @@ def token_hash(token: str) -> str:
 
 
 def csrf_token(secret_key: str, seed: str) -> str:
-    """The form token for a browser: an HMAC of its CSRF cookie."""
+    """A form token: an HMAC of what the browser's forms are bound to (its
+    signed-in session, or before that the sign-in form's own seed)."""
     return hmac.new(secret_key.encode(), f"csrf:{seed}".encode(), hashlib.sha256).hexdigest()
 
 

@@ -200,3 +200,43 @@ def test_the_sign_in_page_is_limited_by_address_too(client: StaffClient) -> None
         assert "Too many sign-in attempts from this address" in response.text
         assert int(response.headers["retry-after"]) > 0
         assert "klokot_staff" not in response.headers.get("set-cookie", "")
+
+
+def test_a_flood_of_sign_ins_checks_few_passwords_at_once(
+        client: StaffClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sixteen threads of sign-ins ran sixteen argon2 checks at once and
+    starved the webhooks of CPU and threads (security review, item 2; see
+    `make bench`): a web process checks LOGIN_CONCURRENCY passwords at a time."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bot.app import create_app
+    from bot.staff import security
+    from tests.factories import make_runtime
+
+    running, most = 0, 0
+    lock = threading.Lock()
+    real_verify = security.verify_password
+
+    def watched_verify(password_hash: str | None, password: str) -> bool:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.05)
+        try:
+            return real_verify(password_hash, password)
+        finally:
+            with lock:
+                running -= 1
+
+    monkeypatch.setattr(accounts, "verify_password", watched_verify)
+    runtime = make_runtime(client.db, login_delay_seconds=0.0, login_concurrency=2,
+                           login_address_limit=100)
+    with StaffClient(create_app(runtime=runtime, run_sender=False)) as flood:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            answers = list(pool.map(lambda n: flood.post("/api/v1/auth/token", data={
+                "username": f"nobody{n}", "password": "x"}).status_code, range(8)))
+    assert answers == [401] * 8
+    assert 1 <= most <= 2

@@ -7,10 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 
 from bot.admin.common import Problem, problems
-from bot.admin.deps import CurrentStaff, RuntimeDep, SessionDep, client_ip
+from bot.admin.deps import CurrentStaff, RuntimeDep, SessionDep, client_ip, run_sign_in
 from bot.models.staff import StaffUser
 from bot.staff import accounts, audit
 from bot.staff.permissions import Capability, access
@@ -72,7 +71,7 @@ async def login(form: Annotated[PasswordForm, Depends()], request: Request,
     def check() -> accounts.LoginResult:
         return accounts.authenticate(runtime.db, settings, form.username, form.password, ip)
 
-    result = await run_in_threadpool(check)
+    result = await run_sign_in(request, check)
     if result.delay:  # repeated failures answer ever more slowly
         await asyncio.sleep(result.delay)
     if result.code in REFUSED:
