@@ -234,9 +234,9 @@ def test_a_flood_of_sign_ins_checks_few_passwords_at_once(
     monkeypatch.setattr(accounts, "verify_password", watched_verify)
     runtime = make_runtime(client.db, login_delay_seconds=0.0, login_concurrency=2,
                            login_address_limit=100)
-    with StaffClient(create_app(runtime=runtime, run_sender=False)) as flood:
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            answers = list(pool.map(lambda n: flood.post("/api/v1/auth/token", data={
-                "username": f"nobody{n}", "password": "x"}).status_code, range(8)))
+    with (StaffClient(create_app(runtime=runtime, run_sender=False)) as flood,
+          ThreadPoolExecutor(max_workers=8) as pool):
+        answers = list(pool.map(lambda n: flood.post("/api/v1/auth/token", data={
+            "username": f"nobody{n}", "password": "x"}).status_code, range(8)))
     assert answers == [401] * 8
     assert 1 <= most <= 2

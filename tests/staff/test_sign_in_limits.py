@@ -193,3 +193,16 @@ def test_a_name_is_locked_alike_whether_it_exists_or_not(
     delays = [r.delay for r in results]
     assert delays == [security.failure_delay(n, settings.login_delay_seconds)
                       for n in range(1, 6)] + [0.0]
+
+
+def test_an_admin_setting_a_new_password_ends_the_locks_of_that_name(db: Database) -> None:
+    make_staff(db, "mayor1", "mayor_office")
+    settings, clock = settings_for(db), Clock()
+    for _ in range(5):
+        sign_in(db, settings, clock, STRANGER, password="a guess")
+    assert sign_in(db, settings, clock, STRANGER).code == "account_locked"
+    with db.session() as session:
+        staff = accounts.find(session, "mayor1")
+        assert staff is not None
+        accounts.set_password(session, staff, "a brand new password")
+    assert sign_in(db, settings, clock, STRANGER, password="a brand new password").token
