@@ -171,3 +171,14 @@ def test_sign_out_everywhere_ends_every_session_and_token(client: StaffClient) -
             AuditEntry.action == "logout.everywhere")).one()
     assert entry.username == "officer1" and entry.detail is not None
     assert entry.detail.startswith("3 sessions and tokens ended")
+
+
+def test_an_api_client_signs_its_officer_out_everywhere(client: StaffClient) -> None:
+    make_staff(client.db, "officer1", "admin")
+    sign_in(client, "officer1")
+    bearer = {"Authorization": f"Bearer {client.token_for('officer1')}"}
+    other = {"Authorization": f"Bearer {client.token_for('officer1')}"}
+    assert client.post("/api/v1/auth/logout/everywhere").status_code == 403  # cookie only
+    assert client.post("/api/v1/auth/logout/everywhere", headers=bearer).status_code == 204
+    assert client.get("/api/v1/me", headers=other).status_code == 401
+    assert client.get("/staff", follow_redirects=False).status_code == 303

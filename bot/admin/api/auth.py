@@ -91,6 +91,13 @@ def logout(staff: CurrentStaff, request: Request, session: SessionDep) -> None:
     audit.record(session, staff, "logout", ip=client_ip(request))
 
 
+@router.post("/auth/logout/everywhere", status_code=204, responses=problems(401, 403))
+def logout_everywhere(staff: CurrentStaff, request: Request, session: SessionDep) -> None:
+    """Sign out everywhere: every browser session, API token (this one too)
+    and calendar feed link of the signed-in officer ends."""
+    accounts.sign_out_everywhere(session, staff, client_ip(request), accounts.utcnow())
+
+
 @router.get("/me", response_model=StaffOut, responses=ERRORS)
 def me(staff: CurrentStaff) -> StaffOut:
     """The signed-in officer, with what their role may do."""
