@@ -3,7 +3,8 @@ a platform would see it — a real `klokot-bot serve` on SQLite, one worker,
 updates posted over HTTP by concurrent clients, replies left to the sender
 (here pointed at a local fake Bot API); (2) broadcast efficiency — a notice
 to thousands of subscribers through `klokot-bot worker` against a fake API
-that enforces the rate limit (bench/broadcast.py)."""
+that enforces the rate limit (bench/broadcast.py); (3) webhook latency
+during a flood of sign-ins (bench/signin_flood.py)."""
 
 from __future__ import annotations
 
@@ -62,14 +63,21 @@ def main() -> None:
     parser.add_argument("--subscribers", type=int, default=5000)
     parser.add_argument("--limit", type=float, default=30.0,
                         help="messages per second the fake API allows (Telegram's is about 30)")
-    parser.add_argument("--only", choices=["intake", "broadcast"])
+    parser.add_argument("--only", choices=["intake", "broadcast", "signin"])
+    parser.add_argument("--signin-threads", type=int, default=16)
+    parser.add_argument("--limited", action="store_true",
+                        help="sign-in flood with the default per-address limits")
     args = parser.parse_args()
-    if args.only != "broadcast":
+    if args.only in (None, "intake"):
         intake(args)
-    if args.only != "intake":
+    if args.only in (None, "broadcast"):
         from bench.broadcast import main as broadcast
 
         broadcast(args.subscribers, args.limit)
+    if args.only in (None, "signin"):
+        from bench.signin_flood import main as signin_flood
+
+        signin_flood(threads=args.signin_threads, limited=args.limited)
 
 
 def intake(args: argparse.Namespace) -> None:

@@ -59,8 +59,13 @@ class Settings(BaseSettings):
     # Staff sign-in.
     staff_token_hours: float = 8.0
     staff_idle_minutes: float = 30.0  # a browser session unused this long ends
-    login_max_failures: int = 5
-    login_lock_minutes: float = 15.0
+    login_max_failures: int = 5  # wrong passwords in a row for a name from one address
+    login_lock_minutes: float = 15.0  # … lock that name from that address this long
+    login_address_limit: int = 20  # attempts from one address, whatever the names …
+    login_address_window_minutes: float = 15.0  # … in this long
+    login_account_limit: int = 50  # wrong passwords for a name from all addresses …
+    login_account_window_minutes: float = 60.0  # … in this long
+    login_concurrency: int = 2  # passwords checked at once per web process
     login_delay_seconds: float = 0.5
 
     log_level: str = "INFO"

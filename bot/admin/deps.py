@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
+import anyio.to_thread
+from anyio import CapacityLimiter
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
@@ -17,6 +19,7 @@ from bot.runtime import Runtime
 from bot.staff.accounts import staff_for_token
 from bot.staff.permissions import Access, Capability, access
 
+T = TypeVar("T")
 SESSION_COOKIE = "klokot_staff"
 CSRF_COOKIE = "klokot_csrf"
 
@@ -97,3 +100,16 @@ def require(capability: Capability, *, write: bool = False) -> Callable[[StaffUs
 
 def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
+
+
+async def run_sign_in(request: Request, check: Callable[[], T]) -> T:
+    """Run a sign-in (argon2, made to be slow and hungry) on threads of its
+    own, at most LOGIN_CONCURRENCY at a time in this process: a flood of
+    sign-ins then waits its turn instead of taking the CPU and the thread
+    pool that the webhooks need."""
+    state = request.app.state
+    limiter: CapacityLimiter | None = getattr(state, "sign_in_limiter", None)
+    if limiter is None:  # made on first use, inside the app's event loop
+        runtime: Runtime = state.runtime
+        limiter = state.sign_in_limiter = CapacityLimiter(runtime.settings.login_concurrency)
+    return await anyio.to_thread.run_sync(check, limiter=limiter)

@@ -10,10 +10,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from starlette.concurrency import run_in_threadpool
 
 from bot.admin.common import PageParams
-from bot.admin.deps import SESSION_COOKIE, RuntimeDep, SessionDep, client_ip
+from bot.admin.deps import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    RuntimeDep,
+    SessionDep,
+    client_ip,
+    run_sign_in,
+)
 from bot.admin.rendering import (
     STAFF_LOCALES,
     PageStaff,
@@ -33,6 +39,10 @@ from bot.staff.permissions import Capability, sees_citizen_list
 from bot.staff.query import PageWindow
 
 router = APIRouter(prefix="/staff", include_in_schema=False)
+# What the sign-in page says when it refuses before checking the password (429).
+LOGIN_ERRORS = {"account_locked": "staff.login.locked",
+                "too_many_attempts": "staff.login.throttled"}
+
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request, runtime: RuntimeDep) -> HTMLResponse:
     return render(request, runtime, "login.html", None)
@@ -51,21 +61,28 @@ async def login(request: Request, runtime: RuntimeDep,
             runtime.db, runtime.settings, username, password, ip, token_kind=accounts.SESSION,
             idle=timedelta(minutes=runtime.settings.staff_idle_minutes))
 
-    result = await run_in_threadpool(check)
+    result = await run_sign_in(request, check)
     token = result.token
     if token is None:
         import asyncio
 
         if result.delay:
             await asyncio.sleep(result.delay)
-        key = "staff.login.locked" if result.code == "account_locked" else "staff.login.failed"
-        return render(request, runtime, "login.html", None,
-                      status=429 if result.code == "account_locked" else 401,
-                      error=key, username=username[:64])
+        key = LOGIN_ERRORS.get(result.code or "", "staff.login.failed")
+        refused = render(request, runtime, "login.html", None,
+                         status=401 if key == "staff.login.failed" else 429,
+                         error=key, username=username[:64])
+        if result.retry_after:
+            refused.headers["Retry-After"] = str(result.retry_after)
+        return refused
     response = RedirectResponse("/staff", status_code=303)
     # No max-age: the session ends with the browser (and unused, on the server).
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict",
                         secure=is_secure(request), path="/")
+    # The sign-in form's seed served once: the session's forms get tokens of their
+    # own, and the next sign-in form a new seed.
+    response.delete_cookie(CSRF_COOKIE, path="/staff", httponly=True, samesite="strict",
+                           secure=is_secure(request))
     return response
 
 
@@ -75,6 +92,19 @@ def logout(request: Request, runtime: RuntimeDep, staff: PageStaff, session: Ses
     check_csrf(request, runtime, csrf_token)
     request.state.token.revoked_at = accounts.utcnow()
     record(session, staff, "logout", ip=client_ip(request))
+    response = RedirectResponse("/staff/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.post("/logout/everywhere")
+def logout_everywhere(request: Request, runtime: RuntimeDep, staff: PageStaff,
+                      session: SessionDep,
+                      csrf_token: Annotated[str, Form(max_length=200)] = "") -> Response:
+    """Sign out everywhere: every browser session, API token and calendar
+    feed link of this officer ends, this browser's too."""
+    check_csrf(request, runtime, csrf_token)
+    accounts.sign_out_everywhere(session, staff, client_ip(request), accounts.utcnow())
     response = RedirectResponse("/staff/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

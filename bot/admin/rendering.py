@@ -78,6 +78,7 @@ def page_staff(request: Request, session: SessionDep, runtime: RuntimeDep) -> St
     if found is None:
         raise LoginRequired
     staff, request.state.token = found
+    request.state.session_token = token  # what the forms' CSRF tokens are bound to
     request.state.staff_view = StaffView.of(staff)
     return staff
 
@@ -138,16 +139,20 @@ def pager_links(request: Request, offset: int, limit: int, total: int) -> dict[s
             "next_link": link(offset + limit) if offset + limit < total else None}
 
 
-def csrf_seed(request: Request) -> str:
+def csrf_binding(request: Request) -> str | None:
+    """What this browser's form tokens are bound to: its signed-in session
+    (the cookie `page_staff` accepted), so a token from one officer's session
+    is refused in another's and a new one comes with every sign-in; before
+    signing in, the sign-in form's own cookie (a pre-session seed)."""
+    session_token = getattr(request.state, "session_token", None)
+    if session_token:
+        return f"session:{session_token}"
     seed = request.cookies.get(CSRF_COOKIE)
-    if not seed:
-        seed = request.state.__dict__.setdefault("new_csrf", secrets.token_urlsafe(24))
-    return seed
+    return f"login:{seed}" if seed else None
 
 
 def check_csrf(request: Request, runtime: Runtime, given: str | None) -> None:
-    if not csrf_valid(runtime.settings.resolved_secret_key(), request.cookies.get(CSRF_COOKIE),
-                      given):
+    if not csrf_valid(runtime.settings.resolved_secret_key(), csrf_binding(request), given):
         raise Problem(403, "csrf_failed",
                       "the form expired or did not come from this site; reload and try again")
 
@@ -175,7 +180,10 @@ def render(request: Request, runtime: Runtime, name: str, staff: StaffUser | Sta
     if locale not in STAFF_LOCALES:
         locale = "en"
     catalogs = runtime.catalogs
-    seed = csrf_seed(request)
+    binding, new_seed = csrf_binding(request), None
+    if binding is None:  # the sign-in form, first seen: a pre-session seed
+        new_seed = request.state.__dict__.setdefault("new_csrf", secrets.token_urlsafe(24))
+        binding = f"login:{new_seed}"
 
     t = catalogs.translator(locale)
     sections = [
@@ -187,7 +195,7 @@ def render(request: Request, runtime: Runtime, name: str, staff: StaffUser | Sta
         request, name,
         {"t": t, "staff": staff, "locale": locale, "languages": LANGUAGE_NAMES,
          "staff_locales": STAFF_LOCALES, "sections": sections,
-         "csrf": csrf_token(runtime.settings.resolved_secret_key(), seed),
+         "csrf": csrf_token(runtime.settings.resolved_secret_key(), binding),
          "is_admin": staff is not None and can_read(staff.role, Capability.staff_admin),
          "date": lambda d: _local_stamp(d, runtime, locale),
          "date_only": lambda d: format_date(_local(d, runtime), locale) if d else "—",
@@ -195,8 +203,8 @@ def render(request: Request, runtime: Runtime, name: str, staff: StaffUser | Sta
          **context},
         status_code=status,
     )
-    if request.cookies.get(CSRF_COOKIE) != seed:
-        response.set_cookie(CSRF_COOKIE, seed, httponly=True, samesite="strict",
+    if new_seed is not None:
+        response.set_cookie(CSRF_COOKIE, new_seed, httponly=True, samesite="strict",
                             secure=is_secure(request), path="/staff")
     return response
 

@@ -37,7 +37,7 @@ from bot.models.reception import (
     UrgentStatus,
 )
 from bot.models.references import ReferenceCounter, next_reference
-from bot.models.staff import AuditEntry, Role, StaffToken, StaffUser
+from bot.models.staff import AuditEntry, Role, SignInCounter, StaffToken, StaffUser
 from bot.models.surveys import Survey, SurveyParticipant, SurveyResponse, SurveyStatus
 
 __all__ = [
@@ -75,6 +75,7 @@ __all__ = [
     "ReferenceCounter",
     "Role",
     "SenderLease",
+    "SignInCounter",
     "StaffToken",
     "StaffUser",
     "Subscription",

@@ -23,9 +23,11 @@ class Role(enum.StrEnum):
 class StaffUser(Base):
     """An officer. Lifecycle: created from the command line (the first admin
     only there) → active → `disabled_at` set (every token stops working at
-    once; can be enabled again by an admin). Repeated failed logins set
-    `locked_until` for a while. `chat_account_id` is the officer's own
-    Telegram or Viber account, linked with a one-time code, for alerts."""
+    once; can be enabled again by an admin). Failed sign-ins are counted in
+    `SignInCounter`, by name and address, not here: a stranger's guesses must
+    not lock the officer out of their own office. `chat_account_id` is the
+    officer's own Telegram or Viber account, linked with a one-time code,
+    for alerts."""
 
     __tablename__ = "staff_user"
     # Never reused ids: audit entries and tokens name the officer by id.
@@ -41,8 +43,6 @@ class StaffUser(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
     disabled_at: Mapped[datetime | None]
-    failed_logins: Mapped[int] = mapped_column(default=0)
-    locked_until: Mapped[datetime | None]
     chat_account_id: Mapped[int | None] = mapped_column(
         ForeignKey("channel_account.id", ondelete="SET NULL"), index=True
     )
@@ -73,6 +73,38 @@ class StaffToken(Base):
     revoked_at: Mapped[datetime | None]
 
     staff: Mapped[StaffUser] = relationship(back_populates="tokens")
+
+
+class SignInCounter(Base):
+    """Sign-in attempts counted in the database, so the limits hold across
+    web workers and restarts. Keyed by the name typed, never by an account,
+    so an unknown username is counted and refused exactly like a real one.
+    Three kinds:
+
+    - `address` (username ""): every attempt from a client address in a
+      window of `window_start` + LOGIN_ADDRESS_WINDOW_MINUTES; past the limit
+      that address is refused whatever name it tries. A success gives its
+      attempt back.
+    - `pair` (a name and an address): consecutive wrong passwords; at the
+      limit the pair is locked (`locked_until`), after which one wrong
+      password locks it again. A success clears it. `window_start` is the
+      last attempt.
+    - `account` (address ""): wrong passwords for a name from every address
+      in a window (LOGIN_ACCOUNT_WINDOW_MINUTES), the ceiling on a guess
+      spread over many addresses. A success gives its attempt back.
+
+    Lifecycle: created by an attempt → counted up by one atomic upsert per
+    attempt → cleared by a success (pair), by an admin's enable or a new
+    password (pair and account), or pruned a day after its last use."""
+
+    __tablename__ = "sign_in_counter"
+
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    count: Mapped[int]
+    window_start: Mapped[datetime]
+    locked_until: Mapped[datetime | None]
 
 
 class AuditEntry(Base):

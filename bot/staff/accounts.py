@@ -3,10 +3,11 @@ call these, so a rule (lock-outs, revocation on disable) lives in one place."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from bot.config import Settings
@@ -16,11 +17,10 @@ from bot.models.staff import AuditEntry, Role, StaffToken, StaffUser
 from bot.profile import Profile
 from bot.refusals import Conflict, Invalid
 from bot.services import code_attempts
-from bot.staff import audit
+from bot.staff import audit, throttle
 from bot.staff.security import (
     failure_delay,
     hash_password,
-    lockout,
     new_link_code,
     new_token,
     normal_link_code,
@@ -82,6 +82,21 @@ def revoke_all(session: Session, staff: StaffUser, now: datetime | None = None) 
         )
 
 
+def sign_out_everywhere(session: Session, staff: StaffUser, ip: str | None,
+                        now: datetime) -> int:
+    """The officer ends every session and token they hold (a shared office
+    PC, a lost laptop): each browser is signed out at its next page, each
+    API client gets 401. Returns how many sessions and tokens ended."""
+    ended = int(session.scalar(select(func.count()).select_from(StaffToken).where(
+        StaffToken.staff_id == staff.id, StaffToken.revoked_at.is_(None),
+        StaffToken.expires_at > now)) or 0)
+    revoke_all(session, staff, now)
+    audit.record(session, staff, "logout.everywhere", object_type="staff",
+                 object_id=staff.username, ip=ip,
+                 detail=f"{ended} sessions and tokens ended, calendar feed links revoked")
+    return ended
+
+
 def disable(session: Session, staff: StaffUser, by: StaffUser | None = None) -> None:
     """Disabled accounts lose access at once: every token is revoked too."""
     before = _snapshot(staff)
@@ -95,7 +110,7 @@ def disable(session: Session, staff: StaffUser, by: StaffUser | None = None) -> 
 def enable(session: Session, staff: StaffUser, by: StaffUser | None = None) -> None:
     before = _snapshot(staff)
     staff.disabled_at = None
-    staff.failed_logins, staff.locked_until = 0, None
+    throttle.clear_name(session, staff.username)
     audit.record(session, by, "account.enable", object_type="staff", object_id=staff.username,
                  before=before, after=_snapshot(staff))
 
@@ -103,7 +118,7 @@ def enable(session: Session, staff: StaffUser, by: StaffUser | None = None) -> N
 def set_password(session: Session, staff: StaffUser, password: str,
                  by: StaffUser | None = None) -> None:
     staff.password_hash = hash_password(password)
-    staff.failed_logins, staff.locked_until = 0, None
+    throttle.clear_name(session, staff.username)
     revoke_all(session, staff)  # sessions opened with the old password end
     audit.record(session, by, "account.password", object_type="staff", object_id=staff.username)
 
@@ -116,78 +131,80 @@ def count_admins(session: Session) -> int:
 @dataclass
 class LoginResult:
     staff: StaffUser | None
-    code: str | None = None  # invalid_credentials | account_locked | account_disabled
+    # invalid_credentials | account_disabled (answered alike) | account_locked
+    # (the name) | too_many_attempts (the address)
+    code: str | None = None
     retry_after: int | None = None
     delay: float = 0.0
     token: str | None = None  # issued in the same transaction as the sign-in
     lifetime: int = 0
 
 
-def _locked(session: Session, staff: StaffUser, now: datetime, ip: str | None) -> LoginResult:
-    until = session.scalar(select(StaffUser.locked_until).where(StaffUser.id == staff.id))
-    seconds = int(((until or now) - now).total_seconds()) + 1
-    audit.record(session, staff, "login.locked", object_type="staff",
-                 object_id=staff.username, ip=ip)
-    return LoginResult(None, "account_locked", retry_after=max(seconds, 1))
-
-
 def authenticate(db: Database, settings: Settings, username: str, password: str,
                  ip: str | None = None, *, token_kind: str = "api",
-                 idle: timedelta | None = None) -> LoginResult:
-    """Check a password; count failures, lock after too many, record it all,
-    and on success issue a token. Each attempt is counted *before* its
-    password is checked, with one atomic UPDATE, so that thirty wrong
-    passwords sent at once are not all checked: past the limit the account
-    locks and nothing more is verified. The password is verified with no
-    write transaction open (argon2 is slow; on SQLite a write transaction
-    would hold up every webhook), and the lock is checked again after it."""
-    name = username[:64]
-    limit = settings.login_max_failures
+                 idle: timedelta | None = None,
+                 clock: Callable[[], datetime] | None = None) -> LoginResult:
+    """Check a password; count attempts, refuse past the limits of
+    `bot.staff.throttle` (by address, by name from everywhere, by name from
+    this address), record it all, and on success issue a token.
+
+    Each attempt is counted *before* its password is checked, with one atomic
+    upsert per counter, so thirty wrong passwords sent at once are not all
+    checked. The counters are keyed by the name typed, and a name with no
+    account is verified against a dummy hash: an unknown username gets the
+    same answer, the same delay and the same 429 as a real one. The password
+    is verified with no write transaction open (argon2 is slow; on SQLite a
+    write transaction would hold up every webhook), and the lock is checked
+    again after it. `clock` gives "now" (None: the wall clock)."""
+    tick = clock or utcnow
+    name = throttle.name_key(username)
+    address = throttle.address_key(ip)
+    typed = username.replace("\x00", "")[:64] or "?"
     with db.session() as session:  # 1. claim an attempt
-        now = utcnow()
+        now = tick()
+        claimed, refused = throttle.claim(session, settings, name, address, now)
+        if refused is not None:
+            if refused.code == "too_many_attempts":
+                if refused.first:
+                    audit.record(session, None, "login.throttled", ip=ip, username=typed,
+                                 detail=f"over {settings.login_address_limit} sign-in "
+                                        f"attempts from this address")
+            elif refused.first:
+                audit.record(session, None, "login.lockout", object_type="staff",
+                             object_id=name, ip=ip, username=typed,
+                             detail=f"over {settings.login_account_limit} failed sign-ins "
+                                    f"from all addresses")
+            else:
+                audit.record(session, None, "login.locked", object_type="staff",
+                             object_id=name, ip=ip, username=typed)
+            return LoginResult(None, refused.code, retry_after=refused.retry_after)
         staff = find(session, name) if name else None
-        claimed = None
-        if staff is not None:
-            claimed = session.execute(
-                update(StaffUser)
-                .where(StaffUser.id == staff.id,
-                       or_(StaffUser.locked_until.is_(None), StaffUser.locked_until <= now))
-                # After a lock ran out, one attempt at a time: a wrong one locks again.
-                .values(failed_logins=case(
-                    (StaffUser.locked_until.is_not(None), limit),
-                    else_=StaffUser.failed_logins + 1), locked_until=None)
-                .returning(StaffUser.failed_logins)).scalar_one_or_none()
-            if claimed is None:
-                return _locked(session, staff, now, ip)
-            if claimed > limit:  # a burst past the limit: lock, verify nothing
-                session.execute(update(StaffUser).where(StaffUser.id == staff.id).values(
-                    locked_until=lockout(claimed, now, limit, settings.login_lock_minutes)))
-                return _locked(session, staff, now, ip)
         password_hash = staff.password_hash if staff is not None else None
+        staff_id = staff.id if staff is not None else None
     ok = verify_password(password_hash, password)  # 2. no transaction open
     with db.session() as session:  # 3. record the outcome
-        now = utcnow()
-        found = session.get(StaffUser, staff.id) if staff is not None else None
+        now = tick()
+        found = session.get(StaffUser, staff_id) if staff_id is not None else None
         if found is None or not ok:
-            delay = 0.0
-            if found is not None and claimed is not None:
-                delay = failure_delay(claimed, settings.login_delay_seconds)
-                until = lockout(claimed, now, limit, settings.login_lock_minutes)
-                if until:
-                    found.locked_until = until
-                    audit.record(session, found, "login.lockout", object_type="staff",
-                                 object_id=found.username, ip=ip,
-                                 detail=f"{claimed} failed logins")
-            audit.record(session, found, "login.failed", ip=ip,
-                         username=(found.username if found
-                                   else username.replace("\x00", "")[:64] or "?"))
-            return LoginResult(None, "invalid_credentials", delay=delay)
-        if found.locked_until and found.locked_until > now:  # locked while we checked
-            return _locked(session, found, now, ip)
+            if claimed >= settings.login_max_failures:
+                throttle.lock_pair(session, settings, name, address, now)
+                audit.record(session, found, "login.lockout", object_type="staff",
+                             object_id=name, ip=ip, username=typed,
+                             detail=f"{claimed} failed sign-ins from this address")
+            audit.record(session, found, "login.failed", ip=ip, username=typed)
+            return LoginResult(None, "invalid_credentials",
+                               delay=failure_delay(claimed, settings.login_delay_seconds))
+        until = throttle.pair_locked_until(session, name, address, now)
+        if until is not None:  # locked while we checked
+            audit.record(session, found, "login.locked", object_type="staff",
+                         object_id=name, ip=ip)
+            return LoginResult(None, "account_locked",
+                               retry_after=max(int((until - now).total_seconds()) + 1, 1))
         if found.disabled_at is not None:
             audit.record(session, found, "login.disabled", ip=ip)
             return LoginResult(None, "account_disabled")
-        found.failed_logins, found.locked_until, found.last_login_at = 0, None, now
+        throttle.succeeded(session, name, address, now)
+        found.last_login_at = now
         audit.record(session, found, "login", ip=ip)
         token, lifetime = issue_token(session, found, token_kind, settings.staff_token_hours,
                                       idle)

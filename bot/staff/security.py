@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -45,7 +44,8 @@ def token_hash(token: str) -> str:
 
 
 def csrf_token(secret_key: str, seed: str) -> str:
-    """The form token for a browser: an HMAC of its CSRF cookie."""
+    """A form token: an HMAC of what the browser's forms are bound to (its
+    signed-in session, or before that the sign-in form's own seed)."""
     return hmac.new(secret_key.encode(), f"csrf:{seed}".encode(), hashlib.sha256).hexdigest()
 
 
@@ -72,14 +72,6 @@ def normal_link_code(typed: str) -> str:
     """A linking code as typed — in any case, with spaces or dashes — in the
     one form its hash is kept in."""
     return "".join(ch for ch in typed.upper() if not ch.isspace() and ch not in "-‐‑–—_.")
-
-
-def lockout(failures: int, now: datetime, max_failures: int,
-            lock_minutes: float) -> datetime | None:
-    """When the account unlocks after this many consecutive failures, if locked."""
-    if failures >= max_failures:
-        return now + timedelta(minutes=lock_minutes)
-    return None
 
 
 def failure_delay(failures: int, base_seconds: float) -> float:

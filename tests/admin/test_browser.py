@@ -125,6 +125,13 @@ def test_an_officer_signs_in_looks_around_and_signs_out(db: Database, live_url: 
     page.goto(f"{live_url}/staff/citizens")
     expect(page).to_have_url(f"{live_url}/staff/login")
 
+    page.fill("#username", "officer1")  # and once more, to sign out everywhere
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.locator("#logout-everywhere")).to_have_text("Odjava sa svih uređaja")
+    page.click("#logout-everywhere")
+    expect(page).to_have_url(f"{live_url}/staff/login")
+
 
 def test_interactive_api_docs_load_from_local_files(live_url: str, page: Page) -> None:
     page.goto(f"{live_url}/docs")

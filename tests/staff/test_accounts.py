@@ -128,7 +128,7 @@ def test_thirty_wrong_passwords_at_once_check_at_most_five(
     from tests.factories import PASSWORD, make_settings
 
     make_staff(db, "target", "admin")
-    settings = make_settings(db.url, login_delay_seconds=0.0)
+    settings = make_settings(db.url, login_delay_seconds=0.0, login_address_limit=100)
     checked: list[bool] = []
     lock = threading.Lock()
     real_verify = security.verify_password

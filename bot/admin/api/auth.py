@@ -7,16 +7,19 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 
 from bot.admin.common import Problem, problems
-from bot.admin.deps import CurrentStaff, RuntimeDep, SessionDep, client_ip
+from bot.admin.deps import CurrentStaff, RuntimeDep, SessionDep, client_ip, run_sign_in
 from bot.models.staff import StaffUser
 from bot.staff import accounts, audit
 from bot.staff.permissions import Capability, access
 
 router = APIRouter(tags=["auth"])
 ERRORS = problems(401, 422)
+# Refused before the password was checked (429): the same for any username.
+REFUSED = {"account_locked": "too many failed sign-ins for this username; try again later",
+           "too_many_attempts": "too many sign-in attempts from this address; "
+                                "try again later"}
 
 
 class TokenOut(BaseModel):
@@ -68,11 +71,11 @@ async def login(form: Annotated[PasswordForm, Depends()], request: Request,
     def check() -> accounts.LoginResult:
         return accounts.authenticate(runtime.db, settings, form.username, form.password, ip)
 
-    result = await run_in_threadpool(check)
+    result = await run_sign_in(request, check)
     if result.delay:  # repeated failures answer ever more slowly
         await asyncio.sleep(result.delay)
-    if result.code == "account_locked":
-        raise Problem(429, "account_locked", "too many failed sign-ins; try again later",
+    if result.code in REFUSED:
+        raise Problem(429, result.code, REFUSED[result.code],
                       headers={"Retry-After": str(result.retry_after or 60)})
     if result.token is None:
         raise Problem(401, "invalid_credentials", "wrong username or password",
@@ -86,6 +89,13 @@ def logout(staff: CurrentStaff, request: Request, session: SessionDep) -> None:
     token = request.state.token
     token.revoked_at = accounts.utcnow()
     audit.record(session, staff, "logout", ip=client_ip(request))
+
+
+@router.post("/auth/logout/everywhere", status_code=204, responses=problems(401, 403))
+def logout_everywhere(staff: CurrentStaff, request: Request, session: SessionDep) -> None:
+    """Sign out everywhere: every browser session, API token (this one too)
+    and calendar feed link of the signed-in officer ends."""
+    accounts.sign_out_everywhere(session, staff, client_ip(request), accounts.utcnow())
 
 
 @router.get("/me", response_model=StaffOut, responses=ERRORS)
