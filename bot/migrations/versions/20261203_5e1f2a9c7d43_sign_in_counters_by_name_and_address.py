@@ -32,13 +32,16 @@ def upgrade() -> None:
     sa.Column('locked_until', bot.db.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('kind', 'username', 'address', name=op.f('pk_sign_in_counter'))
     )
-    with op.batch_alter_table('staff_user', schema=None) as batch_op:
+    # SQLite rebuilds the table: it must keep AUTOINCREMENT (ids never reused).
+    with op.batch_alter_table('staff_user', schema=None,
+                              table_kwargs={'sqlite_autoincrement': True}) as batch_op:
         batch_op.drop_column('locked_until')
         batch_op.drop_column('failed_logins')
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('staff_user', schema=None) as batch_op:
+    with op.batch_alter_table('staff_user', schema=None,
+                              table_kwargs={'sqlite_autoincrement': True}) as batch_op:
         batch_op.add_column(sa.Column('failed_logins', sa.Integer(), nullable=False,
                                       server_default='0'))
         batch_op.add_column(sa.Column('locked_until', bot.db.UTCDateTime(timezone=True),
