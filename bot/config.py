@@ -45,6 +45,9 @@ class Settings(BaseSettings):
 
     public_url: str | None = None
 
+    # Complaint photos: the longest one download may take, start to end.
+    media_fetch_seconds: float = 30.0
+
     # Sender tuning: platform limits (messages per second).
     telegram_rate_per_second: float = 30.0
     telegram_chat_rate_per_second: float = 1.0

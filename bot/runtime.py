@@ -54,7 +54,7 @@ class Runtime:
         if not sources:
             return None
         return PhotoFetcher(self.db, sources, self.settings.media_dir, self.profile,
-                            self.catalogs)
+                            self.catalogs, deadline=self.settings.media_fetch_seconds)
 
     async def close(self) -> None:
         for provider in self.providers.values():
