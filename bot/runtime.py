@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bot.channels.base import MediaSource, Provider, RateLimits
+from bot.channels.media_hosts import MediaHosts
 from bot.channels.telegram import TelegramProvider
 from bot.channels.viber import ViberProvider
 from bot.config import Settings, get_settings
@@ -91,7 +92,7 @@ def build_runtime(settings: Settings | None = None, *, db: Database | None = Non
             settings.viber_auth_token, settings.viber_api_url, settings.viber_bot_name,
             RateLimits(settings.viber_rate_per_second, settings.viber_chat_rate_per_second,
                        settings.viber_chat_burst),
-            avatar=settings.viber_bot_avatar,
+            avatar=settings.viber_bot_avatar, media_hosts=MediaHosts(settings.media_hosts),
         )
         runtime.providers["viber"] = runtime.viber
     elif not quiet:

@@ -66,6 +66,7 @@ async def bench(db: Database, tg: FakeTelegramAPI, viber: FakeViberAPI,
         telegram_bot_token=tg.token, telegram_api_url=tg.url,
         telegram_webhook_secret=TG_SECRET,
         viber_auth_token=VIBER_TOKEN, viber_api_url=f"{viber.url}/pa",
+        media_hosts=viber.url.removeprefix("http://"),  # its media "CDN" is on 127.0.0.1
         **fast_limits(),
     )
     app = create_app(runtime=runtime, run_sender=False)
