@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     media_fetch_seconds: float = 30.0
     media_hosts: str = "dl-media.viber.com,*.viber.com"
 
+    # Open311: service requests one client's key may file in any hour.
+    open311_requests_per_hour: int = Field(default=30, ge=1)
+
     # Sender tuning: platform limits (messages per second).
     telegram_rate_per_second: float = 30.0
     telegram_chat_rate_per_second: float = 1.0
