@@ -170,7 +170,8 @@ class PhotoFetcher:
             reason = exc.reason if isinstance(exc, PhotoRejected) else "too_big"
             await asyncio.to_thread(self._refused, job, reason, str(exc))
             return
-        except MediaRefused as exc:
+        except MediaRefused as exc:  # gone, or a URL we do not fetch: the citizen hears the same
+            log.warning("photo %s of %s not fetched: %s", job.position, job.reference, exc)
             await asyncio.to_thread(self._refused, job, "unavailable", str(exc))
             return
         except Exception as exc:  # network, 5xx: try again later
