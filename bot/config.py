@@ -45,6 +45,17 @@ class Settings(BaseSettings):
 
     public_url: str | None = None
 
+    # Complaint photos: the longest one download may take, start to end, and
+    # the only hosts media URLs from a webhook are fetched from (comma-separated
+    # names, *.domain wildcards or IP addresses, each optionally with :port; a
+    # non-public address is allowed only when written here as an IP address —
+    # see bot/channels/media_hosts.py).
+    media_fetch_seconds: float = 30.0
+    media_hosts: str = "dl-media.viber.com,*.viber.com"
+
+    # Open311: service requests one client's key may file in any hour.
+    open311_requests_per_hour: int = Field(default=30, ge=1)
+
     # Sender tuning: platform limits (messages per second).
     telegram_rate_per_second: float = 30.0
     telegram_chat_rate_per_second: float = 1.0

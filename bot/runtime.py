@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bot.channels.base import MediaSource, Provider, RateLimits
+from bot.channels.media_hosts import MediaHosts
 from bot.channels.telegram import TelegramProvider
 from bot.channels.viber import ViberProvider
 from bot.config import Settings, get_settings
@@ -54,7 +55,7 @@ class Runtime:
         if not sources:
             return None
         return PhotoFetcher(self.db, sources, self.settings.media_dir, self.profile,
-                            self.catalogs)
+                            self.catalogs, deadline=self.settings.media_fetch_seconds)
 
     async def close(self) -> None:
         for provider in self.providers.values():
@@ -91,7 +92,7 @@ def build_runtime(settings: Settings | None = None, *, db: Database | None = Non
             settings.viber_auth_token, settings.viber_api_url, settings.viber_bot_name,
             RateLimits(settings.viber_rate_per_second, settings.viber_chat_rate_per_second,
                        settings.viber_chat_burst),
-            avatar=settings.viber_bot_avatar,
+            avatar=settings.viber_bot_avatar, media_hosts=MediaHosts(settings.media_hosts),
         )
         runtime.providers["viber"] = runtime.viber
     elif not quiet:

@@ -287,6 +287,22 @@ def make_complaint(db: Database, *, kind: str = "complaint", category: str = "li
         return complaint.reference
 
 
+def make_pending_photo(db: Database, url: str | None, *, channel: str = "viber",
+                       file_id: str | None = None) -> str:
+    """A complaint from a citizen on CHANNEL whose one photo (at URL, or by
+    the platform's FILE_ID) the worker has still to fetch. Returns the
+    complaint's reference."""
+    from bot.models import Complaint, ComplaintPhoto
+
+    reference = make_complaint(db, channel=channel)
+    with db.session() as session:
+        complaint = session.scalars(select(Complaint).where(
+            Complaint.reference == reference)).one()
+        session.add(ComplaintPhoto(complaint_id=complaint.id, position=1, channel=channel,
+                                   url=url, file_id=file_id))
+    return reference
+
+
 def seed_subscribers(db: Database, count: int, *, topic: str = "public_debates",
                      viber_first: int = 0, telegram_base: int = 50_000) -> None:
     """`count` citizens subscribed to `topic`, languages in turn, each with an

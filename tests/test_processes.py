@@ -18,8 +18,11 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.db import Database
-from bot.models import OutboxMessage, OutboxStatus
+from bot.models import ComplaintPhoto, OutboxMessage, OutboxStatus, PhotoStatus
+from tests.factories import make_pending_photo
+from tests.fakes.media_host import FakeMediaHost
 from tests.fakes.telegram_api import FakeTelegramAPI, tg_command_update
+from tests.fakes.viber_api import FakeViberAPI
 from tests.outbox.test_sender import make_account, queue
 
 SECRET = "process-test-secret-12345"
@@ -108,3 +111,30 @@ def test_serve_answers_a_webhook_and_sends_the_reply(db: Database, tg: FakeTeleg
         assert "lang:en" in str(call.params["reply_markup"])
     finally:
         stop([server])
+
+
+def test_the_worker_stops_on_sigterm_while_a_download_trickles(
+        db: Database, tg: FakeTelegramAPI, data_dir: Path) -> None:
+    """#13, item 5: a photo URL answering one byte at a time made the worker
+    ignore SIGTERM (it needed kill -9). It now exits by itself, and the photo
+    whose download was cut stays to be fetched later."""
+    with FakeViberAPI(auth_token="viber-process-token") as viber, \
+            FakeMediaHost(trickle_seconds=1.0) as media:
+        make_pending_photo(db, media.trickle_url("slow.jpg"))
+        worker = spawn(["worker"], env_for(
+            db, tg, data_dir, VIBER_AUTH_TOKEN="viber-process-token",
+            VIBER_API_URL=f"{viber.url}/pa", MEDIA_HOSTS=media.netloc,
+            MEDIA_FETCH_SECONDS="600"))
+        try:
+            media.wait_for_trickle(timeout=30)
+            worker.send_signal(signal.SIGTERM)
+            try:
+                code = worker.wait(timeout=20)  # a hang detector, not a timing check
+            except subprocess.TimeoutExpired:
+                pytest.fail("the worker did not stop on SIGTERM during a download")
+        finally:
+            stop([worker])
+    assert code == 0, worker.stderr.read() if worker.stderr else ""
+    with db.read_session() as session:
+        photo = session.scalars(select(ComplaintPhoto)).one()
+    assert photo.status is PhotoStatus.pending and photo.attempts == 0

@@ -229,7 +229,8 @@ class TelegramProvider:
 
     async def fetch_media(self, file_id: str | None, url: str | None,
                           max_bytes: int) -> bytes:
-        """getFile, then the download from TELEGRAM_API_URL's file path."""
+        """getFile, then the download from TELEGRAM_API_URL's file path (only
+        there: Telegram's file ids name no other host)."""
         if not file_id:
             raise MediaRefused("a Telegram file needs its file_id")
         try:
@@ -239,6 +240,10 @@ class TelegramProvider:
                 str(exc)) from exc
         if file.file_size and file.file_size > max_bytes:
             raise MediaTooBig(f"{file.file_size} bytes")
+        # PTB reads a `file_path` naming a file on this machine from the disk;
+        # the bytes come from TELEGRAM_API_URL's file server and nowhere else.
+        if not (file.file_path or "").startswith(f"{self.bot.base_file_url}/"):
+            raise MediaRefused("getFile named a file outside TELEGRAM_API_URL")
         data = bytes(await file.download_as_bytearray())
         if len(data) > max_bytes:
             raise MediaTooBig(f"{len(data)} bytes")

@@ -17,8 +17,9 @@ import httpx
 from viberbot.api import messages as vmessages
 
 from bot.channels import viber_event as schema
-from bot.channels.base import MediaRefused, MediaTooBig, RateLimits, SendResult
+from bot.channels.base import MediaRefused, RateLimits, SendResult
 from bot.channels.boundary import Refused, validate
+from bot.channels.media_hosts import MediaHosts, fetch_allowed
 from bot.messages import Contact, Incoming, Kind, Location, Media, Reply
 
 log = logging.getLogger(__name__)
@@ -155,8 +156,10 @@ class ViberProvider:
     channel = CHANNEL
 
     def __init__(self, auth_token: str, api_url: str, sender_name: str,
-                 limits: RateLimits, avatar: str | None = None) -> None:
+                 limits: RateLimits, avatar: str | None = None,
+                 media_hosts: MediaHosts | None = None) -> None:
         self.limits = limits
+        self.media_hosts = media_hosts or MediaHosts()
         self.api_url = api_url.rstrip("/")
         self.sender = {"name": sender_name[:28], **({"avatar": avatar} if avatar else {})}
         self.client = httpx.AsyncClient(
@@ -206,27 +209,15 @@ class ViberProvider:
 
     async def fetch_media(self, file_id: str | None, url: str | None,
                           max_bytes: int) -> bytes:
-        """The media URL Viber gave us, read no further than `max_bytes`.
-        Viber's links are plain HTTPS URLs; the auth header is not sent there."""
+        """The media URL Viber gave us, read no further than `max_bytes` —
+        only from the allowed media hosts (MEDIA_HOSTS), public addresses and
+        checked redirects: see `bot.channels.media_hosts`. The auth header is
+        not sent there."""
         if not url or not url.startswith(("https://", "http://")):
             raise MediaRefused("a Viber file needs its http(s) media URL")
-        chunks: list[bytes] = []
-        size = 0
         async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0),
-                                     follow_redirects=True, max_redirects=3) as client, \
-                client.stream("GET", url) as response:
-            if response.status_code in (403, 404, 410):
-                raise MediaRefused(f"HTTP {response.status_code}")
-            response.raise_for_status()
-            declared = response.headers.get("Content-Length", "")
-            if declared.isdigit() and int(declared) > max_bytes:
-                raise MediaTooBig(f"{declared} bytes")
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > max_bytes:
-                    raise MediaTooBig(f"over {max_bytes} bytes")
-                chunks.append(chunk)
-        return b"".join(chunks)
+                                     follow_redirects=False, trust_env=False) as client:
+            return await fetch_allowed(client, self.media_hosts, url, max_bytes)
 
     async def close(self) -> None:
         await self.client.aclose()

@@ -9,7 +9,9 @@ always null, and a `media_url` sent with a new request is ignored.
 
 Filing (`POST requests.json`) takes a key from `klokot-bot open311 add-key`;
 the complaint goes to its department like one from the chat and appears in
-`GET` only once an officer approves it.
+`GET` only once an officer approves it. A key files at most
+OPEN311_REQUESTS_PER_HOUR (30) requests in any hour; the next is answered
+429 with Retry-After.
 
 This is a separate ASGI app mounted on the main one: its errors are GeoReport
 error arrays (`[{"code": 400, "description": "…"}]`) rather than the admin
@@ -36,7 +38,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from bot.db import utcnow
 from bot.models import Complaint, ComplaintStatus, Open311Key
 from bot.models.complaints import CLOSED
-from bot.open311.keys import authenticate
+from bot.open311.keys import authenticate, wait_before_filing
 from bot.profile import Profile
 from bot.runtime import Runtime
 from bot.services import complaints as service
@@ -65,13 +67,16 @@ PUBLIC_COLUMNS = (Complaint.reference, Complaint.status, Complaint.category,
 class Open311Error(Exception):
     """An error answered as a GeoReport v2 error array with this HTTP status."""
 
-    def __init__(self, status: int, description: str) -> None:
+    def __init__(self, status: int, description: str,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(description)
-        self.status, self.description = status, description
+        self.status, self.description, self.headers = status, description, headers
 
 
-def error_response(status: int, description: str) -> JSONResponse:
-    return JSONResponse([{"code": status, "description": description}], status_code=status)
+def error_response(status: int, description: str,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse([{"code": status, "description": description}], status_code=status,
+                        headers=headers)
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -79,7 +84,13 @@ def get_runtime(request: Request) -> Runtime:
     return runtime
 
 
+def current_time() -> datetime:
+    """The app's clock: "now" for filing and its limit (tests set it)."""
+    return utcnow()
+
+
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+Now = Annotated[datetime, Depends(current_time)]
 Jurisdiction = Annotated[str | None, Query(
     description="Optional; when given it must be the municipality's profile code")]
 Locale = Annotated[str | None, Query(
@@ -385,6 +396,7 @@ def _contact(email: str | None, first_name: str | None, last_name: str | None,
 def create_request(
     request: Request,
     runtime: RuntimeDep,
+    now: Now,
     api_key: FormText = None,
     jurisdiction_id: FormText = None,
     service_code: FormText = None,
@@ -423,12 +435,20 @@ def create_request(
     text = _description(_clean(description))
     name, contact_email, contact_phone = _contact(_clean(email), _clean(first_name),
                                                   _clean(last_name), _clean(phone))
-    now = utcnow()
+    per_hour = runtime.settings.open311_requests_per_hour
     with runtime.db.session() as session:
-        row = session.get(Open311Key, key_id)
+        # The key's row locked: requests of one key sent at once are counted in turn.
+        row = session.get(Open311Key, key_id, with_for_update=True)
         if row is None or row.revoked_at is not None:  # revoked meanwhile
             raise Open311Error(403, "a valid api_key is required (missing, unknown or "
                                "revoked)")
+        wait = wait_before_filing(session, row, now=now, per_hour=per_hour)
+        if wait is not None:
+            log.warning("open311 client %s is over its %d requests per hour", row.name,
+                        per_hour)
+            raise Open311Error(429, f"this api_key may file at most {per_hour} service "
+                               f"requests per hour; try again in {wait} seconds",
+                               headers={"Retry-After": str(wait)})
         complaint = service.register_open311(
             session, profile, runtime.catalogs, client=row.name, category_code=code,
             description=text, latitude=latitude, longitude=longitude, address=address,
@@ -467,7 +487,7 @@ def open311_app(runtime: Runtime) -> FastAPI:
 
     @app.exception_handler(Open311Error)
     async def _ours(request: Request, exc: Open311Error) -> JSONResponse:
-        return error_response(exc.status, exc.description)
+        return error_response(exc.status, exc.description, exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,23 +1,28 @@
 """The API keys of Open311 clients. A key is shown once, when it is made;
-only its SHA-256 is stored, so a leaked database does not leak keys."""
+only its SHA-256 is stored, so a leaked database does not leak keys. Each
+key files at most OPEN311_REQUESTS_PER_HOUR service requests in any hour
+(`wait_before_filing`), so a leaked or runaway client cannot flood the
+departments."""
 
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.models import Open311Key
+from bot.models import Complaint, Open311Key
 from bot.refusals import Conflict
 
 # The name is written into the complaint's history as "open311:NAME" (64 characters).
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,47}$")
 KEY_MAX = 200
+RATE_WINDOW = timedelta(hours=1)
 
 
 class Open311KeyError(Conflict):
@@ -85,3 +90,22 @@ def authenticate(session: Session, key: str | None) -> Open311Key | None:
     if row is None or row.revoked_at is not None:
         return None
     return row
+
+
+def wait_before_filing(session: Session, key: Open311Key, *, now: datetime,
+                       per_hour: int) -> int | None:
+    """Seconds until KEY may file again, or None when it may file now: the
+    service requests it filed in the last hour are counted (they are the
+    record; nothing else is kept). Call it with the key's row locked in the
+    transaction that files, so that requests sent at once cannot all slip
+    under the limit."""
+    since = now - RATE_WINDOW
+    recent = list(session.scalars(
+        select(Complaint.created_at)
+        .where(Complaint.source == "open311", Complaint.open311_client == key.name,
+               Complaint.created_at > since)
+        .order_by(Complaint.created_at.desc()).limit(per_hour)))
+    if len(recent) < per_hour:
+        return None
+    oldest_counted = recent[-1]  # the first of them to leave the window
+    return max(1, math.ceil((oldest_counted + RATE_WINDOW - now).total_seconds()))

@@ -82,12 +82,15 @@ class Outcome:
 class Timer:
     """Work the lease holder runs every `interval` seconds (reminders, deadlines).
     A synchronous `run` (database work) is called on a worker thread; an async
-    one (fetching complaint photos) is awaited on the loop."""
+    one (fetching complaint photos from the platforms) runs in a task of its
+    own beside the loop, never awaited by it — so no download holds up a
+    reply — and is cancelled when the sender stops."""
 
     name: str
     interval: float
     run: Callable[[datetime], object] | Callable[[datetime], Awaitable[object]]
     last_run: float = 0.0
+    task: asyncio.Task[object] | None = None
 
 
 class Sender:
@@ -173,6 +176,7 @@ class Sender:
                     else:
                         await _wait_any(stop, wake, self.idle_poll)
         finally:
+            await self._stop_timer_tasks()
             if in_flight:
                 await asyncio.wait(in_flight)
             remove()
@@ -181,14 +185,34 @@ class Sender:
     async def _run_timers(self) -> None:
         for timer in self.timers:
             if time.monotonic() - timer.last_run >= timer.interval:
+                if inspect.iscoroutinefunction(timer.run):
+                    if timer.task is None or timer.task.done():  # never two at once
+                        timer.last_run = time.monotonic()
+                        timer.task = asyncio.create_task(self._run_async_timer(timer),
+                                                         name=f"timer:{timer.name}")
+                    continue
                 timer.last_run = time.monotonic()
                 try:
-                    if inspect.iscoroutinefunction(timer.run):
-                        await timer.run(utcnow())
-                    else:
-                        await asyncio.to_thread(timer.run, utcnow())
+                    await asyncio.to_thread(timer.run, utcnow())
                 except Exception:
                     log.exception("timer %s failed", timer.name)
+
+    @staticmethod
+    async def _run_async_timer(timer: Timer) -> object:
+        try:
+            return await timer.run(utcnow())  # type: ignore[misc]
+        except Exception:
+            log.exception("timer %s failed", timer.name)
+            return None
+
+    async def _stop_timer_tasks(self) -> None:
+        """Cancel the async timers' work (a download is cut; what it had
+        claimed is tried again once the claim runs out)."""
+        tasks = [timer.task for timer in self.timers if timer.task and not timer.task.done()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=5.0)
 
     async def run_once(self) -> int:
         """Claim what is due, send it, record the outcome; returns rows handled."""

@@ -2,7 +2,14 @@
 is really an image of at most 10 MB, and keeps a clean copy (re-encoded, so
 the phone's EXIF — GPS position, device serial — is not kept) under
 MEDIA_DIR. A failed download is retried with backoff; the complaint itself
-never depends on its photos."""
+never depends on its photos.
+
+A download has one overall deadline (MEDIA_FETCH_SECONDS), whatever the
+platform's server does — a server that answers one byte every few seconds
+never trips a per-read timeout. The worker runs the fetcher in a task of its
+own, beside the sender (see `bot.outbox.sender.Timer`), so no download holds
+up a reply; a fetch cut short (the deadline, or the worker stopping) leaves
+the photo pending, to be tried again later."""
 
 from __future__ import annotations
 
@@ -33,7 +40,8 @@ MAX_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 24_000_000
 KEEP_SIDE = 4096  # a JPEG is decoded (and kept) at most this wide or high
 MAX_ATTEMPTS = 6
-CLAIM_SECONDS = 120
+CLAIM_SECONDS = 120  # more than the deadline: a claimed photo is never fetched twice at once
+DEADLINE_SECONDS = 30.0
 FORMATS = {"JPEG": ("image/jpeg", ".jpg"), "PNG": ("image/png", ".png"),
            "WEBP": ("image/jpeg", ".jpg"), "GIF": ("image/png", ".png")}
 
@@ -100,23 +108,25 @@ class _Job:
 
 
 class PhotoFetcher:
-    """Run by the worker (the sender's lease holder) every few seconds, and
-    by `klokot-bot chat` after each line."""
+    """Run by the worker (the sender's lease holder) every few seconds, in a
+    task of its own, and by `klokot-bot chat` after each line."""
 
     def __init__(self, db: Database, sources: dict[str, MediaSource], media_dir: Path,
-                 profile: Profile, catalogs: Catalogs, batch: int = 10) -> None:
+                 profile: Profile, catalogs: Catalogs, batch: int = 10,
+                 deadline: float = DEADLINE_SECONDS) -> None:
         self.db = db
         self.sources = sources
         self.media_dir = media_dir
         self.profile = profile
         self.catalogs = catalogs
         self.batch = batch
+        self.deadline = deadline
 
     async def run_once(self, now: datetime | None = None) -> int:
-        """Fetch what is due; returns how many photos were tried."""
+        """Fetch what is due, the photos side by side (each within its
+        deadline); returns how many photos were tried."""
         jobs = await asyncio.to_thread(self._claim, now or utcnow())
-        for job in jobs:
-            await self._fetch(job)
+        await asyncio.gather(*(self._fetch(job) for job in jobs))
         return len(jobs)
 
     def _claim(self, now: datetime) -> list[_Job]:
@@ -138,15 +148,30 @@ class PhotoFetcher:
                                  photo.position))
             return jobs
 
+    async def _download(self, job: _Job) -> bytes:
+        """The platform's bytes, within the deadline from the first byte asked
+        to the last one read (TimeoutError when it has passed)."""
+        limit = asyncio.timeout(self.deadline)
+        try:
+            async with limit:
+                return await self.sources[job.channel].fetch_media(job.file_id, job.url,
+                                                                   MAX_BYTES)
+        except TimeoutError:
+            if limit.expired():
+                raise TimeoutError(f"deadline: not downloaded within {self.deadline:g} s"
+                                   ) from None
+            raise
+
     async def _fetch(self, job: _Job) -> None:
         try:
-            data = await self.sources[job.channel].fetch_media(job.file_id, job.url, MAX_BYTES)
+            data = await self._download(job)
             image = await asyncio.to_thread(clean_image, data)
         except (PhotoRejected, MediaTooBig) as exc:
             reason = exc.reason if isinstance(exc, PhotoRejected) else "too_big"
             await asyncio.to_thread(self._refused, job, reason, str(exc))
             return
-        except MediaRefused as exc:
+        except MediaRefused as exc:  # gone, or a URL we do not fetch: the citizen hears the same
+            log.warning("photo %s of %s not fetched: %s", job.position, job.reference, exc)
             await asyncio.to_thread(self._refused, job, "unavailable", str(exc))
             return
         except Exception as exc:  # network, 5xx: try again later

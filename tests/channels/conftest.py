@@ -66,10 +66,15 @@ async def bench(db: Database, tg: FakeTelegramAPI, viber: FakeViberAPI,
         telegram_bot_token=tg.token, telegram_api_url=tg.url,
         telegram_webhook_secret=TG_SECRET,
         viber_auth_token=VIBER_TOKEN, viber_api_url=f"{viber.url}/pa",
+        media_hosts=viber.url.removeprefix("http://"),  # its media "CDN" is on 127.0.0.1
         **fast_limits(),
     )
     app = create_app(runtime=runtime, run_sender=False)
     transport = httpx.ASGITransport(app=app, client=("149.154.167.220", 443))
     async with httpx.AsyncClient(transport=transport, base_url="http://bot.test") as client:
-        yield Bench(runtime, client, build_sender(runtime))
+        bench = Bench(runtime, client, build_sender(runtime))
+        yield bench
+    # drain() took the sender's lease: give it back, or (on PostgreSQL, an advisory
+    # lock on its own connection) it stays held until the garbage collector runs.
+    bench.sender.lease.release()
     await runtime.close()

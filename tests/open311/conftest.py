@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from starlette.routing import Mount
 
 from bot.app import create_app
 from bot.db import Database, utcnow
-from bot.open311 import keys
+from bot.open311 import api, keys
 from bot.services import complaints as service
 from tests.factories import make_runtime
 
@@ -19,6 +22,13 @@ V2 = "/open311/v2"
 
 class Open311Client(TestClient):
     db: Database
+
+    def set_now(self, moment: datetime) -> None:
+        """The Open311 app's clock reads MOMENT from now on."""
+        [mounted] = [route.app for route in self.app.routes  # type: ignore[attr-defined]
+                     if isinstance(route, Mount) and route.path == V2]
+        assert isinstance(mounted, FastAPI)
+        mounted.dependency_overrides[api.current_time] = lambda: moment
 
     def key(self, name: str = "civic-app") -> str:
         """A new active key for the client NAME."""

@@ -185,3 +185,26 @@ def test_photos_of_channels_this_process_cannot_reach_wait(db: Database,
     work = PhotoFetcher(db, {"viber": Source(jpeg_bytes())}, tmp_path, PROFILE, T)
     assert asyncio.run(work.run_once()) == 0
     assert photo(db).status is PhotoStatus.pending
+
+
+class Hanging(Source):
+    """A platform whose download never ends (Telegram's file server, say)."""
+
+    async def fetch_media(self, file_id: str | None, url: str | None,
+                          max_bytes: int) -> bytes:
+        self.asked.append((file_id, url))
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+def test_a_download_that_never_ends_is_cut_at_its_deadline_and_tried_again(
+        db: Database, tmp_path: Path) -> None:
+    """#13, item 5: every source gets the same overall deadline."""
+    with_pending_photo(db)
+    source = Hanging()
+    work = PhotoFetcher(db, {"telegram": source}, tmp_path, PROFILE, T, deadline=0.2)
+    assert asyncio.run(asyncio.wait_for(work.run_once(), 20)) == 1
+    cut = photo(db)
+    assert cut.status is PhotoStatus.pending and cut.attempts == 1
+    assert "deadline" in (cut.error or "") and cut.next_attempt_at > utcnow()
+    assert len(source.asked) == 1 and not told(db)
