@@ -223,9 +223,9 @@ def advance(ctx: Context, survey: Survey, entry: dict[str, Any]) -> None:
     if response is None:
         ctx.reply(ctx.t("surveys.already", title=_title(ctx, survey)), [ctx.menu_row()])
         return
-    ctx.session.flush()
-    ctx.reply(ctx.t("surveys.thanks", count=service.completed_count(ctx.session, survey)),
-              [ctx.menu_row()])
+    # No running count: it was the answer's place among the others, kept in the
+    # outbox beside the chat (#13, item 12).
+    ctx.reply(ctx.t("surveys.thanks"), [ctx.menu_row()])
 
 
 @router.state(SurveyFlow.answering, accepts={Kind.text}, max_length=service.TEXT_MAX)

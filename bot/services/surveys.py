@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,6 +40,9 @@ TEXT_MAX = 2000
 QUESTIONS_MAX = 40
 OPTIONS_MAX = 12
 TITLE_MAX, QUESTION_TEXT_MAX = 200, 1000
+# Anonymous responses' ids: at random in [2**30, 2**31) — a 32-bit key, far
+# above what the sequence of named responses will reach.
+RANDOM_IDS_FROM, RANDOM_IDS_SPAN = 2**30, 2**30 - 1
 
 
 def field_loc(field: str) -> list[str | int]:
@@ -341,13 +345,21 @@ def finish(session: Session, survey: Survey, secret: str, citizen: Citizen, chan
         language=None if anonymous else citizen.language,
         settlement=None if anonymous else citizen.settlement,
         completed_on=now.date(), completed_at=None if anonymous else now, answers=answers)
+    if anonymous:
+        response.id = unordered_id(session)
     session.add(response)
     return response
 
 
-def completed_count(session: Session, survey: Survey) -> int:
-    return int(session.scalar(select(func.count()).select_from(SurveyResponse).where(
-        SurveyResponse.survey_id == survey.id)) or 0)
+def unordered_id(session: Session) -> int:
+    """A free row id drawn at random, for an anonymous response: ids handed out
+    in turn would say in which order the answers came, and so — beside the
+    thank-you in each chat's outbox — whose answer is whose (#13, item 12).
+    Drawn above the ids a sequence hands out."""
+    while True:
+        candidate = RANDOM_IDS_FROM + secrets.randbelow(RANDOM_IDS_SPAN)
+        if session.get(SurveyResponse, candidate) is None:
+            return candidate
 
 
 def available(session: Session, secret: str, citizen: Citizen,
@@ -422,7 +434,8 @@ class QuestionResult:
 
 def responses(session: Session, survey: Survey,
               filters: Mapping[str, str | None] | None = None) -> list[SurveyResponse]:
-    """The finished responses, in the order they came; `filters` maps
+    """The finished responses — a named survey's in the order they came, an
+    anonymous one's in the random order of their ids; `filters` maps
     `settlement`, `channel` and `language` to the value wanted (None: any).
     An anonymous survey's responses hold none of these: it ignores them."""
     query = select(SurveyResponse).where(SurveyResponse.survey_id == survey.id)
@@ -438,7 +451,7 @@ def results(session: Session, survey: Survey, filters: Mapping[str, str | None] 
             ) -> tuple[int, int, list[QuestionResult]]:
     """(started, completed, per question): counts and percentages per option
     (of those who answered the question), a scale's mean and distribution,
-    free texts in the order they came; `filters` as for `responses`."""
+    free texts in the order of `responses`; `filters` as for `responses`."""
     started = int(session.scalar(select(func.count()).select_from(SurveyParticipant).where(
         SurveyParticipant.survey_id == survey.id)) or 0)
     rows = responses(session, survey, filters)
