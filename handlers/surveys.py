@@ -143,8 +143,10 @@ def begin(ctx: Context, survey: Survey) -> None:
     if progress is None:
         progress = {"i": 0, "a": {}, "m": []}
         _save(ctx, survey.slug, progress)
+        # Whether the answers carry their name, said before the first one (#13, item 13).
+        promise = ctx.t("surveys.anonymous_note" if survey.anonymous else "surveys.named_note")
         ctx.reply(ctx.t("surveys.intro", title=_title(ctx, survey),
-                        count=len(survey.questions)))
+                        count=len(survey.questions)) + "\n\n" + promise)
     ask(ctx, survey)
 
 

@@ -343,3 +343,22 @@ def test_the_thank_you_holds_no_running_count(db: Database, locale: str) -> None
     said = [walk(citizen_chat(db, f"count-{n}", locale), slug) for n in range(3)]
     assert said == [t(locale, "surveys.thanks")] * 3
     assert not any(ch.isdigit() for ch in said[2])
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_the_intro_says_whether_the_answers_are_anonymous(db: Database, locale: str) -> None:
+    """Review 2, item 13: the citizen learns before the first question whether
+    their answers are kept with their name."""
+    anonymous = open_survey(db)
+    named = open_survey(db, slug="named-2026", anonymous=False)
+    chat = citizen_chat(db, "intro", locale)
+    chat.send("/survey")
+    first = tap(chat, f"srv:{anonymous}:start")
+    press(chat, ":stop")
+    chat.send("/survey")
+    second = tap(chat, f"srv:{named}:start")
+    assert t(locale, "surveys.anonymous_note") in first
+    assert t(locale, "surveys.named_note") not in first
+    assert t(locale, "surveys.named_note") in second
+    assert t(locale, "surveys.anonymous_note") not in second
+    assert t(locale, "surveys.anonymous_note") != t(locale, "surveys.named_note")
