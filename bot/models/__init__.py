@@ -37,7 +37,13 @@ from bot.models.reception import (
 )
 from bot.models.references import ReferenceCounter, next_reference
 from bot.models.staff import AuditEntry, Role, StaffToken, StaffUser
-from bot.models.surveys import Survey, SurveyParticipant, SurveyResponse, SurveyStatus
+from bot.models.surveys import (
+    Survey,
+    SurveyMarker,
+    SurveyParticipant,
+    SurveyResponse,
+    SurveyStatus,
+)
 
 __all__ = [
     "AuditEntry",
@@ -77,6 +83,7 @@ __all__ = [
     "StaffUser",
     "Subscription",
     "Survey",
+    "SurveyMarker",
     "SurveyParticipant",
     "SurveyResponse",
     "SurveyStatus",

@@ -717,14 +717,22 @@ def test_an_anonymous_survey_keeps_and_shows_nothing_about_who_answered(
         assert (row["citizen_id"], row["channel"], row["language"], row["settlement"],
                 row["completed_at"]) == (None, None, None, None, None)
         assert ":" not in str(row["completed_on"])  # a day, never a time
-    secret = make_runtime(client.db).settings.resolved_secret_key()
-    tokens = {row["token"] for row in participants}
+    with client.db.read_session() as session:
+        markers = [dict(row._mapping) for row in session.execute(
+            text("SELECT * FROM survey_marker"))]
+        accounts = list(session.scalars(select(ChannelAccount)))
+        session.expunge_all()
+    key = make_runtime(client.db).settings.resolved_survey_key()
     assert set(participants[0]) == {"id", "survey_id", "token", "started_on", "completed"}
-    assert tokens == {service.token(secret, survey, c.id) for c in citizens}
-    for c in citizens:  # without the secret the token leads nowhere
-        for guess in (f"survey:{survey.id}:citizen:{c.id}", str(c.id), f"{survey.id}:{c.id}"):
-            assert hashlib.sha256(guess.encode()).hexdigest() not in tokens
-        assert service.token("another-secret-key-0123456789", survey, c.id) not in tokens
+    assert {row["token"] for row in participants} == {None}
+    assert set(markers[0]) == {"id", "survey_id", "participant_id", "marker"}
+    marked = {row["marker"] for row in markers}
+    assert marked == {service.marker(key, survey, a) for a in accounts}
+    for a in accounts:  # without the survey key the marker leads nowhere
+        for guess in (f"survey:{survey.id}:{a.channel}:{a.external_id}", a.external_id,
+                      f"{survey.id}:{a.citizen_id}"):
+            assert hashlib.sha256(guess.encode()).hexdigest() not in marked
+        assert service.marker("another-survey-key-0123456789", survey, a) not in marked
 
     results = client.get(f"{API}/{slug}/results", params={"channel": "telegram",
                                                           "settlement": "klokot"},
