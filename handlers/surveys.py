@@ -274,3 +274,9 @@ def surveys_timer(session: Session, profile: Profile, catalogs: Catalogs,
                   now: datetime) -> None:
     """Close what reached its closing time."""
     service.close_expired(session, now)
+
+
+@router.timer("surveys_mix", every_seconds=300)
+def mix_timer(session: Session, profile: Profile, catalogs: Catalogs, now: datetime) -> None:
+    """Anonymous answers of the day rewritten together (#13, item 12)."""
+    service.mix_anonymous(session)

@@ -8,7 +8,7 @@ import enum
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Enum, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, Enum, ForeignKey, String, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.db import Base, utcnow
@@ -93,7 +93,15 @@ class SurveyResponse(Base):
     a list of option keys, a number or a text). For an anonymous survey the
     row holds no citizen, channel, language or settlement, and the date but
     not the time, and its id is drawn at random (ids in turn would tell the
-    order the answers came in)."""
+    order the answers came in).
+
+    Lifecycle of an anonymous one: written, `mixed` false, in the
+    transaction that records the citizen's message and queues their
+    thank-you (on PostgreSQL these rows all carry that transaction's id,
+    `xmin`); within minutes the timer deletes and rewrites all of that day's
+    responses of the survey together, shuffled, with new random ids — one
+    transaction, an order that says nothing of their arrival, nothing shared
+    with any chat's rows."""
 
     __tablename__ = "survey_response"
 
@@ -107,3 +115,6 @@ class SurveyResponse(Base):
     completed_on: Mapped[date]
     completed_at: Mapped[datetime | None]
     answers: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # False for an anonymous response until the timer rewrote its day's
+    # responses together, in random order (`bot.services.surveys.mix_anonymous`).
+    mixed: Mapped[bool] = mapped_column(default=True, server_default=true())

@@ -396,9 +396,44 @@ def finish(session: Session, survey: Survey, keys: Keys, citizen: Citizen, chann
         settlement=None if anonymous else citizen.settlement,
         completed_on=now.date(), completed_at=None if anonymous else now, answers=answers)
     if anonymous:
-        response.id = unordered_id(session)
+        response.id, response.mixed = unordered_id(session), False
     session.add(response)
     return response
+
+
+def mix_anonymous(session: Session) -> int:
+    """Rewrite each day's anonymous responses of a survey that has new ones
+    since the last run, all together in random order with new random ids:
+    a response written in the citizen's own transaction shares that
+    transaction's traces with the record of their message and their
+    thank-you (PostgreSQL's `xmin`, the heap order a dump keeps); rewritten,
+    the day's answers share them with each other only. Returns how many
+    rows were rewritten."""
+    groups = session.execute(select(SurveyResponse.survey_id, SurveyResponse.completed_on)
+                             .where(SurveyResponse.mixed.is_(False)).distinct()).all()
+    rewritten = 0
+    shuffler = secrets.SystemRandom()
+    for survey_id, day in groups:
+        rows = session.scalars(select(SurveyResponse).where(
+            SurveyResponse.survey_id == survey_id, SurveyResponse.completed_on == day)
+            .with_for_update()).all()
+        answers = [row.answers for row in rows]
+        for row in rows:
+            session.delete(row)
+        session.flush()
+        shuffler.shuffle(answers)
+        fresh: list[dict[str, Any]] = []
+        drawn: set[int] = set()
+        for given in answers:
+            candidate = unordered_id(session)
+            while candidate in drawn:
+                candidate = unordered_id(session)
+            drawn.add(candidate)
+            fresh.append({"id": candidate, "survey_id": survey_id, "completed_on": day,
+                          "answers": given, "mixed": True})
+        session.execute(insert(SurveyResponse), fresh)
+        rewritten += len(fresh)
+    return rewritten
 
 
 def unordered_id(session: Session) -> int:

@@ -538,3 +538,52 @@ def test_an_answer_given_before_the_markers_still_counts(db: Database) -> None:
     assert gaga.answer("viber", slug, ("start",)) == ALREADY
     with db.read_session() as session:
         assert len(session.scalars(select(SurveyMarker)).all()) == 2
+
+
+def test_the_timer_rewrites_a_days_anonymous_answers_apart_from_their_chats(
+        db: Database) -> None:
+    """An anonymous response is written in the transaction that records the
+    citizen's message (`inbound_update`, with their account) and queues their
+    thank-you: on PostgreSQL these rows carry that transaction's id (`xmin`),
+    and a dump keeps the order they came in — the chat of every answer, to
+    whoever reads the database (review 2, item 12). The timer rewrites the
+    day's answers together, shuffled: nothing shared with any chat's rows, no
+    order left. A named survey's rows stay as they are."""
+    from sqlalchemy import text
+
+    slug = open_survey(db)
+    named = open_survey(db, slug="named-2026", anonymous=False)
+    for n in range(4):
+        walk(citizen_chat(db, f"mix-{n}"), slug)
+    walk(citizen_chat(db, "named-one"), named)
+    postgres = not db.is_sqlite
+
+    def traces() -> tuple[dict[int, tuple[Any, bool, int | None]], set[str], list[str]]:
+        with db.read_session() as session:
+            rows = {r.id: (r.answers, r.mixed, r.citizen_id) for r in session.scalars(
+                select(SurveyResponse).order_by(SurveyResponse.id))}
+            if not postgres:
+                return rows, set(), []
+            outbox = set(session.scalars(text(
+                "SELECT xmin::text FROM inbound_update UNION SELECT xmin::text FROM "
+                "outbox_message UNION SELECT xmin::text FROM conversation")))
+            mine = list(session.scalars(text(
+                "SELECT xmin::text FROM survey_response WHERE citizen_id IS NULL")))
+            return rows, outbox, mine
+
+    before, outbox, mine = traces()
+    assert sorted(m for _, m, _ in before.values()) == [False] * 4 + [True]
+    if postgres:  # the attack: each answer's transaction is its citizen's message's
+        assert set(mine) <= outbox
+    with db.session() as session:
+        assert service.mix_anonymous(session) == 4
+    with db.session() as session:
+        assert service.mix_anonymous(session) == 0  # nothing new: nothing rewritten
+    after, outbox, mine = traces()
+    assert all(m for _, m, _ in after.values())
+    named_ids = {i for i, (_, _, who) in before.items() if who is not None}
+    assert named_ids <= set(after) and not (set(before) - named_ids) & set(after)
+    assert sorted(str(a) for a, _, _ in after.values()) == sorted(
+        str(a) for a, _, _ in before.values())
+    if postgres:
+        assert len(set(mine)) == 1 and not set(mine) & outbox

@@ -4,7 +4,8 @@ One answer per person now rests on keyed hashes of the person's channel
 accounts (`survey_marker`), no longer on a token of the citizen row; the
 participant's token stays only for participations made before (#13, item 14).
 Anonymous responses' ids are redrawn at random, so the stored order no longer
-tells in which order the answers came (#13, item 12).
+tells in which order the answers came, and `mixed` says which were rewritten
+with the rest of their day (#13, item 12).
 
 Revision ID: 5e1a7c3d9b20
 Revises: 4bc43018fd39
@@ -41,6 +42,10 @@ def upgrade() -> None:
     with op.batch_alter_table('survey_participant', schema=None) as batch_op:
         batch_op.alter_column('token', existing_type=sa.String(length=64), nullable=True)
 
+    with op.batch_alter_table('survey_response', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('mixed', sa.Boolean(), server_default=sa.true(),
+                                      nullable=False))
+
     connection = op.get_bind()
     anonymous = connection.execute(sa.text(
         "SELECT r.id FROM survey_response r JOIN survey s ON s.id = r.survey_id "
@@ -56,6 +61,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('survey_response', schema=None) as batch_op:
+        batch_op.drop_column('mixed')
     connection = op.get_bind()
     connection.execute(sa.text(  # kept, though nothing will find them by these
         "UPDATE survey_participant SET token = 'participant-' || id WHERE token IS NULL"))
