@@ -713,7 +713,7 @@ def test_an_anonymous_survey_keeps_and_shows_nothing_about_who_answered(
     assert len(responses) == 6 and len(participants) == 6
     for row in responses:
         assert set(row) == {"id", "survey_id", "citizen_id", "channel", "language", "settlement",
-                            "completed_on", "completed_at", "answers"}
+                            "completed_on", "completed_at", "answers", "mixed"}
         assert (row["citizen_id"], row["channel"], row["language"], row["settlement"],
                 row["completed_at"]) == (None, None, None, None, None)
         assert ":" not in str(row["completed_on"])  # a day, never a time
