@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     secret_key: str | None = None
+    # The key of the survey markers (one answer per person): its own, so that
+    # a new SECRET_KEY does not let everyone answer again.
+    survey_key: str | None = None
     metrics_token: str | None = None
     profile_path: Path | None = None
     media_dir: Path = DATA_DIR / "media"
@@ -88,22 +91,41 @@ class Settings(BaseSettings):
     def resolved_secret_key(self) -> str:
         """The signing key: the configured one, or one generated once and kept
         in the data directory (mode 0600) so that `make run` needs no setup."""
-        if self.secret_key:
-            if self.secret_key in PLACEHOLDER_SECRETS or len(self.secret_key) < 16:
+        return self._resolved_key(self.secret_key, "SECRET_KEY", "secret_key")
+
+    def resolved_survey_key(self) -> str:
+        """The key of the survey markers (`bot.services.surveys.marker`):
+        SURVEY_KEY, or one generated once into the data directory beside (and
+        apart from) the secret key. Changing it lets everyone answer every
+        open survey again."""
+        return self._resolved_key(self.survey_key, "SURVEY_KEY", "survey_key")
+
+    def _resolved_key(self, configured: str | None, name: str, file_name: str) -> str:
+        if configured:
+            if configured in PLACEHOLDER_SECRETS or len(configured) < 16:
                 raise ValueError(
-                    "SECRET_KEY is a placeholder or shorter than 16 characters; "
+                    f"{name} is a placeholder or shorter than 16 characters; "
                     "set a random value or leave it unset to generate one"
                 )
-            return self.secret_key
-        path = self.data_dir / "secret_key"
+            return configured
+        path = self.data_dir / file_name
         if path.exists():
             return path.read_text().strip()
         self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        key = secrets.token_urlsafe(48)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        # Written whole under another name, then linked into place: the web
+        # process and the worker starting together both end up with the key
+        # that was linked first, never with a half-written file.
+        draft = path.with_name(f".{file_name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
-            handle.write(key)
-        return key
+            handle.write(secrets.token_urlsafe(48))
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(draft)
+        return path.read_text().strip()
 
 
 @lru_cache

@@ -76,7 +76,7 @@ def build_runtime(settings: Settings | None = None, *, db: Database | None = Non
             settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         db = Database(settings.database_url)
     files = FileStore(settings.media_dir, settings.public_url, settings.resolved_secret_key())
-    engine = Engine(db, profile, catalogs, routes, files)
+    engine = Engine(db, profile, catalogs, routes, files, settings.resolved_survey_key())
     runtime = Runtime(settings, profile, catalogs, routes, db, engine)
     if settings.telegram_bot_token:
         runtime.telegram = TelegramProvider(

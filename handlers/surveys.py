@@ -42,6 +42,10 @@ def _save(ctx: Context, slug: str, entry: dict[str, Any] | None) -> None:
     ctx.update_data(**{PROGRESS: progress})
 
 
+def _keys(ctx: Context) -> service.Keys:
+    return service.Keys(survey=ctx.survey_key, legacy=ctx.secret_key)
+
+
 def _title(ctx: Context, survey: Survey) -> str:
     return survey.title.get(ctx.locale) or survey.title.get("en") or survey.slug
 
@@ -50,7 +54,7 @@ def _title(ctx: Context, survey: Survey) -> str:
 @router.menu_item("survey", "menu.survey", order=40)
 def surveys(ctx: Context) -> None:
     ctx.clear()
-    found = service.available(ctx.session, ctx.secret_key, ctx.citizen, ctx.now)
+    found = service.available(ctx.session, _keys(ctx), ctx.citizen, ctx.now)
     progress = _progress(ctx)
     rows = []
     for survey, done in found:
@@ -136,18 +140,20 @@ def on_survey_button(ctx: Context) -> None:
 
 
 def begin(ctx: Context, survey: Survey) -> None:
-    entry = service.participant(ctx.session, survey, ctx.secret_key, ctx.citizen.id)
+    entry = service.participant(ctx.session, survey, _keys(ctx), ctx.citizen)
     if entry is not None and entry.completed:
         _save(ctx, survey.slug, None)
         ctx.reply(ctx.t("surveys.already", title=_title(ctx, survey)), [ctx.menu_row()])
         return
-    service.start(ctx.session, survey, ctx.secret_key, ctx.citizen.id, ctx.now)
+    service.start(ctx.session, survey, _keys(ctx), ctx.citizen, ctx.now)
     progress = _progress(ctx).get(survey.slug)
     if progress is None:
         progress = {"i": 0, "a": {}, "m": []}
         _save(ctx, survey.slug, progress)
+        # Whether the answers carry their name, said before the first one (#13, item 13).
+        promise = ctx.t("surveys.anonymous_note" if survey.anonymous else "surveys.named_note")
         ctx.reply(ctx.t("surveys.intro", title=_title(ctx, survey),
-                        count=len(survey.questions)))
+                        count=len(survey.questions)) + "\n\n" + promise)
     ask(ctx, survey)
 
 
@@ -219,16 +225,16 @@ def advance(ctx: Context, survey: Survey, entry: dict[str, Any]) -> None:
         ask(ctx, survey)
         return
     answers = {q["key"]: entry["a"][q["key"]] for q in survey.questions if q["key"] in entry["a"]}
-    response = service.finish(ctx.session, survey, ctx.secret_key, ctx.citizen,
+    response = service.finish(ctx.session, survey, _keys(ctx), ctx.citizen,
                               ctx.msg.channel, answers, ctx.now)
     _save(ctx, survey.slug, None)
     ctx.set_state(None)
     if response is None:
         ctx.reply(ctx.t("surveys.already", title=_title(ctx, survey)), [ctx.menu_row()])
         return
-    ctx.session.flush()
-    ctx.reply(ctx.t("surveys.thanks", count=service.completed_count(ctx.session, survey)),
-              [ctx.menu_row()])
+    # No running count: it was the answer's place among the others, kept in the
+    # outbox beside the chat (#13, item 12).
+    ctx.reply(ctx.t("surveys.thanks"), [ctx.menu_row()])
 
 
 @router.state(SurveyFlow.answering, accepts={Kind.text}, max_length=service.TEXT_MAX)
@@ -271,3 +277,9 @@ def surveys_timer(session: Session, profile: Profile, catalogs: Catalogs,
                   now: datetime) -> None:
     """Close what reached its closing time."""
     service.close_expired(session, now)
+
+
+@router.timer("surveys_mix", every_seconds=300)
+def mix_timer(session: Session, profile: Profile, catalogs: Catalogs, now: datetime) -> None:
+    """Anonymous answers of the day rewritten together (#13, item 12)."""
+    service.mix_anonymous(session)

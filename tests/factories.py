@@ -22,6 +22,7 @@ def make_settings(database_url: str = "sqlite://", data_dir: Path | None = None,
     values: dict[str, Any] = {
         "database_url": database_url,
         "secret_key": "test-secret-key-0123456789abcdef",
+        "survey_key": "test-survey-key-0123456789abcdef",
         "telegram_bot_token": None,
         "viber_auth_token": None,
         "outbox_in_web": False,

@@ -67,3 +67,32 @@ def test_placeholder_secret_key_is_refused() -> None:
     settings = Settings(_env_file=None, secret_key="changeme")
     with pytest.raises(ValueError, match="placeholder"):
         settings.resolved_secret_key()
+
+
+def test_the_survey_key_is_generated_apart_from_the_secret_key(tmp_path: object) -> None:
+    """One answer per person rests on the survey key (#13, item 14): a new
+    SECRET_KEY must not reset it, so it is its own key, kept in its own file."""
+    from pathlib import Path
+
+    data = Path(str(tmp_path))
+    settings = Settings(_env_file=None, data_dir=data, secret_key=None, survey_key=None)
+    key = settings.resolved_survey_key()
+    assert len(key) >= 32 and key != settings.resolved_secret_key()
+    assert (data / "survey_key").stat().st_mode & 0o777 == 0o600
+    rotated = Settings(_env_file=None, data_dir=data, secret_key="a-new-secret-key-0123456789")
+    assert rotated.resolved_survey_key() == key  # kept whatever SECRET_KEY becomes
+    with pytest.raises(ValueError, match="placeholder"):
+        Settings(_env_file=None, survey_key="changeme").resolved_survey_key()
+
+
+def test_two_processes_generating_the_keys_at_once_agree(tmp_path: object) -> None:
+    """The web process and the worker start together; with SECRET_KEY set, both
+    generate the survey key: they must end up with the same one."""
+    from concurrent.futures import ThreadPoolExecutor
+    from pathlib import Path
+
+    data = Path(str(tmp_path))
+    settings = [Settings(_env_file=None, data_dir=data, survey_key=None) for _ in range(8)]
+    with ThreadPoolExecutor(8) as pool:
+        keys = set(pool.map(lambda s: s.resolved_survey_key(), settings))
+    assert len(keys) == 1 and sorted(p.name for p in data.iterdir()) == ["survey_key"]

@@ -40,6 +40,7 @@ class Context:
     routes: RouterSet
     now: datetime
     files: FileStore
+    survey_key: str = ""  # for the survey markers: one answer per person (SURVEY_KEY)
     replies: list[Reply] = field(default_factory=list)
 
     # --- language -------------------------------------------------------
@@ -54,7 +55,8 @@ class Context:
 
     @property
     def secret_key(self) -> str:
-        """For one-way tokens (survey participation)."""
+        """For the one-way tokens of survey participations made before the
+        survey markers (`survey_key`)."""
         return self.files.secret
 
     def t(self, key: str, /, **params: object) -> str:

@@ -76,9 +76,10 @@ _TOUCH_EVERY = timedelta(minutes=1)
 
 class Engine:
     def __init__(self, db: Database, profile: Profile, catalogs: Catalogs, routes: RouterSet,
-                 files: FileStore | None = None):
+                 files: FileStore | None = None, survey_key: str | None = None):
         self._inbound_insert: dict[str, Any] = {}
         self.files = files or FileStore(Path("data/media"), None, secrets.token_hex(16))
+        self.survey_key = survey_key or secrets.token_hex(16)
         self.db = db
         self.profile = profile
         self.catalogs = catalogs
@@ -127,7 +128,7 @@ class Engine:
                 ctx = Context(
                     msg=msg, session=session, account=account, citizen=citizen,
                     conversation=conversation, profile=self.profile, catalogs=self.catalogs,
-                    routes=self.routes, now=now, files=self.files,
+                    routes=self.routes, now=now, files=self.files, survey_key=self.survey_key,
                 )
                 self._labels_to_payload(ctx)
                 self.dispatch(ctx)

@@ -38,7 +38,13 @@ from bot.models.reception import (
 )
 from bot.models.references import ReferenceCounter, next_reference
 from bot.models.staff import AuditEntry, Role, SignInCounter, StaffToken, StaffUser
-from bot.models.surveys import Survey, SurveyParticipant, SurveyResponse, SurveyStatus
+from bot.models.surveys import (
+    Survey,
+    SurveyMarker,
+    SurveyParticipant,
+    SurveyResponse,
+    SurveyStatus,
+)
 
 __all__ = [
     "AuditEntry",
@@ -80,6 +86,7 @@ __all__ = [
     "StaffUser",
     "Subscription",
     "Survey",
+    "SurveyMarker",
     "SurveyParticipant",
     "SurveyResponse",
     "SurveyStatus",

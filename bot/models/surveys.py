@@ -1,5 +1,6 @@
 """Surveys (SPEC §3.5): a definition staff write once in every language, who
-took part (as a one-way token), and the finished responses."""
+took part (known by keyed hashes of their accounts), and the finished
+responses."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import enum
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Enum, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, Enum, ForeignKey, String, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.db import Base, utcnow
@@ -49,10 +50,14 @@ class Survey(Base):
 
 
 class SurveyParticipant(Base):
-    """That someone started (and maybe finished) a survey, known only by a
-    one-way token: HMAC(SECRET_KEY, survey and citizen). The database alone
-    cannot say who it is, yet the same citizen — on either linked app —
-    always gets the same token, so nobody answers twice."""
+    """That a person started (and maybe finished) a survey. Who it is, only
+    its markers (`SurveyMarker`) can tell, and only to whoever holds the
+    survey key; it is never linked to a response.
+
+    Lifecycle: made when the person starts, with a marker for each of their
+    accounts; `completed` once their answers became a response. `token` is
+    what participations made before the markers were known by,
+    HMAC(SECRET_KEY, survey and citizen id); none since."""
 
     __tablename__ = "survey_participant"
     __table_args__ = (UniqueConstraint("survey_id", "token"),)
@@ -60,16 +65,43 @@ class SurveyParticipant(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     survey_id: Mapped[int] = mapped_column(ForeignKey("survey.id", ondelete="CASCADE"),
                                            index=True)
-    token: Mapped[str] = mapped_column(String(64))
+    token: Mapped[str | None] = mapped_column(String(64))
     started_on: Mapped[date]
     completed: Mapped[bool] = mapped_column(default=False)
+
+
+class SurveyMarker(Base):
+    """One channel account of a person who took part in a survey, as a keyed
+    hash: HMAC(SURVEY_KEY, survey, channel and the platform's user id). It
+    depends on nothing the citizen row holds, so linking, `/link off`,
+    `/forget` and a new SECRET_KEY leave it in place: any account of the
+    person already marked for a finished participation means "already
+    answered". Written once, never changed; goes with its survey."""
+
+    __tablename__ = "survey_marker"
+    __table_args__ = (UniqueConstraint("survey_id", "marker"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    survey_id: Mapped[int] = mapped_column(ForeignKey("survey.id", ondelete="CASCADE"))
+    participant_id: Mapped[int] = mapped_column(
+        ForeignKey("survey_participant.id", ondelete="CASCADE"), index=True)
+    marker: Mapped[str] = mapped_column(String(64))
 
 
 class SurveyResponse(Base):
     """One finished set of answers, `{question key: answer}` (an option key,
     a list of option keys, a number or a text). For an anonymous survey the
     row holds no citizen, channel, language or settlement, and the date but
-    not the time."""
+    not the time, and its id is drawn at random (ids in turn would tell the
+    order the answers came in).
+
+    Lifecycle of an anonymous one: written, `mixed` false, in the
+    transaction that records the citizen's message and queues their
+    thank-you (on PostgreSQL these rows all carry that transaction's id,
+    `xmin`); within minutes the timer deletes and rewrites all of that day's
+    responses of the survey together, shuffled, with new random ids — one
+    transaction, an order that says nothing of their arrival, nothing shared
+    with any chat's rows."""
 
     __tablename__ = "survey_response"
 
@@ -83,3 +115,6 @@ class SurveyResponse(Base):
     completed_on: Mapped[date]
     completed_at: Mapped[datetime | None]
     answers: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # False for an anonymous response until the timer rewrote its day's
+    # responses together, in random order (`bot.services.surveys.mix_anonymous`).
+    mixed: Mapped[bool] = mapped_column(default=True, server_default=true())

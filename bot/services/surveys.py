@@ -1,12 +1,14 @@
-"""Surveys (SPEC §3.5): checking a definition, who may take a survey, the
-one-way participation token, finishing a response, invitations, and the
-results staff see (their shapes and exports are `bot.staff.surveys`)."""
+"""Surveys (SPEC §3.5): checking a definition, who may take a survey, one
+answer per person (keyed hashes of their accounts, whatever happens to their
+citizen row), finishing a response, invitations, and the results staff see
+(their shapes and exports are `bot.staff.surveys`)."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import re
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,6 +17,7 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
+from bot.db import insert_for
 from bot.i18n import Catalogs
 from bot.messages import Button, Reply
 from bot.models import (
@@ -24,6 +27,7 @@ from bot.models import (
     OutboxMessage,
     OutboxStatus,
     Survey,
+    SurveyMarker,
     SurveyParticipant,
     SurveyResponse,
     SurveyStatus,
@@ -39,6 +43,9 @@ TEXT_MAX = 2000
 QUESTIONS_MAX = 40
 OPTIONS_MAX = 12
 TITLE_MAX, QUESTION_TEXT_MAX = 200, 1000
+# Anonymous responses' ids: at random in [2**30, 2**31) — a 32-bit key, far
+# above what the sequence of named responses will reach.
+RANDOM_IDS_FROM, RANDOM_IDS_SPAN = 2**30, 2**30 - 1
 
 
 def field_loc(field: str) -> list[str | int]:
@@ -281,8 +288,26 @@ def close_expired(session: Session, now: datetime) -> int:
 
 # --- taking a survey -------------------------------------------------------------
 
+@dataclass(frozen=True)
+class Keys:
+    """What recognises a person whatever happens to their citizen row: the
+    survey key of the markers (SURVEY_KEY), and the secret key that the
+    participations made before the markers were known by."""
+
+    survey: str
+    legacy: str | None = None
+
+
+def marker(key: str, survey: Survey, account: ChannelAccount) -> str:
+    """One-way: the same account (channel and platform user id) gets the same
+    marker, whichever citizen it belongs to; nobody can go back without the key."""
+    return hmac.new(key.encode(),
+                    f"survey:{survey.id}:{account.channel}:{account.external_id}".encode(),
+                    hashlib.sha256).hexdigest()
+
+
 def token(secret: str, survey: Survey, citizen_id: int) -> str:
-    """One-way: the same citizen gets the same token; nobody can go back."""
+    """The one-way token of a participation made before the markers."""
     return hmac.new(secret.encode(), f"survey:{survey.id}:citizen:{citizen_id}".encode(),
                     hashlib.sha256).hexdigest()
 
@@ -308,29 +333,58 @@ def in_audience(survey: Survey, citizen: Citizen) -> bool:
                                                   and citizen.settlement == ABROAD)
 
 
-def participant(session: Session, survey: Survey, secret: str,
-                citizen_id: int) -> SurveyParticipant | None:
-    return session.scalar(select(SurveyParticipant).where(
-        SurveyParticipant.survey_id == survey.id,
-        SurveyParticipant.token == token(secret, survey, citizen_id)))
+def participant(session: Session, survey: Survey, keys: Keys,
+                citizen: Citizen) -> SurveyParticipant | None:
+    """The person's participation, found through any of their accounts (a
+    finished one first). Their accounts not marked yet are marked for it: an
+    app refused while linked stays refused after `/link off`."""
+    markers = {marker(keys.survey, survey, account) for account in citizen.accounts}
+    marked = dict(session.execute(select(SurveyMarker.marker, SurveyMarker.participant_id).where(
+        SurveyMarker.survey_id == survey.id, SurveyMarker.marker.in_(markers))).tuples().all())
+    ids = set(marked.values())
+    if keys.legacy is not None:
+        ids.update(session.scalars(select(SurveyParticipant.id).where(
+            SurveyParticipant.survey_id == survey.id,
+            SurveyParticipant.token == token(keys.legacy, survey, citizen.id))))
+    if not ids:
+        return None
+    found = session.scalars(select(SurveyParticipant).where(SurveyParticipant.id.in_(ids))
+                            .order_by(SurveyParticipant.id)).all()
+    chosen = next((entry for entry in found if entry.completed), found[0])
+    _mark(session, survey, chosen, markers - set(marked))
+    return chosen
 
 
-def start(session: Session, survey: Survey, secret: str, citizen_id: int,
+def _mark(session: Session, survey: Survey, entry: SurveyParticipant,
+          markers: set[str]) -> None:
+    if markers:  # another app of the person may mark the same at the same time
+        session.execute(insert_for(session)(SurveyMarker).values(
+            [{"survey_id": survey.id, "participant_id": entry.id, "marker": m}
+             for m in sorted(markers)]).on_conflict_do_nothing())
+
+
+def start(session: Session, survey: Survey, keys: Keys, citizen: Citizen,
           now: datetime) -> SurveyParticipant:
-    found = participant(session, survey, secret, citizen_id)
+    found = participant(session, survey, keys, citizen)
     if found is None:
-        found = SurveyParticipant(survey_id=survey.id, token=token(secret, survey, citizen_id),
-                                  started_on=now.date())
+        found = SurveyParticipant(survey_id=survey.id, started_on=now.date())
         session.add(found)
         session.flush()
+        _mark(session, survey, found,
+              {marker(keys.survey, survey, account) for account in citizen.accounts})
     return found
 
 
-def finish(session: Session, survey: Survey, secret: str, citizen: Citizen, channel: str,
+def finish(session: Session, survey: Survey, keys: Keys, citizen: Citizen, channel: str,
            answers: dict[str, Any], now: datetime) -> SurveyResponse | None:
-    """The answers become a response, once; None if this citizen already
-    answered (e.g. from the other, linked app)."""
-    entry = start(session, survey, secret, citizen.id, now)
+    """The answers become a response, once per person; None if any of their
+    accounts already answered (from the other app, before a `/link` or a
+    `/link off`, before `/forget`)."""
+    started = start(session, survey, keys, citizen, now)
+    # Locked: the person's other app may be finishing the same participation.
+    entry = session.scalars(select(SurveyParticipant).where(
+        SurveyParticipant.id == started.id).with_for_update()
+        .execution_options(populate_existing=True)).one()
     if entry.completed:
         return None
     entry.completed = True
@@ -341,23 +395,66 @@ def finish(session: Session, survey: Survey, secret: str, citizen: Citizen, chan
         language=None if anonymous else citizen.language,
         settlement=None if anonymous else citizen.settlement,
         completed_on=now.date(), completed_at=None if anonymous else now, answers=answers)
+    if anonymous:
+        response.id, response.mixed = unordered_id(session), False
     session.add(response)
     return response
 
 
-def completed_count(session: Session, survey: Survey) -> int:
-    return int(session.scalar(select(func.count()).select_from(SurveyResponse).where(
-        SurveyResponse.survey_id == survey.id)) or 0)
+def mix_anonymous(session: Session) -> int:
+    """Rewrite each day's anonymous responses of a survey that has new ones
+    since the last run, all together in random order with new random ids:
+    a response written in the citizen's own transaction shares that
+    transaction's traces with the record of their message and their
+    thank-you (PostgreSQL's `xmin`, the heap order a dump keeps); rewritten,
+    the day's answers share them with each other only. Returns how many
+    rows were rewritten."""
+    groups = session.execute(select(SurveyResponse.survey_id, SurveyResponse.completed_on)
+                             .where(SurveyResponse.mixed.is_(False)).distinct()).all()
+    rewritten = 0
+    shuffler = secrets.SystemRandom()
+    for survey_id, day in groups:
+        rows = session.scalars(select(SurveyResponse).where(
+            SurveyResponse.survey_id == survey_id, SurveyResponse.completed_on == day)
+            .with_for_update()).all()
+        answers = [row.answers for row in rows]
+        for row in rows:
+            session.delete(row)
+        session.flush()
+        shuffler.shuffle(answers)
+        fresh: list[dict[str, Any]] = []
+        drawn: set[int] = set()
+        for given in answers:
+            candidate = unordered_id(session)
+            while candidate in drawn:
+                candidate = unordered_id(session)
+            drawn.add(candidate)
+            fresh.append({"id": candidate, "survey_id": survey_id, "completed_on": day,
+                          "answers": given, "mixed": True})
+        session.execute(insert(SurveyResponse), fresh)
+        rewritten += len(fresh)
+    return rewritten
 
 
-def available(session: Session, secret: str, citizen: Citizen,
+def unordered_id(session: Session) -> int:
+    """A free row id drawn at random, for an anonymous response: ids handed out
+    in turn would say in which order the answers came, and so — beside the
+    thank-you in each chat's outbox — whose answer is whose (#13, item 12).
+    Drawn above the ids a sequence hands out."""
+    while True:
+        candidate = RANDOM_IDS_FROM + secrets.randbelow(RANDOM_IDS_SPAN)
+        if session.get(SurveyResponse, candidate) is None:
+            return candidate
+
+
+def available(session: Session, keys: Keys, citizen: Citizen,
               now: datetime) -> list[tuple[Survey, bool]]:
     """The running surveys this citizen may take, with whether they finished it."""
     result = []
     for survey in session.scalars(select(Survey).where(Survey.status == SurveyStatus.open)
                                   .order_by(Survey.id)):
         if is_running(survey, now) and in_audience(survey, citizen):
-            entry = participant(session, survey, secret, citizen.id)
+            entry = participant(session, survey, keys, citizen)
             result.append((survey, bool(entry and entry.completed)))
     return result
 
@@ -422,7 +519,8 @@ class QuestionResult:
 
 def responses(session: Session, survey: Survey,
               filters: Mapping[str, str | None] | None = None) -> list[SurveyResponse]:
-    """The finished responses, in the order they came; `filters` maps
+    """The finished responses — a named survey's in the order they came, an
+    anonymous one's in the random order of their ids; `filters` maps
     `settlement`, `channel` and `language` to the value wanted (None: any).
     An anonymous survey's responses hold none of these: it ignores them."""
     query = select(SurveyResponse).where(SurveyResponse.survey_id == survey.id)
@@ -438,7 +536,7 @@ def results(session: Session, survey: Survey, filters: Mapping[str, str | None] 
             ) -> tuple[int, int, list[QuestionResult]]:
     """(started, completed, per question): counts and percentages per option
     (of those who answered the question), a scale's mean and distribution,
-    free texts in the order they came; `filters` as for `responses`."""
+    free texts in the order of `responses`; `filters` as for `responses`."""
     started = int(session.scalar(select(func.count()).select_from(SurveyParticipant).where(
         SurveyParticipant.survey_id == survey.id)) or 0)
     rows = responses(session, survey, filters)

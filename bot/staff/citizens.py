@@ -5,7 +5,7 @@ or a phone (only roles with full access to personal data see them here)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, date, datetime, time
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
@@ -40,20 +40,26 @@ class ChannelOut(BaseModel):
 
 
 class CitizenOut(BaseModel):
+    """When a citizen was first and last seen, staff know to the day (UTC):
+    every role reads survey results, and a time to the second beside a poll
+    of an anonymous survey's results told whose answer had just come in."""
+
     id: int
     language: str | None
     settlement: str | None
     channels: list[ChannelOut]
     subscribed: bool
-    first_seen_at: datetime
-    last_seen_at: datetime
+    first_seen_on: date = Field(description="The day (UTC) the citizen first wrote")
+    last_seen_on: date = Field(description="The day (UTC) the citizen last wrote")
     erased: bool
     full_name: str | None = None
     phone: str | None = None
 
 
 class CitizenFilters(BaseModel):
-    """`language` and `settlement` take the profile's codes (see the schema's enums)."""
+    """`language` and `settlement` take the profile's codes (see the schema's enums).
+    The seen-bounds count whole days (UTC): a bound's time is ignored, the
+    lower one meaning its day's start and the upper one its day's end."""
 
     channel: Channel | None = None
     language: str | None = Field(None, max_length=16)
@@ -64,10 +70,23 @@ class CitizenFilters(BaseModel):
     last_seen_from: datetime | None = None
     last_seen_to: datetime | None = None
 
-    @field_validator("first_seen_from", "first_seen_to", "last_seen_from", "last_seen_to")
+    @field_validator("first_seen_from", "last_seen_from")
     @classmethod
-    def _in_utc(cls, value: datetime | None) -> datetime | None:
-        return as_utc(value)
+    def _day_start(cls, value: datetime | None) -> datetime | None:
+        moment = as_utc(value)
+        return datetime.combine(moment.astimezone(UTC).date(), time.min, UTC) if moment else None
+
+    @field_validator("first_seen_to", "last_seen_to")
+    @classmethod
+    def _day_end(cls, value: datetime | None) -> datetime | None:
+        moment = as_utc(value)
+        return datetime.combine(moment.astimezone(UTC).date(), time.max, UTC) if moment else None
+
+
+def utc_day(column: Any, postgres: bool) -> Any:
+    """The UTC day of a timestamp column, in SQL (PostgreSQL's `date()` would
+    take the session's time zone)."""
+    return func.date(func.timezone("UTC", column) if postgres else column)
 
 
 def citizen_out(citizen: Citizen, personal: bool) -> CitizenOut:
@@ -76,7 +95,8 @@ def citizen_out(citizen: Citizen, personal: bool) -> CitizenOut:
         channels=[ChannelOut(channel=a.channel, blocked=a.blocked_at is not None)
                   for a in citizen.accounts],
         subscribed=any(a.blocked_at is None for a in citizen.accounts),
-        first_seen_at=citizen.created_at, last_seen_at=citizen.last_seen_at,
+        first_seen_on=citizen.created_at.astimezone(UTC).date(),
+        last_seen_on=citizen.last_seen_at.astimezone(UTC).date(),
         erased=citizen.erased_at is not None,
         full_name=citizen.full_name if personal else None,
         phone=citizen.phone if personal else None,
@@ -122,11 +142,14 @@ def citizens_query(profile: Profile, filters: CitizenFilters) -> Select[Any]:
 
 def list_citizens(session: Session, profile: Profile, filters: CitizenFilters,
                   page: PageWindow) -> tuple[list[Citizen], int]:
-    """The query behind the API list and the staff page."""
+    """The query behind the API list and the staff page. Sorting by when a
+    citizen was seen sorts by the day (then newest citizen first), never by
+    the time within it."""
+    postgres = session.get_bind().dialect.name == "postgresql"
     stmt = sorted_by(citizens_query(profile, filters).options(selectinload(Citizen.accounts)),
                      page.sort,
-                     {"id": Citizen.id, "first_seen_at": Citizen.created_at,
-                      "last_seen_at": Citizen.last_seen_at},
+                     {"id": Citizen.id, "first_seen_at": utc_day(Citizen.created_at, postgres),
+                      "last_seen_at": utc_day(Citizen.last_seen_at, postgres)},
                      default=[Citizen.id.desc()])
     return paginate(session, stmt, page)
 

@@ -102,3 +102,42 @@ def test_unknown_citizen_is_404(client: StaffClient) -> None:
     assert client.get("/api/v1/citizens/999999", headers=headers).json()["code"] == "not_found"
     assert client.get("/api/v1/citizens/0", headers=headers).status_code == 422
     assert client.get("/api/v1/citizens/abc", headers=headers).status_code == 422
+
+
+def test_staff_see_the_day_a_citizen_was_seen_never_the_time(client: StaffClient) -> None:
+    """Every role reads survey results; with a citizen's last-seen time to the
+    second, polling an anonymous survey's results and sorting citizens by last
+    seen tied a named citizen to an answer (review 2, item 12). Staff get the
+    day: in the list, in one citizen, in sorting and in the filters' bounds."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import update
+
+    from bot.models import Citizen
+
+    ids = seed(client)
+    seen = {ids[0]: datetime(2026, 11, 20, 10, 0, 1, tzinfo=UTC),
+            ids[1]: datetime(2026, 11, 20, 10, 0, 3, tzinfo=UTC),
+            ids[2]: datetime(2026, 11, 20, 9, 0, 0, tzinfo=UTC)}
+    with client.db.session() as session:
+        for citizen_id, moment in seen.items():
+            session.execute(update(Citizen).where(Citizen.id == citizen_id)
+                            .values(last_seen_at=moment, created_at=moment))
+    headers = client.as_role("admin")
+    listed = client.get("/api/v1/citizens?sort=-last_seen_at", headers=headers)
+    one = client.get(f"/api/v1/citizens/{ids[1]}", headers=headers)
+    for body in (*listed.json()["items"], one.json()):
+        assert body["last_seen_on"] == body["first_seen_on"] == "2026-11-20"
+        assert not {"last_seen_at", "first_seen_at"} & set(body)
+    assert "10:00" not in listed.text + one.text and "09:00" not in listed.text
+    # The most recently seen citizen does not come first: within a day, newest citizen first.
+    assert [c["id"] for c in listed.json()["items"]] == [ids[2], ids[1], ids[0]]
+    between = "2026-11-20T10:00:02Z"  # after the first, before the second: the whole day counts
+    viewer = client.as_role("viewer")
+    for query in (f"last_seen_from={between}", f"last_seen_to={between}",
+                  f"first_seen_from={between}"):
+        assert client.get(f"/api/v1/citizens?{query}", headers=headers).json()["total"] == 3
+        assert client.get(f"/api/v1/citizens/count?{query}",
+                          headers=viewer).json() == {"total": 3}
+    assert client.get("/api/v1/citizens/count?last_seen_from=2026-11-21T00:00:00Z",
+                      headers=headers).json() == {"total": 0}

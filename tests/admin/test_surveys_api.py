@@ -602,8 +602,8 @@ async def through_the_libraries(bench: Bench, tg: FakeTelegramAPI, viber: FakeVi
     await bench.deliver()
     said = [str(c.params.get("text")) for c in tg.delivered("sendMessage")]
     said += [str(c.params.get("text")) for c in viber.delivered("send_message")]
-    for number, who in enumerate(people, start=1):
-        assert T.gettext(who.locale, "surveys.thanks", count=number) in said, who.user
+    for who in people:
+        assert T.gettext(who.locale, "surveys.thanks") in said, who.user
 
 
 def settle(db: Database, people: list[Citizen_]) -> None:
@@ -617,20 +617,20 @@ def settle(db: Database, people: list[Citizen_]) -> None:
                 settlement=who.settlement))
 
 
-def through_the_engine(db: Database, people: list[Citizen_], before: int) -> None:
-    """`before`: responses already in; each reply of thanks counts them."""
+def through_the_engine(db: Database, people: list[Citizen_]) -> None:
+    """Each takes the survey and is thanked (with no count: #13, item 12)."""
     say = engine_of(db)
     for who in people:
         onboard(say, who.user, who.channel, who.locale)
     settle(db, people)
     stale = {T.gettext(loc, key) for loc in LOCALES
              for key in ("error.stale_button", "surveys.use_buttons", "surveys.other_question")}
-    for number, who in enumerate(people, start=before + 1):
+    for who in people:
         replies = [say(value if kind == "text" else None, user=who.user, channel=who.channel,
                        payload=value if kind == "press" else None)
                    for kind, value in who.steps]
         assert not any(s in r for r in replies for s in stale), (who.user, replies)
-        assert T.gettext(who.locale, "surveys.thanks", count=number) in replies[-1]
+        assert T.gettext(who.locale, "surveys.thanks") in replies[-1]
 
 
 async def test_two_hundred_citizens_and_the_results_agree_exactly(
@@ -645,7 +645,7 @@ async def test_two_hundred_citizens_and_the_results_agree_exactly(
     assert sum(1 for p in people if any(s[1].endswith(":back") for s in p.steps)) > 5
 
     await through_the_libraries(bench, tg, viber, people[:THROUGH_LIBRARIES])
-    through_the_engine(db, people[THROUGH_LIBRARIES:], before=THROUGH_LIBRARIES)
+    through_the_engine(db, people[THROUGH_LIBRARIES:])
     today = utcnow().date()
 
     with db.read_session() as session:
@@ -713,18 +713,26 @@ def test_an_anonymous_survey_keeps_and_shows_nothing_about_who_answered(
     assert len(responses) == 6 and len(participants) == 6
     for row in responses:
         assert set(row) == {"id", "survey_id", "citizen_id", "channel", "language", "settlement",
-                            "completed_on", "completed_at", "answers"}
+                            "completed_on", "completed_at", "answers", "mixed"}
         assert (row["citizen_id"], row["channel"], row["language"], row["settlement"],
                 row["completed_at"]) == (None, None, None, None, None)
         assert ":" not in str(row["completed_on"])  # a day, never a time
-    secret = make_runtime(client.db).settings.resolved_secret_key()
-    tokens = {row["token"] for row in participants}
+    with client.db.read_session() as session:
+        markers = [dict(row._mapping) for row in session.execute(
+            text("SELECT * FROM survey_marker"))]
+        accounts = list(session.scalars(select(ChannelAccount)))
+        session.expunge_all()
+    key = make_runtime(client.db).settings.resolved_survey_key()
     assert set(participants[0]) == {"id", "survey_id", "token", "started_on", "completed"}
-    assert tokens == {service.token(secret, survey, c.id) for c in citizens}
-    for c in citizens:  # without the secret the token leads nowhere
-        for guess in (f"survey:{survey.id}:citizen:{c.id}", str(c.id), f"{survey.id}:{c.id}"):
-            assert hashlib.sha256(guess.encode()).hexdigest() not in tokens
-        assert service.token("another-secret-key-0123456789", survey, c.id) not in tokens
+    assert {row["token"] for row in participants} == {None}
+    assert set(markers[0]) == {"id", "survey_id", "participant_id", "marker"}
+    marked = {row["marker"] for row in markers}
+    assert marked == {service.marker(key, survey, a) for a in accounts}
+    for a in accounts:  # without the survey key the marker leads nowhere
+        for guess in (f"survey:{survey.id}:{a.channel}:{a.external_id}", a.external_id,
+                      f"{survey.id}:{a.citizen_id}"):
+            assert hashlib.sha256(guess.encode()).hexdigest() not in marked
+        assert service.marker("another-survey-key-0123456789", survey, a) not in marked
 
     results = client.get(f"{API}/{slug}/results", params={"channel": "telegram",
                                                           "settlement": "klokot"},
@@ -734,8 +742,8 @@ def test_an_anonymous_survey_keeps_and_shows_nothing_about_who_answered(
     assert results["filters"] == {"settlement": None, "channel": None, "language": None}
     csv_rows = read_csv(client.get(f"{API}/{slug}/results.csv", headers=headers).content)
     sheet = read_xlsx(client.get(f"{API}/{slug}/results.xlsx", headers=headers).content)
-    assert csv_rows[0] == sheet[0] == ["response", "completed_on", "satisfaction", "channel",
-                                       "topics", "comment"]
+    assert csv_rows[0] == sheet[0] == ["completed_on", "satisfaction", "channel", "topics",
+                                       "comment"]  # no number that follows arrival
     shown = json.dumps([results, csv_rows, [[str(v) for v in r] for r in sheet]],
                        ensure_ascii=False)
     exported = json.dumps([csv_rows, [[str(v) for v in r] for r in sheet]])
@@ -744,7 +752,7 @@ def test_an_anonymous_survey_keeps_and_shows_nothing_about_who_answered(
         assert word not in shown, word
     for locale in ("sr_Latn", "sr_Cyrl"):
         assert locale not in exported
-    assert all(":" not in str(r[1]) for r in csv_rows[1:] + sheet[1:])
+    assert all(":" not in str(r[0]) for r in csv_rows[1:] + sheet[1:])
 
 
 # --- the contract with real surveys --------------------------------------------------------
@@ -807,3 +815,42 @@ def test_the_survey_operations_keep_their_contract_on_real_surveys(db: Database)
         assert codes and 500 not in codes, operation.label
         if operation.method.upper() == "GET":
             assert any(200 <= code < 300 for code in codes), (operation.label, codes)
+
+
+# --- anonymity: nothing that follows arrival (#13, item 12) ---------------------------------
+
+def test_anonymous_answers_leave_in_no_order_that_follows_their_arrival(
+        client: StaffClient) -> None:
+    """Twelve citizens answer one after the other, the n-th writing "… n". The
+    thank-you each got holds no running count (it was their row number in the
+    export); the exports, the stored rows and the results' texts keep no
+    order of arrival and no number that follows it."""
+    headers = client.as_role("admin")
+    create(client, headers)  # anonymous by default
+    slug = "citizens-2026"
+    client.post(f"{API}/{slug}/publish", headers=headers).raise_for_status()
+    users = [(f"late-{n}", "telegram", "en") for n in range(12)]
+    answer_all(client.db, slug, users, small_steps(slug, comment="answer"))
+    arrival = [f"answer {n}" for n in range(12)]
+
+    with client.db.read_session() as session:
+        thanks = [m.body["text"] for m in session.scalars(select(OutboxMessage))
+                  if m.body["text"].startswith(T.gettext("en", "surveys.thanks")[:8])]
+        stored = [r.answers["comment"] for r in session.scalars(
+            select(SurveyResponse).order_by(SurveyResponse.id))]
+    assert thanks == [T.gettext("en", "surveys.thanks")] * 12  # no count, all alike
+    assert sorted(stored) == sorted(arrival) and stored != arrival  # ids do not follow arrival
+
+    exports = [read_csv(client.get(f"{API}/{slug}/results.csv", headers=headers).content)
+               for _ in range(2)]
+    exports += [[[str(v) for v in row] for row in read_xlsx(
+        client.get(f"{API}/{slug}/results.xlsx", headers=headers).content)]
+        for _ in range(2)]
+    for rows in exports:
+        assert rows[0] == ["completed_on", "satisfaction", "channel", "topics", "comment"]
+        comments = [row[-1] for row in rows[1:]]
+        assert sorted(comments) == sorted(arrival) and comments != arrival
+
+    body = client.get(f"{API}/{slug}/results", headers=headers).json()
+    listed = body["questions"][3]["texts"]["items"]
+    assert sorted(listed) == sorted(arrival) and listed != arrival

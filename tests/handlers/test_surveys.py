@@ -16,7 +16,7 @@ from bot.db import Database, utcnow
 from bot.entry.chat import TerminalChat
 from bot.i18n import Catalogs
 from bot.messages import Kind, Media
-from bot.models import Survey, SurveyParticipant, SurveyResponse
+from bot.models import Survey, SurveyMarker, SurveyParticipant, SurveyResponse
 from bot.profile import get_profile
 from bot.refusals import Refused
 from bot.services import surveys as service
@@ -158,7 +158,7 @@ def test_take_a_survey_with_back_skip_and_text(db: Database, locale: str) -> Non
     done = press(chat, ":done")
     assert t(locale, "surveys.hint_text", max=2000) in done
     thanks = texts(chat.send("Više rasvete u Vrbovcu, molim."))
-    assert thanks == t(locale, "surveys.thanks", count=1)
+    assert thanks == t(locale, "surveys.thanks")
     with db.read_session() as session:
         response = session.scalars(select(SurveyResponse)).one()
     assert response.answers == {"satisfaction": 4, "channel": "radio",
@@ -262,8 +262,8 @@ def test_audience_by_settlement_and_diaspora(db: Database) -> None:
         assert not service.in_audience(survey, who("klokot"))
 
 
-def runtime_secret(db: Database) -> str:
-    return make_runtime(db).settings.resolved_secret_key()
+def survey_key(db: Database) -> str:
+    return make_runtime(db).settings.resolved_survey_key()
 
 
 def walk(chat: TerminalChat, slug: str) -> str:
@@ -282,18 +282,19 @@ def test_an_anonymous_survey_stores_nothing_that_points_at_the_citizen(db: Datab
     with db.read_session() as session:
         response = session.scalars(select(SurveyResponse)).one()
         participant = session.scalars(select(SurveyParticipant)).one()
-        from bot.models import Citizen
+        marked = session.scalars(select(SurveyMarker)).one()
+        from bot.models import ChannelAccount
 
-        citizen = session.scalars(select(Citizen)).one()
+        account = session.scalars(select(ChannelAccount)).one()
     assert (response.citizen_id, response.channel, response.language, response.settlement,
             response.completed_at) == (None, None, None, None, None)
     assert response.completed_on == utcnow().date()
-    # Without the secret key, the token does not lead back: a guess with another key fails.
+    # Without the survey key, the marker does not lead back: a guess with another key fails.
+    assert participant.token is None and marked.participant_id == participant.id
     with db.read_session() as session:
         survey = session.scalars(select(Survey)).one()
-        assert participant.token == service.token(runtime_secret(db), survey, citizen.id)
-        assert participant.token != service.token("another-key-0123456789", survey,
-                                                  citizen.id)
+        assert marked.marker == service.marker(survey_key(db), survey, account)
+        assert marked.marker != service.marker("another-key-0123456789", survey, account)
 
 
 def test_a_named_survey_keeps_who_channel_and_settlement(db: Database) -> None:
@@ -331,3 +332,258 @@ def test_one_response_per_citizen_across_linked_apps(db: Database) -> None:
         "en", "surveys.already", title="Citizens' survey")
     with db.read_session() as session:
         assert len(session.scalars(select(SurveyResponse)).all()) == 1
+
+
+# --- anonymity (#13, items 12 and 13) ----------------------------------------------------
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_the_thank_you_holds_no_running_count(db: Database, locale: str) -> None:
+    """"People who have answered so far: N" was the answer's row in the export,
+    kept 90 days in the outbox beside the chat (review 2, item 12)."""
+    slug = open_survey(db)
+    said = [walk(citizen_chat(db, f"count-{n}", locale), slug) for n in range(3)]
+    assert said == [t(locale, "surveys.thanks")] * 3
+    assert not any(ch.isdigit() for ch in said[2])
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_the_intro_says_whether_the_answers_are_anonymous(db: Database, locale: str) -> None:
+    """Review 2, item 13: the citizen learns before the first question whether
+    their answers are kept with their name."""
+    anonymous = open_survey(db)
+    named = open_survey(db, slug="named-2026", anonymous=False)
+    chat = citizen_chat(db, "intro", locale)
+    chat.send("/survey")
+    first = tap(chat, f"srv:{anonymous}:start")
+    press(chat, ":stop")
+    chat.send("/survey")
+    second = tap(chat, f"srv:{named}:start")
+    assert t(locale, "surveys.anonymous_note") in first
+    assert t(locale, "surveys.named_note") not in first
+    assert t(locale, "surveys.named_note") in second
+    assert t(locale, "surveys.anonymous_note") not in second
+    assert t(locale, "surveys.anonymous_note") != t(locale, "surveys.named_note")
+
+
+# --- one answer per person, whatever happens to the citizen row (#13, item 14) -------------
+
+class Person:
+    """One person with a Telegram and a Viber account, talking to the engine."""
+
+    def __init__(self, db: Database, name: str, **settings: Any) -> None:
+        self.db, self.name = db, name
+        self.runtime = make_runtime(db, **settings)
+
+    def say(self, channel: str, text: str | None = None, payload: str | None = None) -> str:
+        incoming = make_incoming(text, user=f"{channel}-{self.name}", channel=channel,
+                                 payload=payload)
+        return texts(self.runtime.engine.handle(incoming).replies)
+
+    def onboard(self, channel: str) -> None:
+        self.say(channel, payload="lang:en")
+        self.say(channel, payload="privacy:ok")
+
+    def answer(self, channel: str, slug: str, steps: tuple[str, ...] | None = None) -> str:
+        said = ""
+        for step in steps or ("start", "0:v5", "1:o1", "2:skip", "3:skip"):
+            said = self.say(channel, payload=f"srv:{slug}:{step}")
+        return said
+
+    def link(self, asking: str, sending: str) -> str:
+        """`asking` asks for a code, `sending` sends it: `sending` joins `asking`'s citizen."""
+        from bot.models import LinkCode
+
+        self.say(asking, "/link")
+        with self.db.read_session() as session:
+            code = session.scalars(select(LinkCode).order_by(LinkCode.id.desc())).first()
+            assert code is not None
+        return self.say(sending, f"/link {code.code}")
+
+    def rotated(self) -> Person:
+        """The same person after the operator set a new SECRET_KEY."""
+        return Person(self.db, self.name, secret_key="a-rotated-secret-key-0123456789")
+
+
+def responses_count(db: Database) -> int:
+    with db.read_session() as session:
+        return len(session.scalars(select(SurveyResponse)).all())
+
+
+ALREADY = t("en", "surveys.already", title="Citizens' survey")
+THANKS = t("en", "surveys.thanks")
+
+
+def test_linking_the_app_that_answered_to_another_does_not_give_a_second_answer(
+        db: Database) -> None:
+    """Review 2: `/link` from the app that already answered moved it to the
+    other app's citizen — a new citizen id, so a fresh token."""
+    slug = open_survey(db)
+    ana = Person(db, "ana")
+    ana.onboard("telegram")
+    ana.onboard("viber")
+    assert ana.answer("telegram", slug) == THANKS
+    assert ana.link("viber", "telegram") == t("en", "link.done", apps="Telegram + Viber")
+    assert ana.answer("telegram", slug, ("start",)) == ALREADY
+    assert ana.answer("viber", slug, ("start",)) == ALREADY
+    assert responses_count(db) == 1
+
+
+def test_link_off_does_not_give_a_second_answer(db: Database) -> None:
+    """`/link off` makes the account a new citizen; the person answered already."""
+    slug = open_survey(db)
+    bo = Person(db, "bo")
+    bo.onboard("telegram")
+    bo.onboard("viber")
+    bo.link("telegram", "viber")
+    assert bo.answer("viber", slug) == THANKS
+    for _ in range(3):  # the loop of the review: link off, answer, link again
+        assert bo.say("viber", "/link off") == t("en", "link.separated")
+        assert bo.answer("viber", slug, ("start",)) == ALREADY
+        assert bo.answer("telegram", slug, ("start",)) == ALREADY
+        bo.link("telegram", "viber")
+    assert bo.say("telegram", "/survey") == t("en", "surveys.none_left")
+    assert responses_count(db) == 1
+
+
+def test_forget_and_return_does_not_give_a_second_answer(db: Database) -> None:
+    """/forget erases the citizen; the markers, keyed hashes of the accounts
+    that say nothing without the survey key, stay."""
+    slug = open_survey(db)
+    cira = Person(db, "cira")
+    cira.onboard("telegram")
+    assert cira.answer("telegram", slug) == THANKS
+    cira.say("telegram", "/forget")
+    cira.say("telegram", payload="forget:yes")
+    with db.read_session() as session:
+        from bot.models import Citizen
+
+        assert session.scalars(select(Citizen)).one().erased_at is not None
+    cira.say("telegram", "/start")
+    cira.onboard("telegram")  # back, as a new citizen
+    assert cira.answer("telegram", slug, ("start",)) == ALREADY
+    assert responses_count(db) == 1
+
+
+def test_a_new_secret_key_does_not_give_a_second_answer(db: Database) -> None:
+    slug = open_survey(db)
+    dara = Person(db, "dara")
+    dara.onboard("telegram")
+    assert dara.answer("telegram", slug) == THANKS
+    assert dara.rotated().answer("telegram", slug, ("start",)) == ALREADY
+    assert responses_count(db) == 1
+
+
+def test_an_app_refused_while_linked_stays_refused_after_link_off(db: Database) -> None:
+    """Each app answered alone is one person as far as anyone can tell; once
+    linked, the person is refused from either app, and stays refused after
+    `/link off`."""
+    slug = open_survey(db)
+    ema = Person(db, "ema")
+    ema.onboard("telegram")
+    ema.onboard("viber")
+    assert ema.answer("telegram", slug) == THANKS
+    ema.link("telegram", "viber")
+    assert ema.answer("viber", slug, ("start",)) == ALREADY
+    ema.say("viber", "/link off")
+    assert ema.answer("viber", slug, ("start",)) == ALREADY
+    assert responses_count(db) == 1
+
+
+@pytest.mark.parametrize("move", ["link", "link_off", "rotate"])
+def test_a_half_done_survey_resumes_after_linking_or_unlinking(db: Database,
+                                                               move: str) -> None:
+    slug = open_survey(db)
+    fila = Person(db, "fila")
+    fila.onboard("telegram")
+    fila.onboard("viber")
+    if move == "link_off":
+        fila.link("viber", "telegram")
+    fila.answer("telegram", slug, ("start", "0:v2"))  # stops after the first question
+    if move == "link":
+        fila.link("viber", "telegram")
+    elif move == "link_off":
+        assert fila.say("telegram", "/link off") == t("en", "link.separated")
+    else:
+        fila = fila.rotated()
+    resumed = fila.answer("telegram", slug, ("start",))
+    assert t("en", "surveys.question", n=2, total=4, text="News from?") in resumed
+    assert t("en", "surveys.anonymous_note") not in resumed  # not started anew
+    assert fila.answer("telegram", slug, ("1:o0", "2:skip", "3:skip")) == THANKS
+    with db.read_session() as session:
+        assert session.scalars(select(SurveyResponse)).one().answers == {
+            "satisfaction": 2, "channel": "web"}
+    if move != "rotate":  # viber was linked to the person: the same person
+        assert fila.answer("viber", slug, ("start",)) == ALREADY
+
+
+def test_an_answer_given_before_the_markers_still_counts(db: Database) -> None:
+    """A participation from before the upgrade is known only by its old token;
+    the person is refused, and from then on their accounts are marked too."""
+    from bot.models import Citizen
+
+    slug = open_survey(db)
+    gaga = Person(db, "gaga")
+    gaga.onboard("telegram")
+    gaga.onboard("viber")
+    gaga.link("telegram", "viber")
+    with db.session() as session:
+        survey = session.scalars(select(Survey)).one()
+        citizen = session.scalars(select(Citizen)).one()
+        secret = gaga.runtime.settings.resolved_secret_key()
+        session.add(SurveyParticipant(survey_id=survey.id, completed=True,
+                                      token=service.token(secret, survey, citizen.id),
+                                      started_on=utcnow().date()))
+    assert gaga.answer("telegram", slug, ("start",)) == ALREADY
+    gaga.say("viber", "/link off")
+    assert gaga.answer("viber", slug, ("start",)) == ALREADY
+    with db.read_session() as session:
+        assert len(session.scalars(select(SurveyMarker)).all()) == 2
+
+
+def test_the_timer_rewrites_a_days_anonymous_answers_apart_from_their_chats(
+        db: Database) -> None:
+    """An anonymous response is written in the transaction that records the
+    citizen's message (`inbound_update`, with their account) and queues their
+    thank-you: on PostgreSQL these rows carry that transaction's id (`xmin`),
+    and a dump keeps the order they came in — the chat of every answer, to
+    whoever reads the database (review 2, item 12). The timer rewrites the
+    day's answers together, shuffled: nothing shared with any chat's rows, no
+    order left. A named survey's rows stay as they are."""
+    from sqlalchemy import text
+
+    slug = open_survey(db)
+    named = open_survey(db, slug="named-2026", anonymous=False)
+    for n in range(4):
+        walk(citizen_chat(db, f"mix-{n}"), slug)
+    walk(citizen_chat(db, "named-one"), named)
+    postgres = not db.is_sqlite
+
+    def traces() -> tuple[dict[int, tuple[Any, bool, int | None]], set[str], list[str]]:
+        with db.read_session() as session:
+            rows = {r.id: (r.answers, r.mixed, r.citizen_id) for r in session.scalars(
+                select(SurveyResponse).order_by(SurveyResponse.id))}
+            if not postgres:
+                return rows, set(), []
+            outbox = set(session.scalars(text(
+                "SELECT xmin::text FROM inbound_update UNION SELECT xmin::text FROM "
+                "outbox_message UNION SELECT xmin::text FROM conversation")))
+            mine = list(session.scalars(text(
+                "SELECT xmin::text FROM survey_response WHERE citizen_id IS NULL")))
+            return rows, outbox, mine
+
+    before, outbox, mine = traces()
+    assert sorted(m for _, m, _ in before.values()) == [False] * 4 + [True]
+    if postgres:  # the attack: each answer's transaction is its citizen's message's
+        assert set(mine) <= outbox
+    with db.session() as session:
+        assert service.mix_anonymous(session) == 4
+    with db.session() as session:
+        assert service.mix_anonymous(session) == 0  # nothing new: nothing rewritten
+    after, outbox, mine = traces()
+    assert all(m for _, m, _ in after.values())
+    named_ids = {i for i, (_, _, who) in before.items() if who is not None}
+    assert named_ids <= set(after) and not (set(before) - named_ids) & set(after)
+    assert sorted(str(a) for a, _, _ in after.values()) == sorted(
+        str(a) for a, _, _ in before.values())
+    if postgres:
+        assert len(set(mine)) == 1 and not set(mine) & outbox

@@ -30,7 +30,8 @@ from tests.handlers.test_surveys import definition, tr
 
 PROFILE = get_profile()
 CATALOGS = Catalogs(PROFILE.enabled_locales)
-SECRET = "test-secret-key-0123456789abcdef"
+KEYS = service.Keys(survey="test-survey-key-0123456789abcdef",
+                    legacy="test-secret-key-0123456789abcdef")
 IP = "192.0.2.7"
 
 
@@ -49,7 +50,7 @@ def answer(session: Session, survey: Survey, citizen_id: int, channel: str,
            answers: dict[str, Any]) -> None:
     citizen = session.get(Citizen, citizen_id)
     assert citizen is not None
-    service.finish(session, survey, SECRET, citizen, channel, answers, utcnow())
+    service.finish(session, survey, KEYS, citizen, channel, answers, utcnow())
 
 
 def test_a_definition_is_stored_whole_with_its_audit_entry_or_refused_whole(
@@ -87,7 +88,9 @@ def test_questions_freeze_once_someone_started_and_no_change_is_not_audited(
         staff = officer(session)
         survey = actions.create(session, PROFILE, staff, IP, definition())
         actions.publish(session, PROFILE, CATALOGS, staff, IP, survey.slug, invite=False)
-        service.start(session, survey, SECRET, citizen, utcnow())
+        person = session.get(Citizen, citizen)
+        assert person is not None
+        service.start(session, survey, KEYS, person, utcnow())
 
         fewer = definition()
         fewer["questions"] = fewer["questions"][:2]

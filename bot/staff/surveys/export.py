@@ -1,7 +1,9 @@
 """The results of a survey as a table (SPEC §3.7): one row per response, one
 column per question (multiple choices as option keys joined by ";"), as CSV
 (UTF-8 with BOM, Excel-safe) or as an XLSX workbook. A named survey's rows
-show channel, language and settlement, never a name; every export is audited."""
+are numbered and show channel, language and settlement, never a name; an
+anonymous survey's have no number and no order of arrival; every export is
+audited."""
 
 from __future__ import annotations
 
@@ -20,16 +22,19 @@ from bot.staff.surveys.views import ResultFilters, check_filters
 
 
 def table(survey: Survey, rows: list[SurveyResponse]) -> tuple[list[str], list[list[Any]]]:
-    """The header and one line per response."""
-    header = ["response", "completed_on"]
-    if not survey.anonymous:
-        header += ["channel", "language", "settlement"]
+    """The header and one line per response. A named survey's lines are
+    numbered in the order they came; an anonymous one's carry no number, in
+    the random order of `service.responses` (a number in order of arrival
+    would tie an answer to the thank-you in a chat's outbox)."""
+    header = ["completed_on"] if survey.anonymous else [
+        "response", "completed_on", "channel", "language", "settlement"]
     header += [q["key"] for q in survey.questions]
     lines: list[list[Any]] = []
     for number, response in enumerate(rows, start=1):
-        line: list[Any] = [number, response.completed_on.isoformat()]
+        line: list[Any] = [response.completed_on.isoformat()]
         if not survey.anonymous:
-            line += [response.channel or "", response.language or "", response.settlement or ""]
+            line = [number, *line, response.channel or "", response.language or "",
+                    response.settlement or ""]
         for question in survey.questions:
             answer = response.answers.get(question["key"])
             if isinstance(answer, list):

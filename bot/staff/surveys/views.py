@@ -84,7 +84,8 @@ class OptionResultOut(BaseModel):
 
 
 class TextsOut(BaseModel):
-    """One page of a text question's answers, in the order they came."""
+    """One page of a text question's answers: a named survey's in the order
+    they came, an anonymous one's in an order that does not follow arrival."""
 
     items: list[str]
     total: int
