@@ -82,6 +82,7 @@ def build_runtime(settings: Settings | None = None, *, db: Database | None = Non
             settings.telegram_bot_token, settings.telegram_api_url,
             RateLimits(settings.telegram_rate_per_second, settings.telegram_chat_rate_per_second,
                        settings.telegram_chat_burst),
+            timeout=settings.platform_timeout_seconds,
         )
         runtime.providers["telegram"] = runtime.telegram
     elif not quiet:
@@ -91,7 +92,7 @@ def build_runtime(settings: Settings | None = None, *, db: Database | None = Non
             settings.viber_auth_token, settings.viber_api_url, settings.viber_bot_name,
             RateLimits(settings.viber_rate_per_second, settings.viber_chat_rate_per_second,
                        settings.viber_chat_burst),
-            avatar=settings.viber_bot_avatar,
+            avatar=settings.viber_bot_avatar, timeout=settings.platform_timeout_seconds,
         )
         runtime.providers["viber"] = runtime.viber
     elif not quiet:
