@@ -96,52 +96,6 @@ class Outcome:
     result: SendResult | None  # None: not attempted (an earlier message of the chat failed)
 
 
-class OutcomeWriter:
-    """Writes outcomes as they come, in group commits: whoever arrives while a
-    transaction is being written waits for the next one, which takes all that
-    arrived meanwhile. `write` returns once its outcomes are stored. When the
-    database is away it keeps trying with backoff (the messages stay counted
-    as on the wire) until it is back, or until the sender stops."""
-
-    def __init__(self, store: Callable[[list[Outcome]], None],
-                 stopping: Callable[[], bool]) -> None:
-        self._store = store
-        self._stopping = stopping
-        self._pending: list[tuple[list[Outcome], asyncio.Future[None]]] = []
-        self._lock: asyncio.Lock | None = None
-
-    async def write(self, outcomes: list[Outcome]) -> None:
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((outcomes, done))
-        async with self._lock:
-            if not done.done():
-                batch, self._pending = self._pending, []
-                await self._store_until_written([o for group, _ in batch for o in group])
-                for _, future in batch:
-                    if not future.done():
-                        future.set_result(None)
-        await done
-
-    async def _store_until_written(self, outcomes: list[Outcome]) -> None:
-        wait, tries = RECORD_RETRY_SECONDS[0], 0
-        while True:
-            try:
-                await asyncio.to_thread(self._store, outcomes)
-                return
-            except Exception:
-                tries += 1
-                if self._stopping() and tries >= 3:
-                    log.exception("gave up recording %d outcomes: their messages will be "
-                                  "sent again by the next sender", len(outcomes))
-                    return
-                log.warning("could not record %d outcomes; trying again in %.1f s",
-                            len(outcomes), wait, exc_info=tries == 1)
-                await asyncio.sleep(wait)
-                wait = min(RECORD_RETRY_SECONDS[1], wait * 2)
-
-
 @dataclass
 class Timer:
     """Work the lease holder runs every `interval` seconds (reminders, deadlines).
@@ -183,7 +137,8 @@ class Sender:
         # on what a crash can send twice.
         self._slots: asyncio.Semaphore | None = None
         self._stopping = False
-        self._writer = OutcomeWriter(self._record, lambda: self._stopping)
+        self._pending: list[tuple[list[Outcome], asyncio.Future[None]]] = []
+        self._write_lock: asyncio.Lock | None = None
         # A little under the platform's limit: requests reach it with some
         # jitter, and one over the limit costs a whole second of pause.
         self._global = {name: RateLimiter(p.limits.per_second * GLOBAL_MARGIN, 1)
@@ -210,9 +165,7 @@ class Sender:
             while not stop.is_set():
                 now = time.monotonic()
                 if now - last_renew > self.lease.ttl.total_seconds() / 3:
-                    held = await asyncio.to_thread(
-                        self.lease.renew if self.lease.held else self.lease.acquire
-                    )
+                    held = await self._hold_lease()
                     last_renew = now
                     if not held:
                         if in_flight:
@@ -252,7 +205,24 @@ class Sender:
             if in_flight:
                 await asyncio.wait(in_flight)
             remove()
-            await asyncio.to_thread(self.lease.release)
+            try:
+                await asyncio.to_thread(self.lease.release)
+            except Exception as exc:  # the database is away: the lease simply expires
+                log.warning("could not release the sender lease: %s", exc)
+
+    async def _hold_lease(self) -> bool:
+        """Renew the lease, or try to take it. A database that is away (restarting,
+        unreachable) means "not held, try again shortly" — never the end of the loop."""
+        try:
+            return await asyncio.to_thread(
+                self.lease.renew if self.lease.held else self.lease.acquire)
+        except Exception as exc:
+            if self.lease.held:
+                log.warning("sender lease lost: the database is unavailable (%s)", exc)
+            else:
+                log.warning("sender lease not taken: the database is unavailable (%s)", exc)
+            self.lease.held = False
+            return False
 
     async def _run_timers(self) -> None:
         for timer in self.timers:
@@ -364,7 +334,7 @@ class Sender:
                 halt = (not result.ok and not result.permanent) or result.blocked
                 if halt:  # keep the chat's order: the rest waits for this one
                     outcomes += [Outcome(later, None) for later in rows[index + 1:]]
-                await self._writer.write(outcomes)
+                await self._write(outcomes)
             if halt:
                 return
 
@@ -379,6 +349,42 @@ class Sender:
         return result
 
     # ----------------------------------------------------------- recording
+    async def _write(self, outcomes: list[Outcome]) -> None:
+        """Store outcomes as they come, in group commits: whoever arrives while a
+        transaction is being written waits for the next one, which takes all that
+        arrived meanwhile; returns once these outcomes are stored. While the
+        database is away it keeps trying with backoff (the messages stay counted
+        as on the wire) until it is back, or until the sender stops."""
+        if self._write_lock is None:
+            self._write_lock = asyncio.Lock()
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((outcomes, done))
+        async with self._write_lock:
+            if not done.done():
+                batch, self._pending = self._pending, []
+                await self._store_until_written([o for group, _ in batch for o in group])
+                for _, future in batch:
+                    if not future.done():
+                        future.set_result(None)
+        await done
+
+    async def _store_until_written(self, outcomes: list[Outcome]) -> None:
+        wait, tries = RECORD_RETRY_SECONDS[0], 0
+        while True:
+            try:
+                await asyncio.to_thread(self._record, outcomes)
+                return
+            except Exception:
+                tries += 1
+                if self._stopping and tries >= 3:
+                    log.exception("gave up recording %d outcomes: their messages will be "
+                                  "sent again by the next sender", len(outcomes))
+                    return
+                log.warning("could not record %d outcomes; trying again in %.1f s",
+                            len(outcomes), wait, exc_info=tries == 1)
+                await asyncio.sleep(wait)
+                wait = min(RECORD_RETRY_SECONDS[1], wait * 2)
+
     def _record(self, outcomes: list[Outcome]) -> None:
         """Store outcomes in one short transaction: one UPDATE per row (sent
         together), and for a user who blocked the bot, their account and

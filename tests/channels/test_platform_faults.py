@@ -85,6 +85,7 @@ async def test_a_platform_fault_is_waited_out_in_order(
         runtime: Runtime, db: Database, tg: FakeTelegramAPI, viber: FakeViberAPI,
         channel: str, fault: str) -> None:
     fake: FakeServer = tg if channel == "telegram" else viber
+    method = "sendMessage" if channel == "telegram" else "send_message"
     expected = {chat: [f"{chat}: message {n}" for n in range(3)]
                 for chat in ("7001", "7002", "7003")}
     for chat, texts in expected.items():
@@ -95,7 +96,7 @@ async def test_a_platform_fault_is_waited_out_in_order(
     wanted = {text for texts in expected.values() for text in texts}
 
     def arrived() -> set[str]:
-        return {call.params["text"] for call in fake.delivered()}
+        return {call.params["text"] for call in fake.delivered(method)}
 
     for _ in range(500):  # each round sends what is due; backoffs are milliseconds
         await sender.run_once()
@@ -103,9 +104,8 @@ async def test_a_platform_fault_is_waited_out_in_order(
             break
         await asyncio.sleep(0.01)
 
-    assert len(fake.calls_to("sendMessage" if channel == "telegram" else "send_message")
-               ) + len(fake.faults_done) > len(wanted)  # the faults did happen
-    assert first_arrivals(fake.delivered()) == expected  # all arrived, in order per chat
+    assert len(fake.calls_to(method)) + len(fake.faults_done) > len(wanted)  # faults happened
+    assert first_arrivals(fake.delivered(method)) == expected  # all arrived, in order per chat
     with db.read_session() as session:
         rows = session.scalars(select(OutboxMessage)).all()
     assert {row.status for row in rows} == {OutboxStatus.sent}
