@@ -327,6 +327,9 @@ class Sender:
         chat_limiter = self._chat_limiter(rows[0].channel, rows[0].chat_id, provider.limits)
         for index, row in enumerate(rows):
             await chat_limiter.acquire()
+            if self._stopping:  # shutting down: what has not gone waits for the next sender
+                await self._write([Outcome(later, None) for later in rows[index:]])
+                return
             async with self._slots:
                 await self._global[row.channel].acquire()
                 result = await self._send_one(provider, row)
