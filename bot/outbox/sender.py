@@ -150,6 +150,7 @@ class Sender:
     async def run(self, stop: asyncio.Event) -> None:
         """Hold (or wait for) the lease; while held, send and run timers."""
         loop = asyncio.get_running_loop()
+        self._stopping = False
         self._wake = asyncio.Event()
         wake = self._wake
 
