@@ -4,7 +4,8 @@ updates posted over HTTP by concurrent clients, replies left to the sender
 (here pointed at a local fake Bot API); (2) broadcast efficiency — a notice
 to thousands of subscribers through `klokot-bot worker` against a fake API
 that enforces the rate limit (bench/broadcast.py); (3) webhook latency
-during a flood of sign-ins (bench/signin_flood.py)."""
+during a flood of sign-ins (bench/signin_flood.py). `python -m bench db-restart`
+is the database-outage drill (bench/db_restart.py), never part of `make bench`."""
 
 from __future__ import annotations
 
@@ -56,6 +57,11 @@ async def post_updates(base: str, total: int, users: int, concurrency: int) -> f
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["db-restart"]:  # a drill, run only when asked for by name
+        from bench.db_restart import main as drill
+
+        drill(sys.argv[2:])
+        return
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--updates", type=int, default=3000)
     parser.add_argument("--users", type=int, default=300)

@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     sender_batch_size: int = 200
     sender_max_attempts: int = 8
     sender_lease_seconds: float = 15.0
+    # At most this many messages on the wire at once (sent, outcome not yet
+    # stored): what a crash of the sender can send twice.
+    sender_concurrency: int = 32
+    sender_backoff_seconds: float = 2.0  # first wait after a platform fault; doubles
+    platform_timeout_seconds: float = 15.0  # a platform's answer to one request
 
     # Staff sign-in.
     staff_token_hours: float = 8.0

@@ -30,6 +30,7 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 READ_ONLY = "klokot_read_only"
+PG_CONNECT_TIMEOUT = 3  # seconds
 
 
 def insert_for(session_or_dialect: Session | str) -> Any:
@@ -93,7 +94,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     if "poolclass" not in kwargs:
         kwargs = {"pool_size": 10, "max_overflow": 20, **kwargs}
-    engine = create_engine(url, pool_pre_ping=True, **kwargs)
+    # pool_pre_ping: a connection the server dropped (a restart) is replaced at
+    # checkout; connect_timeout: an unreachable server is an error within
+    # seconds (the webhook answers 503), not a request hanging on the network.
+    connect_args = {"connect_timeout": PG_CONNECT_TIMEOUT, **kwargs.pop("connect_args", {})}
+    engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
     _drop_nul_characters(engine)
     return engine
 

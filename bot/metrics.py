@@ -20,6 +20,12 @@ OUTBOX_EVENTS = Counter(
     "klokot_outbox_messages_total", "Outbox messages by outcome", ["channel", "status"],
     registry=REGISTRY,
 )
+OUTBOX_RETRIES = Counter(
+    "klokot_outbox_retries_total",
+    "Outbox messages put back to wait after a platform fault, by kind: rate_limited (429), "
+    "server_error (5xx), timeout, connection (refused or reset), other",
+    ["channel", "reason"], registry=REGISTRY,
+)
 OUTBOX_NOW = Gauge(
     "klokot_outbox_current", "Outbox messages by channel and status, read at scrape time",
     ["channel", "status"], registry=REGISTRY,

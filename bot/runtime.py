@@ -83,6 +83,7 @@ def build_runtime(settings: Settings | None = None, *, db: Database | None = Non
             settings.telegram_bot_token, settings.telegram_api_url,
             RateLimits(settings.telegram_rate_per_second, settings.telegram_chat_rate_per_second,
                        settings.telegram_chat_burst),
+            timeout=settings.platform_timeout_seconds,
         )
         runtime.providers["telegram"] = runtime.telegram
     elif not quiet:
@@ -93,6 +94,7 @@ def build_runtime(settings: Settings | None = None, *, db: Database | None = Non
             RateLimits(settings.viber_rate_per_second, settings.viber_chat_rate_per_second,
                        settings.viber_chat_burst),
             avatar=settings.viber_bot_avatar, media_hosts=MediaHosts(settings.media_hosts),
+            timeout=settings.platform_timeout_seconds,
         )
         runtime.providers["viber"] = runtime.viber
     elif not quiet:

@@ -43,6 +43,7 @@ def build_sender(runtime: Runtime) -> Sender:
         runtime.db, runtime.providers,
         lease=Lease(runtime.db, ttl_seconds=settings.sender_lease_seconds),
         batch_size=settings.sender_batch_size, max_attempts=settings.sender_max_attempts,
+        concurrency=settings.sender_concurrency, backoff_seconds=settings.sender_backoff_seconds,
         timers=build_timers(runtime),
     )
 

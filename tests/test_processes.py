@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from bot.db import Database
 from bot.models import ComplaintPhoto, OutboxMessage, OutboxStatus, PhotoStatus
 from tests.factories import make_pending_photo
+from tests.fakes._base import Call
 from tests.fakes.media_host import FakeMediaHost
 from tests.fakes.telegram_api import FakeTelegramAPI, tg_command_update
 from tests.fakes.viber_api import FakeViberAPI
@@ -138,3 +139,66 @@ def test_the_worker_stops_on_sigterm_while_a_download_trickles(
     with db.read_session() as session:
         photo = session.scalars(select(ComplaintPhoto)).one()
     assert photo.status is PhotoStatus.pending and photo.attempts == 0
+CONCURRENCY = 4  # the killed worker's SENDER_CONCURRENCY: at most this many on the wire
+
+
+def _first_delivery_order(calls: list[Call]) -> dict[str, list[str]]:
+    """Per chat, the texts in the order each first arrived at the platform."""
+    order: dict[str, list[str]] = {}
+    for call in calls:
+        texts = order.setdefault(str(call.params["chat_id"]), [])
+        if call.params["text"] not in texts:
+            texts.append(call.params["text"])
+    return order
+
+
+@pytest.mark.parametrize("moment", ["requests held on the wire", "any moment"])
+def test_a_killed_worker_sends_twice_only_what_was_on_the_wire(
+        db: Database, tg: FakeTelegramAPI, data_dir: Path, moment: str) -> None:
+    """SIGKILL the sender mid-run against a slow platform, start it again: every
+    message arrives, in order per chat, and the only messages sent twice are those
+    whose request had no answer yet when the process died (#14, item 3)."""
+    chats = [str(9100 + i) for i in range(10)]
+    expected = {chat: [f"m{chat}-{n}" for n in range(10)] for chat in chats}
+    for chat in chats:
+        queue(db, make_account(db, chat), *expected[chat])
+    env = env_for(db, tg, data_dir, SENDER_CONCURRENCY=str(CONCURRENCY),
+                  TELEGRAM_RATE_PER_SECOND="1000", TELEGRAM_CHAT_RATE_PER_SECOND="1000")
+    tg.slow(0.05)
+    first = spawn(["worker"], env)
+    try:
+        tg.wait_for(20, method="sendMessage", timeout=30)
+        if moment == "requests held on the wire":
+            # The platform stops answering; once the worker has filled every slot
+            # with an unanswered request, what it had answered is all recorded.
+            tg.hold()
+            tg.wait_held(CONCURRENCY, timeout=15)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+    finally:
+        stop([first])
+    tg.release()
+    tg.wait_in_flight(lambda n: n == 0, timeout=10)
+    on_the_wire = len(tg.held)  # requests the dead worker never got an answer to
+    held_texts = {held.get("text") for held in tg.held}
+    tg.slow(0.0)
+    second = spawn(["worker"], env)
+    try:
+        tg.wait_for(lambda calls: {c.params["text"] for c in calls} >= {
+            text for texts in expected.values() for text in texts},
+            method="sendMessage", timeout=60)
+    finally:
+        stop([second])
+
+    calls = tg.delivered("sendMessage")
+    times = Counter(call.params["text"] for call in calls)
+    duplicates = {text: n - 1 for text, n in times.items() if n > 1}
+    assert _first_delivery_order(calls) == expected  # nothing lost, order per chat kept
+    assert sum(duplicates.values()) <= CONCURRENCY
+    if moment == "requests held on the wire":
+        assert on_the_wire <= CONCURRENCY
+        assert set(duplicates) <= held_texts  # only what had no answer yet
+        assert sum(duplicates.values()) <= on_the_wire
+    with db.read_session() as session:
+        statuses = session.scalars(select(OutboxMessage.status)).all()
+    assert set(statuses) == {OutboxStatus.sent}

@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy import inspect, select
-from sqlalchemy.exc import DataError, SQLAlchemyError
+from sqlalchemy.exc import DataError, OperationalError, SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -25,6 +25,7 @@ from bot.staff.query import PageWindow
 
 T = TypeVar("T")
 PROBLEM = "application/problem+json"
+DATABASE_RETRY_AFTER = 5  # seconds a client is asked to wait while the database is away
 log = logging.getLogger(__name__)
 
 
@@ -104,6 +105,10 @@ def as_problem(exc: Exception) -> Problem:
     if isinstance(exc, DataError):  # e.g. NUL in a text, a number out of the column's range
         return Problem(422, "invalid_data", "the input contains characters or values that "
                        "cannot be stored (for example a NUL character)")
+    if isinstance(exc, OperationalError):  # the database restarts or cannot be reached
+        return Problem(503, "database_unavailable",
+                       "the database is unavailable for a moment; please try again shortly",
+                       {"Retry-After": str(DATABASE_RETRY_AFTER)})
     if isinstance(exc, StarletteHTTPException):
         return Problem(exc.status_code, _CODES.get(exc.status_code, "error"), str(exc.detail),
                        getattr(exc, "headers", None))
@@ -152,8 +157,14 @@ def install_problem_handlers(
         return problem_response(problem.status, problem.code, problem.detail,
                                 problem.headers, **problem.extra)
 
+    async def unavailable(request: Request, exc: Exception) -> Response:
+        log.error("%s %s: database unavailable (%s)", request.method, request.url.path,
+                  str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        return await handle(request, exc)
+
     for kind in (Refused, StarletteHTTPException, RequestValidationError, DataError):
         app.add_exception_handler(kind, handle)
+    app.add_exception_handler(OperationalError, unavailable)
 
 
 class Page(BaseModel, Generic[T]):

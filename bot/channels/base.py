@@ -17,7 +17,9 @@ class SendResult:
     - `retry_after`: the platform asked us to slow down (429); try again then.
     - `blocked`: the user blocked the bot or unsubscribed; send nothing more.
     - `permanent`: the platform refused this message for good (bad request).
-    - otherwise a transient error (network, 5xx): retry with backoff.
+    - otherwise a transient error (network, 5xx): retry with backoff; `reason`
+      says which kind (`server_error`, `timeout`, `connection`, `other`) for
+      the retry metrics.
     """
 
     ok: bool
@@ -26,6 +28,7 @@ class SendResult:
     blocked: bool = False
     permanent: bool = False
     error: str | None = None
+    reason: str | None = None
 
 
 @dataclass(frozen=True)

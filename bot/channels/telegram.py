@@ -12,6 +12,7 @@ import logging
 import os
 from typing import Any
 
+import httpx
 from telegram import (
     Bot,
     InlineKeyboardButton,
@@ -21,7 +22,14 @@ from telegram import (
     ReplyKeyboardRemove,
 )
 from telegram.constants import ChatType
-from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 from telegram.request import HTTPXRequest
 
 from bot.channels import telegram_update as schema
@@ -178,19 +186,34 @@ def render_markup(reply: Reply) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | 
     return ReplyKeyboardRemove()
 
 
+def _fault_kind(exc: Exception) -> str:
+    """What kind of transient fault PTB reported: it raises TimedOut for a
+    timeout, NetworkError caused by an httpx error for a refused or reset
+    connection, and a bare NetworkError for a 5xx answer."""
+    if isinstance(exc, TimedOut):
+        return "timeout"
+    if isinstance(exc, OSError) or isinstance(exc.__cause__, httpx.HTTPError | OSError):
+        return "connection"
+    if isinstance(exc, NetworkError):
+        return "server_error"
+    return "other"
+
+
 class TelegramProvider:
     """Sends outbox rows through PTB's `Bot` against `TELEGRAM_API_URL`."""
 
     channel = CHANNEL
 
-    def __init__(self, token: str, api_url: str, limits: RateLimits) -> None:
+    def __init__(self, token: str, api_url: str, limits: RateLimits,
+                 timeout: float = 15.0) -> None:
         api_url = api_url.rstrip("/")
         self.limits = limits
         self.bot = Bot(
             token,
             base_url=f"{api_url}/bot",
             base_file_url=f"{api_url}/file/bot",
-            request=HTTPXRequest(connection_pool_size=64, read_timeout=15, write_timeout=15),
+            request=HTTPXRequest(connection_pool_size=64, read_timeout=timeout,
+                                 write_timeout=timeout, connect_timeout=min(5.0, timeout)),
             get_updates_request=HTTPXRequest(connection_pool_size=2, read_timeout=40),
         )
 
@@ -224,7 +247,8 @@ class TelegramProvider:
             blocked = "chat not found" in str(exc).lower()
             return SendResult(ok=False, permanent=True, blocked=blocked, error=str(exc))
         except (TelegramError, OSError) as exc:  # NetworkError, TimedOut, 5xx
-            return SendResult(ok=False, error=f"{type(exc).__name__}: {exc}")
+            return SendResult(ok=False, error=f"{type(exc).__name__}: {exc}",
+                              reason=_fault_kind(exc))
         return SendResult(ok=True, provider_message_id=str(message.message_id))
 
     async def fetch_media(self, file_id: str | None, url: str | None,

@@ -157,14 +157,15 @@ class ViberProvider:
 
     def __init__(self, auth_token: str, api_url: str, sender_name: str,
                  limits: RateLimits, avatar: str | None = None,
-                 media_hosts: MediaHosts | None = None) -> None:
+                 media_hosts: MediaHosts | None = None,
+                 timeout: float = 15.0) -> None:
         self.limits = limits
         self.media_hosts = media_hosts or MediaHosts()
         self.api_url = api_url.rstrip("/")
         self.sender = {"name": sender_name[:28], **({"avatar": avatar} if avatar else {})}
         self.client = httpx.AsyncClient(
             headers={"X-Viber-Auth-Token": auth_token},
-            timeout=httpx.Timeout(15.0, connect=5.0),
+            timeout=httpx.Timeout(timeout, connect=min(5.0, timeout)),
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
         )
 
@@ -183,19 +184,21 @@ class ViberProvider:
         try:
             response = await self.client.post(f"{self.api_url}/send_message", json=body)
         except httpx.HTTPError as exc:
-            return SendResult(ok=False, error=f"{type(exc).__name__}: {exc}")
+            kind = "timeout" if isinstance(exc, httpx.TimeoutException) else "connection"
+            return SendResult(ok=False, error=f"{type(exc).__name__}: {exc}", reason=kind)
         if response.status_code == 429:
             retry = float(response.headers.get("Retry-After", "1") or 1)
             return SendResult(ok=False, retry_after=retry, error="HTTP 429")
         if response.status_code >= 500:
-            return SendResult(ok=False, error=f"HTTP {response.status_code}")
+            return SendResult(ok=False, error=f"HTTP {response.status_code}",
+                              reason="server_error")
         if response.status_code >= 400:
             return SendResult(ok=False, permanent=True, error=f"HTTP {response.status_code}")
         try:
             result = response.json()
             status = int(result.get("status", -1))
         except (ValueError, TypeError, AttributeError):
-            return SendResult(ok=False, error="unreadable Viber answer")
+            return SendResult(ok=False, error="unreadable Viber answer", reason="other")
         message = str(result.get("status_message", ""))
         if status == 0:
             return SendResult(ok=True, provider_message_id=str(result.get("message_token", "")))
@@ -204,7 +207,8 @@ class ViberProvider:
         if status in _RETRY_STATUSES:
             return SendResult(ok=False, retry_after=1.0, error=message)
         if status in _TRANSIENT_STATUSES:
-            return SendResult(ok=False, error=f"status {status}: {message}")
+            return SendResult(ok=False, error=f"status {status}: {message}",
+                              reason="server_error")
         return SendResult(ok=False, permanent=True, error=f"status {status}: {message}")
 
     async def fetch_media(self, file_id: str | None, url: str | None,

@@ -37,8 +37,8 @@ class Lease:
         predecessor left `sending` (the at-least-once crash policy)."""
         got = self._acquire_pg() if not self.db.is_sqlite else self._acquire_row()
         if got and not self.held:
+            requeued = self._requeue_orphans()  # may fail: then taken again next time
             self.held = True
-            requeued = self._requeue_orphans()
             log.info("sender lease acquired by %s (%d orphaned messages queued again)",
                      self.holder, requeued)
         elif not got:
@@ -54,6 +54,7 @@ class Lease:
 
     def release(self) -> None:
         if self.db.is_sqlite:
+            self.held = False
             with self.db.session() as session:
                 session.execute(
                     update(SenderLease)
@@ -115,7 +116,12 @@ class Lease:
             return True
         except Exception:
             log.warning("sender lost its database connection, and with it the lease")
-            self._pg_connection = None
+            connection, self._pg_connection = self._pg_connection, None
+            try:  # the server side is gone (and its advisory lock with it)
+                connection.invalidate()
+                connection.close()
+            except Exception:
+                log.debug("closing the lost lease connection failed", exc_info=True)
             return False
 
     def _requeue_orphans(self) -> int:

@@ -3,8 +3,14 @@
 Each round it claims what is due — replies to citizens first, then a
 second's worth of bulk messages, so a citizen's answer overtakes a running
 broadcast — and sends them concurrently across chats but in order within a
-chat, within each platform's overall and per-chat rate. Results are written
-back in one transaction per round.
+chat, within each platform's overall and per-chat rate.
+
+Each message's outcome is written as soon as the platform answers, before
+its slot is given to another message and before the next message of its chat
+goes: at most `concurrency` messages are ever sent but not yet recorded, so a
+sender killed at any moment sends again only those (the requests that were
+on the wire). Outcomes that arrive while one is being written go together in
+the next transaction (group commit), which keeps the writes few under load.
 """
 
 from __future__ import annotations
@@ -20,13 +26,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import Table, and_, bindparam, exists, or_, select, update
 from sqlalchemy.orm import aliased
 
 from bot.channels.base import Provider, RateLimits, SendResult
 from bot.db import Database, utcnow
 from bot.messages import Reply
-from bot.metrics import OUTBOX_EVENTS
+from bot.metrics import OUTBOX_EVENTS, OUTBOX_RETRIES
 from bot.models import ChannelAccount, Lane, OutboxMessage, OutboxStatus
 from bot.outbox.lease import Lease
 from bot.outbox.queue import on_enqueued
@@ -35,6 +41,19 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 300.0
 PIPELINE_DEPTH = 2
 GLOBAL_MARGIN = 0.97
+RECORD_RETRY_SECONDS = (0.2, 5.0)  # first and longest wait to write outcomes again
+_TABLE: Table = OutboxMessage.__table__  # type: ignore[assignment]
+# One outcome, written only while the row is still ours: a sender that lost its
+# lease (and whose rows a successor queued again) changes nothing.
+_RECORD = (
+    update(_TABLE)
+    .where(_TABLE.c.id == bindparam("b_id"), _TABLE.c.claimed_by == bindparam("b_holder"),
+           _TABLE.c.status == OutboxStatus.sending)
+    .values(status=bindparam("b_status"), attempts=bindparam("b_attempts"),
+            next_attempt_at=bindparam("b_next"), last_error=bindparam("b_error"),
+            sent_at=bindparam("b_sent"), provider_message_id=bindparam("b_provider_id"),
+            claimed_by=None)
+)
 
 
 class RateLimiter:
@@ -73,8 +92,7 @@ class RateLimiter:
 
 @dataclass
 class Outcome:
-    row_id: int
-    account_id: int | None
+    row: OutboxMessage  # as claimed (detached)
     result: SendResult | None  # None: not attempted (an earlier message of the chat failed)
 
 
@@ -104,6 +122,9 @@ class Sender:
         max_attempts: int = 8,
         idle_poll: float = 0.5,
         timers: list[Timer] | None = None,
+        concurrency: int = 32,
+        backoff_seconds: float = 2.0,
+        max_backoff_seconds: float = MAX_BACKOFF_SECONDS,
     ) -> None:
         self.db = db
         self.providers = providers
@@ -112,6 +133,15 @@ class Sender:
         self.max_attempts = max_attempts
         self.idle_poll = idle_poll
         self.timers = timers or []
+        self.concurrency = max(1, concurrency)
+        self.backoff_seconds = backoff_seconds
+        self.max_backoff_seconds = max_backoff_seconds
+        # A slot is held from the request until its outcome is stored: the bound
+        # on what a crash can send twice.
+        self._slots: asyncio.Semaphore | None = None
+        self._stopping = False
+        self._pending: list[tuple[list[Outcome], asyncio.Future[None]]] = []
+        self._write_lock: asyncio.Lock | None = None
         # A little under the platform's limit: requests reach it with some
         # jitter, and one over the limit costs a whole second of pause.
         self._global = {name: RateLimiter(p.limits.per_second * GLOBAL_MARGIN, 1)
@@ -123,6 +153,7 @@ class Sender:
     async def run(self, stop: asyncio.Event) -> None:
         """Hold (or wait for) the lease; while held, send and run timers."""
         loop = asyncio.get_running_loop()
+        self._stopping = False
         self._wake = asyncio.Event()
         wake = self._wake
 
@@ -138,9 +169,7 @@ class Sender:
             while not stop.is_set():
                 now = time.monotonic()
                 if now - last_renew > self.lease.ttl.total_seconds() / 3:
-                    held = await asyncio.to_thread(
-                        self.lease.renew if self.lease.held else self.lease.acquire
-                    )
+                    held = await self._hold_lease()
                     last_renew = now
                     if not held:
                         if in_flight:
@@ -176,11 +205,29 @@ class Sender:
                     else:
                         await _wait_any(stop, wake, self.idle_poll)
         finally:
+            self._stopping = True
             await self._stop_timer_tasks()
             if in_flight:
                 await asyncio.wait(in_flight)
             remove()
-            await asyncio.to_thread(self.lease.release)
+            try:
+                await asyncio.to_thread(self.lease.release)
+            except Exception as exc:  # the database is away: the lease simply expires
+                log.warning("could not release the sender lease: %s", exc)
+
+    async def _hold_lease(self) -> bool:
+        """Renew the lease, or try to take it. A database that is away (restarting,
+        unreachable) means "not held, try again shortly" — never the end of the loop."""
+        try:
+            return await asyncio.to_thread(
+                self.lease.renew if self.lease.held else self.lease.acquire)
+        except Exception as exc:
+            if self.lease.held:
+                log.warning("sender lease lost: the database is unavailable (%s)", exc)
+            else:
+                log.warning("sender lease not taken: the database is unavailable (%s)", exc)
+            self.lease.held = False
+            return False
 
     async def _run_timers(self) -> None:
         for timer in self.timers:
@@ -225,9 +272,7 @@ class Sender:
         groups: OrderedDict[tuple[str, str, int], list[OutboxMessage]] = OrderedDict()
         for row in rows:
             groups.setdefault((row.channel, row.chat_id, row.lane), []).append(row)
-        results = await asyncio.gather(*(self._send_chat(g) for g in groups.values()))
-        outcomes = [outcome for group in results for outcome in group]
-        await asyncio.to_thread(self._record, outcomes)
+        await asyncio.gather(*(self._send_chat(g) for g in groups.values()))
         return len(rows)
 
     async def drain(self, max_rounds: int = 100) -> int:
@@ -298,80 +343,125 @@ class Sender:
             self._per_chat.move_to_end(key)
         return limiter
 
-    async def _send_chat(self, rows: list[OutboxMessage]) -> list[Outcome]:
-        outcomes: list[Outcome] = []
+    async def _send_chat(self, rows: list[OutboxMessage]) -> None:
+        """One chat's rows in order, each recorded before the next goes; after a
+        failure that will be retried (or a block) the rest waits for it."""
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.concurrency)
         provider = self.providers[rows[0].channel]
         chat_limiter = self._chat_limiter(rows[0].channel, rows[0].chat_id, provider.limits)
-        stopped = False
-        for row in rows:
-            if stopped:
-                outcomes.append(Outcome(row.id, row.account_id, None))
-                continue
+        for index, row in enumerate(rows):
             await chat_limiter.acquire()
-            await self._global[row.channel].acquire()
-            try:
-                result = await provider.send(row.chat_id, Reply.from_json(row.body))
-            except Exception as exc:  # a provider bug must not kill the loop
-                log.exception("provider %s raised", row.channel)
-                result = SendResult(ok=False, error=f"{type(exc).__name__}: {exc}")
-            if result.retry_after is not None:
-                self._global[row.channel].pause(result.retry_after)
-            outcomes.append(Outcome(row.id, row.account_id, result))
-            if not result.ok and not result.permanent:
-                stopped = True  # keep the chat's order: the rest waits for this one
-            if result.blocked:
-                stopped = True
-        return outcomes
+            if self._stopping:  # shutting down: what has not gone waits for the next sender
+                await self._write([Outcome(later, None) for later in rows[index:]])
+                return
+            async with self._slots:
+                await self._global[row.channel].acquire()
+                result = await self._send_one(provider, row)
+                outcomes = [Outcome(row, result)]
+                halt = (not result.ok and not result.permanent) or result.blocked
+                if halt:  # keep the chat's order: the rest waits for this one
+                    outcomes += [Outcome(later, None) for later in rows[index + 1:]]
+                await self._write(outcomes)
+            if halt:
+                return
+
+    async def _send_one(self, provider: Provider, row: OutboxMessage) -> SendResult:
+        try:
+            result = await provider.send(row.chat_id, Reply.from_json(row.body))
+        except Exception as exc:  # a provider bug must not kill the loop
+            log.exception("provider %s raised", row.channel)
+            result = SendResult(ok=False, error=f"{type(exc).__name__}: {exc}", reason="other")
+        if result.retry_after is not None:
+            self._global[row.channel].pause(result.retry_after)
+        return result
 
     # ----------------------------------------------------------- recording
+    async def _write(self, outcomes: list[Outcome]) -> None:
+        """Store outcomes as they come, in group commits: whoever arrives while a
+        transaction is being written waits for the next one, which takes all that
+        arrived meanwhile; returns once these outcomes are stored. While the
+        database is away it keeps trying with backoff (the messages stay counted
+        as on the wire) until it is back, or until the sender stops."""
+        if self._write_lock is None:
+            self._write_lock = asyncio.Lock()
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((outcomes, done))
+        async with self._write_lock:
+            if not done.done():
+                batch, self._pending = self._pending, []
+                await self._store_until_written([o for group, _ in batch for o in group])
+                for _, future in batch:
+                    if not future.done():
+                        future.set_result(None)
+        await done
+
+    async def _store_until_written(self, outcomes: list[Outcome]) -> None:
+        wait, tries = RECORD_RETRY_SECONDS[0], 0
+        while True:
+            try:
+                await asyncio.to_thread(self._record, outcomes)
+                return
+            except Exception:
+                tries += 1
+                if self._stopping and tries >= 3:
+                    log.exception("gave up recording %d outcomes: their messages will be "
+                                  "sent again by the next sender", len(outcomes))
+                    return
+                log.warning("could not record %d outcomes; trying again in %.1f s",
+                            len(outcomes), wait, exc_info=tries == 1)
+                await asyncio.sleep(wait)
+                wait = min(RECORD_RETRY_SECONDS[1], wait * 2)
+
     def _record(self, outcomes: list[Outcome]) -> None:
+        """Store outcomes in one short transaction: one UPDATE per row (sent
+        together), and for a user who blocked the bot, their account and
+        whatever else was queued for them."""
         now = utcnow()
-        with self.db.session() as session:
-            rows = {
-                row.id: row for row in session.scalars(
-                    select(OutboxMessage).where(
-                        OutboxMessage.id.in_([o.row_id for o in outcomes])
-                    )
-                )
-            }
-            blocked_accounts: set[int] = set()
-            delay_for_chat: dict[tuple[str, str, int], datetime] = {}
-            for outcome in outcomes:
-                row = rows[outcome.row_id]
-                result = outcome.result
-                chat = (row.channel, row.chat_id, row.lane)
-                row.claimed_by = None
-                if result is None:
-                    row.status = OutboxStatus.queued
-                    row.next_attempt_at = delay_for_chat.get(chat, now)
-                    continue
-                if result.ok:
-                    row.status, row.sent_at = OutboxStatus.sent, now
-                    row.provider_message_id = result.provider_message_id
-                    row.last_error = None
-                elif result.blocked:
-                    row.status, row.last_error = OutboxStatus.failed, result.error
-                    if row.account_id is not None:
-                        blocked_accounts.add(row.account_id)
-                elif result.permanent:
-                    row.status, row.last_error = OutboxStatus.failed, result.error
-                elif result.retry_after is not None:
-                    row.status, row.last_error = OutboxStatus.queued, result.error
-                    row.next_attempt_at = now + timedelta(seconds=result.retry_after)
+        changes: list[dict[str, object]] = []
+        blocked_accounts: set[int] = set()
+        delay_for_chat: dict[tuple[str, str, int], datetime] = {}
+        events: list[tuple[str, str]] = []
+        retries: list[tuple[str, str]] = []
+        for outcome in outcomes:
+            row, result = outcome.row, outcome.result
+            chat = (row.channel, row.chat_id, row.lane)
+            status, attempts, next_at = OutboxStatus.queued, row.attempts, row.next_attempt_at
+            error, sent_at, provider_id = row.last_error, row.sent_at, row.provider_message_id
+            if result is None:
+                next_at = delay_for_chat.get(chat, now)
+            elif result.ok:
+                status, sent_at, provider_id, error = (
+                    OutboxStatus.sent, now, result.provider_message_id, None)
+            elif result.blocked:
+                status, error = OutboxStatus.failed, result.error
+                if row.account_id is not None:
+                    blocked_accounts.add(row.account_id)
+            elif result.permanent:
+                status, error = OutboxStatus.failed, result.error
+            elif result.retry_after is not None:
+                error = result.error
+                next_at = now + timedelta(seconds=result.retry_after)
+                retries.append((row.channel, "rate_limited"))
+            else:
+                attempts += 1
+                error = result.error
+                if attempts >= self.max_attempts:
+                    status = OutboxStatus.failed
                 else:
-                    row.attempts += 1
-                    row.last_error = result.error
-                    if row.attempts >= self.max_attempts:
-                        row.status = OutboxStatus.failed
-                    else:
-                        row.status = OutboxStatus.queued
-                        backoff = min(MAX_BACKOFF_SECONDS, 2.0 ** row.attempts)
-                        row.next_attempt_at = now + timedelta(
-                            seconds=backoff * random.uniform(0.8, 1.2)
-                        )
-                if row.status is OutboxStatus.queued:
-                    delay_for_chat[chat] = row.next_attempt_at
-                OUTBOX_EVENTS.labels(row.channel, row.status.value).inc()
+                    backoff = min(self.max_backoff_seconds,
+                                  self.backoff_seconds * 2.0 ** (attempts - 1))
+                    next_at = now + timedelta(seconds=backoff * random.uniform(0.8, 1.2))
+                    retries.append((row.channel, result.reason or "other"))
+            if status is OutboxStatus.queued:
+                delay_for_chat[chat] = next_at
+            if result is not None:
+                events.append((row.channel, status.value))
+            changes.append({"b_id": row.id, "b_holder": self.lease.holder, "b_status": status,
+                            "b_attempts": attempts, "b_next": next_at, "b_error": error,
+                            "b_sent": sent_at, "b_provider_id": provider_id})
+        with self.db.session() as session:
+            session.connection().execute(_RECORD, changes)
             if blocked_accounts:
                 session.execute(
                     update(ChannelAccount)
@@ -386,6 +476,10 @@ class Sender:
                     )
                     .values(status=OutboxStatus.skipped, last_error="blocked by the user")
                 )
+        for channel, status_value in events:
+            OUTBOX_EVENTS.labels(channel, status_value).inc()
+        for channel, reason in retries:
+            OUTBOX_RETRIES.labels(channel, reason).inc()
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:

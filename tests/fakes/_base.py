@@ -11,10 +11,11 @@ import asyncio
 import contextlib
 import json
 import socket
+import struct
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import Message as EmailMessage
 from email.parser import BytesParser
@@ -197,6 +198,14 @@ class SlidingWindow:
 
 
 @dataclass
+class _Fault:
+    kind: str
+    remaining: int
+    method: str | None
+    seconds: float
+
+
+@dataclass
 class Response:
     status: int
     body: bytes
@@ -236,6 +245,14 @@ class FakeServer:
         self._thread: threading.Thread | None = None
         self._connections: set[socket.socket] = set()
         self.count_429 = 0
+        # Fault injection and slowness (see `slow`, `fault_next`, `hold`).
+        self._delay = 0.0
+        self._faults: deque[_Fault] = deque()
+        self._released = threading.Event()
+        self._released.set()
+        self.in_flight = 0  # requests read but not yet answered
+        self.held: list[dict[str, Any]] = []  # params of requests held until `release`
+        self.faults_done: list[tuple[str, str]] = []  # (kind, path) of injected faults
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> Self:
@@ -285,17 +302,31 @@ class FakeServer:
                     headers={k.lower(): v for k, v in self.headers.items()},
                     body=body,
                 )
+                with fake._in_flight():
+                    fault = fake._take_fault(request.path)
+                    if fault is not None and fault.kind == "reset":
+                        # Close with RST before the platform processed anything.
+                        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                                   struct.pack("ii", 1, 0))
+                        self.close_connection = True
+                        with contextlib.suppress(OSError):
+                            self.connection.close()
+                        return
+                    try:
+                        resp = fake._dispatch(request)
+                    except Exception as exc:  # surface bugs in the fake as a 500
+                        resp = Response.text(500, f"fake server error: {exc!r}")
+                    fake._before_answer(request, fault)
                 try:
-                    resp = fake._dispatch(request)
-                except Exception as exc:  # surface bugs in the fake as a 500
-                    resp = Response.text(500, f"fake server error: {exc!r}")
-                self.send_response(resp.status)
-                self.send_header("Content-Type", resp.content_type)
-                self.send_header("Content-Length", str(len(resp.body)))
-                for key, value in resp.headers.items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(resp.body)
+                    self.send_response(resp.status)
+                    self.send_header("Content-Type", resp.content_type)
+                    self.send_header("Content-Length", str(len(resp.body)))
+                    for key, value in resp.headers.items():
+                        self.send_header(key, value)
+                    self.end_headers()
+                    self.wfile.write(resp.body)
+                except OSError:  # the client gave up (timeout) or died meanwhile
+                    self.close_connection = True
 
             do_GET = _serve
             do_POST = _serve
@@ -316,7 +347,104 @@ class FakeServer:
         self._httpd, self._thread = httpd, thread
         return self
 
+    # -- faults and slowness ------------------------------------------------------------
+    def slow(self, seconds: float) -> None:
+        """Every request is processed at once but answered only `seconds` later."""
+        with self._lock:
+            self._delay = seconds
+
+    def fault_next(self, kind: str, *, times: int = 1, method: str | None = None,
+                   seconds: float = 0.0) -> None:
+        """The next `times` requests (to `method`, the last path segment, if given) meet
+        a fault: ``"reset"`` closes the connection with a TCP reset before the request
+        is processed (nothing delivered); ``"timeout"`` processes it, then answers only
+        after `seconds` (longer than the client's timeout: the answer is lost)."""
+        if kind not in ("reset", "timeout"):
+            raise ValueError(f"unknown fault {kind!r}")
+        with self._lock:
+            self._faults.append(_Fault(kind, times, method.lower() if method else None,
+                                       seconds))
+
+    def hold(self) -> None:
+        """From now on requests are processed (and recorded) but not answered until
+        `release`: what a process killed now had on the wire is exactly `held`."""
+        with self._lock:
+            self._released.clear()
+
+    def release(self) -> None:
+        self._released.set()
+
+    def wait_in_flight(self, predicate: Callable[[int], bool], timeout: float = 10.0) -> int:
+        """Block until `predicate(in_flight)` holds; returns the count."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not predicate(self.in_flight):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"{type(self).__name__}: {self.in_flight} requests "
+                                         f"in flight after {timeout:.1f}s")
+                self._changed.wait(min(remaining, 0.05))
+            return self.in_flight
+
+    @contextlib.contextmanager
+    def _in_flight(self) -> Iterator[None]:
+        with self._changed:
+            self.in_flight += 1
+            self._changed.notify_all()
+        try:
+            yield
+        finally:
+            with self._changed:
+                self.in_flight -= 1
+                self._changed.notify_all()
+
+    def _take_fault(self, path: str) -> _Fault | None:
+        method = path.rstrip("/").rsplit("/", 1)[-1].lower()
+        with self._lock:
+            for fault in self._faults:
+                if fault.method is None or fault.method == method:
+                    fault.remaining -= 1
+                    if fault.remaining <= 0:
+                        self._faults.remove(fault)
+                    self.faults_done.append((fault.kind, path))
+                    return fault
+        return None
+
+    def _before_answer(self, request: Request, fault: _Fault | None) -> None:
+        with self._lock:
+            delay = self._delay
+        if fault is not None and fault.kind == "timeout":
+            time.sleep(fault.seconds)
+        elif delay:
+            time.sleep(delay)
+        with self._changed:
+            holding = not self._released.is_set()
+        if not holding:
+            return
+        try:
+            params = decode_params(request.headers.get("content-type"), request.body,
+                                   request.query)
+        except Exception:
+            params = {}
+        with self._changed:
+            self.held.append({"path": request.path, **params})
+            self._changed.notify_all()
+        self._released.wait()
+
+    def wait_held(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """Block until `count` requests are held (see `hold`); returns them."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while len(self.held) < count:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"{type(self).__name__}: {len(self.held)} requests "
+                                         f"held after {timeout:.1f}s, not {count}")
+                self._changed.wait(min(remaining, 0.05))
+            return list(self.held)
+
     def stop(self) -> None:
+        self._released.set()
         httpd, thread = self._httpd, self._thread
         self._httpd = self._thread = None
         if httpd is not None:
@@ -384,6 +512,11 @@ class FakeServer:
         with self._changed:
             self._calls.clear()
             self.count_429 = 0
+            self._delay = 0.0
+            self._faults.clear()
+            self.held = []
+            self.faults_done = []
+            self._released.set()
             self._changed.notify_all()
 
     # -- waiting -------------------------------------------------------------------------

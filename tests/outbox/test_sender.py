@@ -210,3 +210,30 @@ def test_timers_enqueue_exactly_once(db: Database) -> None:
     assert sorted(statuses(db)) == ["reminder for R-2026-0001", "reminder for R-2026-0002"]
     with db.read_session() as session:
         assert len(session.scalars(select(OutboxMessage)).all()) == 2
+
+
+async def test_a_stopped_sender_puts_back_what_it_had_not_sent(db: Database) -> None:
+    """SIGTERM in the middle of a chat's backlog: what went is recorded sent, the
+    rest is queued again at once (not left `sending` for a successor to find)."""
+    first_sent = asyncio.Event()
+
+    @dataclass
+    class SlowProvider(RecordingProvider):
+        async def send(self, chat_id: str, reply: Reply) -> SendResult:
+            result = await super().send(chat_id, reply)
+            first_sent.set()
+            await asyncio.sleep(0.05)
+            return result
+
+    provider = SlowProvider(limits=RateLimits(1000, 5, 1))  # one message per 0.2 s
+    queue(db, make_account(db, "600"), *(f"backlog {n}" for n in range(20)))
+    sender = sender_for(db, provider)
+    stop = asyncio.Event()
+    running = asyncio.create_task(sender.run(stop))
+    await first_sent.wait()
+    stop.set()
+    await running
+    sent = [text for _, text in provider.sent]
+    assert 0 < len(sent) < 20
+    assert statuses(db) == {f"backlog {n}": OutboxStatus.sent if n < len(sent)
+                            else OutboxStatus.queued for n in range(20)}
