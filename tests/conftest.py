@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, text
 
 import bot.models  # noqa: F401
 from bot import clock as clocks
-from bot.clock import FixedClock
+from bot.clock import FixedClock, ShiftedClock
 from bot.db import Base, Database
 from bot.migrate import upgrade
 from bot.profile import get_profile
@@ -71,6 +71,16 @@ def _process_clock_put_back() -> Iterator[None]:
     before = clocks.current()
     yield
     clocks.install(before)
+
+
+@pytest.fixture
+def noon() -> Iterator[ShiftedClock]:
+    """The process's clock running at the real pace from today's 12:00 in
+    Klokot: for tests of the whole app (its day-time rules, and the order of
+    things made one after the other) at any hour the suite runs."""
+    running = ShiftedClock(clocks.local_moment(get_profile().tz, time(12, 0)))
+    with clocks.using(running):
+        yield running
 
 
 @pytest.fixture

@@ -51,12 +51,12 @@ async def worker_runtime(db: Database, tg: FakeTelegramAPI, viber: FakeViberAPI,
 
 @pytest.mark.clock
 async def test_a_notice_to_2000_subscribers(worker_runtime: Runtime, db: Database,
-                                            tg: FakeTelegramAPI, viber: FakeViberAPI) -> None:
+                                            tg: FakeTelegramAPI, viber: FakeViberAPI,
+                                            noon: ShiftedClock) -> None:
+    """The whole process — the web app, the worker's timers and its sender —
+    runs from 12:00 in Klokot today (`noon`), whatever the hour on the machine."""
     tg.rate_limit(LIMIT, 1.0)
     viber.rate_limit(LIMIT)
-    # The whole process — the web app, the worker's timers and its sender —
-    # runs from 11:00 in Klokot today, whatever the hour on the machine.
-    clocks.install(ShiftedClock(clocks.local_moment(worker_runtime.profile.tz, time(11, 0))))
     seed_subscribers(db, SUBSCRIBERS, viber_first=ON_VIBER)
     now = utcnow()
     assert notices.daytime(worker_runtime.profile, now)

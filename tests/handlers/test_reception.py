@@ -32,6 +32,11 @@ LOCALES = ["sr_Latn", "sr_Cyrl", "sq", "en"]
 T = Catalogs()
 
 
+# Bookable days and slots, reminders the day before: run again at night by
+# `make test-night` (KLOKOT_TEST_CLOCK).
+pytestmark = pytest.mark.clock
+
+
 def t(locale: str, key: str, **params: object) -> str:
     return T.gettext(locale, key, **params)
 
