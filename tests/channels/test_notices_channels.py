@@ -129,13 +129,14 @@ async def test_the_worker_holds_a_notice_at_night_and_sends_it_at_eight(
         worker_runtime: Runtime, db: Database, tg: FakeTelegramAPI, clock: FixedClock) -> None:
     tz = worker_runtime.profile.tz
     evening = clocks.local_moment(tz, time(23, 30))
+    morning = clocks.local_moment(tz, time(7, 59), evening.astimezone(tz).date()
+                                  + timedelta(days=1))
     clock.set(evening)
     seed_subscribers(db, 3, viber_first=0)
     with db.session() as session:
         notice_id = notices.create(session, worker_runtime.profile, topic="public_debates",
                                    settlements=None, texts=TEXTS, send_at=None, rsvp=False,
                                    by="info1", now=utcnow()).id
-    sender = build_sender(worker_runtime)
 
     def status() -> NoticeStatus:
         with db.read_session() as session:
@@ -143,14 +144,16 @@ async def test_the_worker_holds_a_notice_at_night_and_sends_it_at_eight(
             assert notice is not None
             return notice.status
 
-    for moment in (evening, evening + timedelta(hours=3),  # 23:30, 02:30
-                   clocks.local_moment(tz, time(7, 59), evening.astimezone(tz).date()
-                                       + timedelta(days=1))):
-        clock.set(moment)
-        assert await worker_round(sender) == 0
-        assert status() is NoticeStatus.scheduled and tg.delivered("sendMessage") == []
-    clock.advance(minutes=1)  # 08:00 in Klokot
-    assert await worker_round(sender) == 3
+    sender = build_sender(worker_runtime)
+    try:
+        for moment in (evening, evening + timedelta(hours=3), morning):  # 23:30, 02:30, 07:59
+            clock.set(moment)
+            assert await worker_round(sender) == 0
+            assert status() is NoticeStatus.scheduled and tg.delivered("sendMessage") == []
+        clock.advance(minutes=1)  # 08:00 in Klokot
+        assert await worker_round(sender) == 3
+    finally:
+        await asyncio.to_thread(sender.lease.release)  # on PostgreSQL, an advisory lock
     assert status() is NoticeStatus.sent
     assert sorted(str(c.params["chat_id"]) for c in tg.delivered("sendMessage")) == [
         "50001", "50002", "50003"]
