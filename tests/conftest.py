@@ -40,28 +40,30 @@ def clock_moment(value: str) -> datetime:
             f"KLOKOT_TEST_CLOCK={value!r}: expected HH:MM or YYYY-MM-DDTHH:MM") from None
 
 
+_travel: time_machine.travel | None = None
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    """With KLOKOT_TEST_CLOCK, the machine's wall clock (datetime.now,
+    time.time…; not time.monotonic) starts at that time in Klokot before the
+    tests are even collected, and runs on from there."""
+    global _travel
     if TEST_CLOCK:
-        clock_moment(TEST_CLOCK)  # a wrong value stops the run before it starts
+        _travel = time_machine.travel(clock_moment(TEST_CLOCK), tick=True)
+        _travel.start()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    global _travel
+    if _travel is not None:
+        _travel.stop()
+        _travel = None
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
     if TEST_CLOCK:
-        return f"KLOKOT_TEST_CLOCK={TEST_CLOCK}: wall clock from {clock_moment(TEST_CLOCK)}"
+        return f"KLOKOT_TEST_CLOCK={TEST_CLOCK}: the wall clock runs from {TEST_CLOCK} in Klokot"
     return None
-
-
-@pytest.fixture(scope="session", autouse=True)
-def machine_clock() -> Iterator[datetime | None]:
-    """With KLOKOT_TEST_CLOCK, the machine's wall clock (datetime.now,
-    time.time…; not time.monotonic) starts the session at that local time
-    and runs on from there."""
-    if not TEST_CLOCK:
-        yield None
-        return
-    moment = clock_moment(TEST_CLOCK)
-    with time_machine.travel(moment, tick=True):
-        yield moment
 
 
 @pytest.fixture(autouse=True)
