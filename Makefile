@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test fuzz chat migrate lint typecheck bench catalogs clean
+.PHONY: run test test-night fuzz chat migrate lint typecheck bench catalogs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ migrate: $(STAMP)
 
 test: $(STAMP)  ## set up and run the tests (PostgreSQL too when TEST_DATABASE_URL is set)
 	$(BIN)/python -m pytest
+
+# The tests marked `clock` (their outcome depends on the time of day) again, with
+# the machine's wall clock moved to 02:30 and to 23:30 in Klokot, on SQLite.
+test-night: $(STAMP)  ## the time-of-day tests again at 02:30 and 23:30 Klokot time
+	env -u TEST_DATABASE_URL KLOKOT_TEST_CLOCK=02:30 $(BIN)/python -m pytest -m clock -q
+	env -u TEST_DATABASE_URL KLOKOT_TEST_CLOCK=23:30 $(BIN)/python -m pytest -m clock -q
 
 fuzz: $(STAMP)  ## 10,000 mutated, correctly signed webhook bodies through the real app
 	WEBHOOK_FUZZ_PROFILE=webhooks-fuzz $(BIN)/python -m pytest -q -s -p no:cacheprovider \

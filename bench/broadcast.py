@@ -2,7 +2,9 @@
 the real worker (`klokot-bot worker`: notices timer + outbox sender,
 python-telegram-bot) to a fake Bot API that enforces the configured rate
 limit with 429s. The worker runs in its own process, as in production, so
-the fake server does not compete with it for the interpreter.
+the fake server does not compete with it for the interpreter; its clock
+starts at 11:00 in Klokot today (bench/daytime_worker.py), so the notice goes
+out at once at any hour the bench is run.
 
 efficiency = (messages delivered per second) / (configured limit per second)
 
@@ -19,8 +21,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import time as time_of_day
 from pathlib import Path
 
+from bot import clock as clocks
+from bot.clock import FixedClock
 from bot.db import utcnow
 from bot.migrate import upgrade
 from bot.services import notices
@@ -38,10 +43,14 @@ async def run(subscribers: int, limit: float) -> None:
         runtime = make_runtime(db, data_dir=Path(tmp), telegram_bot_token=tg.token,
                                telegram_api_url=tg.url, telegram_rate_per_second=limit)
         tg.rate_limit(limit, 1.0)
+        # The bench and its worker run from 11:00 in Klokot today (the worker's
+        # clock starting a moment later), whatever the hour: at night the worker
+        # would otherwise hold the notice until 08:00 and the bench time out.
+        daytime = clocks.local_moment(runtime.profile.tz, time_of_day(11, 0))
+        clocks.install(FixedClock(daytime))
         seed_subscribers(db, subscribers, telegram_base=100_000)
         now = utcnow()
-        if not notices.daytime(runtime.profile, now):
-            now = now.replace(hour=11, minute=0)  # within the day's hours, in the past
+        assert notices.daytime(runtime.profile, now)
         with db.session() as session:
             notices.create(session, runtime.profile, topic="public_debates", settlements=None,
                            texts={loc: f"Javna rasprava ({loc})"
@@ -51,7 +60,8 @@ async def run(subscribers: int, limit: float) -> None:
         env = {**os.environ, "DATABASE_URL": url, "KLOKOT_DATA_DIR": tmp,
                "TELEGRAM_BOT_TOKEN": tg.token, "TELEGRAM_API_URL": tg.url,
                "TELEGRAM_RATE_PER_SECOND": str(limit), "LOG_LEVEL": "WARNING"}
-        worker = subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], env=env)
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "bench.daytime_worker", daytime.isoformat()], env=env)
         started = time.perf_counter()
         try:
             await tg.wait_for_async(

@@ -22,6 +22,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from bot import clock
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -41,7 +43,9 @@ def insert_for(session_or_dialect: Session | str) -> Any:
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """Now, from the process's one clock (`bot.clock`): the system's unless the
+    Runtime, a test or the bench installed another."""
+    return clock.now()
 
 
 class UTCDateTime(TypeDecorator[datetime]):

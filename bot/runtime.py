@@ -9,10 +9,12 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from bot import clock as clocks
 from bot.channels.base import MediaSource, Provider, RateLimits
 from bot.channels.media_hosts import MediaHosts
 from bot.channels.telegram import TelegramProvider
 from bot.channels.viber import ViberProvider
+from bot.clock import Clock
 from bot.config import Settings, get_settings
 from bot.db import Database
 from bot.engine.dispatcher import Engine
@@ -39,6 +41,12 @@ class Runtime:
     viber: ViberProvider | None = None
     providers: dict[str, Provider] = field(default_factory=dict)
 
+    @property
+    def clock(self) -> Clock:
+        """The process's one clock (`bot.clock`), which the web routes, the
+        engine's `Context.now` and the worker's timers and sender all read."""
+        return clocks.current()
+
     def photo_fetcher(self, *, terminal: bool = False) -> PhotoFetcher | None:
         """The worker's downloader of complaint photos, for the channels this
         process can reach (and the terminal's local files in `klokot-bot chat`)."""
@@ -64,9 +72,14 @@ class Runtime:
 
 
 def build_runtime(settings: Settings | None = None, *, db: Database | None = None,
-                  quiet: bool = False) -> Runtime:
+                  quiet: bool = False, clock: Clock | None = None) -> Runtime:
+    """`clock`, when given, becomes the process's clock (a bench or a test
+    running the bot at a chosen time of day); otherwise the process keeps its
+    own, the system's."""
     from handlers import build_routes  # handlers import the engine, not the other way
 
+    if clock is not None:
+        clocks.install(clock)
     settings = settings or get_settings()
     profile = load_profile(settings.profile_path)
     catalogs = Catalogs(profile.enabled_locales)

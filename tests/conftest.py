@@ -1,21 +1,97 @@
 """Shared fixtures: a migrated database on SQLite (always) and on PostgreSQL
-(when TEST_DATABASE_URL is set), emptied after each test."""
+(when TEST_DATABASE_URL is set), emptied after each test; the process's clock,
+put back after each test; and, with KLOKOT_TEST_CLOCK=HH:MM, the whole session
+run with the machine's clock moved to today at that time in Klokot (how
+`make test-night` and CI run the `clock`-marked tests at 02:30 and 23:30)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import datetime, time
 from pathlib import Path
 
 import pytest
+import time_machine
 from sqlalchemy import create_engine, text
 
 import bot.models  # noqa: F401
+from bot import clock as clocks
+from bot.clock import FixedClock, ShiftedClock
 from bot.db import Base, Database
 from bot.migrate import upgrade
+from bot.profile import get_profile
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL")
 ENGINES = ["sqlite", *(["postgresql"] if POSTGRES_URL else [])]
+TEST_CLOCK = os.environ.get("KLOKOT_TEST_CLOCK")  # "02:30": local time in Klokot
+
+
+def clock_moment(value: str) -> datetime:
+    """Today (in Klokot) at `value` ("HH:MM", Klokot's time), or the day and
+    time it names ("2026-12-05T02:30", e.g. a Saturday)."""
+    tz = get_profile().tz
+    try:
+        if "T" in value:
+            return datetime.fromisoformat(value).replace(tzinfo=tz)
+        return datetime.combine(datetime.now(tz).date(), time.fromisoformat(value), tzinfo=tz)
+    except ValueError:
+        raise pytest.UsageError(
+            f"KLOKOT_TEST_CLOCK={value!r}: expected HH:MM or YYYY-MM-DDTHH:MM") from None
+
+
+_travel: time_machine.travel | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """With KLOKOT_TEST_CLOCK, the machine's wall clock (datetime.now,
+    time.time…; not time.monotonic) starts at that time in Klokot before the
+    tests are even collected, and runs on from there."""
+    global _travel
+    if TEST_CLOCK:
+        _travel = time_machine.travel(clock_moment(TEST_CLOCK), tick=True)
+        _travel.start()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    global _travel
+    if _travel is not None:
+        _travel.stop()
+        _travel = None
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    if TEST_CLOCK:
+        return f"KLOKOT_TEST_CLOCK={TEST_CLOCK}: the wall clock runs from {TEST_CLOCK} in Klokot"
+    return None
+
+
+@pytest.fixture(autouse=True)
+def _process_clock_put_back() -> Iterator[None]:
+    """A test that installs a clock (or builds a runtime with one) leaves the
+    next test the clock it found."""
+    before = clocks.current()
+    yield
+    clocks.install(before)
+
+
+@pytest.fixture
+def noon() -> Iterator[ShiftedClock]:
+    """The process's clock running at the real pace from today's 12:00 in
+    Klokot: for tests of the whole app (its day-time rules, and the order of
+    things made one after the other) at any hour the suite runs."""
+    running = ShiftedClock(clocks.local_moment(get_profile().tz, time(12, 0)))
+    with clocks.using(running):
+        yield running
+
+
+@pytest.fixture
+def clock() -> Iterator[FixedClock]:
+    """The process's clock, standing still at today's noon in Klokot until the
+    test moves it (`clock.set(…)`, `clock.advance(minutes=…)`)."""
+    fixed = FixedClock(clocks.local_moment(get_profile().tz, time(12, 0)))
+    with clocks.using(fixed):
+        yield fixed
 
 
 def _reset_postgres(url: str) -> None:

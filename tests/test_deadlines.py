@@ -16,6 +16,10 @@ PROFILE = get_profile()
 BELGRADE = ZoneInfo("Europe/Belgrade")
 
 
+# Deadlines in working days: run again at night by `make test-night`.
+pytestmark = pytest.mark.clock
+
+
 def at(day: date, hour: int = 11, minute: int = 0) -> datetime:
     return datetime(day.year, day.month, day.day, hour, minute, tzinfo=BELGRADE)
 

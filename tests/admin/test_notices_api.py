@@ -45,6 +45,9 @@ CHAT_ID = "7700990011"  # a chat id no answer may show
 RULE_BODIES = {f"POST {API}", f"POST {API}/preview"}
 RULE_CODES = {"unknown_topic", "unknown_settlement", "missing_translation", "unknown_locale",
               "text_too_long", "send_at_in_past", "send_at_too_far"}
+# Notices keep quiet hours: every test here runs the whole app at 12:00 in
+# Klokot (the `noon` fixture), and again at night in `make test-night`.
+pytestmark = [pytest.mark.clock, pytest.mark.usefixtures("noon")]
 
 
 def rules_are_named(ctx: Any, response: Any, case: Any) -> bool | None:
@@ -56,7 +59,8 @@ def rules_are_named(ctx: Any, response: Any, case: Any) -> bool | None:
 
 
 def daytime(now: datetime | None = None) -> datetime:
-    """`now`, or the next 12:00 in Klokot when it is night there now."""
+    """`now`, or the next 12:00 in Klokot when it is night there now (the tests
+    here run at noon; the browser test runs on the machine's clock)."""
     now = now or utcnow()
     if service.daytime(PROFILE, now):
         return now
@@ -205,7 +209,7 @@ def test_settlements_and_a_later_time(client: StaffClient) -> None:
     subscriber(client.db, "1")
     vrbovac = subscriber(client.db, "2", settlement="vrbovac")
     subscriber(client.db, "3", settlement="abroad", topics=("public_debates", "diaspora"))
-    at = daytime() + timedelta(days=2)
+    at = utcnow() + timedelta(days=2)
     response = client.post(API, headers=headers, json=body(
         settlements=["vrbovac", "vrbovac"], send_at=at.astimezone(PROFILE.tz).isoformat()))
     assert response.status_code == 201, response.text

@@ -9,8 +9,10 @@ import re
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
+from bot.db import utcnow
 from bot.models import Notice, NoticeStatus
 from bot.profile import get_profile
 from tests.admin.conftest import StaffClient
@@ -18,7 +20,6 @@ from tests.admin.test_notices_api import (
     CHAT_ID,
     actions,
     answer,
-    daytime,
     deliver,
 )
 from tests.admin.test_pages import csrf_of, sign_in
@@ -28,6 +29,8 @@ from tests.handlers.test_notices import TEXTS, subscriber
 
 PAGE = "/staff/notices"
 PROFILE = get_profile()
+# Run at 12:00 in Klokot (the `noon` fixture), whatever the hour.
+pytestmark = [pytest.mark.clock, pytest.mark.usefixtures("noon")]
 
 
 def form(csrf: str, action: str = "send", **change: Any) -> dict[str, Any]:
@@ -156,7 +159,7 @@ def test_a_later_time_is_local(client: StaffClient) -> None:
     make_staff(client.db, "info3", "info_office")
     sign_in(client, "info3")
     csrf = csrf_of(client.get(f"{PAGE}/new").text)
-    at = (daytime() + timedelta(days=3)).astimezone(PROFILE.tz).replace(
+    at = (utcnow() + timedelta(days=3)).astimezone(PROFILE.tz).replace(
         hour=18, minute=30, second=0, microsecond=0)
     response = client.post(f"{PAGE}/new", data=form(
         csrf, when="later", send_at=at.strftime("%Y-%m-%dT%H:%M"), audience="settlements",

@@ -32,6 +32,10 @@ RULE_BODIES = {f"POST {API}/days", f"PATCH {API}/days/{{day}}"}
 RULE_CODES = {"day_in_past", "day_too_far", "day_too_long", "invalid_slots"}
 
 
+# Days in the past or too far, today's slots: run again at night by `make test-night`.
+pytestmark = pytest.mark.clock
+
+
 def rules_are_named(ctx: Any, response: Any, case: Any) -> bool | None:
     """A schemathesis check: a 422 to a schema-valid reception day is one of its rules."""
     if response.status_code == 422:

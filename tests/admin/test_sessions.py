@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select, update
 
 from bot.db import utcnow
@@ -14,6 +15,9 @@ from bot.models.staff import StaffToken
 from tests.admin.conftest import StaffClient
 from tests.admin.test_pages import csrf_of, sign_in
 from tests.factories import PASSWORD, make_staff
+
+# Sessions that end after 30 minutes unused: run again at night by `make test-night`.
+pytestmark = pytest.mark.clock
 
 
 def test_staff_pages_and_api_answers_are_not_cached(client: StaffClient) -> None:

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from bot.db import utcnow
@@ -22,6 +22,11 @@ from tests.fakes.viber_api import FakeViberAPI, viber_message_event, viber_signa
 
 TG_USER, VIBER_USER = 9101, "vLink=="
 T = Catalogs()
+
+
+# The notice at the end goes out at 12:00 in Klokot (the `noon` fixture), whatever
+# the hour; `make test-night` runs it again at night.
+pytestmark = [pytest.mark.clock, pytest.mark.usefixtures("noon")]
 
 
 def t(key: str, **params: object) -> str:
@@ -82,7 +87,7 @@ async def test_link_telegram_and_viber(bench: Bench, tg: FakeTelegramAPI,
     status = await on_viber("/status")
     assert "D-" in status  # the request made on Telegram
 
-    midday = (utcnow() - timedelta(days=1)).replace(hour=11)
+    midday = utcnow()  # 12:00 in Klokot: the `noon` fixture
     with bench.runtime.db.session() as session:
         notices.create(session, bench.runtime.profile, topic="public_debates",
                        settlements=None, texts={loc: f"Rasprava ({loc})" for loc in

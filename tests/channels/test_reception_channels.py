@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from bot.models import Booking, BookingStatus
@@ -18,6 +19,9 @@ from tests.fakes.telegram_api import (
     tg_message_update,
 )
 from tests.fakes.viber_api import FakeViberAPI, viber_message_event, viber_signature
+
+# Bookable days and slots: run again at night by `make test-night`.
+pytestmark = pytest.mark.clock
 
 
 def inline(call: Any) -> list[str]:

@@ -26,6 +26,11 @@ T = Catalogs()
 PROFILE = get_profile()
 
 
+# Deadlines in working days, overdue, the morning digest: run again at night by
+# `make test-night` (KLOKOT_TEST_CLOCK).
+pytestmark = pytest.mark.clock
+
+
 def t(locale: str, key: str, **params: object) -> str:
     return T.gettext(locale, key, **params)
 

@@ -39,6 +39,10 @@ NOON = datetime(2026, 12, 2, 11, 0, tzinfo=UTC)  # 12:00 in Klokot
 NIGHT = datetime(2026, 12, 2, 22, 30, tzinfo=UTC)  # 23:30 in Klokot
 
 
+# Quiet hours: run again at night by `make test-night` (KLOKOT_TEST_CLOCK).
+pytestmark = pytest.mark.clock
+
+
 def t(locale: str, key: str, **params: object) -> str:
     return T.gettext(locale, key, **params)
 

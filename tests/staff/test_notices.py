@@ -27,6 +27,10 @@ PROFILE = get_profile()
 CATALOGS = Catalogs(PROFILE.enabled_locales)
 
 
+# Quiet hours and times to send: run again at night by `make test-night`.
+pytestmark = pytest.mark.clock
+
+
 def draft(**change: object) -> Draft:
     fields: dict[str, object] = {"topic": "public_debates", "settlements": None,
                                  "texts": dict(TEXTS), "send_at": None, "rsvp": False, **change}

@@ -29,6 +29,10 @@ CATALOGS = Catalogs(PROFILE.enabled_locales)
 READERS = [role for role in Role if can_read(role, Capability.reception)]
 
 
+# Days in the past or too far, today's slots: run again at night by `make test-night`.
+pytestmark = pytest.mark.clock
+
+
 def officers(db: Database, *roles: str) -> None:
     """An officer of each role, named after it."""
     for role in roles:
