@@ -12,24 +12,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 
 import httpx
 
+from bench import serving
 from tests.fakes.telegram_api import FakeTelegramAPI, tg_message_update
 
 SECRET = "bench-webhook-secret-0123456789"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def post_updates(base: str, total: int, users: int, concurrency: int) -> float:
@@ -88,21 +80,11 @@ def main() -> None:
 
 def intake(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp, FakeTelegramAPI() as tg:
-        port = free_port()
         env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp}/bench.db",
                "KLOKOT_DATA_DIR": tmp, "TELEGRAM_BOT_TOKEN": tg.token,
                "TELEGRAM_API_URL": tg.url, "TELEGRAM_WEBHOOK_SECRET": SECRET,
                "LOG_LEVEL": "WARNING", "TELEGRAM_CHAT_BURST": "100"}
-        server = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--port", str(port)],
-                                  env=env)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(150):
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.2)
+        with serving(env) as (base, _):
             elapsed = asyncio.run(post_updates(base, args.updates, args.users, args.concurrency))
             rate = args.updates / elapsed
             print(f"webhook intake, SQLite, 1 worker: {args.updates} updates from {args.users} "
@@ -113,9 +95,6 @@ def intake(args: argparse.Namespace) -> None:
             drained = time.perf_counter() - started
             print(f"replies delivered by the sender to the fake Bot API "
                   f"{drained:.2f} s after the last update was accepted")
-        finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=20)
 
 
 if __name__ == "__main__":

@@ -23,9 +23,7 @@ import argparse
 import asyncio
 import os
 import random
-import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -35,6 +33,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import make_url
 
+from bench import serving
 from bot.migrate import upgrade
 from tests.fakes._base import Call
 from tests.fakes.tcp_proxy import TcpProxy
@@ -49,14 +48,6 @@ def postgres_version() -> str:
     if not versions:
         raise SystemExit("no PostgreSQL cluster under /etc/postgresql")
     return versions[-1]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Load:
@@ -155,51 +146,37 @@ def main(argv: list[str]) -> None:
         if args.mode == "proxy":
             served_url = url.set(host="127.0.0.1", port=proxy.port).render_as_string(
                 hide_password=False)
-        port = free_port()
         env = {**os.environ, "DATABASE_URL": served_url, "KLOKOT_DATA_DIR": tmp,
                "TELEGRAM_BOT_TOKEN": tg.token, "TELEGRAM_API_URL": tg.url,
                "TELEGRAM_WEBHOOK_SECRET": SECRET, "TELEGRAM_RATE_PER_SECOND": "200",
                "SECRET_KEY": "drill-secret-key-0123456789abcdef", "LOG_LEVEL": "WARNING"}
         server_log = open(Path(tmp) / "server.log", "w")  # noqa: SIM115 - closed below
-        server = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--port",
-                                   str(port)], env=env, stderr=server_log)
-        base = f"http://127.0.0.1:{port}"
         try:
-            for _ in range(150):
+            with serving(env, stderr=server_log) as (base, server):
+                load = Load(base, args.users, first_user, args.concurrency)
+                fault = threading.Event()
+
+                def fault_when_due() -> None:
+                    fault.wait()
+                    take_database_away(args.mode, proxy, args.outage, events)
+
+                faulting = threading.Thread(target=fault_when_due, daemon=True)
+                faulting.start()
+                started = time.monotonic()
+                asyncio.run(load.run(args.fault_after, fault))
+                accepted_in = time.monotonic() - started
+                faulting.join(timeout=120)
+                chats = {str(user) for user in load.users}
+
+                def replied(calls: list[Call]) -> bool:
+                    return {str(c.params["chat_id"]) for c in calls} >= chats
+
                 try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.2)
-            load = Load(base, args.users, first_user, args.concurrency)
-            fault = threading.Event()
-
-            def fault_when_due() -> None:
-                fault.wait()
-                take_database_away(args.mode, proxy, args.outage, events)
-
-            faulting = threading.Thread(target=fault_when_due, daemon=True)
-            faulting.start()
-            started = time.monotonic()
-            asyncio.run(load.run(args.fault_after, fault))
-            accepted_in = time.monotonic() - started
-            faulting.join(timeout=120)
-            chats = {str(user) for user in load.users}
-
-            def replied(calls: list[Call]) -> bool:
-                return {str(c.params["chat_id"]) for c in calls} >= chats
-
-            try:
-                tg.wait_for(replied, method="sendMessage", timeout=180)
-            except AssertionError:
-                events.append("not every citizen was answered within 180 s")
-            alive = server.poll() is None
+                    tg.wait_for(replied, method="sendMessage", timeout=180)
+                except AssertionError:
+                    events.append("not every citizen was answered within 180 s")
+                alive = server.poll() is None
         finally:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
             server_log.close()
         replies = Counter(str(c.params["chat_id"]) for c in tg.delivered("sendMessage")
                           if str(c.params["chat_id"]) in chats)

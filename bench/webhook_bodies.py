@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -23,7 +22,7 @@ import httpx
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from bench.__main__ import free_port
+from bench import serving
 from tests.channels import webhook_bodies as bodies
 from tests.fakes.telegram_api import tg_command_update, tg_message_update
 from tests.fakes.viber_api import viber_message_event, viber_signature
@@ -123,7 +122,6 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        port = free_port()
         env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp}/bench.db",
                "KLOKOT_DATA_DIR": tmp, "TELEGRAM_BOT_TOKEN": "1:bench",
                "TELEGRAM_API_URL": "http://127.0.0.1:9", "TELEGRAM_WEBHOOK_SECRET": TG_SECRET,
@@ -131,20 +129,8 @@ def main() -> None:
                "OUTBOX_IN_WEB": "false", "LOG_LEVEL": "ERROR"}
         subprocess.run([sys.executable, "-m", "bot.cli", "migrate"], env=env, check=True,
                        stdout=subprocess.DEVNULL)
-        server = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--port", str(port)],
-                                  env=env)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(150):
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.2)
+        with serving(env) as (base, _):
             asyncio.run(run(base, args.bodies, args.concurrency))
-        finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=20)
 
 
 if __name__ == "__main__":
