@@ -1,13 +1,23 @@
 # The two commands: `make run` and `make test`. Everything else is a helper.
-PYTHON ?= python3.11
-VENV := .venv
+# The newest suitable Python: `python3` when it is 3.11 or newer, else python3.13,
+# python3.12 or python3.11 (any of 3.11–3.13 works). `make run PYTHON=/path/to/python3.12`
+# picks one by hand.
+PYTHON ?= $(shell for c in python3 python3.13 python3.12 python3.11; do \
+	$$c -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && { echo $$c; break; }; \
+	done)
+VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: run test test-night fuzz chat migrate lint typecheck bench catalogs clean
 
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
+	@if [ -z "$(PYTHON)" ]; then \
+	  echo "No Python 3.11 or newer found (tried python3, python3.13, python3.12, python3.11)."; \
+	  echo "Install one, e.g. 'apt-get install python3 python3-venv' on Debian 12+ or Ubuntu 24.04,"; \
+	  echo "or name it: make run PYTHON=/path/to/python3.12"; exit 1; fi
+	@$(PYTHON) -m venv $(VENV) || { echo "'$(PYTHON) -m venv' failed: install the venv module" \
+	  "(Debian/Ubuntu: apt-get install python3-venv) and run make again."; rm -rf $(VENV); exit 1; }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python

@@ -51,6 +51,32 @@ class ReceptionPattern:
         return self.place.get(locale) or self.place.get("en", "")
 
 
+# The `holidays` package's languages for our locales; Serbian Cyrillic is
+# transliterated from its Serbian (Latin) names.
+HOLIDAY_LANGUAGES = {"en": "en_US", "sr_Latn": "sr", "sr_Cyrl": "sr", "sq": "sq"}
+
+_DIGRAPHS = {"lj": "љ", "nj": "њ", "dž": "џ", "Lj": "Љ", "Nj": "Њ", "Dž": "Џ",
+             "LJ": "Љ", "NJ": "Њ", "DŽ": "Џ"}
+_LETTERS = dict(zip("abcčćdđefghijklmnoprsštuvzž", "абцчћдђефгхијклмнопрсштувзж",
+                    strict=True))
+_LETTERS.update({k.upper(): v.upper() for k, v in _LETTERS.items()})
+
+
+def serbian_cyrillic(text: str) -> str:
+    """Serbian Latin script to Cyrillic, letter by letter (lj, nj, dž are one letter)."""
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        pair = text[i:i + 2]
+        if pair in _DIGRAPHS:
+            out.append(_DIGRAPHS[pair])
+            i += 2
+            continue
+        out.append(_LETTERS.get(text[i], text[i]))
+        i += 1
+    return "".join(out)
+
+
 @dataclass(frozen=True)
 class Profile:
     code: str
@@ -71,14 +97,20 @@ class Profile:
     holidays_add: frozenset[date] = frozenset()
     holidays_remove: frozenset[date] = frozenset()
 
-    def holiday_name(self, day: date) -> str | None:
-        """The public holiday on this day, if any (the profile's corrections win)."""
+    def holiday_name(self, day: date, locale: str = "en") -> str | None:
+        """The public holiday on this day, if any (the profile's corrections win),
+        named in `locale`. The language is always asked for: the package's default
+        depends on how it was installed, and a name must not change with that."""
         if day in self.holidays_remove:
             return None
         if day in self.holidays_add:
             return "holiday"
-        name = holidays.country_holidays(self.holiday_country, years=day.year).get(day)
-        return str(name) if name else None
+        language = HOLIDAY_LANGUAGES.get(locale, "en_US")
+        name = holidays.country_holidays(self.holiday_country, years=day.year,
+                                         language=language).get(day)
+        if not name:
+            return None
+        return serbian_cyrillic(str(name)) if locale == "sr_Cyrl" else str(name)
 
     def is_working_day(self, day: date) -> bool:
         return day.weekday() < 5 and self.holiday_name(day) is None
