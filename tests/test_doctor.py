@@ -130,9 +130,9 @@ def test_an_http_public_url(install: Install) -> None:
     assert code == 1
     assert "✗ PUBLIC_URL http://bot.klokot.test is not an https address" in out
     assert "PUBLIC_URL=https://bot.klokot.test" in out
-    # and the webhooks registered for the https address no longer match it
-    assert "✗ Telegram: the webhook is https://bot.klokot.test/webhooks/telegram, " \
-           "expected http://bot.klokot.test/webhooks/telegram" in out
+    # the webhooks are not called right while the address is not https
+    assert "✗ Telegram: the webhook is https://bot.klokot.test/webhooks/telegram; it cannot " \
+           "be right while PUBLIC_URL is not https" in out
 
 
 def test_a_database_at_an_old_revision(install: Install, tmp_path: Path) -> None:
@@ -256,3 +256,16 @@ def test_no_sender_holds_the_lease(install: Install, tmp_path: Path) -> None:
     assert code == 1
     [line] = failing(out)
     assert line.startswith("✗ no process holds the sender lease")
+
+
+def test_a_terminal_that_cannot_show_check_marks_gets_plain_ones() -> None:
+    import io
+
+    from bot.entry.doctor import fail, ok, report, skip
+
+    out = io.TextIOWrapper(io.BytesIO(), encoding="ascii")
+    code = report([ok("fine"), fail("wrong", "do this"), skip("absent")], out)
+    out.seek(0)
+    assert code == 1
+    assert out.read().splitlines() == ["+ fine", "x wrong", "    fix: do this", "- absent",
+                                       "1 problem found"]

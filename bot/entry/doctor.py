@@ -189,7 +189,8 @@ def check_outbox(db: Database) -> Finding:
 def check_clock(db: Database) -> Finding:
     with db.engine.connect() as connection:
         if db.is_sqlite:
-            value = connection.execute(text("SELECT CURRENT_TIMESTAMP")).scalar()
+            value = connection.execute(text("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')")
+                                       ).scalar()
             theirs = datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
         else:
             value = connection.execute(text("SELECT clock_timestamp()")).scalar()
@@ -264,10 +265,14 @@ def _webhook_findings(name: str, status: WebhookStatus, settings: Settings,
     if not settings.public_url:
         return [fail(f"{name}: the webhook cannot be checked without PUBLIC_URL",
                      "set PUBLIC_URL, then klokot-bot set-webhooks")]
+    said = status.url or "not set"
+    if urlsplit(settings.public_url).scheme != "https":
+        return [fail(f"{name}: the webhook is {said}; it cannot be right while PUBLIC_URL "
+                     "is not https", "set PUBLIC_URL to the https address, then "
+                     "klokot-bot set-webhooks")]
     expected = f"{settings.public_url.rstrip('/')}/webhooks/{path}"
     if status.url == expected:
         return [ok(f"{name}: the webhook is {expected}")]
-    said = status.url or "not set"
     return [fail(f"{name}: the webhook is {said}, expected {expected}",
                  "klokot-bot set-webhooks")]
 
