@@ -269,3 +269,23 @@ def test_a_terminal_that_cannot_show_check_marks_gets_plain_ones() -> None:
     assert code == 1
     assert out.read().splitlines() == ["+ fine", "x wrong", "    fix: do this", "- absent",
                                        "1 problem found"]
+
+
+def test_a_clock_off_the_database_s(install: Install) -> None:
+    ahead = FixedClock(clocks.now() + timedelta(minutes=3))
+    with clocks.using(ahead):
+        code, out = install.doctor()
+    assert code == 1
+    # (on SQLite the worker's lease, by this clock, also looks expired)
+    [line] = [each for each in failing(out) if "clock" in each]
+    assert line.startswith("✗ this machine's clock is +18")  # +180.0 s, give or take
+    assert "fix: run time synchronisation" in out
+
+
+def test_updates_piling_up_at_telegram(install: Install) -> None:
+    for update_id in range(1, 152):
+        install.tg.queue_update({"update_id": update_id})
+    code, out = install.doctor()
+    assert code == 1
+    [line] = failing(out)
+    assert line == "✗ Telegram: 151 updates wait for the webhook"
