@@ -1,4 +1,4 @@
-"""`klokot-bot`: serve, worker, poll, chat, migrate, staff, open311, set-webhooks."""
+"""`klokot-bot`: serve, worker, poll, chat, migrate, staff, open311, set-webhooks, doctor."""
 
 from __future__ import annotations
 
@@ -75,6 +75,12 @@ def cmd_set_webhooks(args: argparse.Namespace) -> int:
     from bot.entry.setup import set_webhooks
 
     return asyncio.run(set_webhooks())
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from bot.entry.doctor import doctor
+
+    return doctor(get_settings())
 
 
 def _read_password(confirm: bool = True) -> str:
@@ -199,6 +205,9 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="upgrade the database schema").set_defaults(func=cmd_migrate)
     sub.add_parser("set-webhooks", help="register the webhooks with Telegram and Viber"
                    ).set_defaults(func=cmd_set_webhooks)
+    sub.add_parser("doctor", help="check the installation: settings, database, "
+                   "directories, webhooks, sender; exit 1 on any problem"
+                   ).set_defaults(func=cmd_doctor)
     staff = sub.add_parser("staff", help="staff accounts (the first admin is made here)")
     staff_sub = staff.add_subparsers(dest="action", required=True)
     add = staff_sub.add_parser("add", help="create an account; password from stdin or prompt")

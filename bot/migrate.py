@@ -6,7 +6,9 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import Connection
 
 from bot.db import private_sqlite_file
 
@@ -27,3 +29,8 @@ def upgrade(url: str, revision: str = "head") -> None:
 
 def heads(url: str = "sqlite://") -> list[str]:
     return list(ScriptDirectory.from_config(alembic_config(url)).get_heads())
+
+
+def current(connection: Connection) -> list[str]:
+    """The revisions the database says it is at (empty: never migrated)."""
+    return list(MigrationContext.configure(connection).get_current_heads())

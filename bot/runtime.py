@@ -71,6 +71,25 @@ class Runtime:
         self.db.dispose()
 
 
+def telegram_provider(settings: Settings, token: str) -> TelegramProvider:
+    return TelegramProvider(
+        token, settings.telegram_api_url,
+        RateLimits(settings.telegram_rate_per_second, settings.telegram_chat_rate_per_second,
+                   settings.telegram_chat_burst),
+        timeout=settings.platform_timeout_seconds,
+    )
+
+
+def viber_provider(settings: Settings, token: str) -> ViberProvider:
+    return ViberProvider(
+        token, settings.viber_api_url, settings.viber_bot_name,
+        RateLimits(settings.viber_rate_per_second, settings.viber_chat_rate_per_second,
+                   settings.viber_chat_burst),
+        avatar=settings.viber_bot_avatar, media_hosts=MediaHosts(settings.media_hosts),
+        timeout=settings.platform_timeout_seconds,
+    )
+
+
 def build_runtime(settings: Settings | None = None, *, db: Database | None = None,
                   quiet: bool = False, clock: Clock | None = None) -> Runtime:
     """`clock`, when given, becomes the process's clock (a bench or a test
@@ -92,23 +111,12 @@ def build_runtime(settings: Settings | None = None, *, db: Database | None = Non
     engine = Engine(db, profile, catalogs, routes, files, settings.resolved_survey_key())
     runtime = Runtime(settings, profile, catalogs, routes, db, engine)
     if settings.telegram_bot_token:
-        runtime.telegram = TelegramProvider(
-            settings.telegram_bot_token, settings.telegram_api_url,
-            RateLimits(settings.telegram_rate_per_second, settings.telegram_chat_rate_per_second,
-                       settings.telegram_chat_burst),
-            timeout=settings.platform_timeout_seconds,
-        )
+        runtime.telegram = telegram_provider(settings, settings.telegram_bot_token)
         runtime.providers["telegram"] = runtime.telegram
     elif not quiet:
         log.info("Telegram disabled: TELEGRAM_BOT_TOKEN is not set")
     if settings.viber_auth_token:
-        runtime.viber = ViberProvider(
-            settings.viber_auth_token, settings.viber_api_url, settings.viber_bot_name,
-            RateLimits(settings.viber_rate_per_second, settings.viber_chat_rate_per_second,
-                       settings.viber_chat_burst),
-            avatar=settings.viber_bot_avatar, media_hosts=MediaHosts(settings.media_hosts),
-            timeout=settings.platform_timeout_seconds,
-        )
+        runtime.viber = viber_provider(settings, settings.viber_auth_token)
         runtime.providers["viber"] = runtime.viber
     elif not quiet:
         log.info("Viber disabled: VIBER_AUTH_TOKEN is not set")

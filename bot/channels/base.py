@@ -38,6 +38,20 @@ class RateLimits:
     chat_burst: int
 
 
+@dataclass(frozen=True)
+class WebhookStatus:
+    """What a platform says about our bot and its webhook (`klokot-bot doctor`):
+    the account it knows the token as, the URL it calls, and for Telegram the
+    updates waiting and the last delivery error it saw (with its time, UTC
+    seconds since the epoch)."""
+
+    account: str
+    url: str
+    pending_updates: int | None = None
+    last_error: str | None = None
+    last_error_at: float | None = None
+
+
 class Provider(Protocol):
     """An outbound channel. `send` never raises for platform errors: it
     classifies them in a SendResult so the sender can decide."""

@@ -33,7 +33,7 @@ from telegram.error import (
 from telegram.request import HTTPXRequest
 
 from bot.channels import telegram_update as schema
-from bot.channels.base import MediaRefused, MediaTooBig, RateLimits, SendResult
+from bot.channels.base import MediaRefused, MediaTooBig, RateLimits, SendResult, WebhookStatus
 from bot.channels.boundary import MAX_ID, Refused, validate
 from bot.messages import Contact, Incoming, Kind, Location, Media, Reply
 
@@ -272,6 +272,17 @@ class TelegramProvider:
         if len(data) > max_bytes:
             raise MediaTooBig(f"{len(data)} bytes")
         return data
+
+    async def webhook_status(self) -> WebhookStatus:
+        """getMe (is the token good?) and getWebhookInfo (where Telegram
+        delivers, what waits, what failed last); raises what PTB raises."""
+        me = await self.bot.get_me()
+        info = await self.bot.get_webhook_info()
+        error_at = info.last_error_date.timestamp() if info.last_error_date else None
+        return WebhookStatus(account=f"@{me.username}", url=info.url or "",
+                             pending_updates=info.pending_update_count,
+                             last_error=info.last_error_message or None,
+                             last_error_at=error_at)
 
     async def close(self) -> None:
         try:

@@ -17,7 +17,7 @@ import httpx
 from viberbot.api import messages as vmessages
 
 from bot.channels import viber_event as schema
-from bot.channels.base import MediaRefused, RateLimits, SendResult
+from bot.channels.base import MediaRefused, RateLimits, SendResult, WebhookStatus
 from bot.channels.boundary import Refused, validate
 from bot.channels.media_hosts import MediaHosts, fetch_allowed
 from bot.messages import Contact, Incoming, Kind, Location, Media, Reply
@@ -222,6 +222,16 @@ class ViberProvider:
         async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0),
                                      follow_redirects=False, trust_env=False) as client:
             return await fetch_allowed(client, self.media_hosts, url, max_bytes)
+
+    async def webhook_status(self) -> WebhookStatus:
+        """get_account_info: the public account the token belongs to and the
+        webhook Viber calls; a refusal (a bad token) raises ValueError."""
+        answer = await self.call("get_account_info", {})
+        if answer.get("status") != 0:
+            raise ValueError(f"Viber answered status {answer.get('status')}: "
+                             f"{answer.get('status_message')}")
+        return WebhookStatus(account=str(answer.get("name") or answer.get("uri") or ""),
+                             url=str(answer.get("webhook") or ""))
 
     async def close(self) -> None:
         await self.client.aclose()

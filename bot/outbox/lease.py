@@ -22,6 +22,25 @@ LEASE_NAME = "sender"
 ADVISORY_KEY = 0x6B6C6F6B  # "klok"
 
 
+def holder(db: Database) -> str | None:
+    """Who holds the sender lease now, as seen from outside (`klokot-bot
+    doctor`): the holder's name on SQLite, the PostgreSQL backend's pid for the
+    advisory lock; None when nobody does (nothing is being sent)."""
+    if db.is_sqlite:
+        with db.read_session() as session:
+            row = session.scalars(select(SenderLease).where(
+                SenderLease.name == LEASE_NAME, SenderLease.expires_at > utcnow())).first()
+            return row.holder if row is not None else None
+    with db.engine.connect() as connection:
+        # pg_try_advisory_lock(bigint) shows as classid = high, objid = low 32 bits.
+        pid = connection.execute(text(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            " AND classid = :high AND objid = :low AND objsubid = 1"
+        ), {"high": ADVISORY_KEY >> 32, "low": ADVISORY_KEY & 0xFFFFFFFF}).scalar()
+        return f"PostgreSQL backend {pid}" if pid is not None else None
+
+
 class Lease:
     """Held or not; `acquire` and `renew` are cheap and safe to call often."""
 

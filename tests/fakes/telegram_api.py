@@ -148,6 +148,7 @@ class FakeTelegramAPI(FakeServer):
         self._message_ids = itertools.count(1)
         self._file_ids = itertools.count(1)
         self._webhook: dict[str, Any] = {}
+        self._webhook_error: tuple[str, int] | None = None
         self._commands: list[Any] = []
         self._downloads: list[str] = []
 
@@ -219,6 +220,13 @@ class FakeTelegramAPI(FakeServer):
             self._failures.setdefault(method.lower(), deque()).append(
                 _Failure(status, retry_after, description, times)
             )
+
+    def webhook_error(self, message: str, at: float | None = None) -> None:
+        """getWebhookInfo reports ``message`` as its last delivery error (at
+        ``at``, epoch seconds; default now), as Telegram does after our
+        webhook failed to answer."""
+        with self._lock:
+            self._webhook_error = (message, int(time.time() if at is None else at))
 
     def block_chat(self, chat_id: int | str) -> None:
         """Every send/edit to ``chat_id`` answers 403 "bot was blocked by the user"."""
@@ -523,6 +531,8 @@ class FakeTelegramAPI(FakeServer):
                 info["max_connections"] = self._webhook.get("max_connections") or 40
                 if self._webhook.get("allowed_updates") is not None:
                     info["allowed_updates"] = self._webhook["allowed_updates"]
+            if self._webhook_error is not None:
+                info["last_error_message"], info["last_error_date"] = self._webhook_error
         return info
 
     def _m_setMyCommands(self, params: dict[str, Any]) -> Any:
