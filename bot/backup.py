@@ -372,7 +372,47 @@ def verify(url: str, manifest: Manifest) -> None:
                             f"{', '.join(differ)}")
 
 
-def restore(directory: Path, url: str, media_dir: Path) -> Manifest:
+# The columns that hold a file's absolute path inside MEDIA_DIR.
+STORED_FILES = (("complaint_photo", "path"), ("document_file", "path"))
+
+
+def _move_media_paths(url: str, old_media_dir: str, media_dir: Path) -> int:
+    """Stored files keep their absolute paths: restored into another MEDIA_DIR,
+    they are pointed at where the files now are. Returns how many moved."""
+    if not old_media_dir:
+        return 0
+    old_prefix = old_media_dir.rstrip("/") + "/"
+    new_prefix = f"{media_dir.resolve()}/"
+    if old_prefix == new_prefix:
+        return 0
+    moved = 0
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            tables = set(inspect(conn).get_table_names())
+            for table, column in STORED_FILES:
+                if table not in tables:
+                    continue
+                for row_id, path in conn.execute(text(
+                        f'SELECT id, "{column}" FROM "{table}" WHERE "{column}" IS NOT NULL')):
+                    if str(path).startswith(old_prefix):
+                        conn.execute(text(f'UPDATE "{table}" SET "{column}" = :path '
+                                          "WHERE id = :id"),
+                                     {"path": new_prefix + str(path)[len(old_prefix):],
+                                      "id": row_id})
+                        moved += 1
+    finally:
+        engine.dispose()
+    return moved
+
+
+@dataclass(frozen=True)
+class Restored:
+    manifest: Manifest
+    moved_paths: int  # stored files' paths pointed into the new MEDIA_DIR
+
+
+def restore(directory: Path, url: str, media_dir: Path) -> Restored:
     """Everything is checked first; then the database, then the media."""
     manifest = read_manifest(directory)
     kind = _kind(url)
@@ -393,4 +433,5 @@ def restore(directory: Path, url: str, media_dir: Path) -> Manifest:
         staging.rename(media_dir)
         media_dir.chmod(0o700)
     verify(url, manifest)
-    return manifest
+    moved = _move_media_paths(url, str(manifest.data.get("media_dir") or ""), media_dir)
+    return Restored(manifest, moved)

@@ -203,10 +203,14 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     try:
-        manifest = restore(args.directory, settings.database_url, settings.media_dir)
+        restored = restore(args.directory, settings.database_url, settings.media_dir)
     except BackupRefused as exc:
         print(f"restore refused: {exc}", file=sys.stderr)
         return 1
+    manifest = restored.manifest
+    if restored.moved_paths:
+        print(f"pointed {restored.moved_paths} stored file paths from "
+              f"{manifest.data['media_dir']} to {settings.media_dir.resolve()}")
     print(f"restored the backup of {manifest.data['created_at']} (revision "
           f"{manifest.revision}) into the database and {settings.media_dir}; "
           "run 'klokot-bot migrate' if this release is newer")

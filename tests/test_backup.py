@@ -127,6 +127,19 @@ def media_files(media_dir: Path) -> dict[str, bytes]:
             for p in sorted(media_dir.rglob("*")) if p.is_file()}
 
 
+def moved(rows: dict[str, list[tuple[Any, ...]]], old: Path, new: Path
+          ) -> dict[str, list[tuple[Any, ...]]]:
+    """`rows` with every path into `old` made a path into `new`."""
+    prefix = f"{old.resolve()}/"
+
+    def one(value: Any) -> Any:
+        if isinstance(value, str) and value.startswith(prefix):
+            return f"{new.resolve()}/{value[len(prefix):]}"
+        return value
+
+    return {name: [tuple(one(v) for v in row) for row in table] for name, table in rows.items()}
+
+
 def table_names(url: str) -> list[str]:
     """The tables in the database at `url` (none when its SQLite file was never made)."""
     if url.startswith("sqlite") and not Path(make_url(url).database or "").exists():
@@ -158,7 +171,8 @@ def test_a_backup_restores_into_an_identical_installation(
     restored_media = tmp_path / "restored" / "media"
     done = cli("restore", tmp_path / "backup", fresh_url, restored_media)
     assert done.returncode == 0, done.stderr
-    assert all_rows(fresh_url) == before
+    # the same rows; the stored files' paths now in the new media directory
+    assert all_rows(fresh_url) == moved(before, media, restored_media)
     assert media_files(restored_media) == media_files(media)
     assert len(media_files(media)) == 2
     if db.is_sqlite:
@@ -173,6 +187,35 @@ def test_a_backup_restores_into_an_identical_installation(
                 AuditEntry.detail == "for the backup test")).one() == "notices.create"
     finally:
         restored.dispose()
+
+
+def test_photos_open_after_a_restore_into_another_media_directory(
+        db: Database, fresh_url: str, tmp_path: Path) -> None:
+    """An officer on the restored installation sees the complaint's photo,
+    although MEDIA_DIR is elsewhere than on the machine the backup came from."""
+    from bot.models import Complaint, ComplaintPhoto
+    from bot.staff.complaints.views import stored_photo
+
+    media = tmp_path / "data" / "media"
+    reference = make_complaint(db, photos=1, media_dir=media)
+    staff_id = make_staff(db, username="info1", role="admin")
+    assert cli("backup", tmp_path / "backup", db.url, media).returncode == 0
+    original = media_files(media)
+    restored_media = tmp_path / "new-server" / "media"
+    done = cli("restore", tmp_path / "backup", fresh_url, restored_media)
+    assert done.returncode == 0, done.stderr
+    assert "paths" in done.stdout
+    restored = Database(fresh_url)
+    try:
+        with restored.read_session() as session:
+            photo_id = session.scalars(select(ComplaintPhoto.id).join(Complaint).where(
+                Complaint.reference == reference)).one()
+            path, mime = stored_photo(session, load_staff(session, staff_id), reference,
+                                      photo_id)
+    finally:
+        restored.dispose()
+    assert mime == "image/jpeg" and path.is_relative_to(restored_media.resolve())
+    assert path.read_bytes() == original[str(path.relative_to(restored_media.resolve()))]
 
 
 @pytest.fixture
