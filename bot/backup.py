@@ -135,7 +135,10 @@ def _run(args: list[str], env: dict[str, str]) -> None:
                             "server's major version (Debian: postgresql-client-15)")
     done = subprocess.run(args, env=env, capture_output=True, text=True)
     if done.returncode != 0:
-        raise BackupRefused(f"{tool} failed: {done.stderr.strip()}")
+        hint = (f"; {tool} must be of the server's major version or newer (Debian: "
+                "postgresql-client-N, N the server's version)"
+                if "version mismatch" in done.stderr else "")
+        raise BackupRefused(f"{tool} failed: {done.stderr.strip()}{hint}")
 
 
 # --- backup ---------------------------------------------------------------------------
