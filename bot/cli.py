@@ -1,4 +1,5 @@
-"""`klokot-bot`: serve, worker, poll, chat, migrate, staff, open311, set-webhooks, doctor."""
+"""`klokot-bot`: serve, worker, poll, chat, migrate, staff, open311, set-webhooks, doctor,
+backup, restore."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot import logs
@@ -186,6 +188,41 @@ def cmd_open311(args: argparse.Namespace) -> int:
     return _on_database(work)
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    from bot.backup import BackupRefused, backup
+
+    settings = get_settings()
+    try:
+        manifest = backup(settings.database_url, settings.media_dir, args.directory)
+    except BackupRefused as exc:
+        print(f"backup refused: {exc}", file=sys.stderr)
+        return 1
+    rows = sum(manifest["tables"].values())
+    print(f"backed up the {manifest['database']} database at revision "
+          f"{manifest['alembic_revision']} ({rows} rows in {len(manifest['tables'])} tables) "
+          f"and {settings.media_dir} into {args.directory}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from bot.backup import BackupRefused, restore
+
+    settings = get_settings()
+    try:
+        restored = restore(args.directory, settings.database_url, settings.media_dir)
+    except BackupRefused as exc:
+        print(f"restore refused: {exc}", file=sys.stderr)
+        return 1
+    manifest = restored.manifest
+    if restored.moved_paths:
+        print(f"pointed {restored.moved_paths} stored file paths from "
+              f"{manifest.data['media_dir']} to {settings.media_dir.resolve()}")
+    print(f"restored the backup of {manifest.data['created_at']} (revision "
+          f"{manifest.revision}) into the database and {settings.media_dir}; "
+          "run 'klokot-bot migrate' if this release is newer")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="klokot-bot", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -231,6 +268,14 @@ def parser() -> argparse.ArgumentParser:
     open311_sub.add_parser("revoke-key", help="revoke a client's key at once"
                            ).add_argument("name")
     open311.set_defaults(func=cmd_open311)
+    backup = sub.add_parser("backup", help="a consistent copy of the database and the media "
+                            "directory, with a manifest, into a new directory")
+    backup.add_argument("directory", type=Path, help="where to write it (new or empty)")
+    backup.set_defaults(func=cmd_backup)
+    restore = sub.add_parser("restore", help="a backup into an EMPTY database and media "
+                             "directory (refuses anything else)")
+    restore.add_argument("directory", type=Path, help="a directory 'backup' wrote")
+    restore.set_defaults(func=cmd_restore)
     return p
 
 
