@@ -24,6 +24,7 @@ import uvicorn.config
 from starlette.routing import Mount
 
 import bot.config
+import bot.i18n
 from bot.app import create_app
 from bot.config import Settings
 
@@ -34,6 +35,7 @@ SETTINGS = {name.upper() for name in Settings.model_fields}
 # the code still reads it, so this list cannot keep a name nobody reads.
 READ_ELSEWHERE = {
     "KLOKOT_DATA_DIR": bot.config,  # the defaults of DATABASE_URL and MEDIA_DIR
+    "KLOKOT_LOCALES_DIR": bot.i18n,  # the .po files, which pip does not install
     "FORWARDED_ALLOW_IPS": uvicorn.config,  # whose X-Forwarded-For uvicorn believes
 }
 LINE = re.compile(r"^(#?)([A-Z][A-Z0-9_]*)=(.*)$")
