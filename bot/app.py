@@ -18,10 +18,12 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import func, select, text
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp
 
 from bot.admin.web import mount_staff
 from bot.config import Settings
 from bot.entry.limits import BodyLimit
+from bot.entry.request_ids import RequestIds
 from bot.entry.webhooks import router as webhooks_router
 from bot.metrics import OUTBOX_NOW, REGISTRY
 from bot.models import OutboxMessage
@@ -50,6 +52,14 @@ def _outbox_gauges(runtime: Runtime) -> None:
         OUTBOX_NOW.labels(channel, status.value).set(count)
 
 
+class KlokotApp(FastAPI):
+    """FastAPI with the request id outside everything, the framework's own
+    error handler too: a 500's traceback line and its response carry the id."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return RequestIds(super().build_middleware_stack())
+
+
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None,
                run_sender: bool | None = None) -> FastAPI:
     runtime = runtime or build_runtime(settings)
@@ -70,7 +80,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
                     await asyncio.wait_for(task, timeout=10)
             await runtime.close()
 
-    app = FastAPI(
+    app = KlokotApp(
         title="Klokot citizen bot",
         description="The admin API of the Municipality of Klokot's citizen bot. Sign in at "
                     "`POST /api/v1/auth/token` and send the token as `Authorization: Bearer …`.",

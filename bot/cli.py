@@ -40,7 +40,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(settings)
     uvicorn.run(app, host=args.host or settings.host, port=args.port or settings.port,
                 log_level=settings.log_level.lower(), proxy_headers=True,
-                log_config=logs.uvicorn_config(settings.log_level))
+                log_config=logs.uvicorn_config(settings.log_level, settings.log_format))
     return 0
 
 
@@ -228,7 +228,9 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     # The terminal chat is for people: only warnings interrupt the conversation.
-    logs.configure("WARNING" if args.command == "chat" else get_settings().log_level)
+    settings = get_settings()
+    logs.configure("WARNING" if args.command == "chat" else settings.log_level,
+                   "text" if args.command == "chat" else settings.log_format)
     return int(args.func(args) or 0)
 
 
