@@ -273,6 +273,13 @@ class TelegramProvider:
             raise MediaTooBig(f"{len(data)} bytes")
         return data
 
+    async def webhook_health(self) -> tuple[int, float | None]:
+        """Telegram's view of our webhook (getWebhookInfo): the updates it
+        holds for us and when it last failed to deliver one (Unix time)."""
+        info = await self.bot.get_webhook_info()
+        last_error = info.last_error_date
+        return info.pending_update_count, last_error.timestamp() if last_error else None
+
     async def close(self) -> None:
         try:
             await self.bot.shutdown()

@@ -22,6 +22,22 @@ LEASE_NAME = "sender"
 ADVISORY_KEY = 0x6B6C6F6B  # "klok"
 
 
+def held_by_anyone(db: Database) -> bool:
+    """Whether some process (this one or another) holds the sender's lease
+    now: an unexpired heartbeat row on SQLite, the advisory lock granted to a
+    session of this database on PostgreSQL. For /metrics and `doctor`."""
+    with db.read_session() as session:
+        if db.is_sqlite:
+            return session.scalar(select(SenderLease.expires_at).where(
+                SenderLease.name == LEASE_NAME, SenderLease.expires_at > utcnow())) is not None
+        # A bigint key below 2**32 is locked as classid 0, objid key, objsubid 1.
+        return bool(session.execute(text(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            " AND classid = 0 AND objid::bigint = :k AND objsubid = 1)"), {"k": ADVISORY_KEY}
+        ).scalar())
+
+
 class Lease:
     """Held or not; `acquire` and `renew` are cheap and safe to call often."""
 
