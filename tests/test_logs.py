@@ -218,3 +218,23 @@ def test_serve_writes_json_lines_and_the_access_line_shares_the_request_id(
     assert access["method"] == "POST" and access["path"] == "/webhooks/telegram"
     assert access["status"] == 200
     assert SAID not in output
+
+
+def test_an_unhandled_error_s_500_carries_the_request_id(db: Database) -> None:
+    """The id is outside the framework's own error handler: the 500 a bug
+    produces names the id an operator finds its traceback by."""
+    from fastapi.testclient import TestClient
+
+    from bot.app import create_app
+
+    app = create_app(runtime=make_runtime(db), run_sender=False)
+
+    async def broken() -> None:
+        raise RuntimeError("a bug")
+
+    app.add_api_route("/broken", broken)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/broken", headers={"X-Request-ID": "trace-500"})
+        assert response.status_code == 500
+        assert response.headers["X-Request-ID"] == "trace-500"
+        assert client.get("/healthz").headers["X-Request-ID"] != "trace-500"

@@ -159,3 +159,14 @@ def test_promtool_accepts_the_rules() -> None:
     result = subprocess.run(["promtool", "check", "rules", str(RULES)],
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+def test_each_alert_fires_on_its_state_and_only_then() -> None:
+    """tests/prometheus/klokot-bot.rules.test.yml: series over time, and the
+    alerts promtool must (and must not) see at each moment — e.g. a Telegram
+    that never reported an error (timestamp 0) raises no webhook alert."""
+    unit = Path(__file__).resolve().parent / "prometheus" / "klokot-bot.rules.test.yml"
+    result = subprocess.run(["promtool", "test", "rules", unit.name], cwd=unit.parent,
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
