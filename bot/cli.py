@@ -9,6 +9,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from pydantic import ValidationError
+
 from bot import logs
 from bot.config import Settings, get_settings
 
@@ -227,8 +229,14 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    try:
+        settings = get_settings()
+    except ValidationError as exc:  # a setting an operator mistyped: name it, no traceback
+        for error in exc.errors():
+            name = ".".join(str(part) for part in error["loc"]).upper()
+            print(f"klokot-bot: {name}: {error['msg']}", file=sys.stderr)
+        return 2
     # The terminal chat is for people: only warnings interrupt the conversation.
-    settings = get_settings()
     logs.configure("WARNING" if args.command == "chat" else settings.log_level,
                    "text" if args.command == "chat" else settings.log_format)
     return int(args.func(args) or 0)

@@ -238,3 +238,19 @@ def test_an_unhandled_error_s_500_carries_the_request_id(db: Database) -> None:
         assert response.status_code == 500
         assert response.headers["X-Request-ID"] == "trace-500"
         assert client.get("/healthz").headers["X-Request-ID"] != "trace-500"
+
+
+def test_a_mistyped_log_format_is_named_without_a_traceback(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.cli import main
+    from bot.config import get_settings
+
+    monkeypatch.setenv("LOG_FORMAT", "xml")
+    get_settings.cache_clear()
+    try:
+        assert main(["migrate"]) == 2
+    finally:
+        get_settings.cache_clear()
+    error = capsys.readouterr().err
+    assert "LOG_FORMAT: Input should be 'text' or 'json'" in error
+    assert "Traceback" not in error
