@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,16 +19,30 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import func, select, text
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp
 
 from bot.admin.web import mount_staff
 from bot.config import Settings
+from bot.db import utcnow
 from bot.entry.limits import BodyLimit
+from bot.entry.request_ids import RequestIds
 from bot.entry.webhooks import router as webhooks_router
-from bot.metrics import OUTBOX_NOW, REGISTRY
-from bot.models import OutboxMessage
+from bot.metrics import (
+    DOCUMENTS_OVERDUE,
+    OUTBOX_NOW,
+    OUTBOX_OLDEST_DUE,
+    REGISTRY,
+    SENDER_LEASE_HELD,
+    TELEGRAM_WEBHOOK_LAST_ERROR,
+    TELEGRAM_WEBHOOK_PENDING,
+    TELEGRAM_WEBHOOK_UP,
+)
+from bot.models import OutboxMessage, OutboxStatus
 from bot.open311.api import PREFIX as OPEN311_PREFIX
 from bot.open311.api import open311_app
+from bot.outbox.lease import holder
 from bot.runtime import Runtime, build_runtime
+from bot.services import documents
 from bot.worker import build_sender
 
 log = logging.getLogger(__name__)
@@ -35,19 +50,67 @@ LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}
 
 
 def _outbox_gauges(runtime: Runtime) -> None:
-    """How many messages wait, were sent or failed, per channel, right now."""
+    """How many messages wait, were sent or failed, per channel, right now;
+    how long the longest-waiting one has been due; whether a sender holds the
+    lease; how many document requests are overdue."""
+    now = utcnow()
     try:
         with runtime.db.read_session() as session:
             rows = session.execute(
                 select(OutboxMessage.channel, OutboxMessage.status, func.count())
                 .group_by(OutboxMessage.channel, OutboxMessage.status)
             ).all()
+            oldest_due = session.scalar(select(func.min(OutboxMessage.next_attempt_at)).where(
+                OutboxMessage.status == OutboxStatus.queued,
+                OutboxMessage.next_attempt_at <= now))
+            overdue = documents.count_overdue(session, now)
+        held = holder(runtime.db) is not None
     except Exception:
         log.warning("could not read outbox counts for /metrics", exc_info=True)
         return
     OUTBOX_NOW.clear()
     for channel, status, count in rows:
         OUTBOX_NOW.labels(channel, status.value).set(count)
+    OUTBOX_OLDEST_DUE.set(max(0.0, (now - oldest_due).total_seconds()) if oldest_due else 0.0)
+    SENDER_LEASE_HELD.set(1 if held else 0)
+    DOCUMENTS_OVERDUE.set(overdue)
+
+
+class TelegramWebhookHealth:
+    """Asks Telegram how our webhook fares at most once a minute per process
+    (a scrape every few seconds must not become a call to Telegram each time)."""
+
+    EVERY_SECONDS = 60.0
+    TIMEOUT_SECONDS = 5.0
+
+    def __init__(self) -> None:
+        self.asked_at: float | None = None
+
+    async def refresh(self, runtime: Runtime) -> None:
+        if runtime.telegram is None:
+            return
+        now = time.monotonic()
+        if self.asked_at is not None and now - self.asked_at < self.EVERY_SECONDS:
+            return
+        self.asked_at = now
+        try:
+            status = await asyncio.wait_for(runtime.telegram.webhook_status(),
+                                            self.TIMEOUT_SECONDS)
+        except Exception as exc:
+            log.warning("getWebhookInfo failed for /metrics: %s", type(exc).__name__)
+            TELEGRAM_WEBHOOK_UP.set(0)
+            return
+        TELEGRAM_WEBHOOK_UP.set(1)
+        TELEGRAM_WEBHOOK_PENDING.set(status.pending_updates or 0)
+        TELEGRAM_WEBHOOK_LAST_ERROR.set(status.last_error_at or 0)
+
+
+class KlokotApp(FastAPI):
+    """FastAPI with the request id outside everything, the framework's own
+    error handler too: a 500's traceback line and its response carry the id."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return RequestIds(super().build_middleware_stack())
 
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None,
@@ -70,7 +133,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
                     await asyncio.wait_for(task, timeout=10)
             await runtime.close()
 
-    app = FastAPI(
+    app = KlokotApp(
         title="Klokot citizen bot",
         description="The admin API of the Municipality of Klokot's citizen bot. Sign in at "
                     "`POST /api/v1/auth/token` and send the token as `Authorization: Bearer …`.",
@@ -101,6 +164,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503)
         return JSONResponse({"status": "ok", "database": "ok"})
 
+    telegram_health = TelegramWebhookHealth()
+
     @app.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:
         client = request.client.host if request.client else ""
@@ -113,6 +178,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         if not allowed:
             return PlainTextResponse("metrics are served to loopback or with METRICS_TOKEN", 403)
         await run_in_threadpool(_outbox_gauges, runtime)
+        await telegram_health.refresh(runtime)
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     return app

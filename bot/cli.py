@@ -11,6 +11,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pydantic import ValidationError
+
 from bot import logs
 from bot.config import Settings, get_settings
 
@@ -42,7 +44,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(settings)
     uvicorn.run(app, host=args.host or settings.host, port=args.port or settings.port,
                 log_level=settings.log_level.lower(), proxy_headers=True,
-                log_config=logs.uvicorn_config(settings.log_level))
+                log_config=logs.uvicorn_config(settings.log_level, settings.log_format))
     return 0
 
 
@@ -281,8 +283,16 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    try:
+        settings = get_settings()
+    except ValidationError as exc:  # a setting an operator mistyped: name it, no traceback
+        for error in exc.errors():
+            name = ".".join(str(part) for part in error["loc"]).upper()
+            print(f"klokot-bot: {name}: {error['msg']}", file=sys.stderr)
+        return 2
     # The terminal chat is for people: only warnings interrupt the conversation.
-    logs.configure("WARNING" if args.command == "chat" else get_settings().log_level)
+    logs.configure("WARNING" if args.command == "chat" else settings.log_level,
+                   "text" if args.command == "chat" else settings.log_format)
     return int(args.func(args) or 0)
 
 

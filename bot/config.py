@@ -9,6 +9,7 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -88,6 +89,9 @@ class Settings(BaseSettings):
     login_delay_seconds: float = 0.5
 
     log_level: str = "INFO"
+    # "text" (one line for a person) or "json" (one JSON object per line, for
+    # a log shipper); either way each line inside a request carries its id.
+    log_format: Literal["text", "json"] = "text"
 
     @property
     def is_sqlite(self) -> bool:

@@ -1,14 +1,30 @@
 """Logging that keeps secrets out of the log: the access log shows no signed
 file links, calendar feed tokens, bot tokens or token parameters (anyone who
 reads a log could replay them), and the platform libraries never log at
-DEBUG, where they print the bot token and every message's text."""
+DEBUG, where they print the bot token and every message's text.
+
+Each line logged while a request is handled carries that request's id (set by
+`bot.entry.request_ids`, read from `REQUEST_ID`), uvicorn's access line too:
+` [req=…]` in the text format, `"request_id"` with `LOG_FORMAT=json` (one JSON
+object per line, for a log shipper)."""
 
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import re
+from contextvars import ContextVar
+from datetime import UTC, datetime
 from typing import Any
+
+# The id of the request being handled in this task, None outside one.
+REQUEST_ID: ContextVar[str | None] = ContextVar("klokot_request_id", default=None)
+FORMATS = ("text", "json")
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s%(request_tag)s: %(message)s"
+# uvicorn's access line, with the request's id at its end.
+ACCESS_TEXT_FORMAT = ('%(levelprefix)s %(client_addr)s - "%(request_line)s" %(status_code)s'
+                      "%(request_tag)s")
 
 # Libraries that log requests with tokens in the URL, or bodies with citizens' texts.
 PLATFORM_LOGGERS = ("httpx", "httpcore", "telegram", "viberbot", "hpack", "urllib3",
@@ -45,26 +61,86 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-def configure(level: str) -> None:
+class WithRequestId(logging.Filter):
+    """Puts the current request's id on the record (`request_id`, and
+    `request_tag`: " [req=…]" or "" for the text format)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        request_id = REQUEST_ID.get()
+        record.request_id = request_id
+        record.request_tag = f" [req={request_id}]" if request_id else ""
+        return True
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object per line: time (ISO 8601, UTC), level, logger, message,
+    request_id inside a request, exception when there is one. uvicorn's access
+    line adds client, method, path (redacted), http_version and status."""
+
+    ACCESS_FIELDS = ("client", "method", "path", "http_version", "status")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        request_id = getattr(record, "request_id", None) or REQUEST_ID.get()
+        if request_id:
+            line["request_id"] = request_id
+        if record.name == "uvicorn.access" and isinstance(record.args, tuple) and len(
+                record.args) == 5:
+            line.update(zip(self.ACCESS_FIELDS, record.args, strict=True))
+        if record.exc_info:
+            line["exception"] = redact(self.formatException(record.exc_info))
+        elif record.exc_text:
+            line["exception"] = redact(record.exc_text)
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+
+def _checked(log_format: str) -> str:
+    log_format = log_format.lower()
+    if log_format not in FORMATS:
+        raise ValueError(f"LOG_FORMAT is {log_format!r}; use one of {', '.join(FORMATS)}")
+    return log_format
+
+
+def configure(level: str, log_format: str = "text") -> None:
     """The process's logging: `level` for our own loggers, WARNING at least
-    for the platform libraries whatever `level` says, secrets redacted."""
-    logging.basicConfig(level=level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for the platform libraries whatever `level` says, secrets redacted, each
+    line inside a request tagged with its id; JSON lines with `log_format="json"`."""
+    log_format = _checked(log_format)
+    logging.basicConfig(level=level.upper(), format=TEXT_FORMAT)
     for handler in logging.getLogger().handlers:
         handler.addFilter(RedactSecrets())
+        handler.addFilter(WithRequestId())
+        if log_format == "json":
+            handler.setFormatter(JsonLines())
     for name in PLATFORM_LOGGERS:
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
-def uvicorn_config(level: str) -> dict[str, Any]:
-    """uvicorn's own logging configuration with the redacting filter on its
-    access and error handlers."""
+def uvicorn_config(level: str, log_format: str = "text") -> dict[str, Any]:
+    """uvicorn's own logging configuration with the redacting filter and the
+    request id on its access and error handlers, in the chosen format."""
     from uvicorn.config import LOGGING_CONFIG
 
+    log_format = _checked(log_format)
     config = copy.deepcopy(LOGGING_CONFIG)
-    config.setdefault("filters", {})["redact"] = {"()": RedactSecrets}
+    config.setdefault("filters", {}).update(redact={"()": RedactSecrets},
+                                            request_id={"()": WithRequestId})
     for handler in config.get("handlers", {}).values():
-        handler.setdefault("filters", []).append("redact")
+        handler.setdefault("filters", []).extend(["redact", "request_id"])
     for logger in config.get("loggers", {}).values():
         logger["level"] = level.upper()
+    formatters = config.setdefault("formatters", {})
+    if log_format == "json":
+        for name in list(formatters):
+            formatters[name] = {"()": JsonLines}
+    else:
+        if "access" in formatters:
+            formatters["access"]["fmt"] = ACCESS_TEXT_FORMAT
+        if "default" in formatters:
+            formatters["default"]["fmt"] = "%(levelprefix)s %(message)s%(request_tag)s"
     return config

@@ -35,3 +35,37 @@ HANDLING_SECONDS = Histogram(
     ["channel"], registry=REGISTRY,
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
+
+# What needs a human (deploy/prometheus/klokot-bot.rules.yml), read at scrape time
+# from the database — so any web process answers for the whole installation.
+OUTBOX_OLDEST_DUE = Gauge(
+    "klokot_outbox_oldest_queued_seconds",
+    "How long the longest-waiting queued message has been due (its next attempt time "
+    "passed without a send); 0 when none is waiting. Growing: no sender is sending",
+    registry=REGISTRY,
+)
+SENDER_LEASE_HELD = Gauge(
+    "klokot_sender_lease_held",
+    "1 when some process holds the sender's lease (and so sends and runs the timers), else 0",
+    registry=REGISTRY,
+)
+DOCUMENTS_OVERDUE = Gauge(
+    "klokot_document_requests_overdue",
+    "Requests for public documents past their legal deadline and not yet decided",
+    registry=REGISTRY,
+)
+# Telegram's own view of our webhook (getWebhookInfo), asked at most once a minute.
+TELEGRAM_WEBHOOK_PENDING = Gauge(
+    "klokot_telegram_webhook_pending_updates",
+    "Updates Telegram holds for us, not yet accepted by the webhook", registry=REGISTRY,
+)
+TELEGRAM_WEBHOOK_LAST_ERROR = Gauge(
+    "klokot_telegram_webhook_last_error_timestamp_seconds",
+    "When Telegram last failed to deliver to the webhook (Unix time; 0: never)",
+    registry=REGISTRY,
+)
+TELEGRAM_WEBHOOK_UP = Gauge(
+    "klokot_telegram_webhook_info_up",
+    "1 when Telegram answered getWebhookInfo at the last try, 0 when it did not",
+    registry=REGISTRY,
+)

@@ -120,10 +120,16 @@ def _stale(runtime: Runtime, sent_at_ms: int) -> str | None:
 async def _handle(runtime: Runtime, incoming: Incoming,
                   inline_first: bool = False) -> HandleResult | JSONResponse:
     try:
-        return await run_in_threadpool(runtime.engine.handle, incoming, inline_first=inline_first)
+        result = await run_in_threadpool(runtime.engine.handle, incoming,
+                                         inline_first=inline_first)
     except DatabaseUnavailable:
         log.error("database unavailable; asking the platform to deliver again later")
         return _problem(503, "database unavailable, try again later")
+    # What happened, never what was said: no text, payload or name.
+    outcome = "duplicate" if result.duplicate else "failed" if result.failed else "handled"
+    log.info("%s update %s (%s): %s, %d replies", incoming.channel, incoming.update_key,
+             incoming.kind.value, outcome, len(result.replies))
+    return result
 
 
 @router.post("/webhooks/telegram")

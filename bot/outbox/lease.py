@@ -24,7 +24,7 @@ ADVISORY_KEY = 0x6B6C6F6B  # "klok"
 
 def holder(db: Database) -> str | None:
     """Who holds the sender lease now, as seen from outside (`klokot-bot
-    doctor`): the holder's name on SQLite, the PostgreSQL backend's pid for the
+    doctor`, `/metrics`): the holder's name on SQLite, the PostgreSQL backend's pid for the
     advisory lock; None when nobody does (nothing is being sent)."""
     if db.is_sqlite:
         with db.read_session() as session:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from functools import partial
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.i18n import Catalogs, Translate, format_date, format_time
@@ -156,6 +156,12 @@ def _overdue_message(reference: str, t: Translate, locale: str) -> Reply:
 def overdue(session: Session, now: datetime) -> list[DocumentRequest]:
     return list(session.scalars(select(DocumentRequest).where(
         DocumentRequest.status.not_in(list(DECIDED)), DocumentRequest.due_at < now)))
+
+
+def count_overdue(session: Session, now: datetime) -> int:
+    """How many requests are past their deadline undecided (for /metrics)."""
+    return session.scalar(select(func.count()).select_from(DocumentRequest).where(
+        DocumentRequest.status.not_in(list(DECIDED)), DocumentRequest.due_at < now)) or 0
 
 
 def tell_overdue(session: Session, profile: Profile, catalogs: Catalogs,
