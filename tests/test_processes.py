@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.db import Database
-from bot.models import ComplaintPhoto, OutboxMessage, OutboxStatus, PhotoStatus
+from bot.models import ComplaintPhoto, InboundUpdate, OutboxMessage, OutboxStatus, PhotoStatus
 from tests.factories import make_pending_photo
 from tests.fakes._base import Call
 from tests.fakes.media_host import FakeMediaHost
@@ -86,6 +86,62 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def wait_until_serving(server: subprocess.Popen[bytes], base: str) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert server.poll() is None, server.stderr.read() if server.stderr else ""
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.2)
+
+
+def test_three_web_processes_and_a_worker_handle_each_update_once(
+        db: Database, tg: FakeTelegramAPI, data_dir: Path) -> None:
+    """The production shape (#15, item 7): three web processes behind a proxy and
+    one worker on PostgreSQL. Each update is posted to two of the web processes
+    at once, as a platform redelivering to another one would: each is handled
+    once, and each citizen gets one welcome."""
+    if db.is_sqlite:
+        pytest.skip("several web processes are for PostgreSQL")
+    env = env_for(db, tg, data_dir, OUTBOX_IN_WEB="false")
+    ports = [free_port() for _ in range(3)]
+    servers = [spawn(["serve", "--no-migrate", "--port", str(port)], env) for port in ports]
+    worker = spawn(["worker"], env)
+    bases = [f"http://127.0.0.1:{port}" for port in ports]
+    citizens = [7100 + i for i in range(30)]
+    try:
+        for server, base in zip(servers, bases, strict=True):
+            wait_until_serving(server, base)
+        headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+        with httpx.Client(timeout=30) as client:
+            for n, user in enumerate(citizens):
+                update = tg_command_update(5000 + n, user)
+                for base in (bases[n % 3], bases[(n + 1) % 3]):  # delivered twice
+                    assert client.post(f"{base}/webhooks/telegram", json=update,
+                                       headers=headers).status_code == 200
+        tg.wait_for(len(citizens), method="sendMessage", timeout=60)
+        deadline = time.monotonic() + 30
+        while True:  # until the worker has recorded every outcome
+            with db.read_session() as session:
+                statuses = Counter(session.scalars(select(OutboxMessage.status)))
+            if statuses.get(OutboxStatus.sent, 0) >= len(citizens) or \
+                    time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    finally:
+        stop([*servers, worker])
+    with db.read_session() as session:
+        handled = session.scalar(select(func.count()).select_from(InboundUpdate))
+    assert handled == len(citizens)
+    assert statuses == {OutboxStatus.sent: len(citizens)}  # one welcome each, all sent
+    welcomed = Counter(int(call.params["chat_id"]) for call in tg.delivered("sendMessage"))
+    assert welcomed == dict.fromkeys(citizens, 1)
 
 
 def test_serve_answers_a_webhook_and_sends_the_reply(db: Database, tg: FakeTelegramAPI,
