@@ -9,7 +9,6 @@ import logging
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -183,7 +182,7 @@ def test_serve_writes_json_lines_and_the_access_line_shares_the_request_id(
     the webhook's own line and uvicorn's access line carry the id the
     response's X-Request-ID header gives back."""
     from tests.test_processes import SECRET as PROCESS_SECRET
-    from tests.test_processes import env_for, free_port, stop
+    from tests.test_processes import env_for, free_port, stop, wait_until_serving
 
     port = free_port()
     env = env_for(db, tg, data_dir)
@@ -193,16 +192,7 @@ def test_serve_writes_json_lines_and_the_access_line_shares_the_request_id(
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert server.poll() is None, server.stdout.read() if server.stdout else ""
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
+        wait_until_serving(server, base)
         response = httpx.post(f"{base}/webhooks/telegram", json=tg_message_update(7, 4242, SAID),
                               headers={"X-Telegram-Bot-Api-Secret-Token": PROCESS_SECRET})
         assert response.status_code == 200

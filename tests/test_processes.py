@@ -89,6 +89,8 @@ def free_port() -> int:
 
 
 def wait_until_serving(server: subprocess.Popen[bytes], base: str) -> None:
+    """Until `serve` answers /healthz; what it printed, should it die first."""
+    output = server.stderr or server.stdout
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -96,7 +98,7 @@ def wait_until_serving(server: subprocess.Popen[bytes], base: str) -> None:
                 return
         except httpx.HTTPError:
             pass
-        assert server.poll() is None, server.stderr.read() if server.stderr else ""
+        assert server.poll() is None, output.read() if output else ""
         assert time.monotonic() < deadline, "server did not start"
         time.sleep(0.2)
 
@@ -150,16 +152,7 @@ def test_serve_answers_a_webhook_and_sends_the_reply(db: Database, tg: FakeTeleg
     server = spawn(["serve", "--port", str(port)], env_for(db, tg, data_dir))
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert server.poll() is None, server.stderr.read() if server.stderr else ""
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.2)
+        wait_until_serving(server, base)
         response = httpx.post(f"{base}/webhooks/telegram", json=tg_command_update(1, 4242),
                               headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})
         assert response.status_code == 200
