@@ -12,7 +12,8 @@ import io
 import os
 import re
 import string
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, time
 from functools import lru_cache
 from pathlib import Path
@@ -22,7 +23,24 @@ from babel.dates import format_date as babel_format_date
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
-LOCALES_DIR = Path(os.environ.get("KLOKOT_LOCALES_DIR", Path(__file__).parent.parent / "locales"))
+
+
+def locales_dir(environ: Mapping[str, str] = os.environ, source_tree: Path | None = None,
+                prefix: str = sys.prefix) -> Path:
+    """Where the .po files are: KLOKOT_LOCALES_DIR when set; else the source
+    tree's `locales/` (a checkout, `pip install -e`); else the copy a plain
+    `pip install` puts under `<prefix>/share/klokot-bot/locales` (pyproject's
+    data-files), so an installed program finds its translations by itself."""
+    if environ.get("KLOKOT_LOCALES_DIR"):
+        return Path(environ["KLOKOT_LOCALES_DIR"])
+    if source_tree is None:
+        source_tree = Path(__file__).resolve().parent.parent / "locales"
+    if source_tree.is_dir():
+        return source_tree
+    return Path(prefix) / "share" / "klokot-bot" / "locales"
+
+
+LOCALES_DIR = locales_dir()
 ALL_LOCALES = ("sr_Latn", "sr_Cyrl", "sq", "en")
 FALLBACK = "en"
 

@@ -35,7 +35,7 @@ SETTINGS = {name.upper() for name in Settings.model_fields}
 # the code still reads it, so this list cannot keep a name nobody reads.
 READ_ELSEWHERE = {
     "KLOKOT_DATA_DIR": bot.config,  # the defaults of DATABASE_URL and MEDIA_DIR
-    "KLOKOT_LOCALES_DIR": bot.i18n,  # the .po files, which pip does not install
+    "KLOKOT_LOCALES_DIR": bot.i18n,  # other .po files than the installed ones
     "FORWARDED_ALLOW_IPS": uvicorn.config,  # whose X-Forwarded-For uvicorn believes
 }
 LINE = re.compile(r"^(#?)([A-Z][A-Z0-9_]*)=(.*)$")

@@ -15,6 +15,7 @@ from bot.i18n import (
     Catalogs,
     format_date,
     locale_from_platform,
+    locales_dir,
     placeholders,
 )
 from bot.profile import get_profile
@@ -132,3 +133,26 @@ def test_every_staff_role_has_a_label() -> None:
 
     source = catalog("en")
     assert all(f"staff.role.{role.value}" in source for role in Role)
+
+
+def test_a_plain_pip_install_carries_every_catalog(tmp_path: Path) -> None:
+    """`pip install` (no source tree beside the program) used to leave the .po
+    files behind, and every message came out as its key: each catalog in
+    locales/ is a data file of the package, and an installed program looks for
+    it under its prefix."""
+    import tomllib
+
+    root = Path(__file__).resolve().parent.parent
+    data_files = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))[
+        "tool"]["setuptools"]["data-files"]
+    shipped = {Path(target) / Path(source).name
+               for target, sources in data_files.items() for source in sources}
+    on_disk = {Path("share/klokot-bot/locales") / path.relative_to(root / "locales")
+               for path in (root / "locales").rglob("*.po*")}
+    assert on_disk and shipped == on_disk
+
+    installed = locales_dir(environ={}, source_tree=tmp_path / "no-such-tree",
+                            prefix=str(tmp_path))
+    assert installed == tmp_path / "share" / "klokot-bot" / "locales"
+    assert locales_dir(environ={"KLOKOT_LOCALES_DIR": "/srv/l"}) == Path("/srv/l")
+    assert locales_dir(environ={}) == root / "locales"
