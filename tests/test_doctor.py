@@ -28,7 +28,7 @@ from tests.fakes.viber_api import FakeViberAPI
 
 PUBLIC = "https://bot.klokot.test"
 VIBER_TOKEN = "viber-doctor-token"
-SETTINGS = ("DATABASE_URL", "SECRET_KEY", "PUBLIC_URL", "DATA_DIR", "MEDIA_DIR",
+SETTINGS = ("DATABASE_URL", "SECRET_KEY", "SURVEY_KEY", "PUBLIC_URL", "DATA_DIR", "MEDIA_DIR",
             "TELEGRAM_BOT_TOKEN", "TELEGRAM_API_URL", "TELEGRAM_WEBHOOK_SECRET",
             "VIBER_AUTH_TOKEN", "VIBER_API_URL", "KLOKOT_DATA_DIR")
 
@@ -77,7 +77,8 @@ def install(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
         for name in SETTINGS:
             monkeypatch.delenv(name, raising=False)
         setup = Install(monkeypatch, capsys, tg, viber, db, data_dir, media_dir)
-        setup.set(DATABASE_URL=db.url, SECRET_KEY=secrets.token_urlsafe(32), PUBLIC_URL=PUBLIC,
+        setup.set(DATABASE_URL=db.url, SECRET_KEY=secrets.token_urlsafe(32),
+                  SURVEY_KEY=secrets.token_urlsafe(32), PUBLIC_URL=PUBLIC,
                   DATA_DIR=str(data_dir), MEDIA_DIR=str(media_dir),
                   TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_URL=tg.url,
                   TELEGRAM_WEBHOOK_SECRET="doctor-webhook-secret-0123",
@@ -96,7 +97,7 @@ def test_a_whole_installation_is_all_green(install: Install) -> None:
     code, out = install.doctor()
     assert code == 0, out
     assert failing(out) == []
-    for said in ("✓ SECRET_KEY is set", f"✓ PUBLIC_URL is {PUBLIC}",
+    for said in ("✓ SECRET_KEY is set", "✓ SURVEY_KEY is set", f"✓ PUBLIC_URL is {PUBLIC}",
                  "✓ the database is at the latest schema", "✓ the sender lease is held",
                  "✓ no message waits in the outbox", "✓ this machine's clock is within",
                  "✓ Telegram: the token belongs to @klokot_test_bot",
@@ -122,6 +123,19 @@ def test_a_missing_or_placeholder_secret_key(install: Install, key: str | None) 
     [line] = failing(out)
     assert "SECRET_KEY" in line
     assert "fix: set SECRET_KEY" in out
+
+
+def test_a_survey_key_known_only_to_this_machine(install: Install) -> None:
+    """A survey key generated into the data directory is lost with the machine:
+    a second web machine, or a restore elsewhere, would let everyone answer
+    every open survey again."""
+    install.set(SURVEY_KEY=None)
+    (install.data_dir / "survey_key").write_text(secrets.token_urlsafe(48))
+    code, out = install.doctor()
+    assert code == 1
+    [line] = failing(out)
+    assert f"SURVEY_KEY is not set (a key generated into {install.data_dir / 'survey_key'}" in line
+    assert f"fix: set SURVEY_KEY to the content of {install.data_dir / 'survey_key'}" in out
 
 
 def test_an_http_public_url(install: Install) -> None:

@@ -64,20 +64,30 @@ def skip(text_: str) -> Finding:
 # --- settings -----------------------------------------------------------------
 
 def check_secret_key(settings: Settings) -> Finding:
-    key = settings.secret_key
-    generate = ("set SECRET_KEY in the environment file to a random value, e.g. the output of "
+    return _check_key(settings.secret_key, "SECRET_KEY", settings.data_dir / "secret_key",
+                      "links already sent stay valid and every process signs with the same key")
+
+
+def check_survey_key(settings: Settings) -> Finding:
+    """A generated survey key lives on one machine: a second web machine, or a
+    restore onto a new one, would not recognise who already answered and let
+    everyone answer every open survey again."""
+    return _check_key(settings.survey_key, "SURVEY_KEY", settings.data_dir / "survey_key",
+                      "every machine recognises who already answered an open survey")
+
+
+def _check_key(key: str | None, name: str, kept: Path, why_keep: str) -> Finding:
+    generate = (f"set {name} in the environment file to a random value, e.g. the output of "
                 "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'")
     if not key:
-        kept = settings.data_dir / "secret_key"
         if kept.exists():
-            return fail(f"SECRET_KEY is not set (a key generated into {kept} is used, "
+            return fail(f"{name} is not set (a key generated into {kept} is used, "
                         "which only this machine knows)",
-                        f"set SECRET_KEY to the content of {kept}, so links already sent "
-                        "stay valid and every process signs with the same key")
-        return fail("SECRET_KEY is not set", generate)
+                        f"set {name} to the content of {kept}, so {why_keep}")
+        return fail(f"{name} is not set", generate)
     if key in PLACEHOLDER_SECRETS or len(key) < 16:
-        return fail("SECRET_KEY is a placeholder or shorter than 16 characters", generate)
-    return ok("SECRET_KEY is set")
+        return fail(f"{name} is a placeholder or shorter than 16 characters", generate)
+    return ok(f"{name} is set")
 
 
 def check_public_url(settings: Settings) -> Finding:
@@ -282,6 +292,7 @@ def _webhook_findings(name: str, status: WebhookStatus, settings: Settings,
 def run_checks(settings: Settings) -> list[Finding]:
     findings = [
         _guarded("SECRET_KEY", lambda: check_secret_key(settings)),
+        _guarded("SURVEY_KEY", lambda: check_survey_key(settings)),
         _guarded("PUBLIC_URL", lambda: check_public_url(settings)),
         _guarded("DATA_DIR", lambda: check_directory("DATA_DIR", settings.data_dir)),
         _guarded("MEDIA_DIR", lambda: check_directory("MEDIA_DIR", settings.media_dir)),
