@@ -11,10 +11,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DATA_DIR = Path(os.environ.get("KLOKOT_DATA_DIR", "data"))
+DATA_DIR = Path("data")  # relative to the working directory, as `make run` wants
 # Values found in templates and tutorials; a server started with one of them
 # would sign with a key the whole internet knows.
 PLACEHOLDER_SECRETS = frozenset({"changeme", "change-me", "secret", "CHANGE_ME", "your-secret-key"})
@@ -35,7 +35,11 @@ class Settings(BaseSettings):
     metrics_token: str | None = None
     profile_path: Path | None = None
     media_dir: Path = DATA_DIR / "media"
-    data_dir: Path = DATA_DIR
+    # One directory moves everything kept on disk: the keys, and the defaults of
+    # DATABASE_URL (its klokot.db) and MEDIA_DIR (its media/). KLOKOT_DATA_DIR is
+    # the old name, still read.
+    data_dir: Path = Field(default=DATA_DIR,
+                           validation_alias=AliasChoices("data_dir", "klokot_data_dir"))
     outbox_in_web: bool = True
 
     telegram_bot_token: str | None = None
@@ -92,6 +96,15 @@ class Settings(BaseSettings):
     # "text" (one line for a person) or "json" (one JSON object per line, for
     # a log shipper); either way each line inside a request carries its id.
     log_format: Literal["text", "json"] = "text"
+
+    @model_validator(mode="after")
+    def _defaults_inside_the_data_directory(self) -> Settings:
+        """DATABASE_URL and MEDIA_DIR left unset live in DATA_DIR, wherever it is."""
+        if "database_url" not in self.model_fields_set:
+            self.database_url = f"sqlite:///{self.data_dir / 'klokot.db'}"
+        if "media_dir" not in self.model_fields_set:
+            self.media_dir = self.data_dir / "media"
+        return self
 
     @property
     def is_sqlite(self) -> bool:

@@ -34,7 +34,6 @@ SETTINGS = {name.upper() for name in Settings.model_fields}
 # Read outside Settings, each by the code named: the test below checks that
 # the code still reads it, so this list cannot keep a name nobody reads.
 READ_ELSEWHERE = {
-    "KLOKOT_DATA_DIR": bot.config,  # the defaults of DATABASE_URL and MEDIA_DIR
     "KLOKOT_LOCALES_DIR": bot.i18n,  # other .po files than the installed ones
     "FORWARDED_ALLOW_IPS": uvicorn.config,  # whose X-Forwarded-For uvicorn believes
 }
@@ -139,7 +138,7 @@ def unit(name: str) -> str:
 
 
 def test_the_units_share_one_environment_file_user_and_data_directory() -> None:
-    data_dir = dict((n, v) for _, n, v in env_lines())["KLOKOT_DATA_DIR"]
+    data_dir = dict((n, v) for _, n, v in env_lines())["DATA_DIR"]
     for name in ("klokot-bot-web@.service", "klokot-bot-worker.service",
                  "klokot-bot-backup.service"):
         text = unit(name)
