@@ -24,7 +24,6 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 
-
 def locales_dir(environ: Mapping[str, str] = os.environ, source_tree: Path | None = None,
                 prefix: str = sys.prefix) -> Path:
     """Where the .po files are: KLOKOT_LOCALES_DIR when set; else the source
