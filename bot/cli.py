@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from bot import logs
 from bot.config import Settings, get_settings
@@ -293,7 +295,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The terminal chat is for people: only warnings interrupt the conversation.
     logs.configure("WARNING" if args.command == "chat" else settings.log_level,
                    "text" if args.command == "chat" else settings.log_format)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except (OperationalError, InterfaceError) as exc:
+        # The first thing an operator runs (`migrate`) with a mistyped password
+        # or a stopped server: say which database and why, no traceback.
+        where = make_url(settings.database_url).render_as_string(hide_password=True)
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        print(f"klokot-bot: cannot use the database {where}: {reason}", file=sys.stderr)
+        print("klokot-bot: check DATABASE_URL and that the database server is running "
+              "(klokot-bot doctor names what else is wrong)", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -49,3 +49,18 @@ def test_staff_command_line(db: Database, tmp_path: Path) -> None:
     assert actions == ["account.create", "account.create", "account.password",
                        "account.disable"]
     assert who == {"(command line)"}
+
+
+def test_a_database_that_cannot_be_reached_is_named_without_a_traceback(tmp_path: Path) -> None:
+    """Walking the recipe, `klokot-bot migrate` with a role that did not exist
+    printed sixty lines of SQLAlchemy traceback."""
+    url = "postgresql+psycopg://klokot:the-password@127.0.0.1:1/klokot"  # nothing listens on 1
+    env = {**os.environ, "DATABASE_URL": url, "KLOKOT_DATA_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "bot.cli", "migrate"], capture_output=True,
+                          text=True, env=env, timeout=60)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "cannot use the database postgresql+psycopg://klokot:***@127.0.0.1:1/klokot: " \
+           "connection failed" in done.stderr
+    assert "the-password" not in done.stderr
+    assert "check DATABASE_URL" in done.stderr
