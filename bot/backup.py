@@ -324,6 +324,22 @@ def _check_empty_media(media_dir: Path) -> None:
                             "an empty (or not yet existing) media directory")
 
 
+# Extraction filters came with Python 3.11.4 (and 3.12); Debian 12 ships 3.11.2,
+# where `extractall(filter=...)` is a TypeError. There the members are checked
+# by hand to the same effect for what a backup holds: plain files and folders
+# inside the target, nothing else.
+TAR_HAS_FILTERS = hasattr(tarfile, "data_filter")
+
+
+def _plain_members(archive: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
+    for member in archive:
+        parts = Path(member.name).parts
+        if member.name.startswith("/") or ".." in parts or not (member.isfile() or member.isdir()):
+            raise tarfile.TarError(f"{member.name!r} is not a plain file inside the archive")
+        member.mode &= 0o755  # no set-id bits, nothing writable by others
+        yield member
+
+
 @contextmanager
 def _unpacked_media(directory: Path, media_dir: Path) -> Iterator[Path]:
     """The media archive unpacked beside MEDIA_DIR (not yet visible there)."""
@@ -333,7 +349,10 @@ def _unpacked_media(directory: Path, media_dir: Path) -> Iterator[Path]:
     try:
         try:
             with tarfile.open(directory / MEDIA_FILE) as archive:
-                archive.extractall(staging, filter="data")
+                if TAR_HAS_FILTERS:
+                    archive.extractall(staging, filter="data")
+                else:
+                    archive.extractall(staging, members=_plain_members(archive))
         except (tarfile.TarError, OSError) as exc:
             raise BackupRefused(f"cannot unpack {directory / MEDIA_FILE}: {exc}") from None
         yield staging
