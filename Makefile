@@ -54,6 +54,7 @@ lint: $(STAMP)  ## ruff, mypy, and the import contracts of docs/architecture.md
 typecheck: lint
 
 bench: $(STAMP)  ## benchmarks: timings live here, never in tests
+	$(BIN)/pip install --quiet -e ".[test,bench]"
 	$(BIN)/python -m bench
 
 catalogs: $(STAMP)  ## regenerate locales/messages.pot from the English catalog

@@ -20,6 +20,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_until_healthy(base: str, seconds: float = 120.0) -> None:
+    """Until the server at `base` answers /healthz with 200 (or the time is up)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+
+
 @contextmanager
 def serving(env: dict[str, str], stderr: IO[str] | None = None
             ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
@@ -30,12 +42,7 @@ def serving(env: dict[str, str], stderr: IO[str] | None = None
                               env=env, stderr=stderr)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(150):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+        wait_until_healthy(base)
         yield base, server
     finally:
         server.send_signal(signal.SIGTERM)

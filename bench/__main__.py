@@ -1,7 +1,9 @@
 """`make bench`: (1) how fast the bot accepts Telegram updates, measured like
-a platform would see it — a real `klokot-bot serve` on SQLite, one worker,
-updates posted over HTTP by concurrent clients, replies left to the sender
-(here pointed at a local fake Bot API); (2) broadcast efficiency — a notice
+a platform would see it — a real `klokot-bot serve` on SQLite (and on
+PostgreSQL when TEST_DATABASE_URL is set), updates posted over HTTP by
+concurrent clients, replies left to the sender (pointed at a local fake Bot
+API) — beside two anchors under the same load: bare aiogram 3 and
+python-telegram-bot echo bots behind FastAPI (bench/anchors.py); (2) broadcast efficiency — a notice
 to thousands of subscribers through `klokot-bot worker` against a fake API
 that enforces the rate limit (bench/broadcast.py); (3) webhook latency
 during a flood of sign-ins (bench/signin_flood.py). `python -m bench db-restart`
@@ -12,23 +14,52 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext, suppress
+from dataclasses import dataclass
 
 import httpx
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
-from bench import serving
+from bench import free_port, serving, wait_until_healthy
 from tests.fakes.telegram_api import FakeTelegramAPI, tg_message_update
 
 SECRET = "bench-webhook-secret-0123456789"
 
 
-async def post_updates(base: str, total: int, users: int, concurrency: int) -> float:
+@dataclass
+class Load:
+    """What one run of the load gave: seconds, per-request latencies, non-2xx."""
+
+    elapsed: float
+    latencies: list[float]
+    failures: int
+    client_cpu: float  # seconds of CPU the load generator (this process) used
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.elapsed
+
+    def percentile(self, share: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(share * len(ordered)))] * 1000
+
+
+async def post_updates(base: str, total: int, users: int, concurrency: int,
+                       first_id: int = 10_000) -> Load:
+    """`total` text updates from `users` citizens over `concurrency`
+    keep-alive connections, as fast as they are answered."""
     headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(total):
         queue.put_nowait(i)
+    latencies: list[float] = []
     failures = 0
 
     async def client() -> None:
@@ -36,16 +67,16 @@ async def post_updates(base: str, total: int, users: int, concurrency: int) -> f
         async with httpx.AsyncClient(base_url=base, timeout=30) as http:
             while not queue.empty():
                 i = queue.get_nowait()
-                update = tg_message_update(10_000 + i, 1 + i % users, f"hello {i}")
+                update = tg_message_update(first_id + i, 1 + i % users, f"hello {i}")
+                sent = time.perf_counter()
                 response = await http.post("/webhooks/telegram", json=update, headers=headers)
-                failures += response.status_code != 200
+                latencies.append(time.perf_counter() - sent)
+                failures += not 200 <= response.status_code < 300
 
+    cpu = time.process_time()
     started = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(concurrency)))
-    elapsed = time.perf_counter() - started
-    if failures:
-        print(f"  {failures} updates were not answered 200")
-    return elapsed
+    return Load(time.perf_counter() - started, latencies, failures, time.process_time() - cpu)
 
 
 def main() -> None:
@@ -78,23 +109,123 @@ def main() -> None:
         signin_flood(threads=args.signin_threads, limited=args.limited)
 
 
+@contextmanager
+def anchor(framework: str, tg: FakeTelegramAPI) -> Iterator[str]:
+    """A bare echo bot (bench/anchors.py) on a free port, once it answers."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "bench.anchors", framework, "--port",
+                                str(port), "--api", tg.url, "--token", tg.token])
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(base)
+        yield base
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@contextmanager
+def postgres_database(url: str) -> Iterator[str]:
+    """A database of its own on TEST_DATABASE_URL's server, dropped afterwards."""
+    name = f"bench_{os.getpid()}"
+    server = make_url(url)
+    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def anchor_replies(tg: FakeTelegramAPI, expected: int, what: str) -> None:
+    """An echo bot answers each update once."""
+    with suppress(AssertionError):  # a timeout: the count below says what is missing
+        tg.wait_for(expected, method="sendMessage", timeout=600)
+    time.sleep(1.0)  # a reply sent twice would arrive by now
+    sent = len(tg.delivered("sendMessage"))
+    if sent != expected:
+        sys.exit(f"{what}: {sent} replies reached the fake Bot API, {expected} expected")
+
+
+def bot_replies(tg: FakeTelegramAPI, url: str, updates: int, what: str) -> float:
+    """Seconds until the outbox is empty; exits non-zero when an update was not
+    recorded once, or a queued reply did not reach the fake Bot API exactly once
+    (speed never costs a guarantee)."""
+    engine = create_engine(url)
+    started = time.perf_counter()
+    try:
+        for _ in range(6000):
+            with engine.connect() as connection:
+                waiting = connection.scalar(text(
+                    "SELECT count(*) FROM outbox_message WHERE status IN ('queued', 'sending')"))
+            if not waiting:
+                break
+            time.sleep(0.1)
+        drained = time.perf_counter() - started
+        time.sleep(1.0)  # a reply sent twice would arrive by now
+        with engine.connect() as connection:
+            handled = connection.scalar(text("SELECT count(*) FROM inbound_update"))
+            queued = connection.scalar(text("SELECT count(*) FROM outbox_message"))
+            sent = connection.scalar(text(
+                "SELECT count(*) FROM outbox_message WHERE status = 'sent'"))
+    finally:
+        engine.dispose()
+    delivered = len(tg.delivered("sendMessage"))
+    if handled != updates or sent != queued or delivered != sent:
+        sys.exit(f"{what}: {updates} updates posted, {handled} recorded; {queued} replies "
+                 f"queued, {sent} sent, {delivered} reached the fake Bot API")
+    return drained
+
+
 def intake(args: argparse.Namespace) -> None:
-    with tempfile.TemporaryDirectory() as tmp, FakeTelegramAPI() as tg:
-        env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp}/bench.db",
-               "KLOKOT_DATA_DIR": tmp, "TELEGRAM_BOT_TOKEN": tg.token,
-               "TELEGRAM_API_URL": tg.url, "TELEGRAM_WEBHOOK_SECRET": SECRET,
-               "LOG_LEVEL": "WARNING", "TELEGRAM_CHAT_BURST": "100"}
-        with serving(env) as (base, _):
-            elapsed = asyncio.run(post_updates(base, args.updates, args.users, args.concurrency))
-            rate = args.updates / elapsed
-            print(f"webhook intake, SQLite, 1 worker: {args.updates} updates from {args.users} "
-                  f"users in {elapsed:.2f} s = {rate:.0f} updates/s "
-                  f"(reference: a bare aiogram echo bot behind FastAPI, about 600/s here)")
-            started = time.perf_counter()
-            tg.wait_for(args.updates, method="sendMessage", timeout=600)
-            drained = time.perf_counter() - started
-            print(f"replies delivered by the sender to the fake Bot API "
-                  f"{drained:.2f} s after the last update was accepted")
+    """The same load on the two anchors and on the bot (SQLite; PostgreSQL when
+    TEST_DATABASE_URL is set), each against its own fake Bot API."""
+    print(f"webhook intake: {args.updates} Telegram text updates from {args.users} citizens, "
+          f"{args.concurrency} connections, load from this process (httpx)")
+    results: dict[str, Load] = {}
+    for framework in ("aiogram", "ptb"):
+        with FakeTelegramAPI() as tg, anchor(framework, tg) as base:
+            asyncio.run(post_updates(base, 200, args.users, args.concurrency, first_id=1))
+            tg.wait_for(200, method="sendMessage", timeout=120)
+            tg.reset()
+            results[f"{framework} echo"] = load = asyncio.run(
+                post_updates(base, args.updates, args.users, args.concurrency))
+            anchor_replies(tg, args.updates, f"{framework} echo")
+    shapes: list[tuple[str, str | None]] = [("klokot-bot, SQLite", None)]
+    if os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql"):
+        shapes.append(("klokot-bot, PostgreSQL", os.environ["TEST_DATABASE_URL"]))
+    for name, server_url in shapes:
+        with tempfile.TemporaryDirectory() as tmp, FakeTelegramAPI() as tg, \
+                (postgres_database(server_url) if server_url else nullcontext(
+                    f"sqlite:///{tmp}/bench.db")) as url:
+            env = {**os.environ, "DATABASE_URL": url, "DATA_DIR": tmp,
+                   "TELEGRAM_BOT_TOKEN": tg.token, "TELEGRAM_API_URL": tg.url,
+                   "TELEGRAM_WEBHOOK_SECRET": SECRET, "LOG_LEVEL": "WARNING",
+                   "TELEGRAM_CHAT_BURST": "100"}
+            with serving(env) as (base, _):
+                results[name] = load = asyncio.run(
+                    post_updates(base, args.updates, args.users, args.concurrency))
+                drained = bot_replies(tg, url, args.updates, name)
+                print(f"  {name}: replies all delivered {drained:.2f} s after the last update")
+    failed = False
+    print(f"{'':24} {'updates/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'load CPU s':>10} "
+          f"{'× aiogram':>10} {'× ptb':>7}")
+    for name, load in results.items():
+        failed |= load.failures > 0
+        print(f"{name:24} {load.rate:10.0f} {load.percentile(0.5):8.1f} "
+              f"{load.percentile(0.99):8.1f} {load.client_cpu:10.1f} "
+              f"{load.rate / results['aiogram echo'].rate:10.2f} "
+              f"{load.rate / results['ptb echo'].rate:7.2f}"
+              + (f"  ({load.failures} not 2xx)" if load.failures else ""))
+    if failed:
+        sys.exit("some updates were not answered 2xx")
 
 
 if __name__ == "__main__":
