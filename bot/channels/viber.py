@@ -145,23 +145,36 @@ def _width(label: str) -> int:
 def _row_sizes(count: int, columns: int) -> list[int]:
     """`count` buttons of `columns` each, as rows whose sizes divide 6 (so each
     row fills the grid with buttons of one width), as even as possible: 15
-    time slots are five rows of three, a 1–5 scale rows of three and two."""
+    time slots are five rows of three. Values of a scale (one column each)
+    keep their order in rows of up to six, the middle ones a little wider
+    when six does not divide them (`_spread`): 1–5 is one row."""
     for per_row in (6, 3, 2, 1):
         if per_row * columns > GRID_COLUMNS:
             continue
         rows = -(-count // per_row)
         base, extra = divmod(count, rows)
         sizes = [base + 1] * extra + [base] * (rows - extra)
-        if all(GRID_COLUMNS % size == 0 for size in sizes):
+        if columns == 1 or all(GRID_COLUMNS % size == 0 for size in sizes):
             return sizes
     return [1] * count
 
 
+def _spread(count: int) -> list[int]:
+    """6 columns among `count` buttons: evenly, the rest to the middle ones."""
+    base, rest = divmod(GRID_COLUMNS, count)
+    widths = [base] * count
+    middle = (count - rest) // 2
+    for index in range(middle, middle + rest):
+        widths[index] += 1
+    return widths
+
+
 def _merge_key(row: list[Button]) -> tuple[str, int] | None:
     """Rows a flow cut for Telegram (four time slots, six scale values, two
-    languages) are one list to Viber: consecutive rows of several buttons with
-    the same payload prefix and label width are laid out again together."""
-    if len(row) < 2:
+    languages) are one list to Viber: a row of several buttons and the rows
+    after it with the same payload prefix and label width are laid out again
+    together."""
+    if not row:
         return None
     prefixes = {split_payload(b.payload)[0] for b in row}
     if len(prefixes) != 1 or prefixes == {"nav"}:
@@ -177,9 +190,10 @@ def _grid(reply: Reply) -> list[list[dict[str, Any]]]:
         key = _merge_key(row)
         if key is not None and key == last_key:
             groups[-1].extend(row)
-        elif row:
+            continue
+        if row:
             groups.append(list(row))
-        last_key = key
+        last_key = key if len(row) > 1 else None  # a grid starts with a row of several
     rows: list[list[dict[str, Any]]] = []
     if reply.request in ("contact", "location"):
         rows.append([_key(reply.request_label or reply.request, f"req:{reply.request}",
@@ -189,8 +203,9 @@ def _grid(reply: Reply) -> list[list[dict[str, Any]]]:
         columns = max(_width(b.label) for b in group)
         start = 0
         for size in _row_sizes(len(group), columns):
-            rows.append([_key(b.label, b.payload, GRID_COLUMNS // size)
-                         for b in group[start:start + size]])
+            rows.append([_key(b.label, b.payload, width)
+                         for b, width in zip(group[start:start + size], _spread(size),
+                                             strict=True)])
             start += size
     return rows
 
@@ -264,7 +279,8 @@ def render_messages(reply: Reply, sender: dict[str, str]) -> list[dict[str, Any]
     """The bodies of the send_message calls one reply takes (without the
     receiver): a file goes alone — Viber's file messages carry no text —
     and its caption follows as a text message, with the keyboard. A later
-    page of a long keyboard goes as a keyboard on its own."""
+    page of a long keyboard comes under a short "More… (2/3)", not the whole
+    question again."""
     keyboard = render_keyboard(reply)
     level = api_level(keyboard)
     bodies: list[dict[str, Any]] = []
@@ -275,11 +291,12 @@ def render_messages(reply: Reply, sender: dict[str, str]) -> list[dict[str, Any]
         bodies.append(vmessages.FileMessage(
             media=file_link(reply.file.url, file_name), size=size, file_name=file_name,
             min_api_version=1).to_dict())
-    if reply.page and keyboard is not None and not bodies:
-        bodies.append(vmessages.KeyboardMessage(keyboard=keyboard,
-                                                min_api_version=level).to_dict())
-    elif reply.text or keyboard is not None or not bodies:
-        bodies.append(vmessages.TextMessage(text=reply.text, keyboard=keyboard,
+    text = reply.text
+    count = len(pages(reply))
+    if reply.page % max(1, count) and not bodies:
+        text = f"{reply.more_label or '…'} ({reply.page % count + 1}/{count})"
+    if text or keyboard is not None or not bodies:
+        bodies.append(vmessages.TextMessage(text=text, keyboard=keyboard,
                                             min_api_version=level).to_dict())
     return [{"sender": sender, **body} for body in bodies]
 

@@ -137,13 +137,13 @@ def redeliver_plain(
     ).one_or_none()
     if row is None:
         return None
-    marked = session.execute(
+    result = session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id == row.id, OutboxMessage.status == OutboxStatus.sent)
         .values(status=OutboxStatus.failed,
                 last_error=f"the platform could not show it: {reason or 'no reason given'}"[:2000])
-    ).rowcount
-    if not marked:
+    )
+    if not int(getattr(result, "rowcount", 0) or 0):
         return None
     failed = Reply.from_json(row.body)
     labels = [button.label for line in failed.buttons for button in line]
