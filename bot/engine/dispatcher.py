@@ -128,12 +128,12 @@ class Engine:
                         UPDATES_DUPLICATE.labels(msg.channel).inc()
                         return HandleResult(duplicate=True)
                     return HandleResult()
+                if msg.kind is Kind.undelivered:
+                    return self._undelivered(session, msg, now)
                 account, citizen, conversation = self._load(session, msg, now)
                 if self._record_once(session, msg, InboundStatus.handled, account.id) is None:
                     UPDATES_DUPLICATE.labels(msg.channel).inc()
                     return HandleResult(duplicate=True)
-                if msg.kind is Kind.undelivered:  # not the citizen writing: no _touch
-                    return self._undelivered(session, account, citizen, msg, now)
                 self._touch(account, citizen, msg, now)
                 if not msg.handled_kinds:
                     self._platform_event(account, msg, now)
@@ -246,10 +246,19 @@ class Engine:
         )
         return account
 
-    def _undelivered(self, session: Session, account: ChannelAccount, citizen: Citizen,
-                     msg: Incoming, now: datetime) -> HandleResult:
+    def _undelivered(self, session: Session, msg: Incoming, now: datetime) -> HandleResult:
         """The platform could not show one of our messages: it is sent again
-        without its keyboard, the buttons listed to be typed."""
+        without its keyboard, the buttons listed to be typed. Not the citizen
+        writing: nobody is created, and their last message stays the last."""
+        account = self._find_account(session, msg)
+        status = InboundStatus.handled if account is not None else InboundStatus.ignored
+        if self._record_once(session, msg, status,
+                             account.id if account is not None else None) is None:
+            UPDATES_DUPLICATE.labels(msg.channel).inc()
+            return HandleResult(duplicate=True)
+        citizen = session.get(Citizen, account.citizen_id) if account is not None else None
+        if account is None or citizen is None:
+            return HandleResult()
         locale = citizen.language or self.profile.default_locale
         row = redeliver_plain(session, account, msg.payload or "", msg.text,
                               self.catalogs.gettext(locale, "keyboard.type_answer"),

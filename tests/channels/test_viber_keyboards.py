@@ -346,9 +346,13 @@ async def test_a_rejected_keyboard_is_sent_again_as_plain_text(bench: Bench, vib
     parsed = create_request(event)  # what viberbot reads in Viber's callback
     assert isinstance(parsed, ViberFailedRequest) and parsed.message_token == token
 
+    with bench.runtime.db.read_session() as session:
+        last_wrote = session.scalars(select(ChannelAccount)).one().last_inbound_at
     await post(bench, event)
     await bench.deliver()
     with bench.runtime.db.read_session() as session:
+        # Viber's callback is not the citizen writing: their 24-hour session is theirs
+        assert session.scalars(select(ChannelAccount)).one().last_inbound_at == last_wrote
         rows = session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
         failed = next(r for r in rows if r.provider_message_id == str(token))
         assert failed.status is OutboxStatus.failed
@@ -376,6 +380,7 @@ async def test_a_failed_callback_for_an_unknown_message_changes_nothing(
     assert viber.delivered("send_message") == []
     with bench.runtime.db.read_session() as session:
         assert session.scalars(select(OutboxMessage)).all() == []
+        assert session.scalars(select(ChannelAccount)).all() == []  # nobody made up
 
 
 def test_only_a_button_step_hides_the_input_field(db: Database) -> None:
