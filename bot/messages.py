@@ -28,6 +28,9 @@ class Kind(enum.StrEnum):
     blocked = "blocked"  # the user blocked the bot / unsubscribed
     unblocked = "unblocked"  # the user came back (Viber subscribed, Telegram unblock)
     ignored = "ignored"  # a delivery receipt, an edit: recorded, not handled
+    # The platform could not show one of our messages (Viber's `failed`
+    # callback): `payload` is its message id there, `text` the reason given.
+    undelivered = "undelivered"
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,7 @@ class Incoming:
 
     @property
     def handled_kinds(self) -> bool:
-        return self.kind not in {Kind.blocked, Kind.unblocked, Kind.ignored}
+        return self.kind not in {Kind.blocked, Kind.unblocked, Kind.ignored, Kind.undelivered}
 
 
 @dataclass(frozen=True)
@@ -101,19 +104,37 @@ class FileRef:
     mime_type: str | None = None
 
 
+# Reply fields stored only when they differ from their default, so that the
+# bodies of ordinary messages stay as they were.
+_OPTIONAL = {"free_text": True, "page": 0, "more_label": None}
+
+
 @dataclass
 class Reply:
     """One outbound message. `request` asks the platform for a contact or a
-    location with a one-tap button labelled `request_label`."""
+    location with a one-tap button labelled `request_label`.
+
+    Hints a channel may use or ignore: `free_text=False` says only a button
+    makes sense at this step (Viber hides its input field); `page` is which
+    page of a keyboard too long for the platform to show (Viber's 12 rows),
+    and `more_label` the label of the button that turns to the next one, in
+    the reader's language."""
 
     text: str
     buttons: list[list[Button]] = field(default_factory=list)
     request: str | None = None  # "contact" | "location"
     request_label: str | None = None
     file: FileRef | None = None
+    free_text: bool = True
+    page: int = 0
+    more_label: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        for name, default in _OPTIONAL.items():
+            if data[name] == default:
+                del data[name]
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Reply:
@@ -125,6 +146,9 @@ class Reply:
             request=data.get("request"),
             request_label=data.get("request_label"),
             file=file,
+            free_text=bool(data.get("free_text", True)),
+            page=int(data.get("page") or 0),
+            more_label=data.get("more_label"),
         )
 
 

@@ -48,7 +48,7 @@ def mydata(ctx: Context) -> None:
                     documents=counts["document_requests"], complaints=counts["complaints"],
                     received=counts["messages_received"], sent=counts["messages_sent"],
                     days=ctx.profile.retention_days))
-    ctx.reply(ctx.t("mydata.file_caption"), file=file)
+    ctx.reply(ctx.t("mydata.file_caption"), [ctx.menu_row()], file=file)
 
 
 @router.command("forget")

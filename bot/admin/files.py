@@ -43,6 +43,16 @@ def _requester_erased(session: Session, file: DocumentFile) -> bool:
         .where(DocumentRequest.id == file.request_id)) is True
 
 
+@router.get("/files/{token}/{file_name}")
+def download_named(token: Annotated[str, PathParam(max_length=200)],
+                   file_name: Annotated[str, PathParam(max_length=255)],
+                   session: SessionDep, runtime: RuntimeDep) -> FileResponse:
+    """The same file, with its name at the end of the link: Viber asks for
+    a name with its extension there. The name is not checked: the token
+    alone says which file it is."""
+    return download(token, session, runtime)
+
+
 @router.get("/files/{token}")
 def download(token: Annotated[str, PathParam(max_length=200)], session: SessionDep,
              runtime: RuntimeDep) -> FileResponse:

@@ -12,6 +12,7 @@ import logging
 import os
 import re
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from viberbot.api import messages as vmessages
@@ -20,17 +21,16 @@ from bot.channels import viber_event as schema
 from bot.channels.base import MediaRefused, RateLimits, SendResult, WebhookStatus
 from bot.channels.boundary import Refused, validate
 from bot.channels.media_hosts import MediaHosts, fetch_allowed
-from bot.messages import Contact, Incoming, Kind, Location, Media, Reply
+from bot.messages import Button, Contact, Incoming, Kind, Location, Media, Reply, split_payload
 
 log = logging.getLogger(__name__)
 CHANNEL = "viber"
-MIN_API_VERSION = 3  # share-phone buttons need 3
 # Our button payloads (`prefix:argument`, no spaces). Viber reply buttons send
 # their ActionBody back as a text message; this tells them from typed text.
 PAYLOAD_RE = re.compile(r"^[a-z][a-z0-9_]*:[^\s]*$")
-# The events the bot acts on; delivered, seen, failed, webhook and newer ones
-# are acknowledged and ignored.
-_READ_EVENTS = {"message", "conversation_started", "subscribed", "unsubscribed"}
+# The events the bot acts on; delivered, seen, webhook and newer ones are
+# acknowledged and ignored.
+_READ_EVENTS = {"message", "conversation_started", "subscribed", "unsubscribed", "failed"}
 _BLOCKED_STATUSES = {5, 6}  # receiverNotRegistered, notSubscribed
 _RETRY_STATUSES = {12}  # tooManyRequests
 _TRANSIENT_STATUSES = {2, 7, 8, 9, 10, 11, 13}  # auth, internal, rate or temporary errors
@@ -58,6 +58,11 @@ def parse_callback(data: dict[str, Any]) -> Incoming:
         return Incoming(channel=CHANNEL, user_id="", chat_id="", kind=Kind.ignored,
                         update_key=key, raw=data)
     what = f"Viber {event} callback"
+    if event == "failed":  # Viber could not show our message (a keyboard it rejected)
+        failed: schema.FailedEvent = validate(schema.FailedEvent, data, what)
+        return Incoming(channel=CHANNEL, user_id=failed.user_id, chat_id=failed.user_id,
+                        kind=Kind.undelivered, update_key=key, raw=data,
+                        payload=str(envelope.message_token or ""), text=failed.desc)
     if event == "unsubscribed":
         left: schema.UnsubscribedEvent = validate(schema.UnsubscribedEvent, data, what)
         return Incoming(channel=CHANNEL, user_id=left.user_id, chat_id=left.user_id,
@@ -112,42 +117,194 @@ def sent_at_ms(data: dict[str, Any]) -> int:
     return int(data["timestamp"])
 
 
-def render_keyboard(reply: Reply) -> dict[str, Any] | None:
-    """Buttons as a Viber custom keyboard; silent so payloads don't show."""
+# Viber's keyboard grid (REST bot API, "Keyboards"): 6 columns a row; the
+# app lays buttons out in order, so every row must add up to 6 or the next
+# row's buttons move up into it. At most 12 rows fit a portrait screen; a
+# button's text is at most 250 characters.
+GRID_COLUMNS = 6
+MAX_ROWS = 12
+MAX_BUTTONS = 24  # kept well under what Viber takes (rows × columns): one screen
+TEXT_MAX_LABEL = 250
+PAGE_PREFIX = "more"  # our "More…" button: `more:<page>` (the engine turns the page)
+# The API level each feature we use needs; a message says the highest it uses
+# in `min_api_version` (clients below it are asked to update Viber).
+API_LEVELS = {"keyboard": 1, "share-phone": 3, "location-picker": 3,
+              "InputFieldState": 4, "Silent": 4}
+# How many columns a label needs to be read whole, by its length: digits of a
+# scale in one, times and short words in two, most labels in three.
+_WIDTH_BY_LENGTH = ((3, 1), (10, 2), (18, 3))
+
+
+def _width(label: str) -> int:
+    for longest, columns in _WIDTH_BY_LENGTH:
+        if len(label) <= longest:
+            return columns
+    return GRID_COLUMNS
+
+
+def _row_sizes(count: int, columns: int) -> list[int]:
+    """`count` buttons of `columns` each, as rows whose sizes divide 6 (so each
+    row fills the grid with buttons of one width), as even as possible: 15
+    time slots are five rows of three. Values of a scale (one column each)
+    keep their order in rows of up to six, the middle ones a little wider
+    when six does not divide them (`_spread`): 1–5 is one row."""
+    for per_row in (6, 3, 2, 1):
+        if per_row * columns > GRID_COLUMNS:
+            continue
+        rows = -(-count // per_row)
+        base, extra = divmod(count, rows)
+        sizes = [base + 1] * extra + [base] * (rows - extra)
+        if columns == 1 or all(GRID_COLUMNS % size == 0 for size in sizes):
+            return sizes
+    return [1] * count
+
+
+def _spread(count: int) -> list[int]:
+    """6 columns among `count` buttons: evenly, the rest to the middle ones."""
+    base, rest = divmod(GRID_COLUMNS, count)
+    widths = [base] * count
+    middle = (count - rest) // 2
+    for index in range(middle, middle + rest):
+        widths[index] += 1
+    return widths
+
+
+def _merge_key(row: list[Button]) -> tuple[str, int] | None:
+    """Rows a flow cut for Telegram (four time slots, six scale values, two
+    languages) are one list to Viber: a row of several buttons and the rows
+    after it with the same payload prefix and label width are laid out again
+    together."""
+    if not row:
+        return None
+    prefixes = {split_payload(b.payload)[0] for b in row}
+    if len(prefixes) != 1 or prefixes == {"nav"}:
+        return None
+    return prefixes.pop(), max(_width(b.label) for b in row)
+
+
+def _grid(reply: Reply) -> list[list[dict[str, Any]]]:
+    """The reply's buttons as rows of Viber buttons, each row 6 columns wide."""
+    groups: list[list[Button]] = []
+    last_key: tuple[str, int] | None = None
+    for row in reply.buttons:
+        key = _merge_key(row)
+        if key is not None and key == last_key:
+            groups[-1].extend(row)
+            continue
+        if row:
+            groups.append(list(row))
+        last_key = key if len(row) > 1 else None  # a grid starts with a row of several
     rows: list[list[dict[str, Any]]] = []
     if reply.request in ("contact", "location"):
-        rows.append([{
-            "ActionType": "share-phone" if reply.request == "contact" else "location-picker",
-            "ActionBody": f"req:{reply.request}",
-            "Text": reply.request_label or reply.request,
-        }])
-    for row in reply.buttons:
-        rows.append([{"ActionType": "reply", "ActionBody": b.payload, "Text": b.label,
-                      "Silent": True} for b in row])
-    if not rows:
+        rows.append([_key(reply.request_label or reply.request, f"req:{reply.request}",
+                          GRID_COLUMNS, "share-phone" if reply.request == "contact"
+                          else "location-picker")])
+    for group in groups:
+        columns = max(_width(b.label) for b in group)
+        start = 0
+        for size in _row_sizes(len(group), columns):
+            rows.append([_key(b.label, b.payload, width)
+                         for b, width in zip(group[start:start + size], _spread(size),
+                                             strict=True)])
+            start += size
+    return rows
+
+
+def _key(label: str, payload: str, columns: int, action: str = "reply") -> dict[str, Any]:
+    text = label if len(label) <= TEXT_MAX_LABEL else label[:TEXT_MAX_LABEL - 1] + "…"
+    key: dict[str, Any] = {"Columns": columns, "Rows": 1, "ActionType": action,
+                           "ActionBody": payload, "Text": text,
+                           "TextSize": "small" if len(label) > 40 else "regular"}
+    if action == "reply":
+        key["Silent"] = True  # the payload is not shown as the citizen's message
+    return key
+
+
+def pages(reply: Reply) -> list[list[list[dict[str, Any]]]]:
+    """The keyboard's rows, page by page: all of them when they fit one
+    screen; otherwise each page shows what fits, then a "More…" row
+    (`more:<next page>`, the last page turning back to the first) and the
+    flow's last row (its way back or out), which every page keeps."""
+    rows = _grid(reply)
+    if len(rows) <= MAX_ROWS and sum(map(len, rows)) <= MAX_BUTTONS:
+        return [rows] if rows else []
+    tail = [rows.pop()] if len(rows) > 1 and len(reply.buttons) > 1 else []
+    room_rows = MAX_ROWS - 1 - len(tail)
+    room_buttons = MAX_BUTTONS - 1 - sum(map(len, tail))
+    chunks: list[list[list[dict[str, Any]]]] = [[]]
+    for row in rows:
+        chunk = chunks[-1]
+        if chunk and (len(chunk) >= room_rows
+                      or sum(map(len, chunk)) + len(row) > room_buttons):
+            chunks.append([])
+        chunks[-1].append(row)
+    label = reply.more_label or "…"
+    return [[*chunk, [_key(f"{label} ({(n + 1) % len(chunks) + 1}/{len(chunks)})",
+                           f"{PAGE_PREFIX}:{(n + 1) % len(chunks)}", GRID_COLUMNS)], *tail]
+            for n, chunk in enumerate(chunks)]
+
+
+def render_keyboard(reply: Reply) -> dict[str, Any] | None:
+    """Buttons as a Viber custom keyboard, the page `reply.page` of it; silent
+    so payloads don't show; the input field hidden where only a button makes
+    sense (`free_text=False`)."""
+    shown = pages(reply)
+    if not shown:
         return None
-    buttons: list[dict[str, Any]] = []
-    for keys in rows:
-        width = max(1, 6 // len(keys))
-        buttons += [{"Columns": width, "Rows": 1, "TextSize": "regular", **key} for key in keys]
-    return {"Type": "keyboard", "DefaultHeight": False, "InputFieldState": "regular",
-            "Buttons": buttons}
+    rows = shown[reply.page % len(shown)]
+    return {"Type": "keyboard", "DefaultHeight": False,
+            "InputFieldState": "regular" if reply.free_text else "hidden",
+            "Buttons": [key for row in rows for key in row]}
 
 
-def render_message(reply: Reply, sender: dict[str, str]) -> dict[str, Any]:
-    """The body of a send_message call (without the receiver)."""
-    message: vmessages.TextMessage | vmessages.FileMessage
+def api_level(keyboard: dict[str, Any] | None) -> int:
+    """The `min_api_version` a message with this keyboard needs."""
+    if keyboard is None:
+        return 1
+    used = {"keyboard"} | ({"InputFieldState"} if "InputFieldState" in keyboard else set())
+    for key in keyboard["Buttons"]:
+        used.add(key["ActionType"])
+        used |= {name for name in ("Silent",) if name in key}
+    return max(API_LEVELS.get(name, 1) for name in used)
+
+
+def file_link(url: str, file_name: str | None) -> str:
+    """Viber asks for a file's name, with its extension, in the link itself:
+    `/files/<token>/klokot-mydata.json` (the name part is only for Viber)."""
+    name = quote(file_name or "document", safe="")
+    return url if url.endswith(f"/{name}") else f"{url.rstrip('/')}/{name}"
+
+
+def render_messages(reply: Reply, sender: dict[str, str]) -> list[dict[str, Any]]:
+    """The bodies of the send_message calls one reply takes (without the
+    receiver): a file goes alone — Viber's file messages carry no text —
+    and its caption follows as a text message, with the keyboard. A later
+    page of a long keyboard comes under a short "More… (2/3)", not the whole
+    question again."""
     keyboard = render_keyboard(reply)
+    level = api_level(keyboard)
+    bodies: list[dict[str, Any]] = []
     if reply.file is not None and reply.file.url:
         path = reply.file.path
         size = os.path.getsize(path) if path and os.path.exists(path) else 0  # Viber wants it
-        message = vmessages.FileMessage(media=reply.file.url, size=size,
-                                        file_name=reply.file.file_name or "document",
-                                        keyboard=keyboard, min_api_version=MIN_API_VERSION)
-    else:
-        message = vmessages.TextMessage(text=reply.text, keyboard=keyboard,
-                                        min_api_version=MIN_API_VERSION)
-    return {"sender": sender, **message.to_dict()}
+        file_name = reply.file.file_name or "document"
+        bodies.append(vmessages.FileMessage(
+            media=file_link(reply.file.url, file_name), size=size, file_name=file_name,
+            min_api_version=1).to_dict())
+    text = reply.text
+    count = len(pages(reply))
+    if reply.page % max(1, count) and not bodies:
+        text = f"{reply.more_label or '…'} ({reply.page % count + 1}/{count})"
+    if text or keyboard is not None or not bodies:
+        bodies.append(vmessages.TextMessage(text=text, keyboard=keyboard,
+                                            min_api_version=level).to_dict())
+    return [{"sender": sender, **body} for body in bodies]
+
+
+def render_message(reply: Reply, sender: dict[str, str]) -> dict[str, Any]:
+    """The body of a one-message reply (the welcome, answered in the response):
+    its last part, the one that carries the keyboard."""
+    return render_messages(reply, sender)[-1]
 
 
 class ViberProvider:
@@ -180,7 +337,18 @@ class ViberProvider:
         return result
 
     async def send(self, chat_id: str, reply: Reply) -> SendResult:
-        body = {"receiver": chat_id, **render_message(reply, self.sender)}
+        """One reply, in one call or (a file and its caption) two; the id kept
+        is the last call's, the message with the keyboard, which a `failed`
+        callback names. A failure after the file went sends it again on the
+        retry: twice is better than a caption and keyboard lost."""
+        result = SendResult(ok=False, error="nothing to send", permanent=True)
+        for body in render_messages(reply, self.sender):
+            result = await self._send_body({"receiver": chat_id, **body})
+            if not result.ok:
+                return result
+        return result
+
+    async def _send_body(self, body: dict[str, Any]) -> SendResult:
         try:
             response = await self.client.post(f"{self.api_url}/send_message", json=body)
         except httpx.HTTPError as exc:

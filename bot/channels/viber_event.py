@@ -76,3 +76,11 @@ class UserEvent(Envelope):
 
 class UnsubscribedEvent(Envelope):
     user_id: Identifier
+
+
+class FailedEvent(Envelope):
+    """Viber could not deliver or show one of our messages: `message_token`
+    is ours, `desc` says why."""
+
+    user_id: Identifier
+    desc: Annotated[Unicode, cut(500)] | None = None

@@ -28,14 +28,25 @@ from bot.filestore import FileStore
 from bot.i18n import Catalogs
 from bot.messages import Incoming, Kind, Reply, split_payload
 from bot.metrics import HANDLER_ERRORS, HANDLING_SECONDS, UPDATES_DUPLICATE, UPDATES_RECEIVED
-from bot.models import ChannelAccount, Citizen, Conversation, InboundStatus, InboundUpdate
+from bot.models import (
+    ChannelAccount,
+    Citizen,
+    Conversation,
+    InboundStatus,
+    InboundUpdate,
+    OutboxMessage,
+)
 from bot.models.outbox import OutboxStatus
-from bot.outbox.queue import enqueue, notify_enqueued
+from bot.outbox.queue import enqueue, notify_enqueued, redeliver_plain
 from bot.profile import Profile
 
 log = logging.getLogger(__name__)
 
 LABELS_KEY = "_labels"
+# `more:<page>`: the citizen asked for the next page of the keyboard on screen,
+# one a channel could not show whole (Viber's "More…" button).
+PAGE_PREFIX = "more"
+_PAGE_MAX = 99
 # A record of the update, not a copy of the person: big texts are cut.
 _PAYLOAD_TEXT_LIMIT = 4096
 
@@ -117,6 +128,8 @@ class Engine:
                         UPDATES_DUPLICATE.labels(msg.channel).inc()
                         return HandleResult(duplicate=True)
                     return HandleResult()
+                if msg.kind is Kind.undelivered:
+                    return self._undelivered(session, msg, now)
                 account, citizen, conversation = self._load(session, msg, now)
                 if self._record_once(session, msg, InboundStatus.handled, account.id) is None:
                     UPDATES_DUPLICATE.labels(msg.channel).inc()
@@ -133,6 +146,7 @@ class Engine:
                 self._labels_to_payload(ctx)
                 self.dispatch(ctx)
                 self._remember_labels(ctx)
+                self._keyboard_hints(ctx)
                 inline = None
                 for index, reply in enumerate(ctx.replies):
                     sent_inline = inline_first and index == 0
@@ -232,6 +246,62 @@ class Engine:
         )
         return account
 
+    def _undelivered(self, session: Session, msg: Incoming, now: datetime) -> HandleResult:
+        """The platform could not show one of our messages: it is sent again
+        without its keyboard, the buttons listed to be typed. Not the citizen
+        writing: nobody is created, and their last message stays the last."""
+        account = self._find_account(session, msg)
+        status = InboundStatus.handled if account is not None else InboundStatus.ignored
+        if self._record_once(session, msg, status,
+                             account.id if account is not None else None) is None:
+            UPDATES_DUPLICATE.labels(msg.channel).inc()
+            return HandleResult(duplicate=True)
+        citizen = session.get(Citizen, account.citizen_id) if account is not None else None
+        if account is None or citizen is None:
+            return HandleResult()
+        locale = citizen.language or self.profile.default_locale
+        row = redeliver_plain(session, account, msg.payload or "", msg.text,
+                              self.catalogs.gettext(locale, "keyboard.type_answer"),
+                              profile=self.profile, now=now)
+        if row is None:
+            return HandleResult()
+        return HandleResult(replies=[Reply.from_json(row.body)])
+
+    def _keyboard_hints(self, ctx: Context) -> None:
+        """What a channel needs to show a keyboard well, said neutrally: the
+        "More…" label in the reader's language (for a keyboard too long for one
+        screen), and that only a button makes sense when the step waiting for
+        the answer takes nothing else (Viber then hides its input field)."""
+        waiting = self.routes.states.get(ctx.state) if ctx.state else None
+        buttons_only = waiting is not None and waiting.accepts == frozenset({Kind.button})
+        for reply in ctx.replies:
+            if not reply.buttons:
+                continue
+            if reply.more_label is None:
+                reply.more_label = ctx.t("button.more")
+            if buttons_only and reply is ctx.replies[-1]:
+                reply.free_text = False
+
+    def _show_page(self, ctx: Context) -> bool:
+        """`more:<page>`: the same question again, at that page of its keyboard —
+        the last keyboard sent to this chat. False when there is none."""
+        _, argument = split_payload(ctx.msg.payload or "")
+        if not argument.isdigit() or int(argument) > _PAGE_MAX:
+            return False
+        rows = ctx.session.scalars(
+            select(OutboxMessage.body)
+            .where(OutboxMessage.account_id == ctx.account.id,
+                   OutboxMessage.status.in_((OutboxStatus.sent, OutboxStatus.queued,
+                                             OutboxStatus.sending)))
+            .order_by(OutboxMessage.id.desc()).limit(10))
+        for body in rows:
+            if body.get("buttons"):
+                again = Reply.from_json(body)
+                again.page = int(argument)
+                ctx.replies.append(again)
+                return True
+        return False
+
     def _platform_event(self, account: ChannelAccount, msg: Incoming, now: Any) -> None:
         if msg.kind is Kind.blocked:
             account.blocked_at = now
@@ -285,6 +355,9 @@ class Engine:
     def dispatch(self, ctx: Context) -> None:
         """Decide which handler gets the message; see ARCHITECTURE.md."""
         msg, routes = ctx.msg, self.routes
+        if (msg.kind is Kind.button and msg.payload
+                and split_payload(msg.payload)[0] == PAGE_PREFIX and self._show_page(ctx)):
+            return
         if msg.kind is Kind.command and msg.command in routes.commands:
             routes.commands[msg.command](ctx)
             return

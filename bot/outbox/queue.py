@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -109,3 +110,47 @@ def enqueue_once(
     except IntegrityError:
         return None
     return row
+
+
+def redeliver_plain(
+    session: Session,
+    account: ChannelAccount,
+    provider_message_id: str,
+    reason: str | None,
+    type_intro: str,
+    *,
+    profile: Profile,
+    now: datetime | None = None,
+) -> OutboxMessage | None:
+    """The platform took one of our messages but could not show it (Viber's
+    `failed` callback, often a keyboard it rejected): the message is marked
+    `failed` and queued again as plain text — its buttons' labels listed
+    under `type_intro`, to be typed. Once: a callback delivered again finds
+    the message failed already and queues nothing. Returns the new message."""
+    now = now or utcnow()
+    row = session.scalars(
+        select(OutboxMessage).where(
+            OutboxMessage.channel == account.channel,
+            OutboxMessage.chat_id == account.chat_id,
+            OutboxMessage.provider_message_id == provider_message_id,
+        ).order_by(OutboxMessage.id.desc()).limit(1)
+    ).one_or_none()
+    if row is None:
+        return None
+    result = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == row.id, OutboxMessage.status == OutboxStatus.sent)
+        .values(status=OutboxStatus.failed,
+                last_error=f"the platform could not show it: {reason or 'no reason given'}"[:2000])
+    )
+    if not int(getattr(result, "rowcount", 0) or 0):
+        return None
+    failed = Reply.from_json(row.body)
+    labels = [button.label for line in failed.buttons for button in line]
+    text = failed.text
+    if labels:
+        text = f"{text}\n\n{type_intro}\n" + "\n".join(f"• {label}" for label in labels)
+    plain = Reply(text.strip() or type_intro)
+    lane = Lane(row.lane)
+    return enqueue(session, account, plain, profile=profile, lane=lane,
+                   origin=row.origin, now=now)

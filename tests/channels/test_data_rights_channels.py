@@ -1,5 +1,7 @@
 """/mydata through both channels' real libraries: Telegram uploads the
-file; Viber gets a signed link that serves it, and a forged link does not."""
+file; Viber gets a signed link, ending with the file's name and extension,
+that serves it (a forged link does not), then the caption as a text message
+with the keyboard — Viber's file messages carry no text."""
 
 from __future__ import annotations
 
@@ -10,10 +12,13 @@ import pytest
 
 from bot.app import create_app
 from bot.db import Database
+from bot.i18n import Catalogs
 from bot.worker import build_sender
 from tests.channels.conftest import HEADERS_TG, VIBER_TOKEN, Bench
 from tests.fakes.telegram_api import FakeTelegramAPI, tg_callback_update, tg_command_update
 from tests.fakes.viber_api import FakeViberAPI, viber_message_event, viber_signature
+
+T = Catalogs()
 
 
 async def test_telegram_gets_the_file(bench: Bench, tg: FakeTelegramAPI) -> None:
@@ -56,15 +61,23 @@ async def test_viber_gets_a_signed_link(db: Database, viber: FakeViberAPI, tmp_p
                 "X-Viber-Content-Signature": viber_signature(body, VIBER_TOKEN)})
             assert response.status_code == 200
             await sender.drain()
-        file_message: dict[str, Any] = viber.delivered("send_message")[-1].params
+        *_, file_call, caption_call = viber.delivered("send_message")
+        file_message: dict[str, Any] = file_call.params
         assert file_message["type"] == "file" and file_message["file_name"].endswith(".json")
         link = file_message["media"]
         assert link.startswith(f"{public_url}/files/x")
+        assert link.endswith(f"/{file_message['file_name']}")  # Viber wants the extension
+        assert "keyboard" not in file_message and "text" not in file_message
+        caption: dict[str, Any] = caption_call.params
+        assert caption["type"] == "text"
+        assert caption["text"] == T.gettext("sq", "mydata.file_caption")
+        assert [b["ActionBody"] for b in caption["keyboard"]["Buttons"]] == ["nav:menu"]
         served = await client.get(link.removeprefix(public_url))
         assert served.status_code == 200
         assert served.json()["accounts"][0]["user_id"] == "vMyData=="
-        forged = link[:-4] + ("0000" if not link.endswith("0000") else "1111")
-        assert (await client.get(forged.removeprefix(public_url))).status_code == 404
+        token, name = link.removeprefix(f"{public_url}/files/").split("/")
+        forged = token[:-4] + ("0000" if not token.endswith("0000") else "1111")
+        assert (await client.get(f"/files/{forged}/{name}")).status_code == 404
     await runtime.close()
 
 
@@ -92,7 +105,7 @@ async def test_after_forget_the_earlier_mydata_link_answers_410(
 
         for text in ("/start", "lang:en", "privacy:ok", "/mydata"):
             await say(text)
-        link = viber.delivered("send_message")[-1].params["media"].removeprefix(public_url)
+        link = viber.delivered("send_message")[-2].params["media"].removeprefix(public_url)
         assert (await client.get(link)).status_code == 200
         await say("/forget")
         await say("forget:yes")

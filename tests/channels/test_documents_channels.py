@@ -84,8 +84,11 @@ async def test_viber_gets_a_link_to_the_document(bench: Bench, viber: FakeViberA
     document.write_bytes(PDF)
     grant_with_file(bench, document, url="https://bot.klokot.example/files/signed-token")
     await bench.deliver()
-    file_message = viber.delivered("send_message")[-1].params
-    assert file_message["type"] == "file"
-    assert file_message["media"] == "https://bot.klokot.example/files/signed-token"
+    *_, file_call, caption_call = viber.delivered("send_message")
+    file_message = file_call.params
+    assert file_message["type"] == "file"  # the name, with its extension, ends the link
+    assert file_message["media"] == "https://bot.klokot.example/files/signed-token/zapisnik.pdf"
     assert file_message["file_name"] == "zapisnik.pdf"
     assert file_message["size"] == len(PDF)
+    caption = caption_call.params  # Viber's file messages carry no text: it follows
+    assert caption["type"] == "text" and caption["text"]
