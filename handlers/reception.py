@@ -279,9 +279,12 @@ def ask_confirm(ctx: Context) -> None:
     if slot is None:
         ask_time(ctx)
         return
-    ctx.set_state(Appointment.confirm)
     data = ctx.data
     booking = _moving(ctx)
+    if booking is None and data.get("r_move"):
+        _booking_gone(ctx)
+        return
+    ctx.set_state(Appointment.confirm)
     ctx.reply(
         ctx.t("reception.summary",
               day=format_date(day.day, ctx.locale, long=True), time=format_time(slot.starts_at),
@@ -295,6 +298,13 @@ def ask_confirm(ctx: Context) -> None:
           Button(ctx.t("reception.change"), "rconf:change")],
          ctx.nav_row()],
     )
+
+
+def _booking_gone(ctx: Context) -> None:
+    """The booking being moved was cancelled meanwhile (by the office, or its
+    day closed): say so, rather than book a new one from half the answers."""
+    ctx.clear()
+    ctx.reply(ctx.t("reception.no_such_booking"), [ctx.menu_row()])
 
 
 def _moving(ctx: Context) -> Booking | None:
@@ -319,6 +329,9 @@ def on_confirm(ctx: Context) -> None:
         return
     data = ctx.data
     moving = _moving(ctx)
+    if moving is None and data.get("r_move"):
+        _booking_gone(ctx)
+        return
     try:
         if moving is not None:
             booking = service.move(ctx.session, ctx.profile, moving, day_id=data["r_day"],

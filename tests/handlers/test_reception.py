@@ -118,6 +118,30 @@ def test_book_move_and_cancel(db: Database, locale: str) -> None:
 
 
 @pytest.mark.parametrize("locale", LOCALES)
+def test_a_booking_cancelled_while_its_move_is_confirmed(db: Database, locale: str) -> None:
+    """The office cancels the booking while the citizen is moving it: pressing
+    "Confirm" used to take the new-booking path and fail on a missing topic
+    (the internal-error apology); now the citizen is told it is no longer active."""
+    chat = citizen_chat(db, "mila", locale)
+    chat.send("/reception")
+    walk_to_confirm(chat, locale)
+    tap(chat, "rconf:yes")
+    chat.send("/reception")
+    tap(chat, "rsv:move:")
+    tap(chat, "rday:")
+    tap(chat, "rtime:")
+    assert t(locale, "reception.confirm") in [b.label for b in chat.buttons]
+    with db.session() as session:
+        session.scalars(select(Booking)).one().status = BookingStatus.cancelled
+    answer = tap(chat, "rconf:yes")
+    assert t(locale, "reception.no_such_booking") in answer
+    assert t(locale, "error.internal") not in answer
+    with db.read_session() as session:
+        assert session.scalar(select(func.count()).select_from(Booking)) == 1
+    assert t(locale, "reception.choose_kind") in texts(chat.send("/reception"))
+
+
+@pytest.mark.parametrize("locale", LOCALES)
 def test_urgent_takes_no_slot_and_alerts_the_office(db: Database, locale: str) -> None:
     make_staff(db, "mayor-office", "mayor_office", language="sq")
     officer_phone = TerminalChat(make_runtime(db).engine, db, user="officer",
