@@ -36,10 +36,12 @@ from bot.metrics import (
     TELEGRAM_WEBHOOK_LAST_ERROR,
     TELEGRAM_WEBHOOK_PENDING,
     TELEGRAM_WEBHOOK_UP,
+    VIBER_OUT_OF_SESSION_MONTH,
 )
 from bot.models import OutboxMessage, OutboxStatus
 from bot.open311.api import PREFIX as OPEN311_PREFIX
 from bot.open311.api import open311_app
+from bot.outbox.held import month_start, out_of_session_counts
 from bot.outbox.lease import holder
 from bot.runtime import Runtime, build_runtime
 from bot.services import documents
@@ -52,7 +54,8 @@ LOOPBACK = {"127.0.0.1", "::1", "localhost", "testclient"}
 def _outbox_gauges(runtime: Runtime) -> None:
     """How many messages wait, were sent or failed, per channel, right now;
     how long the longest-waiting one has been due; whether a sender holds the
-    lease; how many document requests are overdue."""
+    lease; how many document requests are overdue; how many billed Viber
+    messages went this month, by purpose."""
     now = utcnow()
     try:
         with runtime.db.read_session() as session:
@@ -64,6 +67,7 @@ def _outbox_gauges(runtime: Runtime) -> None:
                 OutboxMessage.status == OutboxStatus.queued,
                 OutboxMessage.next_attempt_at <= now))
             overdue = documents.count_overdue(session, now)
+            billed = out_of_session_counts(session, month_start(now, runtime.profile.tz))
         held = holder(runtime.db) is not None
     except Exception:
         log.warning("could not read outbox counts for /metrics", exc_info=True)
@@ -74,6 +78,9 @@ def _outbox_gauges(runtime: Runtime) -> None:
     OUTBOX_OLDEST_DUE.set(max(0.0, (now - oldest_due).total_seconds()) if oldest_due else 0.0)
     SENDER_LEASE_HELD.set(1 if held else 0)
     DOCUMENTS_OVERDUE.set(overdue)
+    VIBER_OUT_OF_SESSION_MONTH.clear()
+    for purpose, count in billed.items():
+        VIBER_OUT_OF_SESSION_MONTH.labels(purpose).set(count)
 
 
 class TelegramWebhookHealth:

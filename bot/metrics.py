@@ -30,6 +30,13 @@ OUTBOX_NOW = Gauge(
     "klokot_outbox_current", "Outbox messages by channel and status, read at scrape time",
     ["channel", "status"], registry=REGISTRY,
 )
+VIBER_OUT_OF_SESSION = Counter(
+    "klokot_viber_out_of_session_messages_total",
+    "Messages the bot started on Viber more than 24 hours after the citizen last wrote "
+    "(Viber bills these), sent by this process, by purpose (document_decision, "
+    "booking_cancelled, …: what the law requires goes whatever the profile says)",
+    ["purpose"], registry=REGISTRY,
+)
 HANDLING_SECONDS = Histogram(
     "klokot_update_handling_seconds", "Time to handle one update (engine, one transaction)",
     ["channel"], registry=REGISTRY,
@@ -48,6 +55,12 @@ SENDER_LEASE_HELD = Gauge(
     "klokot_sender_lease_held",
     "1 when some process holds the sender's lease (and so sends and runs the timers), else 0",
     registry=REGISTRY,
+)
+VIBER_OUT_OF_SESSION_MONTH = Gauge(
+    "klokot_viber_out_of_session_messages_this_month",
+    "Billed Viber messages (started by the bot outside the 24-hour session) sent since the "
+    "first of this month in Klokot, by purpose, from the database: the monthly numbers",
+    ["purpose"], registry=REGISTRY,
 )
 DOCUMENTS_OVERDUE = Gauge(
     "klokot_document_requests_overdue",

@@ -257,7 +257,11 @@ def on_confirm(ctx: Context) -> None:
         address=data.get("c_address"), anonymous=bool(data.get("c_anonymous")), now=ctx.now)
     department = ctx.profile.department(registered.department)
     ctx.clear()
-    ctx.reply(ctx.t(f"complaints.registered.{registered.kind.value}",
+    kind = registered.kind.value
+    # Where the answer has to wait for the citizen's next message, say so.
+    waits = ctx.news_waits and registered.kind is not ComplaintKind.praise
+    ctx.reply(ctx.t(f"complaints.registered_waits.{kind}" if waits
+                    else f"complaints.registered.{kind}",
                     reference=registered.reference,
                     department=department.label(ctx.locale) if department else ""),
               [ctx.menu_row()])

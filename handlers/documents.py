@@ -18,6 +18,7 @@ from bot.i18n import Catalogs, format_date, format_time
 from bot.messages import Button, Kind
 from bot.models import DocumentForm, DocumentRequest, DocumentStatus
 from bot.profile import Profile
+from bot.services import deadlines
 from bot.services import documents as service
 
 router = Router("documents")
@@ -176,7 +177,8 @@ def on_confirm(ctx: Context) -> None:
     if data.get("d_name"):
         ctx.citizen.full_name = data["d_name"]
     ctx.clear()
-    ctx.reply(ctx.t("documents.registered", reference=request.reference,
+    ctx.reply(ctx.t("documents.registered_waits" if ctx.news_waits else "documents.registered",
+                    reference=request.reference,
                     due=service.due_text(ctx.profile, request, ctx.locale)),
               [ctx.menu_row()])
 
@@ -215,10 +217,22 @@ def show_history(ctx: Context, request: DocumentRequest) -> None:
     buttons = []
     if not request.decided:
         buttons.append([Button(ctx.t("documents.withdraw"), f"doc:withdraw:{request.reference}")])
-    ctx.reply(ctx.t("documents.history", reference=request.reference,
-                    state=ctx.t(f"documents.state.{request.status.value}"),
-                    due=service.due_text(ctx.profile, request, ctx.locale),
-                    history="\n".join(lines)), [*buttons, ctx.menu_row()])
+    text = ctx.t("documents.history", reference=request.reference,
+                 state=ctx.t(f"documents.state.{request.status.value}"),
+                 due=service.due_text(ctx.profile, request, ctx.locale),
+                 history="\n".join(lines))
+    appeal = appeal_route(ctx, request)
+    ctx.reply(f"{text}\n\n{appeal}" if appeal else text, [*buttons, ctx.menu_row()])
+
+
+def appeal_route(ctx: Context, request: DocumentRequest) -> str | None:
+    """Where a refusal — partial, or silence past the deadline — can be
+    challenged: the Information and Privacy Agency, within the law's days."""
+    if request.status in (DocumentStatus.refused, DocumentStatus.partially_granted):
+        return ctx.t("documents.appeal_route", appeal_days=deadlines.APPEAL_DAYS)
+    if not request.decided and request.due_at < ctx.now:
+        return ctx.t("documents.appeal_route_silence", appeal_days=deadlines.APPEAL_DAYS)
+    return None
 
 
 @router.status

@@ -343,7 +343,8 @@ def on_confirm(ctx: Context) -> None:
                 day_id=data["r_day"], slot_index=data["r_slot"], topic=data["r_topic"],
                 full_name=data["r_name"], phone=data["r_phone"],
                 settlement=data["r_settlement"], now=ctx.now)
-            key = "reception.booked"
+            # No reminder can be promised where it may not reach the citizen.
+            key = "reception.booked_waits" if ctx.news_waits else "reception.booked"
             # Remembered for next time (the privacy notice says so).
             ctx.citizen.full_name = data["r_name"]
             ctx.citizen.phone = data["r_phone"]

@@ -17,6 +17,7 @@ from bot.filestore import FileStore
 from bot.i18n import Catalogs, format_date, locale_from_platform
 from bot.messages import Button, FileRef, Incoming, Reply, split_payload
 from bot.models import Booking, ChannelAccount, Citizen, Complaint, Conversation, DocumentRequest
+from bot.outbox.queue import bot_started_may_wait
 from bot.profile import Profile
 
 if TYPE_CHECKING:
@@ -67,6 +68,13 @@ class Context:
 
     def date(self, value: datetime, long: bool = False) -> str:
         return format_date(value, self.locale, long=long)
+
+    @property
+    def news_waits(self) -> bool:
+        """Whether what the bot starts on this chat (a reminder, an answer)
+        may have to wait for the citizen's next message: then no text may
+        promise it "here", nor "the day before"."""
+        return bot_started_may_wait(self.account, self.profile)
 
     # --- answering ------------------------------------------------------
     def reply(

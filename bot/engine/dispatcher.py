@@ -37,6 +37,7 @@ from bot.models import (
     OutboxMessage,
 )
 from bot.models.outbox import OutboxStatus
+from bot.outbox.held import away_summary
 from bot.outbox.queue import enqueue, notify_enqueued, redeliver_plain
 from bot.profile import Profile
 
@@ -147,8 +148,9 @@ class Engine:
                 self.dispatch(ctx)
                 self._remember_labels(ctx)
                 self._keyboard_hints(ctx)
+                replies = self._after_summary(ctx, inline_first)
                 inline = None
-                for index, reply in enumerate(ctx.replies):
+                for index, reply in enumerate(replies):
                     sent_inline = inline_first and index == 0
                     enqueue(
                         session, account, reply, profile=self.profile, now=now,
@@ -156,11 +158,25 @@ class Engine:
                     )
                     if sent_inline:
                         inline = reply
-                return HandleResult(replies=ctx.replies, inline=inline)
+                return HandleResult(replies=replies, inline=inline)
         except (OperationalError, DBAPIError) as exc:
             if _is_connection_error(exc):
                 raise DatabaseUnavailable(str(exc)) from exc
             raise
+
+    def _after_summary(self, ctx: Context, inline_first: bool) -> list[Reply]:
+        """The replies, after one summary of whatever waited for the citizen
+        (held while the channel could not carry it). When the first reply is
+        the welcome in the webhook's answer (Viber: the chat re-opened), the
+        summary goes in that same message, the one the bot may send then."""
+        away = away_summary(ctx.session, ctx.citizen.id, self.catalogs.translator(ctx.locale),
+                            ctx.now)
+        if away is None:
+            return ctx.replies
+        first = ctx.replies[0] if ctx.replies else None
+        if inline_first and first is not None and first.file is None:
+            return [replace(first, text=f"{away.text}\n\n{first.text}"), *ctx.replies[1:]]
+        return [away, *ctx.replies]
 
     # ------------------------------------------------------------- storage
     def _record_once(self, session: Session, msg: Incoming, status: InboundStatus,

@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Enum, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Enum, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.db import Base, utcnow
@@ -18,6 +18,8 @@ class OutboxStatus(enum.StrEnum):
     sent = "sent"
     failed = "failed"
     skipped = "skipped"
+    held = "held"
+    summarised = "summarised"
 
 
 class Lane(enum.IntEnum):
@@ -33,15 +35,25 @@ class OutboxMessage(Base):
     Lifecycle (RapidPro-style): `queued` (written in the transaction of the
     change that caused it) → `sending` (claimed by the one sender holding the
     lease) → `sent` | `failed` (permanent error, or attempts used up) |
-    `skipped` (the citizen blocked the bot or unsubscribed, or bot-started
-    messages are off for the channel). A transient error or a 429 puts it back
+    `skipped` (the citizen blocked the bot or unsubscribed, a notice was
+    cancelled, the citizen erased their data). A message the bot starts that
+    the channel may not carry now (Viber outside the 24-hour session, when the
+    profile forbids bot-started messages) and that can wait is `held`; the
+    citizen's next message turns all their held rows into one "while you were
+    away" summary and them into `summarised`. A transient error or a 429 puts it back
     to `queued` with a later `next_attempt_at`. Crash policy: at least once —
     a row left `sending` by a sender that died is queued again by the next
     lease holder, so a message is never lost but may, rarely, arrive twice.
 
     `origin` says whether the message answers the citizen (`reply`) or the
     bot started it (`bot`: reminders, status changes, notices); Viber bills the
-    latter outside a 24-hour session. `dedupe_key` makes timers enqueue once.
+    latter outside a 24-hour session. `purpose` says what a bot-started message
+    is for (`bot.outbox.queue.Purpose`): those the law requires go out whatever
+    the session, and `out_of_session` marks each one that went (or goes) to
+    Viber outside the session — the billed ones, counted per month. `brief` is
+    the line a held message gets in the summary, `stale_at` when it is out of
+    date (then the summary gives its title only). `dedupe_key` makes timers
+    enqueue once.
     """
 
     __tablename__ = "outbox_message"
@@ -70,6 +82,10 @@ class OutboxMessage(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+    purpose: Mapped[str | None] = mapped_column(String(32))
+    out_of_session: Mapped[bool] = mapped_column(default=False, server_default=false())
+    brief: Mapped[str | None] = mapped_column(Text)
+    stale_at: Mapped[datetime | None]
 
 
 class SenderLease(Base):

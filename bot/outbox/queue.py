@@ -4,6 +4,7 @@ the change that caused them."""
 
 from __future__ import annotations
 
+import enum
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -18,6 +19,43 @@ from bot.models import ChannelAccount, Lane, OutboxMessage, OutboxStatus
 from bot.profile import Profile
 
 VIBER_SESSION = timedelta(hours=24)
+BRIEF_MAX = 200  # characters of a held message's line in the summary
+
+
+class Purpose(enum.StrEnum):
+    """What a message the bot starts is for: whether it may wait for the
+    citizen's next message where the channel may not carry it now, and the
+    label it is counted under when it goes out of session."""
+
+    # The law's decisions on a request for public documents (with the appeal
+    # route), an extension, a forwarding, silence counted as refusal.
+    document_decision = "document_decision"
+    document_extended = "document_extended"
+    document_forwarded = "document_forwarded"
+    document_silence = "document_silence"
+    # A reception booking the municipality cancelled (a closed day) or moved.
+    booking_cancelled = "booking_cancelled"
+    booking_moved = "booking_moved"
+    # An officer's alert that cannot wait (an urgent request for the mayor).
+    urgent_alert = "urgent_alert"
+    # These can wait.
+    document_update = "document_update"
+    reminder = "reminder"
+    complaint_update = "complaint_update"
+    notice = "notice"
+    survey_invitation = "survey_invitation"
+    staff_alert = "staff_alert"
+    security = "security"
+    other = "other"
+
+
+# Always sent, whatever the session: what the citizen must be told (and the
+# urgent alert an officer acts on at once), accepting Viber's charge.
+MUST_REACH = frozenset({
+    Purpose.document_decision, Purpose.document_extended, Purpose.document_forwarded,
+    Purpose.document_silence, Purpose.booking_cancelled, Purpose.booking_moved,
+    Purpose.urgent_alert,
+})
 
 _listeners: list[Callable[[], None]] = []
 _listeners_lock = threading.Lock()
@@ -44,11 +82,27 @@ def notify_enqueued() -> None:
         listener()
 
 
+def out_of_session(account: ChannelAccount, now: datetime) -> bool:
+    """Viber bills a message the bot starts more than 24 hours after the user last wrote."""
+    return account.channel == "viber" and now - account.last_inbound_at >= VIBER_SESSION
+
+
 def bot_started_allowed(account: ChannelAccount, profile: Profile, now: datetime) -> bool:
-    """Viber bills messages the bot starts outside a 24-hour session with the user."""
-    if account.channel != "viber" or profile.viber_bot_initiated:
-        return True
-    return now - account.last_inbound_at < VIBER_SESSION
+    """Whether any message the bot starts may go to this chat now (the
+    profile may forbid Viber's billed, out-of-session ones)."""
+    return profile.viber_bot_initiated or not out_of_session(account, now)
+
+
+def bot_started_may_wait(account: ChannelAccount, profile: Profile) -> bool:
+    """Whether what the bot starts on this chat may have to wait for the
+    citizen's next message (a reminder "the day before" cannot be promised)."""
+    return account.channel == "viber" and not profile.viber_bot_initiated
+
+
+def brief_of(text: str, limit: int = BRIEF_MAX) -> str:
+    """A message on one line, cut at `limit` characters: its line in a summary."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[:limit - 1].rstrip() + "…"
 
 
 def enqueue(
@@ -62,8 +116,14 @@ def enqueue(
     dedupe_key: str | None = None,
     now: datetime | None = None,
     status: OutboxStatus = OutboxStatus.queued,
+    purpose: Purpose | None = None,
+    brief: str | None = None,
+    stale_at: datetime | None = None,
 ) -> OutboxMessage:
-    """Queue one reply for one account; skipped at once when it could never go."""
+    """Queue one reply for one account; skipped at once when it could never go.
+    A message the bot starts (`origin="bot"`) that the channel may not carry
+    now is held for the citizen's next message — unless its `purpose` must
+    reach them, when it goes and is marked out of session (billed)."""
     now = now or utcnow()
     row = OutboxMessage(
         channel=account.channel,
@@ -76,12 +136,19 @@ def enqueue(
         next_attempt_at=now,
         dedupe_key=dedupe_key,
         created_at=now,
+        purpose=(purpose or Purpose.other).value if origin == "bot" else None,
+        out_of_session=False,
+        stale_at=stale_at,
     )
     if status is OutboxStatus.queued:
         if account.blocked_at is not None:
             row.status, row.last_error = OutboxStatus.skipped, "blocked by the user"
-        elif origin == "bot" and not bot_started_allowed(account, profile, now):
-            row.status, row.last_error = OutboxStatus.skipped, "bot-started Viber messages are off"
+        elif origin == "bot" and out_of_session(account, now):
+            if profile.viber_bot_initiated or purpose in MUST_REACH:
+                row.out_of_session = True
+            else:
+                row.status, row.last_error = OutboxStatus.held, "waits for the citizen to write"
+                row.brief = brief or brief_of(reply.text)
     else:
         row.sent_at = now
     session.add(row)
@@ -98,6 +165,9 @@ def enqueue_once(
     lane: Lane = Lane.reply,
     origin: str = "bot",
     now: datetime | None = None,
+    purpose: Purpose | None = None,
+    brief: str | None = None,
+    stale_at: datetime | None = None,
 ) -> OutboxMessage | None:
     """For timers: queue a message unless one with this key was ever queued
     (a reminder per booking, a deadline warning per request). Safe to call
@@ -105,7 +175,8 @@ def enqueue_once(
     try:
         with session.begin_nested():
             row = enqueue(session, account, reply, profile=profile, lane=lane, origin=origin,
-                          dedupe_key=dedupe_key, now=now)
+                          dedupe_key=dedupe_key, now=now, purpose=purpose, brief=brief,
+                          stale_at=stale_at)
             session.flush()
     except IntegrityError:
         return None

@@ -32,7 +32,7 @@ from sqlalchemy.orm import aliased
 from bot.channels.base import Provider, RateLimits, SendResult
 from bot.db import Database, utcnow
 from bot.messages import Reply
-from bot.metrics import OUTBOX_EVENTS, OUTBOX_RETRIES
+from bot.metrics import OUTBOX_EVENTS, OUTBOX_RETRIES, VIBER_OUT_OF_SESSION
 from bot.models import ChannelAccount, Lane, OutboxMessage, OutboxStatus
 from bot.outbox.lease import Lease
 from bot.outbox.queue import on_enqueued
@@ -423,6 +423,7 @@ class Sender:
         delay_for_chat: dict[tuple[str, str, int], datetime] = {}
         events: list[tuple[str, str]] = []
         retries: list[tuple[str, str]] = []
+        billed: list[str] = []
         for outcome in outcomes:
             row, result = outcome.row, outcome.result
             chat = (row.channel, row.chat_id, row.lane)
@@ -433,6 +434,8 @@ class Sender:
             elif result.ok:
                 status, sent_at, provider_id, error = (
                     OutboxStatus.sent, now, result.provider_message_id, None)
+                if row.out_of_session:
+                    billed.append(row.purpose or "other")
             elif result.blocked:
                 status, error = OutboxStatus.failed, result.error
                 if row.account_id is not None:
@@ -480,6 +483,8 @@ class Sender:
             OUTBOX_EVENTS.labels(channel, status_value).inc()
         for channel, reason in retries:
             OUTBOX_RETRIES.labels(channel, reason).inc()
+        for purpose in billed:
+            VIBER_OUT_OF_SESSION.labels(purpose).inc()
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:

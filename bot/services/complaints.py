@@ -26,6 +26,7 @@ from bot.models import (
 )
 from bot.models.complaints import CLOSED
 from bot.models.staff import Role
+from bot.outbox.queue import Purpose
 from bot.profile import Named, Profile
 from bot.refusals import Conflict, Invalid
 from bot.services.notify import alert_officers, tell_citizen
@@ -162,7 +163,7 @@ def tell_about(session: Session, profile: Profile, catalogs: Catalogs, complaint
 
     return tell_citizen(session, profile, catalogs, citizen_id=complaint.citizen_id,
                         account_id=complaint.account_id, message=message, now=now,
-                        dedupe_key=dedupe_key)
+                        dedupe_key=dedupe_key, purpose=Purpose.complaint_update)
 
 
 # --- staff actions -------------------------------------------------------------

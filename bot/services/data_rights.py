@@ -185,7 +185,8 @@ def erase(session: Session, citizen: Citizen, *, now: datetime,
             .execution_options(synchronize_session=False))
         waiting = (select(OutboxMessage.id).where(
             OutboxMessage.account_id.in_(account_ids),
-            OutboxMessage.status.in_([OutboxStatus.queued, OutboxStatus.sending])))
+            OutboxMessage.status.in_([OutboxStatus.queued, OutboxStatus.sending,
+                                      OutboxStatus.held])))
         if keep_outbox_id is not None:
             waiting = waiting.where(OutboxMessage.id != keep_outbox_id)
         session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(waiting))
@@ -223,7 +224,7 @@ def finish_erasures(session: Session, now: datetime) -> int:
         .where(OutboxMessage.account_id.in_(erased_accounts),
                OutboxMessage.chat_id != ERASED_CHAT,
                OutboxMessage.status.not_in([OutboxStatus.queued, OutboxStatus.sending]))
-        .values(chat_id=ERASED_CHAT, body={"text": ""}, provider_message_id=None,
+        .values(chat_id=ERASED_CHAT, body={"text": ""}, brief=None, provider_message_id=None,
                 last_error=None)
         .execution_options(synchronize_session=False))
     return int(getattr(result, "rowcount", 0) or 0)
@@ -239,12 +240,18 @@ def apply_retention(session: Session, profile: Profile, now: datetime) -> dict[s
     inbound = session.execute(
         delete(InboundUpdate).where(InboundUpdate.received_at < cutoff)
         .execution_options(synchronize_session=False))
+    # A message that waited this long for the citizen is given up with the rest.
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.created_at < cutoff, OutboxMessage.status == OutboxStatus.held)
+        .values(status=OutboxStatus.skipped, last_error="held past the retention period")
+        .execution_options(synchronize_session=False))
     outbox = session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.created_at < cutoff,
                OutboxMessage.status.not_in([OutboxStatus.queued, OutboxStatus.sending]),
                OutboxMessage.body["text"].as_string() != "")
-        .values(body={"text": ""}, last_error=None)
+        .values(body={"text": ""}, brief=None, last_error=None)
         .execution_options(synchronize_session=False))
     photos_removed = 0
     photo_cutoff = now - timedelta(days=profile.photo_retention_days)

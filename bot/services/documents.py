@@ -23,6 +23,7 @@ from bot.models import (
 )
 from bot.models.documents import DECIDED
 from bot.models.staff import Role
+from bot.outbox.queue import Purpose
 from bot.profile import Profile
 from bot.refusals import Conflict, Invalid
 from bot.services import deadlines
@@ -126,6 +127,15 @@ def forward_within(session: Session, profile: Profile, catalogs: Catalogs,
                    department=department, message=message)
 
 
+# What each change is for the citizen: the decisions, an extension and a
+# forwarding are the law's and reach them whatever the channel; the rest can wait.
+CHANGE_PURPOSE: dict[DocumentStatus, Purpose] = {
+    S.granted: Purpose.document_decision, S.partially_granted: Purpose.document_decision,
+    S.refused: Purpose.document_decision, S.extended: Purpose.document_extended,
+    S.forwarded: Purpose.document_forwarded,
+}
+
+
 def due_text(profile: Profile, request: DocumentRequest, locale: str) -> str:
     """The deadline as a citizen reads it: a date, and the hour when it is 48 hours."""
     local = request.due_at.astimezone(profile.tz)
@@ -146,7 +156,8 @@ def notify_change(session: Session, profile: Profile, catalogs: Catalogs,
                                      file=file) for file in files or [])]
 
     tell_citizen(session, profile, catalogs, citizen_id=request.citizen_id,
-                 account_id=request.account_id, message=message, now=now)
+                 account_id=request.account_id, message=message, now=now,
+                 purpose=CHANGE_PURPOSE.get(request.status, Purpose.document_update))
 
 
 def _overdue_message(reference: str, t: Translate, locale: str) -> Reply:
@@ -177,7 +188,8 @@ def tell_overdue(session: Session, profile: Profile, catalogs: Catalogs,
         if tell_citizen(session, profile, catalogs, citizen_id=request.citizen_id,
                         account_id=request.account_id, now=now,
                         message=partial(_overdue_message, request.reference),
-                        dedupe_key=f"documents-overdue:{request.id}"):
+                        dedupe_key=f"documents-overdue:{request.id}",
+                        purpose=Purpose.document_silence):
             told += 1
     return told
 

@@ -30,6 +30,7 @@ from bot.models import (
     SurveyResponse,
     UrgentRequest,
 )
+from bot.outbox.queue import Purpose
 from bot.profile import Profile
 from bot.refusals import Conflict
 from bot.services import code_attempts
@@ -113,7 +114,7 @@ def _guessed_against_live_codes(session: Session, profile: Profile, catalogs: Ca
 
         tell_citizen(session, profile, catalogs, citizen_id=owner.citizen_id,
                      account_id=owner.id, message=warning, now=now,
-                     dedupe_key=f"link-code-cancelled:{link.id}")
+                     dedupe_key=f"link-code-cancelled:{link.id}", purpose=Purpose.security)
 
 
 def _join(session: Session, account: ChannelAccount, code: str,

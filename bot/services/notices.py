@@ -28,7 +28,7 @@ from bot.models import (
     OutboxStatus,
     Subscription,
 )
-from bot.outbox.queue import bot_started_allowed
+from bot.outbox.queue import Purpose, bot_started_allowed, brief_of, out_of_session
 from bot.profile import Profile
 from bot.refusals import Invalid
 
@@ -38,6 +38,8 @@ TEXT_MAX = 3000  # leaves room for the heading and buttons within Telegram's 4,0
 QUESTION_MIN, QUESTION_MAX = 10, 1000
 BATCH = 500
 PAST_GRACE = timedelta(minutes=1)
+# A notice that waited longer for its citizen is listed by its beginning only.
+FRESH_FOR = timedelta(days=3)
 
 
 # --- subscriptions -------------------------------------------------------------
@@ -114,7 +116,8 @@ def cancel(session: Session, notice: Notice, *, by: str, now: datetime) -> bool:
     waiting = select(NoticeRecipient.outbox_id).where(NoticeRecipient.notice_id == notice.id,
                                                       NoticeRecipient.outbox_id.is_not(None))
     session.execute(update(OutboxMessage).where(
-        OutboxMessage.id.in_(waiting), OutboxMessage.status == OutboxStatus.queued)
+        OutboxMessage.id.in_(waiting),
+        OutboxMessage.status.in_([OutboxStatus.queued, OutboxStatus.held]))
         .values(status=OutboxStatus.skipped, last_error="notice cancelled")
         .execution_options(synchronize_session=False))
     return True
@@ -167,6 +170,33 @@ def _pick_account(citizen: Citizen, accounts: list[ChannelAccount], profile: Pro
     return preferred or max(allowed, key=lambda a: a.last_inbound_at), None
 
 
+def waiting_account(citizen: Citizen, accounts: list[ChannelAccount]) -> ChannelAccount | None:
+    """Where a bulk message waits when no channel may carry it now (Viber
+    outside the session): the chosen channel, else the one used last; it
+    reaches the citizen in the summary of their next message."""
+    open_ = [a for a in accounts if a.blocked_at is None]
+    if not open_:
+        return None
+    preferred = next((a for a in open_ if a.id == citizen.notice_account_id), None)
+    return preferred or max(open_, key=lambda a: a.last_inbound_at)
+
+
+def bulk_row(account: ChannelAccount, body: dict[str, Any], *, hold: bool, purpose: Purpose,
+             dedupe_key: str, now: datetime, stale_at: datetime | None = None
+             ) -> dict[str, Any]:
+    """One bulk-lane outbox row (inserted thousands at a time): queued, or held
+    for the citizen's next message; marked when Viber bills it."""
+    return {"channel": account.channel, "chat_id": account.chat_id,
+            "account_id": account.id, "lane": int(Lane.bulk), "origin": "bot",
+            "body": body, "status": OutboxStatus.held if hold else OutboxStatus.queued,
+            "next_attempt_at": now, "dedupe_key": dedupe_key, "created_at": now,
+            "attempts": 0, "purpose": purpose.value,
+            "out_of_session": not hold and out_of_session(account, now),
+            "brief": brief_of(str(body.get("text") or "")) if hold else None,
+            "last_error": "waits for the citizen to write" if hold else None,
+            "stale_at": stale_at}
+
+
 def deliver(session: Session, profile: Profile, catalogs: Catalogs, now: datetime,
             batch: int = BATCH) -> int:
     """The worker's step: start what is due, queue one batch of each running
@@ -205,6 +235,10 @@ def _queue_batch(session: Session, profile: Profile, catalogs: Catalogs, notice:
     recipients: list[dict[str, Any]] = []
     for citizen in citizens:
         account, unreachable = _pick_account(citizen, accounts.get(citizen.id, []), profile, now)
+        hold = unreachable == "no_channel"
+        if hold:
+            account = waiting_account(citizen, accounts.get(citizen.id, []))
+            unreachable = None if account else unreachable
         key = f"notice:{notice.id}:{citizen.id}"
         recipients.append({"notice_id": notice.id, "citizen_id": citizen.id,
                            "unreachable": unreachable, "key": key if account else None})
@@ -213,11 +247,8 @@ def _queue_batch(session: Session, profile: Profile, catalogs: Catalogs, notice:
         locale = citizen.language or profile.default_locale
         if locale not in bodies:
             bodies[locale] = render(catalogs, profile, notice, locale).to_json()
-        messages.append({"channel": account.channel, "chat_id": account.chat_id,
-                         "account_id": account.id, "lane": int(Lane.bulk), "origin": "bot",
-                         "body": bodies[locale], "status": OutboxStatus.queued,
-                         "next_attempt_at": now, "dedupe_key": key, "created_at": now,
-                         "attempts": 0})
+        messages.append(bulk_row(account, bodies[locale], hold=hold, purpose=Purpose.notice,
+                                 dedupe_key=key, now=now, stale_at=now + FRESH_FOR))
     # One statement each for thousands of rows: the sender shares the
     # process and the platform's rate with this.
     ids: dict[str, int] = {}
@@ -253,15 +284,17 @@ class Progress:
 
 def delivery_bucket(unreachable: str | None, status: OutboxStatus | None,
                     blocked: bool) -> str:
-    """Which count one recipient is in: sent, failed, blocked (by the citizen,
-    before or on the way), pending (queued) or skipped (no channel, cancelled)."""
+    """Which count one recipient is in: sent (or, having waited for the
+    citizen, listed in the summary of their next message), failed, blocked (by
+    the citizen, before or on the way), pending (queued, or waiting for the
+    citizen to write) or skipped (no channel, cancelled)."""
     if unreachable == "blocked":
         return "blocked"
     if unreachable:
         return "skipped"
-    if status is OutboxStatus.sent:
+    if status in (OutboxStatus.sent, OutboxStatus.summarised):
         return "sent"
-    if status in (OutboxStatus.queued, OutboxStatus.sending):
+    if status in (OutboxStatus.queued, OutboxStatus.sending, OutboxStatus.held):
         return "pending"
     if blocked:
         return "blocked"

@@ -18,7 +18,7 @@ from bot.i18n import Catalogs, Translate
 from bot.messages import Reply
 from bot.models import ChannelAccount, Citizen, OutboxMessage
 from bot.models.staff import Role, StaffUser
-from bot.outbox.queue import enqueue, enqueue_once
+from bot.outbox.queue import Purpose, enqueue, enqueue_once
 from bot.profile import Profile
 
 
@@ -44,25 +44,38 @@ def tell_citizen(
     account_id: int | None,
     message: Callable[[Translate, str], Reply | list[Reply]],
     now: datetime,
+    purpose: Purpose = Purpose.other,
     dedupe_key: str | None = None,
+    brief: Callable[[Translate, str], str] | None = None,
+    stale_at: datetime | None = None,
 ) -> bool:
     """Queue a message to the citizen, rendered by `message(t, locale)` in the
     citizen's language (one reply, or several in order). With `dedupe_key`
     (for timers), it is queued at most once ever. False when nobody can be
-    told, or when it had been queued already."""
+    told, or when it had been queued already.
+
+    `purpose` decides what happens where the channel may not carry it now
+    (Viber outside the session, bot-started messages off): what must reach
+    the citizen goes all the same; the rest waits for their next message,
+    listed in its summary as `brief(t, locale)` (else the text, shortened) —
+    by its title only after `stale_at`."""
     found = citizen_chat(session, citizen_id, account_id)
     if found is None:
         return False
     citizen, account = found
     locale = citizen.language or profile.default_locale
-    made = message(catalogs.translator(locale), locale)
+    t = catalogs.translator(locale)
+    made = message(t, locale)
     replies = made if isinstance(made, list) else [made]
+    line = brief(t, locale) if brief is not None else None
     if dedupe_key is not None:
         return all(enqueue_once(session, account, reply, dedupe_key=dedupe_key if i == 0
-                                else f"{dedupe_key}:{i}", profile=profile, now=now) is not None
+                                else f"{dedupe_key}:{i}", profile=profile, now=now,
+                                purpose=purpose, brief=line, stale_at=stale_at) is not None
                    for i, reply in enumerate(replies))
     for reply in replies:
-        enqueue(session, account, reply, profile=profile, origin="bot", now=now)
+        enqueue(session, account, reply, profile=profile, origin="bot", now=now,
+                purpose=purpose, brief=line, stale_at=stale_at)
     return True
 
 
@@ -75,6 +88,7 @@ def alert_officers(
     department: str | None = None,
     message: Callable[[Translate], Reply],
     once_per: str | None = None,
+    purpose: Purpose = Purpose.staff_alert,
 ) -> list[OutboxMessage]:
     """Queue an alert to every active officer of these roles (and department)
     who linked their chat, each in the officer's own language. `message` gets
@@ -94,8 +108,8 @@ def alert_officers(
         t = catalogs.translator(staff.language)
         if once_per is None:
             queued.append(enqueue(session, account, message(t), profile=profile,
-                                  origin="bot", now=now))
+                                  origin="bot", now=now, purpose=purpose))
         elif row := enqueue_once(session, account, message(t), profile=profile, now=now,
-                                 dedupe_key=f"alert:{once_per}:{staff.id}"):
+                                 dedupe_key=f"alert:{once_per}:{staff.id}", purpose=purpose):
             queued.append(row)
     return queued

@@ -30,6 +30,7 @@ from bot.models import (
     next_reference,
 )
 from bot.models.staff import Role
+from bot.outbox.queue import Purpose
 from bot.profile import Profile
 from bot.refusals import Conflict, Invalid
 from bot.services.notify import alert_officers, tell_citizen
@@ -207,6 +208,7 @@ def create_urgent(session: Session, profile: Profile, catalogs: Catalogs, *, cit
         session, profile, catalogs, roles=(Role.mayor_office,),
         message=lambda t: Reply(t("reception.urgent_alert", reference=request.reference,
                                   topic=topic, phone=phone, name=request.full_name or "—")),
+        purpose=Purpose.urgent_alert,
     )
     return request
 
@@ -219,10 +221,13 @@ def when(profile: Profile, booking: Booking, locale: str) -> tuple[str, str]:
 
 
 def tell_about(session: Session, profile: Profile, catalogs: Catalogs, booking: Booking,
-               key: str, *, now: datetime, offer_new: bool = False,
-               dedupe_key: str | None = None, **params: object) -> None:
+               key: str, *, now: datetime, purpose: Purpose, offer_new: bool = False,
+               dedupe_key: str | None = None, brief_key: str | None = None,
+               **params: object) -> None:
     """Tell the booking's citizen something, in their language, on their chat:
-    with "book again" when the booking is gone, else with "cancel"."""
+    with "book again" when the booking is gone, else with "cancel". A
+    reminder that has to wait is listed under `brief_key` in the summary, and
+    is out of date once the appointment begins."""
     def message(t: Translate, locale: str) -> Reply:
         day, at = when(profile, booking, locale)
         text = t(key, reference=booking.reference, day=day, time=at,
@@ -235,9 +240,15 @@ def tell_about(session: Session, profile: Profile, catalogs: Catalogs, booking: 
                                    f"rsv:cancel:{booking.reference}")])
         return Reply(text, buttons)
 
+    def brief(t: Translate, locale: str) -> str:
+        day, at = when(profile, booking, locale)
+        return t(brief_key or key, reference=booking.reference, day=day, time=at,
+                 place=profile.reception.place_in(locale), **params)
+
     tell_citizen(session, profile, catalogs, citizen_id=booking.citizen_id,
                  account_id=booking.account_id, message=message, now=now,
-                 dedupe_key=dedupe_key)
+                 dedupe_key=dedupe_key, purpose=purpose,
+                 brief=brief if brief_key else None, stale_at=booking.starts_at)
 
 
 def close_day(session: Session, profile: Profile, catalogs: Catalogs, day: ReceptionDay, *,
@@ -249,7 +260,7 @@ def close_day(session: Session, profile: Profile, catalogs: Catalogs, day: Recep
     for booking in bookings:
         cancel(booking, by="closed", now=now, reason=reason)
         tell_about(session, profile, catalogs, booking, "reception.day_closed_notice",
-                   now=now, offer_new=True, reason=reason)
+                   now=now, purpose=Purpose.booking_cancelled, offer_new=True, reason=reason)
     return list(bookings)
 
 
@@ -267,7 +278,8 @@ def send_reminders(session: Session, profile: Profile, catalogs: Catalogs,
         Booking.starts_at < start + timedelta(days=1))).all()
     for booking in due:
         tell_about(session, profile, catalogs, booking, "reception.reminder", now=now,
-                   dedupe_key=f"reception-reminder:{booking.id}")
+                   purpose=Purpose.reminder, dedupe_key=f"reception-reminder:{booking.id}",
+                   brief_key="away.reminder")
     return len(due)
 
 
@@ -409,7 +421,8 @@ def mark_booking(session: Session, profile: Profile, catalogs: Catalogs, booking
                            "no-show instead")
         cancel(booking, by="staff", now=now, reason=message or None)
         tell_about(session, profile, catalogs, booking, "reception.staff_cancelled",
-                   now=now, offer_new=True, message=message or "")
+                   now=now, purpose=Purpose.booking_cancelled, offer_new=True,
+                   message=message or "")
     else:
         if booking.status is BookingStatus.cancelled:
             raise Conflict("booking_cancelled", f"{booking.reference} was cancelled")

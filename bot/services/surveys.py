@@ -23,15 +23,14 @@ from bot.messages import Button, Reply
 from bot.models import (
     ChannelAccount,
     Citizen,
-    Lane,
     OutboxMessage,
-    OutboxStatus,
     Survey,
     SurveyMarker,
     SurveyParticipant,
     SurveyResponse,
     SurveyStatus,
 )
+from bot.outbox.queue import Purpose
 from bot.profile import ABROAD, Profile
 from bot.refusals import Conflict, Invalid
 
@@ -466,7 +465,7 @@ def invite(session: Session, profile: Profile, catalogs: Catalogs, survey: Surve
     """A message with a button that opens the survey, to everyone in its
     audience on one channel, in their language; Viber only where the bot may
     start a conversation. Once per survey."""
-    from bot.services.notices import _pick_account
+    from bot.services.notices import _pick_account, bulk_row, waiting_account
 
     if survey.invited_at is not None:
         raise Conflict("already_invited", "the audience was invited already")
@@ -483,7 +482,11 @@ def invite(session: Session, profile: Profile, catalogs: Catalogs, survey: Surve
     for citizen in citizens:
         if not in_audience(survey, citizen):
             continue
-        account, _ = _pick_account(citizen, accounts.get(citizen.id, []), profile, now)
+        account, unreachable = _pick_account(citizen, accounts.get(citizen.id, []), profile,
+                                             now)
+        hold = unreachable == "no_channel"  # Viber outside the session: waits for them
+        if hold:
+            account = waiting_account(citizen, accounts.get(citizen.id, []))
         if account is None:
             continue
         locale = citizen.language or profile.default_locale
@@ -493,11 +496,10 @@ def invite(session: Session, profile: Profile, catalogs: Catalogs, survey: Surve
                                  title=survey.title.get(locale, survey.slug)),
                 [[Button(catalogs.gettext(locale, "surveys.take"),
                          f"srv:{survey.slug}:start")]]).to_json()
-        rows.append({"channel": account.channel, "chat_id": account.chat_id,
-                     "account_id": account.id, "lane": int(Lane.bulk), "origin": "bot",
-                     "body": bodies[locale], "status": OutboxStatus.queued,
-                     "next_attempt_at": now, "created_at": now, "attempts": 0,
-                     "dedupe_key": f"survey-invite:{survey.id}:{citizen.id}"})
+        rows.append(bulk_row(account, bodies[locale], hold=hold,
+                             purpose=Purpose.survey_invitation,
+                             dedupe_key=f"survey-invite:{survey.id}:{citizen.id}", now=now,
+                             stale_at=survey.closes_at))
     if rows:
         session.execute(insert(OutboxMessage), rows)
     return len(rows)

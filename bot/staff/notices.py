@@ -55,10 +55,13 @@ class CountsOut(BaseModel):
     """Where delivery stands; `recipients` grows while the notice is sending."""
 
     recipients: int = Field(description="Subscribers the notice was meant for so far")
-    sent: int
+    sent: int = Field(description="Delivered, or given in the summary of a Viber citizen's "
+                                  "next message after it waited")
     failed: int
     blocked: int = Field(description="The citizen blocked the bot")
-    pending: int = Field(description="Queued, not delivered yet")
+    pending: int = Field(description="Queued, not delivered yet; or waiting for a Viber "
+                                     "citizen's next message (the bot may not start a chat "
+                                     "there), which brings it in a summary")
     skipped: int = Field(description="Not sent: no channel the bot may write on, or cancelled")
 
 

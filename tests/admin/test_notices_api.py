@@ -178,20 +178,27 @@ def test_a_notice_is_made_delivered_and_counted(client: StaffClient) -> None:
 
     deliver(client.db)
     rows = messages(client.db)
-    assert len(rows) == 3 and all(row.lane == 1 for row in rows)
+    assert len(rows) == 4 and all(row.lane == 1 for row in rows)
     by_account = {row.account_id: row.body["text"] for row in rows}
     assert TEXTS["en"] in by_account[account_of(client.db, english)]
     assert TEXTS["sq"] in by_account[account_of(client.db, albanian)]
+    # The silent Viber citizen's copy waits for their next message: pending.
+    assert {row.account_id: row.status for row in rows}[
+        account_of(client.db, no_session)] is OutboxStatus.held
     detail = client.get(f"{API}/{notice_id}", headers=headers).json()
     assert detail["status"] == "sent" and detail["in_progress"] is True  # still waiting
-    assert counts(detail) == (5, 0, 0, 1, 3, 1)
+    assert counts(detail) == (5, 0, 0, 1, 4, 0)
 
     set_outbox(client.db, account_of(client.db, english), OutboxStatus.sent)
     set_outbox(client.db, account_of(client.db, albanian), OutboxStatus.failed)
     set_outbox(client.db, account_of(client.db, later_blocked), OutboxStatus.failed,
                block=True)
     detail = client.get(f"{API}/{notice_id}", headers=headers).json()
-    assert counts(detail) == (5, 1, 1, 2, 0, 1)
+    assert counts(detail) == (5, 1, 1, 2, 1, 0)
+    assert detail["in_progress"] is True  # the Viber citizen has not written yet
+    set_outbox(client.db, account_of(client.db, no_session), OutboxStatus.summarised)
+    detail = client.get(f"{API}/{notice_id}", headers=headers).json()
+    assert counts(detail) == (5, 2, 1, 2, 0, 0)
     assert detail["in_progress"] is False
     # the list counts the same way as the service's progress
     listed = client.get(API, headers=headers).json()

@@ -31,6 +31,7 @@ from bot.models import (
     ChannelAccount,
     Citizen,
     OutboxMessage,
+    OutboxStatus,
     Survey,
     SurveyResponse,
 )
@@ -304,11 +305,13 @@ def test_publish_invite_and_close(client: StaffClient) -> None:
                             headers=headers)
     assert published.status_code == 200, published.text
     body = published.json()
-    assert body["status"] == "open" and body["running"] and body["invited"] == 2
+    assert body["status"] == "open" and body["running"] and body["invited"] == 3
     assert body["published_at"] and body["invited_at"]
     with client.db.read_session() as session:
         messages = list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
-    assert sorted(m.chat_id for m in messages) == ["12", "14"]
+    # The silent Viber citizen's invitation waits for their next message.
+    assert sorted((m.chat_id, m.status) for m in messages) == [
+        ("12", OutboxStatus.queued), ("14", OutboxStatus.queued), ("v13", OutboxStatus.held)]
     assert all(m.body["buttons"][0][0]["payload"] == "srv:citizens-2026:start"
                for m in messages)
     problem(client.post(f"{API}/citizens-2026/publish", headers=headers), 409, "not_draft")
@@ -317,7 +320,7 @@ def test_publish_invite_and_close(client: StaffClient) -> None:
     quiet = client.post(f"{API}/quiet/publish", headers=headers).json()
     assert quiet["invited"] is None and quiet["invited_at"] is None
     later = client.post(f"{API}/quiet/invite", headers=headers)  # invited afterwards
-    assert later.status_code == 200 and later.json()["invited"] == 3  # no audience limit
+    assert later.status_code == 200 and later.json()["invited"] == 4  # no audience limit
     problem(client.post(f"{API}/quiet/invite", headers=headers), 409, "already_invited")
 
     past = (utcnow() - timedelta(days=1)).isoformat()
@@ -338,9 +341,9 @@ def test_publish_invite_and_close(client: StaffClient) -> None:
                for e in audit_entries(client) if e.action != "surveys.create"]
     assert entries == [
         ("surveys.publish", "citizens-2026", {"status": "draft"},
-         {"status": "open", "invited": 2}),
+         {"status": "open", "invited": 3}),
         ("surveys.publish", "quiet", {"status": "draft"}, {"status": "open", "invited": None}),
-        ("surveys.invite", "quiet", None, {"invited": 3}),
+        ("surveys.invite", "quiet", None, {"invited": 4}),
         ("surveys.close", "citizens-2026", {"status": "open"}, {"status": "closed"}),
     ]
 

@@ -262,3 +262,31 @@ def test_a_bad_description_is_explained_and_nothing_is_filed(db: Database, answe
         assert not result.failed and result.replies
     with db.read_session() as session:
         assert session.scalars(select(DocumentRequest)).all() == []
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_status_shows_the_appeal_route_of_a_refusal_and_of_silence(
+        db: Database, clock: Any, locale: str) -> None:
+    """A refused request's detail says where to complain, and within how many
+    days; so does one left unanswered past its deadline (silence is refusal)."""
+    appeal = t(locale, "documents.appeal_route", appeal_days=deadlines.APPEAL_DAYS)
+    silence = t(locale, "documents.appeal_route_silence", appeal_days=deadlines.APPEAL_DAYS)
+    chat = citizen_chat(db, f"appeal-{locale}", locale)
+
+    def detail(reference: str) -> str:
+        chat.send("/status")
+        return tap(chat, f"doc:show:{reference}")
+
+    file_request(chat)
+    file_request(chat)
+    with db.read_session() as session:
+        refused, late = session.scalars(select(DocumentRequest).order_by(DocumentRequest.id))
+    assert appeal not in detail(refused.reference)
+    with db.session() as session:
+        service.transition(session, PROFILE, T, session.get_one(DocumentRequest, refused.id),
+                           DocumentStatus.refused, by="info1", now=utcnow(),
+                           reason="Third persons' personal data.")
+    assert appeal in detail(refused.reference)
+    assert silence not in detail(late.reference)
+    clock.set(late.due_at + timedelta(hours=1))
+    assert silence in detail(late.reference)

@@ -15,7 +15,7 @@ from bot.db import Database, utcnow
 from bot.messages import Reply
 from bot.models import ChannelAccount, Citizen, Lane, OutboxMessage, OutboxStatus
 from bot.outbox.lease import Lease
-from bot.outbox.queue import enqueue
+from bot.outbox.queue import Purpose, enqueue
 from bot.outbox.sender import Sender
 from bot.profile import get_profile
 
@@ -190,10 +190,18 @@ def test_viber_bot_started_messages_follow_the_profile(db: Database, allowed: bo
     with db.session() as session:
         account = session.get_one(ChannelAccount, account_id)
         account.last_inbound_at = utcnow() - timedelta(days=2)
-        reminder = enqueue(session, account, Reply("reminder"), profile=profile, origin="bot")
+        reminder = enqueue(session, account, Reply("reminder"), profile=profile, origin="bot",
+                           purpose=Purpose.reminder)
+        refusal = enqueue(session, account, Reply("refused"), profile=profile, origin="bot",
+                          purpose=Purpose.document_decision)
         answer = enqueue(session, account, Reply("answer"), profile=profile, origin="reply")
-        assert reminder.status is (OutboxStatus.queued if allowed else OutboxStatus.skipped)
-        assert answer.status is OutboxStatus.queued
+        # What can wait waits for the citizen's next message (it is not lost)…
+        assert reminder.status is (OutboxStatus.queued if allowed else OutboxStatus.held)
+        assert reminder.out_of_session is allowed
+        # …what the law requires goes all the same, marked as billed.
+        assert refusal.status is OutboxStatus.queued and refusal.out_of_session
+        assert refusal.purpose == "document_decision"
+        assert answer.status is OutboxStatus.queued and not answer.out_of_session
 
 
 def test_timers_enqueue_exactly_once(db: Database) -> None:
