@@ -31,11 +31,15 @@ from bot.metrics import HANDLER_ERRORS, HANDLING_SECONDS, UPDATES_DUPLICATE, UPD
 from bot.models import ChannelAccount, Citizen, Conversation, InboundStatus, InboundUpdate
 from bot.models.outbox import OutboxStatus
 from bot.outbox.queue import enqueue, notify_enqueued
+from bot.outbox.steps import STEP_KEY
 from bot.profile import Profile
 
 log = logging.getLogger(__name__)
 
 LABELS_KEY = "_labels"
+# Set when a re-opened chat (Viber's conversation_started) was offered
+# "continue" or "start over": whatever comes next resumes the step.
+RESUME_KEY = "_resume"
 # A record of the update, not a copy of the person: big texts are cut.
 _PAYLOAD_TEXT_LIMIT = 4096
 
@@ -133,6 +137,7 @@ class Engine:
                 self._labels_to_payload(ctx)
                 self.dispatch(ctx)
                 self._remember_labels(ctx)
+                self._remember_step(ctx)
                 inline = None
                 for index, reply in enumerate(ctx.replies):
                     sent_inline = inline_first and index == 0
@@ -282,6 +287,32 @@ class Engine:
         if labels or ctx.data.get(LABELS_KEY):
             ctx.conversation.data = {**ctx.conversation.data, LABELS_KEY: labels or None}
 
+    @staticmethod
+    def _remember_step(ctx: Context) -> None:
+        """Keep the question of the step the conversation is at (its last reply
+        with a keyboard), for the sender to ask again after a notice or an
+        invitation (`bot.outbox.steps`); forget it outside a flow."""
+        if ctx.state is None:
+            if STEP_KEY in ctx.data:
+                ctx.conversation.data = {k: v for k, v in ctx.data.items() if k != STEP_KEY}
+            return
+        question = next((reply for reply in reversed(ctx.replies)
+                         if (reply.buttons or reply.request) and reply.file is None), None)
+        if question is not None:
+            ctx.update_data(**{STEP_KEY: question.to_json()})
+
+    @staticmethod
+    def _resumed(ctx: Context, accepts: frozenset[Kind]) -> bool:
+        """After the "continue or start over?" of a re-opened chat, what this
+        step cannot take (a word, a sticker) means "continue": its question
+        comes again, without an error. An answer it can take is its answer."""
+        if not ctx.data.get(RESUME_KEY):
+            return False
+        ctx.conversation.data = {k: v for k, v in ctx.data.items() if k != RESUME_KEY}
+        if ctx.msg.kind in accepts:
+            return False
+        return ctx.prompt_again()
+
     def dispatch(self, ctx: Context) -> None:
         """Decide which handler gets the message; see ARCHITECTURE.md."""
         msg, routes = ctx.msg, self.routes
@@ -304,6 +335,8 @@ class Engine:
             if ctx.state:  # a state from an older version of the bot
                 ctx.clear()
             routes.commands["__idle__"](ctx)
+            return
+        if self._resumed(ctx, handler.accepts):
             return
         if msg.kind not in handler.accepts:
             self._explain(ctx, handler.accepts)
