@@ -22,6 +22,7 @@ from bot.engine.router import RouterSet
 from bot.filestore import FileStore
 from bot.i18n import Catalogs
 from bot.profile import Profile, load_profile
+from bot.services.surveys import Keys
 
 if TYPE_CHECKING:
     from bot.services.photos import PhotoFetcher
@@ -46,6 +47,12 @@ class Runtime:
         """The process's one clock (`bot.clock`), which the web routes, the
         engine's `Context.now` and the worker's timers and sender all read."""
         return clocks.current()
+
+    @property
+    def survey_keys(self) -> Keys:
+        """What recognises a survey's participants (the engine's keys), for
+        the staff actions that must know who answered: the invitations."""
+        return Keys(survey=self.engine.survey_key, legacy=self.engine.files.secret)
 
     def photo_fetcher(self, *, terminal: bool = False) -> PhotoFetcher | None:
         """The worker's downloader of complaint photos, for the channels this

@@ -6,6 +6,7 @@ the citizen is asked whether it really is."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import select
@@ -23,6 +24,9 @@ from bot.services.photos import MAX_BYTES as PHOTO_MAX_BYTES
 
 router = Router("complaints")
 SUMMARY_DESCRIPTION = 300  # the confirm step shows the start of a long text
+# A photo is taken at every step: before the photo step it is kept for it
+# (its caption as the description), after it added while there is room.
+WITH_PHOTOS = frozenset({Kind.photo, Kind.file})
 
 
 class ComplaintFlow(StatesGroup):
@@ -57,9 +61,11 @@ def ask_kind(ctx: Context) -> None:
     ctx.reply(ctx.t("complaints.ask_kind"), [*rows, ctx.nav_row(back=False)])
 
 
-@router.state(ComplaintFlow.kind, accepts={Kind.button})
+@router.state(ComplaintFlow.kind, accepts={Kind.button, *WITH_PHOTOS})
 def on_kind(ctx: Context) -> None:
-    if kind := ctx.choice("ckind", {k.value for k in ComplaintKind}):
+    if ctx.msg.kind in WITH_PHOTOS:
+        photo_mid_flow(ctx)
+    elif kind := ctx.choice("ckind", {k.value for k in ComplaintKind}):
         ctx.update_data(c_kind=kind)
         ask_category(ctx)
 
@@ -71,9 +77,11 @@ def ask_category(ctx: Context) -> None:
                  for c in ctx.profile.complaint_categories])
 
 
-@router.state(ComplaintFlow.category, accepts={Kind.button})
+@router.state(ComplaintFlow.category, accepts={Kind.button, *WITH_PHOTOS})
 def on_category(ctx: Context) -> None:
-    if code := ctx.choice("ccat", ctx.profile.category_codes()):
+    if ctx.msg.kind in WITH_PHOTOS:
+        photo_mid_flow(ctx)
+    elif code := ctx.choice("ccat", ctx.profile.category_codes()):
         ctx.update_data(c_category=code)
         ask_settlement(ctx)
 
@@ -85,10 +93,16 @@ def ask_settlement(ctx: Context) -> None:
     _ask_one_of(ctx, ComplaintFlow.settlement, "complaints.ask_settlement", rows)
 
 
-@router.state(ComplaintFlow.settlement, accepts={Kind.button})
+@router.state(ComplaintFlow.settlement, accepts={Kind.button, *WITH_PHOTOS})
 def on_settlement(ctx: Context) -> None:
-    if code := ctx.choice("cset", ctx.profile.settlement_codes()):
+    if ctx.msg.kind in WITH_PHOTOS:
+        photo_mid_flow(ctx)
+    elif code := ctx.choice("cset", ctx.profile.settlement_codes()):
         ctx.update_data(c_settlement=code)
+        if ctx.data.get("c_caption"):  # described by a photo's caption already
+            ctx.update_data(c_caption=None)
+            ask_photos(ctx)
+            return
         ask_description(ctx)
 
 
@@ -100,13 +114,18 @@ def ask_description(ctx: Context) -> None:
               [ctx.nav_row()])
 
 
-@router.state(ComplaintFlow.description, accepts={Kind.text},
+@router.state(ComplaintFlow.description, accepts={Kind.text, *WITH_PHOTOS},
               max_length=service.DESCRIPTION_MAX)
 def on_description(ctx: Context) -> None:
+    if ctx.msg.kind in WITH_PHOTOS:
+        photo_at_description(ctx)
+        return
     if ctx.meaningful_text(service.DESCRIPTION_MIN) is None:
         ctx.again("complaints.description_short", min=service.DESCRIPTION_MIN)
         return
-    ctx.update_data(c_description=(ctx.msg.text or "").strip(), c_photos=[])
+    # Photos sent before the description stay.
+    ctx.update_data(c_description=(ctx.msg.text or "").strip(), c_caption=None,
+                    c_photos=ctx.data.get("c_photos", []))
     ask_photos(ctx)
 
 
@@ -132,22 +151,127 @@ def on_photo(ctx: Context) -> None:
             return
         ask_location(ctx)
         return
-    media = ctx.msg.media[0] if ctx.msg.media else None
-    if media is None or (ctx.msg.kind is Kind.file
-                         and not (media.mime_type or "").startswith("image/")):
-        ctx.again("complaints.photo_not_image")
+    if problem := photo_problem(ctx):
+        ctx.again(problem[0], **problem[1])
         return
-    if media.size is not None and media.size > PHOTO_MAX_BYTES:
-        ctx.again("complaints.photo_too_big", max_mb=PHOTO_MAX_BYTES // (1024 * 1024))
+    if len(ctx.data.get("c_photos", [])) >= service.PHOTOS_MAX:  # typed "back", then a 6th
+        _ask_with_note(ctx, ctx.t("complaints.photo_over_max", max=service.PHOTOS_MAX),
+                       ask_location)
         return
-    photos = [*ctx.data.get("c_photos", []),
-              {"channel": ctx.msg.channel, "file_id": media.file_id, "url": media.url}]
-    ctx.update_data(c_photos=photos[:service.PHOTOS_MAX])
-    if len(photos) >= service.PHOTOS_MAX:
+    keep_photo(ctx)
+    caption = keep_caption(ctx)
+    if len(ctx.data["c_photos"]) >= service.PHOTOS_MAX:
         ctx.reply(ctx.t("complaints.photos_full", max=service.PHOTOS_MAX))
         ask_location(ctx)
         return
-    ask_photos(ctx)
+    _ask_with_note(ctx, ctx.t("complaints.caption_added") if caption else "", ask_photos)
+
+
+# --- photos sent at another step, or outside a flow ------------------------------
+
+def photo_problem(ctx: Context) -> tuple[str, dict[str, object]] | None:
+    """Why this photo (or file) cannot be attached, as a text key and its
+    parameters; None when it can."""
+    media = ctx.msg.media[0] if ctx.msg.media else None
+    if media is None or (ctx.msg.kind is Kind.file
+                         and not (media.mime_type or "").startswith("image/")):
+        return "complaints.photo_not_image", {}
+    if media.size is not None and media.size > PHOTO_MAX_BYTES:
+        return "complaints.photo_too_big", {"max_mb": PHOTO_MAX_BYTES // (1024 * 1024)}
+    return None
+
+
+def keep_photo(ctx: Context) -> str:
+    """Attach the photo while there is room; what to tell the citizen: that
+    it was kept (how many now), or that the most were there already and this
+    one was not kept."""
+    photos = list(ctx.data.get("c_photos", []))
+    if len(photos) >= service.PHOTOS_MAX:
+        return ctx.t("complaints.photo_over_max", max=service.PHOTOS_MAX)
+    media = ctx.msg.media[0]
+    photos.append({"channel": ctx.msg.channel, "file_id": media.file_id, "url": media.url})
+    ctx.update_data(c_photos=photos)
+    return ctx.t("complaints.photo_kept", count=len(photos), max=service.PHOTOS_MAX)
+
+
+def keep_caption(ctx: Context) -> bool:
+    """A photo's caption with words becomes the description, or is added to
+    it; True when it was taken."""
+    if ctx.meaningful_text(service.DESCRIPTION_MIN) is None:
+        return False
+    caption = (ctx.msg.text or "").strip()
+    before = ctx.data.get("c_description") or ""
+    if caption in before:
+        return False
+    combined = f"{before}\n{caption}" if before else caption
+    if len(combined) > service.DESCRIPTION_MAX:
+        return False
+    ctx.update_data(c_description=combined)
+    return True
+
+
+def _ask_with_note(ctx: Context, note: str, ask: Callable[[Context], None]) -> None:
+    """Ask with `note` said first, in the same message as the question and
+    its keyboard."""
+    first = len(ctx.replies)
+    ask(ctx)
+    if note and len(ctx.replies) > first:
+        ctx.replies[first].text = f"{note}\n\n{ctx.replies[first].text}"
+    elif note:
+        ctx.reply(note)
+
+
+def photo_mid_flow(ctx: Context) -> None:
+    """A photo at a step that asks something else: kept (its caption as the
+    description, if there is none yet), and the step's question again."""
+    if problem := photo_problem(ctx):
+        ctx.again(problem[0], **problem[1])
+        return
+    had_description = bool(ctx.data.get("c_description"))
+    notes = [keep_photo(ctx)]
+    if keep_caption(ctx):
+        notes.append(ctx.t("complaints.caption_added" if had_description
+                           else "complaints.caption_is_description"))
+        if not had_description and ctx.state in (ComplaintFlow.kind.name,
+                                                 ComplaintFlow.category.name,
+                                                 ComplaintFlow.settlement.name):
+            ctx.update_data(c_caption=True)
+    _ask_with_note(ctx, " ".join(notes), _prompt_again)
+
+
+def _prompt_again(ctx: Context) -> None:
+    ctx.prompt_again()
+
+
+def photo_at_description(ctx: Context) -> None:
+    """A photo where the description is asked: kept; with a caption that
+    describes, the caption is the description and the photo step comes."""
+    if problem := photo_problem(ctx):
+        ctx.again(problem[0], **problem[1])
+        return
+    note = keep_photo(ctx)
+    if ctx.meaningful_text(service.DESCRIPTION_MIN) is not None:
+        ctx.update_data(c_description=None)  # this step's answer replaces an earlier one
+        if keep_caption(ctx):
+            ctx.update_data(c_caption=None)
+            _ask_with_note(ctx, ctx.t("complaints.caption_is_description"), ask_photos)
+            return
+    _ask_with_note(ctx, note, ask_description)
+
+
+@router.command("__photo__")
+def photo_outside_flow(ctx: Context) -> None:
+    """A photo sent outside any flow starts a complaint with it (its caption
+    as the description). What cannot be attached gets no answer here: the
+    idle handler that asked answers it."""
+    if ctx.msg.kind not in WITH_PHOTOS:  # typed as a command
+        ctx.routes.commands["__unknown_command__"](ctx)
+        return
+    if photo_problem(ctx) is not None:
+        return
+    ctx.clear()
+    ctx.set_state(ComplaintFlow.kind)
+    photo_mid_flow(ctx)
 
 
 @router.prompt(ComplaintFlow.location)
@@ -159,9 +283,13 @@ def ask_location(ctx: Context) -> None:
               request="location", request_label=ctx.t("complaints.share_location"))
 
 
-@router.state(ComplaintFlow.location, accepts={Kind.location, Kind.text, Kind.button},
+@router.state(ComplaintFlow.location,
+              accepts={Kind.location, Kind.text, Kind.button, *WITH_PHOTOS},
               max_length=service.ADDRESS_MAX)
 def on_location(ctx: Context) -> None:
+    if ctx.msg.kind in WITH_PHOTOS:
+        photo_mid_flow(ctx)
+        return
     if ctx.msg.kind is Kind.button:
         if ctx.payload("cloc") != "skip":
             ctx.again()
@@ -191,8 +319,11 @@ def ask_anonymity(ctx: Context) -> None:
                [Button(ctx.t("complaints.anonymous_yes"), "canon:yes")], ctx.nav_row()])
 
 
-@router.state(ComplaintFlow.anonymity, accepts={Kind.button})
+@router.state(ComplaintFlow.anonymity, accepts={Kind.button, *WITH_PHOTOS})
 def on_anonymity(ctx: Context) -> None:
+    if ctx.msg.kind in WITH_PHOTOS:
+        photo_mid_flow(ctx)
+        return
     answer = ctx.choice("canon", {"yes", "no"})
     if answer is None:
         return
@@ -237,8 +368,11 @@ def ask_confirm(ctx: Context) -> None:
     )
 
 
-@router.state(ComplaintFlow.confirm, accepts={Kind.button})
+@router.state(ComplaintFlow.confirm, accepts={Kind.button, *WITH_PHOTOS})
 def on_confirm(ctx: Context) -> None:
+    if ctx.msg.kind in WITH_PHOTOS:
+        photo_mid_flow(ctx)
+        return
     answer = ctx.payload("cconf")
     if answer == "change":
         ask_kind(ctx)

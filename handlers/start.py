@@ -4,6 +4,7 @@ notice, main menu, help, cancel, status, and the back / cancel buttons."""
 from __future__ import annotations
 
 from bot.engine.context import Context
+from bot.engine.dispatcher import RESUME_KEY
 from bot.engine.fsm import State, StatesGroup, group_of
 from bot.engine.router import Router
 from bot.i18n import LANGUAGE_NAMES
@@ -36,12 +37,46 @@ def show_menu(ctx: Context, intro_key: str = "menu.title") -> None:
 @router.command("start")
 def start(ctx: Context) -> None:
     """Welcome a newcomer with the language choice; greet a known citizen with the menu."""
+    if ctx.msg.kind is Kind.started and in_flow(ctx):
+        offer_resume(ctx)
+        return
     ctx.clear()
     citizen = ctx.citizen
     if citizen.language and citizen.privacy_acknowledged_at:
         show_menu(ctx, "menu.welcome_back")
         return
     ask_language(ctx, welcome=True)
+
+
+def in_flow(ctx: Context) -> bool:
+    """In the middle of something that can be asked again (not the welcome)."""
+    state = ctx.state
+    return (state is not None and not state.startswith("Onboarding:")
+            and state in ctx.routes.prompts and ctx.citizen.language is not None)
+
+
+def offer_resume(ctx: Context) -> None:
+    """The chat was opened again (Viber) in the middle of a flow: what was
+    started is kept. "Continue" is the default — anything else the step
+    cannot take asks its question again (the engine, `RESUME_KEY`)."""
+    ctx.update_data(**{RESUME_KEY: True})
+    ctx.reply(ctx.t("resume.offer"),
+              [[Button(ctx.t("resume.continue"), "resume:go")],
+               [Button(ctx.t("resume.start_over"), "resume:over")]])
+
+
+@router.action("resume")
+def on_resume(ctx: Context) -> None:
+    """Continue: the step's question again. Start over: the draft goes, the
+    menu comes. Typed or pressed late (no flow any more): the menu."""
+    choice = ctx.payload("resume")
+    ctx.conversation.data = {k: v for k, v in ctx.data.items() if k != RESUME_KEY}
+    if choice == "over" and in_flow(ctx):
+        ctx.clear()
+        show_menu(ctx, "resume.started_over")
+        return
+    if not (in_flow(ctx) and ctx.prompt_again()):
+        menu(ctx)
 
 
 @router.prompt(Onboarding.language)
@@ -225,7 +260,14 @@ def go_back(ctx: Context) -> None:
 
 @router.command("__idle__")
 def idle(ctx: Context) -> None:
-    """Something arrived outside any flow: say so kindly and show the menu."""
+    """Something arrived outside any flow: a photo starts a complaint with
+    it (when the complaints flow is there); else say so kindly and show the menu."""
+    photo = ctx.routes.commands.get("__photo__")
+    if (photo is not None and ctx.msg.kind in (Kind.photo, Kind.file)
+            and ctx.citizen.privacy_acknowledged_at is not None):
+        photo(ctx)
+        if ctx.replies:
+            return
     show_menu(ctx, "idle.not_understood")
 
 

@@ -274,7 +274,7 @@ def publish(slug: SlugPath, request: Request, runtime: RuntimeDep, staff: Writer
             invite: Annotated[bool, Form()] = False) -> Response:
     rendering.check_csrf(request, runtime, csrf_token)
     _, invited = actions.publish(session, runtime.profile, runtime.catalogs, staff,
-                                 client_ip(request), slug, invite)
+                                 client_ip(request), slug, invite, keys=runtime.survey_keys)
     if invited is None:
         return RedirectResponse(f"{HOME}/{slug}?done=published", status_code=303)
     return RedirectResponse(f"{HOME}/{slug}?done=invited&invited={invited}", status_code=303)

@@ -39,6 +39,7 @@ from bot.models import (
 from bot.models.outbox import OutboxStatus
 from bot.outbox.held import away_summary
 from bot.outbox.queue import enqueue, notify_enqueued, redeliver_plain
+from bot.outbox.steps import STEP_KEY
 from bot.profile import Profile
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,9 @@ LABELS_KEY = "_labels"
 # one a channel could not show whole (Viber's "More…" button).
 PAGE_PREFIX = "more"
 _PAGE_MAX = 99
+# Set when a re-opened chat (Viber's conversation_started) was offered
+# "continue" or "start over": whatever comes next resumes the step.
+RESUME_KEY = "_resume"
 # A record of the update, not a copy of the person: big texts are cut.
 _PAYLOAD_TEXT_LIMIT = 4096
 
@@ -148,6 +152,7 @@ class Engine:
                 self.dispatch(ctx)
                 self._remember_labels(ctx)
                 self._keyboard_hints(ctx)
+                self._remember_step(ctx)
                 replies = self._after_summary(ctx, inline_first)
                 inline = None
                 for index, reply in enumerate(replies):
@@ -368,6 +373,32 @@ class Engine:
         if labels or ctx.data.get(LABELS_KEY):
             ctx.conversation.data = {**ctx.conversation.data, LABELS_KEY: labels or None}
 
+    @staticmethod
+    def _remember_step(ctx: Context) -> None:
+        """Keep the question of the step the conversation is at (its last reply
+        with a keyboard), for the sender to ask again after a notice or an
+        invitation (`bot.outbox.steps`); forget it outside a flow."""
+        if ctx.state is None:
+            if STEP_KEY in ctx.data:
+                ctx.conversation.data = {k: v for k, v in ctx.data.items() if k != STEP_KEY}
+            return
+        question = next((reply for reply in reversed(ctx.replies)
+                         if (reply.buttons or reply.request) and reply.file is None), None)
+        if question is not None:
+            ctx.update_data(**{STEP_KEY: question.to_json()})
+
+    @staticmethod
+    def _resumed(ctx: Context, accepts: frozenset[Kind]) -> bool:
+        """After the "continue or start over?" of a re-opened chat, what this
+        step cannot take (a word, a sticker) means "continue": its question
+        comes again, without an error. An answer it can take is its answer."""
+        if not ctx.data.get(RESUME_KEY):
+            return False
+        ctx.conversation.data = {k: v for k, v in ctx.data.items() if k != RESUME_KEY}
+        if ctx.msg.kind in accepts:
+            return False
+        return ctx.prompt_again()
+
     def dispatch(self, ctx: Context) -> None:
         """Decide which handler gets the message; see ARCHITECTURE.md."""
         msg, routes = ctx.msg, self.routes
@@ -393,6 +424,8 @@ class Engine:
             if ctx.state:  # a state from an older version of the bot
                 ctx.clear()
             routes.commands["__idle__"](ctx)
+            return
+        if self._resumed(ctx, handler.accepts):
             return
         if msg.kind not in handler.accepts:
             self._explain(ctx, handler.accepts)

@@ -36,6 +36,7 @@ from bot.metrics import OUTBOX_EVENTS, OUTBOX_RETRIES, VIBER_OUT_OF_SESSION
 from bot.models import ChannelAccount, Lane, OutboxMessage, OutboxStatus
 from bot.outbox.lease import Lease
 from bot.outbox.queue import on_enqueued
+from bot.outbox.steps import repeat_after_bulk
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 300.0
@@ -424,6 +425,7 @@ class Sender:
         events: list[tuple[str, str]] = []
         retries: list[tuple[str, str]] = []
         billed: list[str] = []
+        bulk_sent: set[int] = set()  # accounts whose step's question comes again
         for outcome in outcomes:
             row, result = outcome.row, outcome.result
             chat = (row.channel, row.chat_id, row.lane)
@@ -436,6 +438,8 @@ class Sender:
                     OutboxStatus.sent, now, result.provider_message_id, None)
                 if row.out_of_session:
                     billed.append(row.purpose or "other")
+                if row.lane == Lane.bulk and row.account_id is not None:
+                    bulk_sent.add(row.account_id)
             elif result.blocked:
                 status, error = OutboxStatus.failed, result.error
                 if row.account_id is not None:
@@ -465,6 +469,7 @@ class Sender:
                             "b_sent": sent_at, "b_provider_id": provider_id})
         with self.db.session() as session:
             session.connection().execute(_RECORD, changes)
+            repeat_after_bulk(session, bulk_sent - blocked_accounts, now)
             if blocked_accounts:
                 session.execute(
                     update(ChannelAccount)

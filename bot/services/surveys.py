@@ -460,11 +460,36 @@ def available(session: Session, keys: Keys, citizen: Citizen,
 
 # --- invitations -----------------------------------------------------------------
 
+def answered_by(session: Session, survey: Survey, keys: Keys,
+                accounts: dict[int, list[ChannelAccount]]) -> set[int]:
+    """The citizens (of `accounts`: citizen id → their accounts) who finished
+    this survey from any of their apps — through the markers, or the tokens
+    of participations made before them."""
+    by_marker = {marker(keys.survey, survey, account): citizen_id
+                 for citizen_id, owned in accounts.items() for account in owned}
+    done = select(SurveyParticipant.id).where(SurveyParticipant.survey_id == survey.id,
+                                              SurveyParticipant.completed.is_(True))
+    found: set[int] = set()
+    if by_marker:
+        found.update(by_marker[m] for m in session.scalars(
+            select(SurveyMarker.marker).where(SurveyMarker.survey_id == survey.id,
+                                              SurveyMarker.participant_id.in_(done))))
+    if keys.legacy is not None:
+        by_token = {token(keys.legacy, survey, citizen_id): citizen_id for citizen_id in accounts}
+        found.update(by_token[t] for t in session.scalars(
+            select(SurveyParticipant.token).where(
+                SurveyParticipant.survey_id == survey.id,
+                SurveyParticipant.completed.is_(True), SurveyParticipant.token.is_not(None)))
+            if t in by_token)
+    return found
+
+
 def invite(session: Session, profile: Profile, catalogs: Catalogs, survey: Survey,
-           now: datetime) -> int:
+           now: datetime, keys: Keys | None = None) -> int:
     """A message with a button that opens the survey, to everyone in its
     audience on one channel, in their language; Viber only where the bot may
-    start a conversation. Once per survey."""
+    start a conversation. Once per survey; with the survey `keys`, not to
+    whoever answered it already (it was open before the invitation)."""
     from bot.services.notices import _pick_account, bulk_row, waiting_account
 
     if survey.invited_at is not None:
@@ -477,10 +502,11 @@ def invite(session: Session, profile: Profile, catalogs: Catalogs, survey: Surve
     accounts: dict[int, list[ChannelAccount]] = {}
     for found in session.scalars(select(ChannelAccount)):
         accounts.setdefault(found.citizen_id, []).append(found)
+    answered = answered_by(session, survey, keys, accounts) if keys is not None else set()
     bodies: dict[str, dict[str, Any]] = {}
     rows = []
     for citizen in citizens:
-        if not in_audience(survey, citizen):
+        if not in_audience(survey, citizen) or citizen.id in answered:
             continue
         account, unreachable = _pick_account(citizen, accounts.get(citizen.id, []), profile,
                                              now)

@@ -122,7 +122,8 @@ def publish(slug: SlugPath, staff: Writer, session: SessionDep, runtime: Runtime
     `{"invite": true}` its audience also gets a message with a button, on
     one app, in their language — `invited` says how many."""
     survey, invited = actions.publish(session, runtime.profile, runtime.catalogs, staff,
-                                      client_ip(request), slug, bool(body and body.invite))
+                                      client_ip(request), slug, bool(body and body.invite),
+                                      keys=runtime.survey_keys)
     return views.published_out(session, survey, invited)
 
 
@@ -132,7 +133,7 @@ def invite(slug: SlugPath, staff: Writer, session: SessionDep, runtime: RuntimeD
     """Invite the audience of an open survey later (once per survey:
     `already_invited`, `not_open` 409)."""
     survey, invited = actions.invite(session, runtime.profile, runtime.catalogs, staff,
-                                     client_ip(request), slug)
+                                     client_ip(request), slug, keys=runtime.survey_keys)
     return views.published_out(session, survey, invited)
 
 

@@ -56,13 +56,14 @@ def update(session: Session, profile: Profile, staff: StaffUser, ip: str | None,
 
 def publish(session: Session, profile: Profile, catalogs: Catalogs, staff: StaffUser,
             ip: str | None, slug: str, invite: bool,
-            now: datetime | None = None) -> tuple[Survey, int | None]:
+            now: datetime | None = None,
+            keys: service.Keys | None = None) -> tuple[Survey, int | None]:
     """Open it for citizens and, when asked, invite its audience; how many
     were invited (None when not asked)."""
     survey = find_survey(session, slug)
     now = now or utcnow()
     service.publish(session, survey, now)
-    invited = service.invite(session, profile, catalogs, survey, now) if invite else None
+    invited = service.invite(session, profile, catalogs, survey, now, keys) if invite else None
     audit.record(session, staff, "surveys.publish", object_type="survey", object_id=slug,
                  before={"status": SurveyStatus.draft.value},
                  after={"status": survey.status.value, "invited": invited}, ip=ip)
@@ -70,10 +71,12 @@ def publish(session: Session, profile: Profile, catalogs: Catalogs, staff: Staff
 
 
 def invite(session: Session, profile: Profile, catalogs: Catalogs, staff: StaffUser,
-           ip: str | None, slug: str, now: datetime | None = None) -> tuple[Survey, int]:
-    """Invite the audience of a survey published without inviting it."""
+           ip: str | None, slug: str, now: datetime | None = None,
+           keys: service.Keys | None = None) -> tuple[Survey, int]:
+    """Invite the audience of a survey published without inviting it; with
+    the survey `keys`, whoever answered it meanwhile is not invited."""
     survey = find_survey(session, slug)
-    invited = service.invite(session, profile, catalogs, survey, now or utcnow())
+    invited = service.invite(session, profile, catalogs, survey, now or utcnow(), keys)
     audit.record(session, staff, "surveys.invite", object_type="survey", object_id=slug,
                  after={"invited": invited}, ip=ip)
     return survey, invited
