@@ -74,6 +74,9 @@ class Incoming:
     media: tuple[Media, ...] = ()
     display_name: str | None = None
     language_hint: str | None = None
+    # The platform's id of the message whose button was pressed (Telegram says
+    # which; Viber, the terminal and a typed label do not): what an edit targets.
+    source_message_id: str | None = None
     raw: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -101,19 +104,57 @@ class FileRef:
     mime_type: str | None = None
 
 
+# A handler's `Reply.edit` for "the message the pressed button came on"; the
+# engine puts that message's platform id in its place (or None when unknown).
+EDIT_SOURCE = "source"
+
+
+class EditKind(enum.StrEnum):
+    """How a reply with `edit` changes the message it names."""
+
+    redraw = "redraw"  # it becomes this reply (a toggle redrawn); else a new message
+    settle = "settle"  # it loses its buttons and shows `text`, the choice, under its text
+
+
 @dataclass
 class Reply:
     """One outbound message. `request` asks the platform for a contact or a
-    location with a one-tap button labelled `request_label`."""
+    location with a one-tap button labelled `request_label`.
+
+    With `edit` (a platform message id) it changes that message instead, as
+    `edit_kind` says: where the platform cannot edit (Viber) a `redraw` is sent
+    as a new message and a `settle` is nothing. For a settle, `above` is the
+    message's own text kept above the choice (None: only its buttons go).
+    `closes_request` marks the short note that takes a contact or location
+    keyboard away where the platform keeps one up under other buttons
+    (Telegram); elsewhere it is not sent."""
 
     text: str
     buttons: list[list[Button]] = field(default_factory=list)
     request: str | None = None  # "contact" | "location"
     request_label: str | None = None
     file: FileRef | None = None
+    edit: str | None = None
+    edit_kind: EditKind = EditKind.redraw
+    above: str | None = None
+    closes_request: bool = False
+
+    @property
+    def settles(self) -> bool:
+        """An edit that only takes a message's buttons away and shows the choice."""
+        return self.edit is not None and self.edit_kind is EditKind.settle
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        # Plain messages keep the shape they always had in the outbox.
+        for name, empty in (("edit", None), ("above", None), ("closes_request", False)):
+            if data[name] == empty:
+                del data[name]
+        if self.edit is None:
+            del data["edit_kind"]
+        else:
+            data["edit_kind"] = self.edit_kind.value
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Reply:
@@ -125,6 +166,10 @@ class Reply:
             request=data.get("request"),
             request_label=data.get("request_label"),
             file=file,
+            edit=data.get("edit"),
+            edit_kind=EditKind(data.get("edit_kind") or EditKind.redraw),
+            above=data.get("above"),
+            closes_request=bool(data.get("closes_request")),
         )
 
 

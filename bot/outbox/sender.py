@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Table, and_, bindparam, exists, or_, select, update
 from sqlalchemy.orm import aliased
 
-from bot.channels.base import Provider, RateLimits, SendResult
+from bot.channels.base import Provider, RateLimits, SendResult, can_edit
 from bot.db import Database, utcnow
 from bot.messages import Reply
 from bot.metrics import OUTBOX_EVENTS, OUTBOX_RETRIES
@@ -351,13 +351,17 @@ class Sender:
         provider = self.providers[rows[0].channel]
         chat_limiter = self._chat_limiter(rows[0].channel, rows[0].chat_id, provider.limits)
         for index, row in enumerate(rows):
+            reply = self._for_provider(provider, row)
+            if isinstance(reply, SendResult):  # nothing to send: no slot taken
+                await self._write([Outcome(row, reply)])
+                continue
             await chat_limiter.acquire()
             if self._stopping:  # shutting down: what has not gone waits for the next sender
                 await self._write([Outcome(later, None) for later in rows[index:]])
                 return
             async with self._slots:
                 await self._global[row.channel].acquire()
-                result = await self._send_one(provider, row)
+                result = await self._send_one(provider, row, reply)
                 outcomes = [Outcome(row, result)]
                 halt = (not result.ok and not result.permanent) or result.blocked
                 if halt:  # keep the chat's order: the rest waits for this one
@@ -366,9 +370,24 @@ class Sender:
             if halt:
                 return
 
-    async def _send_one(self, provider: Provider, row: OutboxMessage) -> SendResult:
+    @staticmethod
+    def _for_provider(provider: Provider, row: OutboxMessage) -> Reply | SendResult:
+        """The row's reply as this platform takes it. One that cannot edit keeps
+        no keyboard under later messages (Viber): a settle or a keyboard's note
+        is not needed there (a skipped result), a redraw goes as a new message."""
+        reply = Reply.from_json(row.body)
+        if can_edit(provider) or (reply.edit is None and not reply.closes_request):
+            return reply
+        if reply.settles or reply.closes_request:
+            return SendResult(ok=False, skipped=True,
+                              error=f"not needed on {row.channel}: it edits no messages")
+        reply.edit = None
+        return reply
+
+    async def _send_one(self, provider: Provider, row: OutboxMessage,
+                        reply: Reply) -> SendResult:
         try:
-            result = await provider.send(row.chat_id, Reply.from_json(row.body))
+            result = await provider.send(row.chat_id, reply)
         except Exception as exc:  # a provider bug must not kill the loop
             log.exception("provider %s raised", row.channel)
             result = SendResult(ok=False, error=f"{type(exc).__name__}: {exc}", reason="other")
@@ -430,9 +449,11 @@ class Sender:
             error, sent_at, provider_id = row.last_error, row.sent_at, row.provider_message_id
             if result is None:
                 next_at = delay_for_chat.get(chat, now)
-            elif result.ok:
+            elif result.ok:  # an error here is a note (an edit sent as a new message)
                 status, sent_at, provider_id, error = (
-                    OutboxStatus.sent, now, result.provider_message_id, None)
+                    OutboxStatus.sent, now, result.provider_message_id, result.error)
+            elif result.skipped:
+                status, error = OutboxStatus.skipped, result.error
             elif result.blocked:
                 status, error = OutboxStatus.failed, result.error
                 if row.account_id is not None:
