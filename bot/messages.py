@@ -77,6 +77,11 @@ class Incoming:
     # The platform's id of the message whose button was pressed (Telegram says
     # which; Viber, the terminal and a typed label do not): what an edit targets.
     source_message_id: str | None = None
+    # Buttons sent earlier stay pressable in this chat (Telegram: inline buttons
+    # under every message, a contact keyboard until taken away), and sent
+    # messages can be edited: the engine takes old buttons away once their step
+    # is done. On Viber only the last message's keyboard exists.
+    buttons_stay: bool = False
     raw: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @property

@@ -105,7 +105,8 @@ def parse_update(data: dict[str, Any]) -> tuple[Incoming, str | None]:
         return Incoming(
             channel=CHANNEL, user_id=str(sender.id),
             chat_id=str(chat.id if chat else sender.id), kind=kind, update_key=key,
-            display_name=name, language_hint=sender.language_code, raw=data, **fields,
+            display_name=name, language_hint=sender.language_code, raw=data,
+            buttons_stay=True, **fields,
         )
 
     if update.callback_query is not None:
@@ -268,14 +269,12 @@ class TelegramProvider:
         (the message is too old, deleted, or not found) is recorded on the row
         and a new message goes instead; "not modified" means it already shows
         what we wanted."""
-        no_buttons = InlineKeyboardMarkup([])
-        try:
+        try:  # an edit without reply_markup takes the inline buttons away
             if reply.settles and not (reply.above and reply.text):
-                await self.bot.edit_message_reply_markup(
-                    chat_id=chat_id, message_id=message_id, reply_markup=no_buttons)
+                await self.bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id)
             else:
                 text = f"{reply.above}\n\n{reply.text}" if reply.settles else reply.text
-                markup = no_buttons if reply.settles or not reply.buttons else render_markup(reply)
+                markup = render_markup(reply) if reply.buttons and not reply.settles else None
                 await self.bot.edit_message_text(
                     chat_id=chat_id, message_id=message_id, text=text,
                     reply_markup=markup)  # type: ignore[arg-type]

@@ -22,20 +22,14 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from bot.db import Database, insert_for, utcnow
+from bot.engine import buttons
 from bot.engine.context import Context
 from bot.engine.router import RouterSet
 from bot.filestore import FileStore
 from bot.i18n import Catalogs
-from bot.messages import EDIT_SOURCE, MAX_TEXT, EditKind, Incoming, Kind, Reply, split_payload
+from bot.messages import Incoming, Kind, Reply, split_payload
 from bot.metrics import HANDLER_ERRORS, HANDLING_SECONDS, UPDATES_DUPLICATE, UPDATES_RECEIVED
-from bot.models import (
-    ChannelAccount,
-    Citizen,
-    Conversation,
-    InboundStatus,
-    InboundUpdate,
-    OutboxMessage,
-)
+from bot.models import ChannelAccount, Citizen, Conversation, InboundStatus, InboundUpdate
 from bot.models.outbox import OutboxStatus
 from bot.outbox.queue import enqueue, notify_enqueued
 from bot.profile import Profile
@@ -43,9 +37,6 @@ from bot.profile import Profile
 log = logging.getLogger(__name__)
 
 LABELS_KEY = "_labels"
-# Which contact or location keyboard the last message left up, if any.
-REQUEST_KEY = "_request"
-_RECEIVED = {Kind.location: "keyboard.location_received", Kind.contact: "keyboard.phone_received"}
 # A record of the update, not a copy of the person: big texts are cut.
 _PAYLOAD_TEXT_LIMIT = 4096
 
@@ -141,20 +132,21 @@ class Engine:
                     routes=self.routes, now=now, files=self.files, survey_key=self.survey_key,
                 )
                 self._labels_to_payload(ctx)
-                request_up = ctx.data.get(REQUEST_KEY)  # before a handler clears the data
+                earlier = buttons.before(ctx)
                 self.dispatch(ctx)
                 self._remember_labels(ctx)
-                self._edit_source(ctx)
-                self._close_request(ctx, request_up, inline_first)
+                waiting = buttons.tidy(ctx, earlier, inline_first=inline_first)
                 inline = None
+                rows = []
                 for index, reply in enumerate(ctx.replies):
                     sent_inline = inline_first and index == 0
-                    enqueue(
+                    rows.append(enqueue(
                         session, account, reply, profile=self.profile, now=now,
                         status=OutboxStatus.sent if sent_inline else OutboxStatus.queued,
-                    )
+                    ))
                     if sent_inline:
                         inline = reply
+                buttons.remember(ctx, rows, waiting)
                 return HandleResult(replies=ctx.replies, inline=inline)
         except (OperationalError, DBAPIError) as exc:
             if _is_connection_error(exc):
@@ -294,75 +286,6 @@ class Engine:
         }
         if labels or ctx.data.get(LABELS_KEY):
             ctx.conversation.data = {**ctx.conversation.data, LABELS_KEY: labels or None}
-
-    def _edit_source(self, ctx: Context) -> None:
-        """The message whose button was pressed is edited (where the platform
-        says which one it was): redrawn by the first reply the handler marked
-        `in_place`, or else settled — its buttons gone and the choice shown
-        under its text — so old buttons cannot be pressed again."""
-        source = ctx.msg.source_message_id if ctx.msg.kind is Kind.button else None
-        replaced = False
-        for reply in ctx.replies:
-            if reply.edit == EDIT_SOURCE:
-                # A contact/location keyboard or a file cannot be edited in.
-                fits = not replaced and not reply.request and not reply.file
-                reply.edit = source if fits else None
-                replaced = replaced or reply.edit is not None
-        if source and not replaced:
-            ctx.replies.insert(0, self._settle(ctx, source))
-
-    def _settle(self, ctx: Context, source: str) -> Reply:
-        """The edit that leaves the pressed message as a record of the choice:
-        its text as we sent it (or as last redrawn), then "✓ <the label>"."""
-        body = self._sent_body(ctx, source)
-        label = next((button.get("label") for row in (body or {}).get("buttons") or []
-                      for button in row if button.get("payload") == ctx.msg.payload), None)
-        if not label:  # not ours any more (retention emptied it), or never: the buttons go
-            return Reply("", edit=source, edit_kind=EditKind.settle)
-        choice = ctx.t("edit.chosen", choice=label)
-        above = None if (body or {}).get("file") else (body or {}).get("text") or None
-        room = MAX_TEXT - len(choice) - 2
-        if above and len(above) > room:
-            above = above[:room - 1].rstrip() + "…"
-        return Reply(choice, edit=source, edit_kind=EditKind.settle, above=above)
-
-    @staticmethod
-    def _sent_body(ctx: Context, source: str) -> dict[str, Any] | None:
-        """What we last put in the message with this platform id, from the outbox."""
-        bodies = ctx.session.scalars(
-            select(OutboxMessage.body)
-            .where(OutboxMessage.channel == ctx.account.channel,
-                   OutboxMessage.chat_id == ctx.account.chat_id,
-                   OutboxMessage.provider_message_id == source,
-                   OutboxMessage.status == OutboxStatus.sent)
-            .order_by(OutboxMessage.id.desc()).limit(4))
-        return next((body for body in bodies if body.get("edit_kind") != EditKind.settle), None)
-
-    @staticmethod
-    def _close_request(ctx: Context, up: str | None, inline_first: bool) -> None:
-        """A contact or location keyboard goes as soon as its step is done. A
-        message without buttons takes it away by itself; before one with
-        buttons (a platform may keep the keyboard up under them) a short note
-        goes first: "📍 Location received"."""
-        replies: list[Reply] = []
-        for reply in ctx.replies:
-            if reply.edit is None:
-                if reply.request:
-                    up = reply.request
-                elif not reply.buttons:
-                    up = None
-                elif up:
-                    if not inline_first:  # Viber's welcome in the webhook answer: none
-                        note = _RECEIVED.get(ctx.msg.kind, "keyboard.closed")
-                        replies.append(Reply(ctx.t(note), closes_request=True))
-                    up = None
-            replies.append(reply)
-        ctx.replies[:] = replies
-        if up:
-            ctx.conversation.data = {**ctx.conversation.data, REQUEST_KEY: up}
-        elif REQUEST_KEY in ctx.conversation.data:
-            ctx.conversation.data = {k: v for k, v in ctx.conversation.data.items()
-                                     if k != REQUEST_KEY}
 
     def dispatch(self, ctx: Context) -> None:
         """Decide which handler gets the message; see ARCHITECTURE.md."""

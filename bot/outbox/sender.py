@@ -351,41 +351,31 @@ class Sender:
         provider = self.providers[rows[0].channel]
         chat_limiter = self._chat_limiter(rows[0].channel, rows[0].chat_id, provider.limits)
         for index, row in enumerate(rows):
-            reply = self._for_provider(provider, row)
-            if isinstance(reply, SendResult):  # nothing to send: no slot taken
-                await self._write([Outcome(row, reply)])
-                continue
             await chat_limiter.acquire()
             if self._stopping:  # shutting down: what has not gone waits for the next sender
                 await self._write([Outcome(later, None) for later in rows[index:]])
                 return
             async with self._slots:
                 await self._global[row.channel].acquire()
-                result = await self._send_one(provider, row, reply)
+                result = await self._send_one(provider, row)
                 outcomes = [Outcome(row, result)]
-                halt = (not result.ok and not result.permanent) or result.blocked
+                halt = (not result.ok and not result.permanent and not result.skipped
+                        ) or result.blocked
                 if halt:  # keep the chat's order: the rest waits for this one
                     outcomes += [Outcome(later, None) for later in rows[index + 1:]]
                 await self._write(outcomes)
             if halt:
                 return
 
-    @staticmethod
-    def _for_provider(provider: Provider, row: OutboxMessage) -> Reply | SendResult:
-        """The row's reply as this platform takes it. One that cannot edit keeps
-        no keyboard under later messages (Viber): a settle or a keyboard's note
-        is not needed there (a skipped result), a redraw goes as a new message."""
+    async def _send_one(self, provider: Provider, row: OutboxMessage) -> SendResult:
         reply = Reply.from_json(row.body)
-        if can_edit(provider) or (reply.edit is None and not reply.closes_request):
-            return reply
-        if reply.settles or reply.closes_request:
-            return SendResult(ok=False, skipped=True,
-                              error=f"not needed on {row.channel}: it edits no messages")
-        reply.edit = None
-        return reply
-
-    async def _send_one(self, provider: Provider, row: OutboxMessage,
-                        reply: Reply) -> SendResult:
+        if not can_edit(provider) and (reply.edit is not None or reply.closes_request):
+            # A platform that cannot edit keeps no keyboard under later messages:
+            # a settle or a keyboard's note is not needed there, a redraw is new.
+            if reply.settles or reply.closes_request:
+                return SendResult(ok=False, skipped=True,
+                                  error=f"not needed on {row.channel}: it edits no messages")
+            reply.edit = None
         try:
             result = await provider.send(row.chat_id, reply)
         except Exception as exc:  # a provider bug must not kill the loop
