@@ -264,18 +264,18 @@ async def test_chats_as_a_phone_shows_them_and_edits_refused_like_telegram(
                                          text="Question?\n\n✓ Yes")
     assert isinstance(edited, Message) and edited.text == "Question?\n\n✓ Yes"
     assert tg.live_keyboards(7) == []  # an edit without reply_markup takes the buttons away
-    with pytest.raises(BadRequest, match="(?i)message is not modified"):
+    with pytest.raises(BadRequest, match=r"(?i)message is not modified"):
         await bot.edit_message_reply_markup(chat_id=7, message_id=first.message_id)
-    with pytest.raises(BadRequest, match="(?i)message to edit not found"):
+    with pytest.raises(BadRequest, match=r"(?i)message to edit not found"):
         await bot.edit_message_text(chat_id=8, message_id=first.message_id, text="x")
     tg.make_uneditable(7, first.message_id)
-    with pytest.raises(BadRequest, match="(?i)message can't be edited"):
+    with pytest.raises(BadRequest, match=r"(?i)message can't be edited"):
         await bot.edit_message_text(chat_id=7, message_id=first.message_id, text="y")
     tg.delete_by_user(7, first.message_id)
-    with pytest.raises(BadRequest, match="(?i)message to edit not found"):
+    with pytest.raises(BadRequest, match=r"(?i)message to edit not found"):
         await bot.edit_message_reply_markup(chat_id=7, message_id=first.message_id)
     document = await bot.send_document(chat_id=7, document=b"%PDF", filename="a.pdf")
-    with pytest.raises(BadRequest, match="(?i)there is no text in the message to edit"):
+    with pytest.raises(BadRequest, match=r"(?i)there is no text in the message to edit"):
         await bot.edit_message_text(chat_id=7, message_id=document.message_id, text="z")
 
 
