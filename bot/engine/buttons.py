@@ -7,7 +7,8 @@ a contact or location keyboard stays up until taken away (Telegram:
 - the message whose button was pressed is settled — its buttons go and the
   choice shows under its text ("✓ Wednesday, 2 December 2026") — or, for a
   toggle the handler redraws `in_place`, changed into the redrawn question;
-- the other messages of the last answer that carried buttons lose them;
+- the other messages of the last answer that carried buttons lose them when
+  the next question comes (a typed answer, a /command, another press);
 - a contact or location keyboard goes as soon as its step is done: a message
   without buttons takes it away by itself, before one with buttons a short
   note goes first ("📍 Location received").
@@ -51,15 +52,18 @@ def before(ctx: Context) -> Earlier:
 
 def tidy(ctx: Context, earlier: Earlier, *, inline_first: bool = False) -> tuple[int, ...]:
     """Add to the handler's replies the edits and notes that take the earlier
-    buttons away; returns the earlier messages not sent yet (their buttons
-    go with the next answer)."""
+    buttons away; returns the earlier messages whose buttons stay for now
+    (not sent yet, or nothing new asked)."""
     if not ctx.msg.buttons_stay:
         for reply in ctx.replies:
             if reply.edit == EDIT_SOURCE:
                 reply.edit = None
         return ()
     source = ctx.msg.source_message_id if ctx.msg.kind is Kind.button else None
-    edits, waiting = _settle_earlier(ctx, earlier.live, source)
+    # The earlier buttons go when a new question comes (or none is left to ask);
+    # an answer that only says something keeps them pressable.
+    asks = any(reply.buttons or reply.request for reply in ctx.replies) or ctx.state is None
+    edits, waiting = _settle_earlier(ctx, earlier.live, source) if asks else ([], earlier.live)
     if not _redraw_source(ctx, source) and source:
         edits.insert(0, _settle(ctx, source))
     ctx.replies[:0] = edits
