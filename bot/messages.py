@@ -77,6 +77,14 @@ class Incoming:
     media: tuple[Media, ...] = ()
     display_name: str | None = None
     language_hint: str | None = None
+    # The platform's id of the message whose button was pressed (Telegram says
+    # which; Viber, the terminal and a typed label do not): what an edit targets.
+    source_message_id: str | None = None
+    # Buttons sent earlier stay pressable in this chat (Telegram: inline buttons
+    # under every message, a contact keyboard until taken away), and sent
+    # messages can be edited: the engine takes old buttons away once their step
+    # is done. On Viber only the last message's keyboard exists.
+    buttons_stay: bool = False
     raw: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -108,6 +116,17 @@ class FileRef:
 # bodies of ordinary messages stay as they were.
 _OPTIONAL = {"free_text": True, "page": 0, "more_label": None}
 
+# A handler's `Reply.edit` for "the message the pressed button came on"; the
+# engine puts that message's platform id in its place (or None when unknown).
+EDIT_SOURCE = "source"
+
+
+class EditKind(enum.StrEnum):
+    """How a reply with `edit` changes the message it names."""
+
+    redraw = "redraw"  # it becomes this reply (a toggle redrawn); else a new message
+    settle = "settle"  # it loses its buttons and shows `text`, the choice, under its text
+
 
 @dataclass
 class Reply:
@@ -118,7 +137,15 @@ class Reply:
     makes sense at this step (Viber hides its input field); `page` is which
     page of a keyboard too long for the platform to show (Viber's 12 rows),
     and `more_label` the label of the button that turns to the next one, in
-    the reader's language."""
+    the reader's language.
+
+    With `edit` (a platform message id) it changes that message instead, as
+    `edit_kind` says: where the platform cannot edit (Viber) a `redraw` is sent
+    as a new message and a `settle` is nothing. For a settle, `above` is the
+    message's own text kept above the choice (None: only its buttons go).
+    `closes_request` marks the short note that takes a contact or location
+    keyboard away where the platform keeps one up under other buttons
+    (Telegram); elsewhere it is not sent."""
 
     text: str
     buttons: list[list[Button]] = field(default_factory=list)
@@ -128,12 +155,29 @@ class Reply:
     free_text: bool = True
     page: int = 0
     more_label: str | None = None
+    edit: str | None = None
+    edit_kind: EditKind = EditKind.redraw
+    above: str | None = None
+    closes_request: bool = False
+
+    @property
+    def settles(self) -> bool:
+        """An edit that only takes a message's buttons away and shows the choice."""
+        return self.edit is not None and self.edit_kind is EditKind.settle
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
+        # Plain messages keep the shape they always had in the outbox.
         for name, default in _OPTIONAL.items():
             if data[name] == default:
                 del data[name]
+        for name, empty in (("edit", None), ("above", None), ("closes_request", False)):
+            if data[name] == empty:
+                del data[name]
+        if self.edit is None:
+            del data["edit_kind"]
+        else:
+            data["edit_kind"] = self.edit_kind.value
         return data
 
     @classmethod
@@ -149,6 +193,10 @@ class Reply:
             free_text=bool(data.get("free_text", True)),
             page=int(data.get("page") or 0),
             more_label=data.get("more_label"),
+            edit=data.get("edit"),
+            edit_kind=EditKind(data.get("edit_kind") or EditKind.redraw),
+            above=data.get("above"),
+            closes_request=bool(data.get("closes_request")),
         )
 
 

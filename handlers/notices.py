@@ -52,7 +52,8 @@ def notices(ctx: Context) -> None:
     show_settings(ctx)
 
 
-def show_settings(ctx: Context, intro: str | None = None) -> None:
+def show_settings(ctx: Context, intro: str | None = None, in_place: bool = False) -> None:
+    """The settings; `in_place` redraws the message whose toggle was pressed."""
     mine = service.subscribed(ctx.session, ctx.citizen)
     rows = [[Button(("✅ " if topic.code in mine else "▫️ ") + topic.label(ctx.locale),
                     f"ntc:t:{topic.code}")] for topic in ctx.profile.notice_topics]
@@ -65,7 +66,7 @@ def show_settings(ctx: Context, intro: str | None = None) -> None:
         rows.append([Button(ctx.t("notices.stop_all"), "ntc:stop")])
     rows.append(ctx.menu_row())
     text = ctx.t("notices.settings", where=_where(ctx), count=len(mine))
-    ctx.reply(f"{intro}\n\n{text}" if intro else text, rows)
+    ctx.reply(f"{intro}\n\n{text}" if intro else text, rows, in_place=in_place)
 
 
 def ask_where(ctx: Context) -> None:
@@ -119,7 +120,7 @@ def on_notice_action(ctx: Context) -> None:
             ctx.reply(ctx.t("notices.where_first"))
             ask_where(ctx)
             return
-        show_settings(ctx)
+        show_settings(ctx, in_place=True)
     elif action == "off" and argument in topics:
         service.subscribe(ctx.session, ctx.citizen, argument, False)
         ctx.reply(ctx.t("notices.unsubscribed", topic=service.topic_label(
@@ -140,7 +141,7 @@ def on_notice_action(ctx: Context) -> None:
     elif action == "via" and argument.isdigit() and any(
             a.id == int(argument) for a in ctx.citizen.accounts):
         ctx.citizen.notice_account_id = int(argument)
-        show_settings(ctx, ctx.t("notices.saved"))
+        show_settings(ctx, ctx.t("notices.saved"), in_place=True)
     elif action == "show":
         show_settings(ctx)
     else:  # an old button, or one typed on Viber that was never offered

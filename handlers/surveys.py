@@ -130,7 +130,7 @@ def on_survey_button(ctx: Context) -> None:
     elif action == "done" and question["type"] == "multiple":
         if not entry.get("m") and question["required"]:
             ctx.reply(ctx.t("surveys.choose_one"))
-            ask(ctx, survey)
+            ask(ctx, survey, in_place=True)  # the question stays where it is
             return
         entry["a"][question["key"]] = list(entry.get("m") or [])
         advance(ctx, survey, entry)
@@ -157,7 +157,8 @@ def begin(ctx: Context, survey: Survey) -> None:
     ask(ctx, survey)
 
 
-def ask(ctx: Context, survey: Survey) -> None:
+def ask(ctx: Context, survey: Survey, in_place: bool = False) -> None:
+    """The current question; `in_place` redraws the message it is on (a tick)."""
     entry = _progress(ctx)[survey.slug]
     if entry["i"] >= len(survey.questions):  # staff shortened a draft meanwhile
         entry["i"] = len(survey.questions) - 1
@@ -194,7 +195,7 @@ def ask(ctx: Context, survey: Survey) -> None:
     nav.append(Button(ctx.t("surveys.stop"), f"{base}:stop"))
     text = ctx.t("surveys.question", n=index + 1, total=len(survey.questions),
                  text=question["text"].get(ctx.locale, ""))
-    ctx.reply(f"{text}\n\n{hint}" if hint else text, [*rows, nav])
+    ctx.reply(f"{text}\n\n{hint}" if hint else text, [*rows, nav], in_place=in_place)
 
 
 def choose(ctx: Context, survey: Survey, entry: dict[str, Any], question: dict[str, Any],
@@ -212,7 +213,7 @@ def choose(ctx: Context, survey: Survey, entry: dict[str, Any], question: dict[s
         chosen.append(option)
     entry["m"] = chosen
     _save(ctx, survey.slug, entry)
-    ask(ctx, survey)
+    ask(ctx, survey, in_place=True)  # the ticks change on the same message
 
 
 def advance(ctx: Context, survey: Survey, entry: dict[str, Any]) -> None:

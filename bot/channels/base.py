@@ -17,6 +17,10 @@ class SendResult:
     - `retry_after`: the platform asked us to slow down (429); try again then.
     - `blocked`: the user blocked the bot or unsubscribed; send nothing more.
     - `permanent`: the platform refused this message for good (bad request).
+    - `skipped`: nothing needed sending on this platform (an edit where
+      messages cannot be edited); `error` says why.
+    - `ok` with an `error`: delivered, with a note worth keeping (an edit
+      the platform refused, sent as a new message instead).
     - otherwise a transient error (network, 5xx): retry with backoff; `reason`
       says which kind (`server_error`, `timeout`, `connection`, `other`) for
       the retry metrics.
@@ -27,6 +31,7 @@ class SendResult:
     retry_after: float | None = None
     blocked: bool = False
     permanent: bool = False
+    skipped: bool = False
     error: str | None = None
     reason: str | None = None
 
@@ -54,7 +59,9 @@ class WebhookStatus:
 
 class Provider(Protocol):
     """An outbound channel. `send` never raises for platform errors: it
-    classifies them in a SendResult so the sender can decide."""
+    classifies them in a SendResult so the sender can decide. A provider
+    whose platform can change a sent message says `edits = True` and handles
+    `Reply.edit`; to any other the sender gives no edits (`can_edit`)."""
 
     channel: str
     limits: RateLimits
@@ -79,3 +86,8 @@ class MediaSource(Protocol):
 
     async def fetch_media(self, file_id: str | None, url: str | None,
                           max_bytes: int) -> bytes: ...
+
+
+def can_edit(provider: object) -> bool:
+    """Whether this provider changes sent messages (Telegram) or only sends new ones."""
+    return bool(getattr(provider, "edits", False))

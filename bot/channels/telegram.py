@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import logging
 import os
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -104,12 +105,16 @@ def parse_update(data: dict[str, Any]) -> tuple[Incoming, str | None]:
         return Incoming(
             channel=CHANNEL, user_id=str(sender.id),
             chat_id=str(chat.id if chat else sender.id), kind=kind, update_key=key,
-            display_name=name, language_hint=sender.language_code, raw=data, **fields,
+            display_name=name, language_hint=sender.language_code, raw=data,
+            buttons_stay=True, **fields,
         )
 
     if update.callback_query is not None:
         payload = update.callback_query.data or ""
-        return base(Kind.button, payload=payload), update.callback_query.id
+        under = update.callback_query.message
+        source = str(under.message_id) if under and under.message_id else None
+        return (base(Kind.button, payload=payload, source_message_id=source),
+                update.callback_query.id)
     if update.my_chat_member is not None:
         status = update.my_chat_member.new_chat_member.status
         kind = Kind.blocked if status in ("kicked", "left") else Kind.unblocked
@@ -203,6 +208,7 @@ class TelegramProvider:
     """Sends outbox rows through PTB's `Bot` against `TELEGRAM_API_URL`."""
 
     channel = CHANNEL
+    edits = True  # a sent message can be changed (the sender asks; Viber's cannot)
 
     def __init__(self, token: str, api_url: str, limits: RateLimits,
                  timeout: float = 15.0) -> None:
@@ -218,25 +224,10 @@ class TelegramProvider:
         )
 
     async def send(self, chat_id: str, reply: Reply) -> SendResult:
-        markup = render_markup(reply)
         try:
-            if reply.file is not None:
-                # Upload our own copy when we have it; a URL only as a fallback.
-                path = reply.file.path
-                document: Any = (open(path, "rb") if path and os.path.exists(path)  # noqa: SIM115
-                                 else reply.file.url)
-                try:
-                    message = await self.bot.send_document(
-                        chat_id=chat_id, document=document, caption=reply.text or None,
-                        filename=reply.file.file_name, reply_markup=markup,
-                    )
-                finally:
-                    if hasattr(document, "close"):
-                        document.close()
-            else:
-                message = await self.bot.send_message(
-                    chat_id=chat_id, text=reply.text, reply_markup=markup
-                )
+            if reply.edit is not None and reply.edit.isdigit():
+                return await self._edit(chat_id, int(reply.edit), reply)
+            message_id = await self._send_new(chat_id, reply)
         except RetryAfter as exc:
             seconds = exc.retry_after
             wait = seconds.total_seconds() if hasattr(seconds, "total_seconds") else float(seconds)
@@ -249,7 +240,58 @@ class TelegramProvider:
         except (TelegramError, OSError) as exc:  # NetworkError, TimedOut, 5xx
             return SendResult(ok=False, error=f"{type(exc).__name__}: {exc}",
                               reason=_fault_kind(exc))
-        return SendResult(ok=True, provider_message_id=str(message.message_id))
+        return SendResult(ok=True, provider_message_id=message_id)
+
+    async def _send_new(self, chat_id: str, reply: Reply) -> str:
+        markup = render_markup(reply)
+        if reply.file is not None:
+            # Upload our own copy when we have it; a URL only as a fallback.
+            path = reply.file.path
+            document: Any = (open(path, "rb") if path and os.path.exists(path)  # noqa: SIM115
+                             else reply.file.url)
+            try:
+                message = await self.bot.send_document(
+                    chat_id=chat_id, document=document, caption=reply.text or None,
+                    filename=reply.file.file_name, reply_markup=markup,
+                )
+            finally:
+                if hasattr(document, "close"):
+                    document.close()
+        else:
+            message = await self.bot.send_message(
+                chat_id=chat_id, text=reply.text, reply_markup=markup
+            )
+        return str(message.message_id)
+
+    async def _edit(self, chat_id: str, message_id: int, reply: Reply) -> SendResult:
+        """Change a sent message: a settle takes its buttons away (and shows the
+        choice under its text), a redraw changes it to the reply. An edit Telegram refuses
+        (the message is too old, deleted, or not found) is recorded on the row
+        and a new message goes instead; "not modified" means it already shows
+        what we wanted."""
+        try:  # an edit without reply_markup takes the inline buttons away
+            if reply.settles and not (reply.above and reply.text):
+                await self.bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id)
+            else:
+                text = f"{reply.above}\n\n{reply.text}" if reply.settles else reply.text
+                markup = render_markup(reply) if reply.buttons and not reply.settles else None
+                await self.bot.edit_message_text(
+                    chat_id=chat_id, message_id=message_id, text=text,
+                    reply_markup=markup)  # type: ignore[arg-type]
+        except BadRequest as exc:
+            refusal = str(exc)
+            if "chat not found" in refusal.lower():
+                raise
+            if "not modified" in refusal.lower():
+                return SendResult(ok=True, provider_message_id=str(message_id),
+                                  error=f"edit not needed: {refusal}")
+            log.info("telegram refused an edit (%s); sending a new message", refusal)
+            if reply.settles and not reply.text:
+                return SendResult(ok=True, error=f"edit refused: {refusal}; nothing to send")
+            new = Reply(reply.text) if reply.settles else replace(reply, edit=None)
+            return SendResult(ok=True, provider_message_id=await self._send_new(chat_id, new),
+                              error=f"edit refused: {refusal}; sent as a new message")
+        return SendResult(ok=True, provider_message_id=str(message_id))
 
     async def fetch_media(self, file_id: str | None, url: str | None,
                           max_bytes: int) -> bytes:

@@ -102,10 +102,11 @@ class Message(Strict):
 
 
 class CallbackMessage(Strict):
-    """The message a button was under: only its chat is read (it may be an
-    "inaccessible message", which has nothing else)."""
+    """The message a button was under: its chat, and its id for the edit that
+    takes the buttons away (an "inaccessible message" has nothing else)."""
 
     chat: Chat
+    message_id: Annotated[int, Field(gt=0, lt=MAX_ID)] | None = None
 
 
 class CallbackQuery(Strict):

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from bot.engine.fsm import State
 from bot.filestore import FileStore
 from bot.i18n import Catalogs, format_date, locale_from_platform
-from bot.messages import Button, FileRef, Incoming, Reply, split_payload
+from bot.messages import EDIT_SOURCE, Button, FileRef, Incoming, Reply, split_payload
 from bot.models import Booking, ChannelAccount, Citizen, Complaint, Conversation, DocumentRequest
 from bot.outbox.queue import bot_started_may_wait
 from bot.profile import Profile
@@ -85,8 +85,13 @@ class Context:
         request: str | None = None,
         request_label: str | None = None,
         file: FileRef | None = None,
+        in_place: bool = False,
     ) -> Reply:
-        reply = Reply(text, buttons or [], request, request_label, file)
+        """Queue one message. `in_place` (a toggle redrawn) puts it in the place
+        of the message whose button was pressed, where the platform can edit;
+        elsewhere it is a new message."""
+        reply = Reply(text, buttons or [], request, request_label, file,
+                      edit=EDIT_SOURCE if in_place else None)
         self.replies.append(reply)
         return reply
 

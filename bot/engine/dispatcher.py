@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from bot.db import Database, insert_for, utcnow
+from bot.engine import buttons
 from bot.engine.context import Context
 from bot.engine.router import RouterSet
 from bot.filestore import FileStore
@@ -149,20 +150,24 @@ class Engine:
                     routes=self.routes, now=now, files=self.files, survey_key=self.survey_key,
                 )
                 self._labels_to_payload(ctx)
+                earlier = buttons.before(ctx)
                 self.dispatch(ctx)
                 self._remember_labels(ctx)
                 self._keyboard_hints(ctx)
                 self._remember_step(ctx)
+                waiting = buttons.tidy(ctx, earlier, inline_first=inline_first)
                 replies = self._after_summary(ctx, inline_first)
                 inline = None
+                rows = []
                 for index, reply in enumerate(replies):
                     sent_inline = inline_first and index == 0
-                    enqueue(
+                    rows.append(enqueue(
                         session, account, reply, profile=self.profile, now=now,
                         status=OutboxStatus.sent if sent_inline else OutboxStatus.queued,
-                    )
+                    ))
                     if sent_inline:
                         inline = reply
+                buttons.remember(ctx, rows, replies, waiting)
                 return HandleResult(replies=replies, inline=inline)
         except (OperationalError, DBAPIError) as exc:
             if _is_connection_error(exc):

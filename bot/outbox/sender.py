@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Table, and_, bindparam, exists, or_, select, update
 from sqlalchemy.orm import aliased
 
-from bot.channels.base import Provider, RateLimits, SendResult
+from bot.channels.base import Provider, RateLimits, SendResult, can_edit
 from bot.db import Database, utcnow
 from bot.messages import Reply
 from bot.metrics import OUTBOX_EVENTS, OUTBOX_RETRIES, VIBER_OUT_OF_SESSION
@@ -360,7 +360,8 @@ class Sender:
                 await self._global[row.channel].acquire()
                 result = await self._send_one(provider, row)
                 outcomes = [Outcome(row, result)]
-                halt = (not result.ok and not result.permanent) or result.blocked
+                halt = (not result.ok and not result.permanent and not result.skipped
+                        ) or result.blocked
                 if halt:  # keep the chat's order: the rest waits for this one
                     outcomes += [Outcome(later, None) for later in rows[index + 1:]]
                 await self._write(outcomes)
@@ -368,8 +369,16 @@ class Sender:
                 return
 
     async def _send_one(self, provider: Provider, row: OutboxMessage) -> SendResult:
+        reply = Reply.from_json(row.body)
+        if not can_edit(provider) and (reply.edit is not None or reply.closes_request):
+            # A platform that cannot edit keeps no keyboard under later messages:
+            # a settle or a keyboard's note is not needed there, a redraw is new.
+            if reply.settles or reply.closes_request:
+                return SendResult(ok=False, skipped=True,
+                                  error=f"not needed on {row.channel}: it edits no messages")
+            reply.edit = None
         try:
-            result = await provider.send(row.chat_id, Reply.from_json(row.body))
+            result = await provider.send(row.chat_id, reply)
         except Exception as exc:  # a provider bug must not kill the loop
             log.exception("provider %s raised", row.channel)
             result = SendResult(ok=False, error=f"{type(exc).__name__}: {exc}", reason="other")
@@ -433,13 +442,15 @@ class Sender:
             error, sent_at, provider_id = row.last_error, row.sent_at, row.provider_message_id
             if result is None:
                 next_at = delay_for_chat.get(chat, now)
-            elif result.ok:
+            elif result.ok:  # an error here is a note (an edit sent as a new message)
                 status, sent_at, provider_id, error = (
-                    OutboxStatus.sent, now, result.provider_message_id, None)
+                    OutboxStatus.sent, now, result.provider_message_id, result.error)
                 if row.out_of_session:
                     billed.append(row.purpose or "other")
                 if row.lane == Lane.bulk and row.account_id is not None:
                     bulk_sent.add(row.account_id)
+            elif result.skipped:
+                status, error = OutboxStatus.skipped, result.error
             elif result.blocked:
                 status, error = OutboxStatus.failed, result.error
                 if row.account_id is not None:

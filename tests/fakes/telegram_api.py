@@ -6,6 +6,12 @@ Point python-telegram-bot at it with::
         bot = telegram.Bot(tg.token, base_url=f"{tg.url}/bot", base_file_url=f"{tg.url}/file/bot")
 
 Every request is recorded as a :class:`Call` (refused ones too, with their HTTP status).
+The chats are kept as a phone would show them: each message the bot sent, as
+its edits left it (``messages``, ``live_keyboards``), and the reply keyboard
+up under the input field (``reply_keyboard``). Edits are refused as Telegram
+refuses them: a message that was never sent or that the user deleted
+(``delete_by_user``), one too old to edit (``make_uneditable``), and an edit
+that changes nothing.
 """
 
 from __future__ import annotations
@@ -54,6 +60,14 @@ DEFAULT_TOKEN = "123:TEST"
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
 MAX_CALLBACK_DATA = 64
+# What the Bot API answers an edit it refuses (the descriptions, verbatim).
+EDIT_NOT_FOUND = "Bad Request: message to edit not found"
+EDIT_TOO_OLD = "Bad Request: message can't be edited"
+EDIT_NOT_MODIFIED = (
+    "Bad Request: message is not modified: specified new message content and reply "
+    "markup are exactly the same as a current content and reply markup of the message"
+)
+EDIT_NO_TEXT = "Bad Request: there is no text in the message to edit"
 
 Result = Any | Callable[[dict[str, Any]], Any]
 
@@ -104,6 +118,13 @@ def _chat_key(chat_id: Any) -> str:
     return str(chat_id)
 
 
+def _inline_rows(markup: Any) -> list[Any]:
+    """The inline buttons of a reply_markup (none for a reply keyboard or none at all)."""
+    if not isinstance(markup, dict):
+        return []
+    return [row for row in markup.get("inline_keyboard") or [] if row]
+
+
 def _is_send(lower: str) -> bool:
     return lower.startswith(("send", "forward", "copy"))
 
@@ -151,6 +172,10 @@ class FakeTelegramAPI(FakeServer):
         self._webhook_error: tuple[str, int] | None = None
         self._commands: list[Any] = []
         self._downloads: list[str] = []
+        # (chat, message_id) → the message as the chat shows it now, in sending order.
+        self._messages: dict[tuple[str, int], dict[str, Any]] = {}
+        self._uneditable: set[tuple[str, int]] = set()
+        self._reply_keyboards: dict[str, dict[str, Any]] = {}
 
     # ------------------------------------------------------------------ public API
     @property
@@ -253,6 +278,34 @@ class FakeTelegramAPI(FakeServer):
 
     def delivered(self, method: str = "sendMessage") -> list[Call]:
         return super().delivered(method)
+
+    def messages(self, chat_id: int | str) -> list[dict[str, Any]]:
+        """The bot's messages in this chat as it shows them now (edits applied,
+        deleted ones gone), oldest first."""
+        chat = _chat_key(chat_id)
+        with self._lock:
+            return [dict(m) for (c, _), m in self._messages.items() if c == chat]
+
+    def live_keyboards(self, chat_id: int | str) -> list[dict[str, Any]]:
+        """The messages in this chat whose inline buttons can still be pressed."""
+        return [m for m in self.messages(chat_id) if _inline_rows(m.get("reply_markup"))]
+
+    def reply_keyboard(self, chat_id: int | str) -> dict[str, Any] | None:
+        """The reply keyboard (contact, location, label buttons) up in this chat:
+        the last one sent, until a message with ``remove_keyboard`` takes it away."""
+        with self._lock:
+            markup = self._reply_keyboards.get(_chat_key(chat_id))
+            return dict(markup) if markup else None
+
+    def delete_by_user(self, chat_id: int | str, message_id: int) -> None:
+        """The user deleted this message: editing it now finds nothing."""
+        with self._lock:
+            self._messages.pop((_chat_key(chat_id), int(message_id)), None)
+
+    def make_uneditable(self, chat_id: int | str, message_id: int) -> None:
+        """This message can no longer be edited (Telegram's answer for one too old)."""
+        with self._lock:
+            self._uneditable.add((_chat_key(chat_id), int(message_id)))
 
     def reset(self) -> None:
         """Forget calls, queued updates, injected failures, blocks, limits and counters.
@@ -393,6 +446,54 @@ class FakeTelegramAPI(FakeServer):
             msg["reply_markup"] = markup
         return msg
 
+    def _keep(self, params: dict[str, Any], msg: dict[str, Any]) -> dict[str, Any]:
+        """Remember a sent message as the chat shows it, and what its reply
+        markup does to the chat's reply keyboard."""
+        chat = _chat_key(params.get("chat_id"))
+        markup = params.get("reply_markup")
+        with self._lock:
+            self._messages[(chat, msg["message_id"])] = dict(msg)
+            if isinstance(markup, dict) and "keyboard" in markup:
+                self._reply_keyboards[chat] = markup
+            elif isinstance(markup, dict) and markup.get("remove_keyboard"):
+                self._reply_keyboards.pop(chat, None)
+        return msg
+
+    def _to_edit(self, params: dict[str, Any]) -> tuple[tuple[str, int], dict[str, Any]]:
+        """The message an edit names, or the refusal Telegram gives."""
+        self._chat(params.get("chat_id"))
+        try:
+            key = (_chat_key(params.get("chat_id")), int(params.get("message_id") or 0))
+        except (TypeError, ValueError):
+            raise ApiError(400, "Bad Request: message identifier is not specified") from None
+        with self._lock:
+            found = self._messages.get(key)
+            if found is None:
+                raise ApiError(400, EDIT_NOT_FOUND)
+            if key in self._uneditable:
+                raise ApiError(400, EDIT_TOO_OLD)
+            return key, dict(found)
+
+    def _apply_edit(self, key: tuple[str, int], msg: dict[str, Any],
+                    params: dict[str, Any], **content: Any) -> dict[str, Any]:
+        """Change the stored message, refusing an edit that changes nothing.
+        An edit without ``reply_markup`` (or with an empty inline keyboard)
+        takes the buttons away, as Telegram does."""
+        rows = _inline_rows(params.get("reply_markup"))
+        if all(msg.get(k) == v for k, v in content.items()) and (
+                rows == _inline_rows(msg.get("reply_markup"))):
+            raise ApiError(400, EDIT_NOT_MODIFIED)
+        msg.update(content)
+        msg["edit_date"] = int(time.time())
+        if rows:
+            msg["reply_markup"] = {"inline_keyboard": rows}
+        else:
+            msg.pop("reply_markup", None)
+        with self._lock:
+            if key in self._messages:
+                self._messages[key] = dict(msg)
+        return msg
+
     @staticmethod
     def _check_markup(params: dict[str, Any]) -> None:
         markup = params.get("reply_markup")
@@ -450,7 +551,7 @@ class FakeTelegramAPI(FakeServer):
         if len(str(text)) > MAX_TEXT:
             raise ApiError(400, "Bad Request: message is too long")
         self._check_markup(params)
-        return self._message(params, text=str(text))
+        return self._keep(params, self._message(params, text=str(text)))
 
     def _m_sendDocument(self, params: dict[str, Any]) -> Any:
         self._chat(params.get("chat_id"))
@@ -459,7 +560,7 @@ class FakeTelegramAPI(FakeServer):
         file_id, extra = self._media_file(params.get("document"), "document", "document")
         document = {"file_id": file_id, "file_unique_id": _unique_id(file_id)}
         document.update({k: v for k, v in extra.items() if v is not None})
-        return self._message(params, document=document, caption=caption)
+        return self._keep(params, self._message(params, document=document, caption=caption))
 
     def _m_sendPhoto(self, params: dict[str, Any]) -> Any:
         self._chat(params.get("chat_id"))
@@ -474,7 +575,7 @@ class FakeTelegramAPI(FakeServer):
             {"file_id": file_id, "file_unique_id": _unique_id(file_id), "width": 1280,
              "height": 960, "file_size": size},
         ]  # fmt: skip
-        return self._message(params, photo=photo, caption=caption)
+        return self._keep(params, self._message(params, photo=photo, caption=caption))
 
     def _m_sendLocation(self, params: dict[str, Any]) -> Any:
         self._chat(params.get("chat_id"))
@@ -485,7 +586,7 @@ class FakeTelegramAPI(FakeServer):
             }
         except (KeyError, TypeError, ValueError):
             raise ApiError(400, "Bad Request: wrong latitude or longitude") from None
-        return self._message(params, location=location)
+        return self._keep(params, self._message(params, location=location))
 
     def _m_sendChatAction(self, params: dict[str, Any]) -> Any:
         self._chat(params.get("chat_id"))
@@ -598,21 +699,26 @@ class FakeTelegramAPI(FakeServer):
         text = params.get("text")
         if text is None or str(text).strip() == "":
             raise ApiError(400, "Bad Request: message text is empty")
+        if len(str(text)) > MAX_TEXT:
+            raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
         self._check_markup(params)
-        msg = self._message(params, text=str(text), edit_date=int(time.time()))
-        msg["message_id"] = params.get("message_id") or msg["message_id"]
-        return msg
+        key, msg = self._to_edit(params)
+        if "text" not in msg:
+            raise ApiError(400, EDIT_NO_TEXT)
+        return self._apply_edit(key, msg, params, text=str(text))
 
     def _m_editMessageReplyMarkup(self, params: dict[str, Any]) -> Any:
         if params.get("inline_message_id"):
             return True
         self._check_markup(params)
-        msg = self._message(params, text="…", edit_date=int(time.time()))
-        msg["message_id"] = params.get("message_id") or msg["message_id"]
-        return msg
+        key, msg = self._to_edit(params)
+        return self._apply_edit(key, msg, params)
 
     def _m_deleteMessage(self, params: dict[str, Any]) -> Any:
         self._chat(params.get("chat_id"))
+        with self._lock:
+            self._messages.pop((_chat_key(params.get("chat_id")),
+                                int(params.get("message_id") or 0)), None)
         return True
 
     def _m_getChat(self, params: dict[str, Any]) -> Any:

@@ -13,7 +13,16 @@ from typing import Any
 
 import httpx
 import pytest
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+    Update,
+)
 from telegram.error import (
     BadRequest,
     Conflict,
@@ -238,6 +247,36 @@ async def test_validation_like_telegram(tg: FakeTelegramAPI, bot: Bot) -> None:
     with pytest.raises(BadRequest, match=r"(?i)button_data_invalid"):
         await bot.send_message(chat_id=1, text="x", reply_markup=too_long)
     assert tg.delivered() == []
+
+
+async def test_chats_as_a_phone_shows_them_and_edits_refused_like_telegram(
+        tg: FakeTelegramAPI, bot: Bot) -> None:
+    keys = InlineKeyboardMarkup([[InlineKeyboardButton("Yes", callback_data="y")]])
+    first = await bot.send_message(chat_id=7, text="Question?", reply_markup=keys)
+    contact = ReplyKeyboardMarkup([[KeyboardButton("Share", request_contact=True)]])
+    await bot.send_message(chat_id=7, text="Your number?", reply_markup=contact)
+    assert [m["message_id"] for m in tg.live_keyboards(7)] == [first.message_id]
+    assert (tg.reply_keyboard(7) or {})["keyboard"][0][0]["request_contact"] is True
+    await bot.send_message(chat_id=7, text="Thanks", reply_markup=ReplyKeyboardRemove())
+    assert tg.reply_keyboard(7) is None
+
+    edited = await bot.edit_message_text(chat_id=7, message_id=first.message_id,
+                                         text="Question?\n\n✓ Yes")
+    assert isinstance(edited, Message) and edited.text == "Question?\n\n✓ Yes"
+    assert tg.live_keyboards(7) == []  # an edit without reply_markup takes the buttons away
+    with pytest.raises(BadRequest, match=r"(?i)message is not modified"):
+        await bot.edit_message_reply_markup(chat_id=7, message_id=first.message_id)
+    with pytest.raises(BadRequest, match=r"(?i)message to edit not found"):
+        await bot.edit_message_text(chat_id=8, message_id=first.message_id, text="x")
+    tg.make_uneditable(7, first.message_id)
+    with pytest.raises(BadRequest, match=r"(?i)message can't be edited"):
+        await bot.edit_message_text(chat_id=7, message_id=first.message_id, text="y")
+    tg.delete_by_user(7, first.message_id)
+    with pytest.raises(BadRequest, match=r"(?i)message to edit not found"):
+        await bot.edit_message_reply_markup(chat_id=7, message_id=first.message_id)
+    document = await bot.send_document(chat_id=7, document=b"%PDF", filename="a.pdf")
+    with pytest.raises(BadRequest, match=r"(?i)there is no text in the message to edit"):
+        await bot.edit_message_text(chat_id=7, message_id=document.message_id, text="z")
 
 
 async def test_wrong_token_and_unknown_method(tg: FakeTelegramAPI) -> None:
