@@ -111,9 +111,14 @@ class Reply:
     request: str | None = None  # "contact" | "location"
     request_label: str | None = None
     file: FileRef | None = None
+    # The language it is written in (the Viber sender name follows it); None: several or unknown.
+    locale: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if data["locale"] is None:
+            del data["locale"]
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Reply:
@@ -125,6 +130,7 @@ class Reply:
             request=data.get("request"),
             request_label=data.get("request_label"),
             file=file,
+            locale=data.get("locale"),
         )
 
 

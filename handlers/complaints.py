@@ -144,7 +144,7 @@ def on_photo(ctx: Context) -> None:
               {"channel": ctx.msg.channel, "file_id": media.file_id, "url": media.url}]
     ctx.update_data(c_photos=photos[:service.PHOTOS_MAX])
     if len(photos) >= service.PHOTOS_MAX:
-        ctx.reply(ctx.t("complaints.photos_full", max=service.PHOTOS_MAX))
+        ctx.preface(ctx.t("complaints.photos_full", max=service.PHOTOS_MAX))
         ask_location(ctx)
         return
     ask_photos(ctx)

@@ -10,7 +10,6 @@ import hashlib
 import hmac
 import logging
 import os
-import re
 from typing import Any
 
 import httpx
@@ -25,9 +24,6 @@ from bot.messages import Contact, Incoming, Kind, Location, Media, Reply
 log = logging.getLogger(__name__)
 CHANNEL = "viber"
 MIN_API_VERSION = 3  # share-phone buttons need 3
-# Our button payloads (`prefix:argument`, no spaces). Viber reply buttons send
-# their ActionBody back as a text message; this tells them from typed text.
-PAYLOAD_RE = re.compile(r"^[a-z][a-z0-9_]*:[^\s]*$")
 # The events the bot acts on; delivered, seen, failed, webhook and newer ones
 # are acknowledged and ignored.
 _READ_EVENTS = {"message", "conversation_started", "subscribed", "unsubscribed"}
@@ -76,9 +72,10 @@ def parse_callback(data: dict[str, Any]) -> Incoming:
         "raw": data,
     }
     if message.type == "text":
+        # A reply button sends its ActionBody (our payload) back as a text:
+        # indistinguishable from typing it, so the engine decides whether it
+        # was offered (`bot.engine.typed`); a pasted link is never a button.
         text = message.text or ""
-        if PAYLOAD_RE.match(text):
-            return Incoming(kind=Kind.button, payload=text, **fields)
         if text.startswith("/") and len(text) > 1:
             command, _, args = text[1:].partition(" ")
             return Incoming(kind=Kind.command, text=text, command=command.lower(),

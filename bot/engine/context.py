@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from bot.engine.fsm import State
 from bot.filestore import FileStore
 from bot.i18n import Catalogs, format_date, locale_from_platform
-from bot.messages import Button, FileRef, Incoming, Reply, split_payload
+from bot.messages import MAX_TEXT, Button, FileRef, Incoming, Reply, split_payload
 from bot.models import Booking, ChannelAccount, Citizen, Complaint, Conversation, DocumentRequest
 from bot.profile import Profile
 
@@ -42,6 +42,8 @@ class Context:
     files: FileStore
     survey_key: str = ""  # for the survey markers: one answer per person (SURVEY_KEY)
     replies: list[Reply] = field(default_factory=list)
+    # What was wrong with the answer, said at the top of the next question.
+    pending_preface: str | None = None
 
     # --- language -------------------------------------------------------
     @property
@@ -78,9 +80,30 @@ class Context:
         request_label: str | None = None,
         file: FileRef | None = None,
     ) -> Reply:
-        reply = Reply(text, buttons or [], request, request_label, file)
+        if self.pending_preface is not None and file is None:
+            joined = f"{self.pending_preface}\n\n{text}"
+            if len(joined) <= MAX_TEXT:
+                text = joined
+            else:
+                self.replies.append(Reply(self.pending_preface, locale=self.citizen.language))
+            self.pending_preface = None
+        reply = Reply(text, buttons or [], request, request_label, file,
+                      locale=self.citizen.language)
         self.replies.append(reply)
         return reply
+
+    def preface(self, text: str) -> None:
+        """Say `text` (what was wrong with the answer) at the top of the next
+        reply, so an error and the question asked again are one message with
+        the question's keyboard. `flush_preface` sends it alone if no reply
+        followed."""
+        self.pending_preface = f"{self.pending_preface}\n\n{text}" if self.pending_preface \
+            else text
+
+    def flush_preface(self) -> None:
+        if self.pending_preface is not None:
+            text, self.pending_preface = self.pending_preface, None
+            self.replies.append(Reply(text, locale=self.citizen.language))
 
     def nav_row(self, back: bool = True) -> list[Button]:
         """The way back and the way out that every step offers."""
@@ -137,9 +160,11 @@ class Context:
         return value
 
     def again(self, key: str = "error.stale_button", /, **params: object) -> None:
-        """Say what was wrong with the answer, then ask the current question again."""
-        self.reply(self.t(key, **params))
+        """Say what was wrong with the answer and ask the current question
+        again, in one message with the question's keyboard."""
+        self.preface(self.t(key, **params))
         self.prompt_again()
+        self.flush_preface()
 
     def stale(self) -> None:
         """The polite answer to a button that no longer applies — or that was

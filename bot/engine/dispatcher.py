@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from bot.db import Database, insert_for, utcnow
 from bot.engine.context import Context
 from bot.engine.router import RouterSet
+from bot.engine.typed import read_typed, remember_offered
 from bot.filestore import FileStore
 from bot.i18n import Catalogs
 from bot.messages import Incoming, Kind, Reply, split_payload
@@ -35,7 +36,6 @@ from bot.profile import Profile
 
 log = logging.getLogger(__name__)
 
-LABELS_KEY = "_labels"
 # A record of the update, not a copy of the person: big texts are cut.
 _PAYLOAD_TEXT_LIMIT = 4096
 
@@ -130,9 +130,10 @@ class Engine:
                     conversation=conversation, profile=self.profile, catalogs=self.catalogs,
                     routes=self.routes, now=now, files=self.files, survey_key=self.survey_key,
                 )
-                self._labels_to_payload(ctx)
-                self.dispatch(ctx)
-                self._remember_labels(ctx)
+                if not read_typed(ctx):
+                    self.dispatch(ctx)
+                ctx.flush_preface()
+                remember_offered(ctx)
                 inline = None
                 for index, reply in enumerate(ctx.replies):
                     sent_inline = inline_first and index == 0
@@ -263,25 +264,6 @@ class Engine:
             return HandleResult(failed=True)
 
     # ------------------------------------------------------------ dispatch
-    @staticmethod
-    def _labels_to_payload(ctx: Context) -> None:
-        """A typed text equal to a button label of the last question counts as
-        that button (reply keyboards send labels; people type them too)."""
-        labels = ctx.data.get(LABELS_KEY)
-        if ctx.msg.kind is Kind.text and labels and ctx.msg.text:
-            payload = labels.get(ctx.msg.text.strip().casefold())
-            if payload:
-                ctx.msg = replace(ctx.msg, kind=Kind.button, payload=payload)
-
-    @staticmethod
-    def _remember_labels(ctx: Context) -> None:
-        labels = {
-            button.label.strip().casefold(): button.payload
-            for reply in ctx.replies for row in reply.buttons for button in row
-        }
-        if labels or ctx.data.get(LABELS_KEY):
-            ctx.conversation.data = {**ctx.conversation.data, LABELS_KEY: labels or None}
-
     def dispatch(self, ctx: Context) -> None:
         """Decide which handler gets the message; see ARCHITECTURE.md."""
         msg, routes = ctx.msg, self.routes
@@ -309,9 +291,7 @@ class Engine:
             self._explain(ctx, handler.accepts)
             return
         if msg.kind is Kind.text and len(msg.text or "") > handler.max_length:
-            ctx.reply(ctx.t("error.too_long", max=handler.max_length,
-                            got=len(msg.text or "")))
-            ctx.prompt_again()
+            ctx.again("error.too_long", max=handler.max_length, got=len(msg.text or ""))
             return
         handler.handler(ctx)
 
@@ -329,8 +309,7 @@ class Engine:
             key = "error.expected_photo"
         else:
             key = "error.expected_button"
-        ctx.reply(ctx.t(key))
-        ctx.prompt_again()
+        ctx.again(key)
 
 
 def _without_nul(msg: Incoming) -> Incoming:
