@@ -309,7 +309,8 @@ def status_lines(ctx: Context) -> list[StatusLine]:
     return [StatusLine(ctx.t("complaints.status_line", reference=c.reference,
                              kind=ctx.t(f"complaints.kind.{c.kind.value}"),
                              state=ctx.t(f"complaints.state.{c.status.value}")),
-                       f"cmp:show:{c.reference}", c.reference) for c in rows]
+                       f"cmp:show:{c.reference}", c.reference,
+                       ctx.t(f"complaints.state.{c.status.value}")) for c in rows]
 
 
 @router.timer("complaints", every_seconds=600)

@@ -441,7 +441,13 @@ def status_lines(ctx: Context) -> list[StatusLine]:
         return []
     day, at = service.when(ctx.profile, booking, ctx.locale)
     return [StatusLine(ctx.t("reception.status_line", reference=booking.reference, day=day,
-                             time=at), f"rsv:keep:{booking.reference}", booking.reference)]
+                             time=at), f"rsv:keep:{booking.reference}", booking.reference,
+                       _brief_day(booking.starts_at.astimezone(ctx.profile.tz), at))]
+
+
+def _brief_day(local: datetime, at: str) -> str:
+    """"7.12. 10:20": the day and time, short enough for a /status button."""
+    return f"{local.day}.{local.month}. {at}"
 
 
 @router.timer("reception", every_seconds=300)

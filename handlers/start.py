@@ -7,7 +7,7 @@ import re
 
 from bot.engine.context import Context
 from bot.engine.fsm import State, StatesGroup, group_of
-from bot.engine.router import Router
+from bot.engine.router import Router, StatusLine
 from bot.i18n import LANGUAGE_NAMES
 from bot.messages import Button, Kind
 
@@ -198,9 +198,21 @@ def status(ctx: Context) -> None:
         ctx.reply(ctx.t("status.empty"), [[Button(ctx.t("button.menu"), "nav:menu")]])
         return
     text = "\n".join([ctx.tn("status.count", len(lines)), "", *(line.text for line in lines)])
-    buttons = [[Button(line.label or line.text[:30], line.payload)] for line in lines
-               if line.payload]
+    buttons = [[Button(status_label(line), line.payload)] for line in lines if line.payload]
     ctx.reply(text, [*buttons, [Button(ctx.t("button.menu"), "nav:menu")]])
+
+
+STATUS_LABEL_MAX = 30  # fits one Viber keyboard row on a phone
+
+
+def status_label(line: StatusLine) -> str:
+    """The reference and a word or two of what it is, within 30 characters."""
+    label = line.label or line.text
+    if line.brief:
+        label = f"{label} · {line.brief}"
+    if len(label) > STATUS_LABEL_MAX:
+        label = label[:STATUS_LABEL_MAX - 1].rstrip() + "…"
+    return label
 
 
 @router.action("nav")

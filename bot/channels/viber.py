@@ -23,6 +23,7 @@ from bot.messages import Contact, Incoming, Kind, Location, Media, Reply
 
 log = logging.getLogger(__name__)
 CHANNEL = "viber"
+SENDER_NAME_MAX = 28  # Viber's limit on `sender.name`
 MIN_API_VERSION = 3  # share-phone buttons need 3
 # The events the bot acts on; delivered, seen, failed, webhook and newer ones
 # are acknowledged and ignored.
@@ -109,6 +110,16 @@ def sent_at_ms(data: dict[str, Any]) -> int:
     return int(data["timestamp"])
 
 
+def sender_name_fit(name: str) -> str:
+    """Viber shows at most 28 characters of a sender name: a longer one is cut
+    at a word, not in the middle of one."""
+    name = " ".join(name.split())
+    if len(name) <= SENDER_NAME_MAX:
+        return name
+    cut = name[:SENDER_NAME_MAX + 1].rsplit(" ", 1)[0]
+    return cut if len(cut) >= SENDER_NAME_MAX // 2 else name[:SENDER_NAME_MAX]
+
+
 def render_keyboard(reply: Reply) -> dict[str, Any] | None:
     """Buttons as a Viber custom keyboard; silent so payloads don't show."""
     rows: list[list[dict[str, Any]]] = []
@@ -155,20 +166,28 @@ class ViberProvider:
     def __init__(self, auth_token: str, api_url: str, sender_name: str,
                  limits: RateLimits, avatar: str | None = None,
                  media_hosts: MediaHosts | None = None,
-                 timeout: float = 15.0) -> None:
+                 timeout: float = 15.0,
+                 sender_names: dict[str, str] | None = None) -> None:
         self.limits = limits
         self.media_hosts = media_hosts or MediaHosts()
         self.api_url = api_url.rstrip("/")
-        self.sender = {"name": sender_name[:28], **({"avatar": avatar} if avatar else {})}
+        self.avatar = {"avatar": avatar} if avatar else {}
+        self.sender = {"name": sender_name_fit(sender_name), **self.avatar}
+        # The name the citizen sees above each message, in their language.
+        self.senders = {locale: {"name": sender_name_fit(name), **self.avatar}
+                        for locale, name in (sender_names or {}).items() if name.strip()}
         self.client = httpx.AsyncClient(
             headers={"X-Viber-Auth-Token": auth_token},
             timeout=httpx.Timeout(timeout, connect=min(5.0, timeout)),
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
         )
 
+    def sender_for(self, reply: Reply) -> dict[str, str]:
+        return self.senders.get(reply.locale or "", self.sender)
+
     def welcome_body(self, reply: Reply) -> dict[str, Any]:
         """conversation_started is answered with the welcome in the response body."""
-        return render_message(reply, self.sender)
+        return render_message(reply, self.sender_for(reply))
 
     async def call(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
         response = await self.client.post(f"{self.api_url}/{method}", json=body)
@@ -177,7 +196,7 @@ class ViberProvider:
         return result
 
     async def send(self, chat_id: str, reply: Reply) -> SendResult:
-        body = {"receiver": chat_id, **render_message(reply, self.sender)}
+        body = {"receiver": chat_id, **render_message(reply, self.sender_for(reply))}
         try:
             response = await self.client.post(f"{self.api_url}/send_message", json=body)
         except httpx.HTTPError as exc:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from bot.engine.fsm import State
 from bot.filestore import FileStore
-from bot.i18n import Catalogs, format_date, locale_from_platform
+from bot.i18n import Catalogs, format_date, locale_from_platform, script_unknown
 from bot.messages import MAX_TEXT, Button, FileRef, Incoming, Reply, split_payload
 from bot.models import Booking, ChannelAccount, Citizen, Complaint, Conversation, DocumentRequest
 from bot.profile import Profile
@@ -52,7 +52,10 @@ class Context:
 
     @property
     def suggested_locale(self) -> str | None:
-        """What the platform says the phone speaks, if the profile offers it."""
+        """What the platform says the phone speaks, if the profile offers it;
+        None for Serbian without a script (greeted in both, and the others)."""
+        if script_unknown(self.account.platform_language):
+            return None
         return locale_from_platform(self.account.platform_language, self.profile.enabled_locales)
 
     @property

@@ -254,7 +254,7 @@ class Engine:
                                      error=error) is None:
                     return HandleResult(duplicate=True, failed=True)
                 locale = citizen.language or self.profile.default_locale
-                apology = Reply(self.catalogs.gettext(locale, "error.internal"))
+                apology = Reply(self.catalogs.gettext(locale, "error.internal"), locale=locale)
                 enqueue(session, account, apology, profile=self.profile, now=now)
                 return HandleResult(failed=True, replies=[apology])
         except Exception as second:

@@ -77,6 +77,19 @@ def normalize(text: str) -> str:
     return " ".join(text[start:end].split())
 
 
+def _trimmed(text: str) -> str:
+    """Only symbols, counters, case and spaces set aside: the script kept."""
+    text = unicodedata.normalize("NFKC", text).strip()
+    while (cut := _TRAILING_NOTE.sub("", text)) != text:
+        text = cut
+    start, end = 0, len(text)
+    while start < end and not text[start].isalnum():
+        start += 1
+    while end > start and not text[end - 1].isalnum():
+        end -= 1
+    return " ".join(text[start:end].casefold().split())
+
+
 @dataclass(frozen=True)
 class Offered:
     """One button on screen: its label, its payload, and its row (the "no" of
@@ -198,9 +211,12 @@ def understand(text: str, buttons: list[Offered], *, prefixes: bool) -> Meaning 
     typed = normalize(raw)
     if not typed:
         return None
-    exact = [b for b in buttons if normalize(b.label) == typed]
-    if exact:
-        return Press(exact[0].payload)
+    # As written first ("Српски" is not "Srpski"), then in either script,
+    # without diacritics.
+    for fold in (_trimmed, normalize):
+        exact = {b.payload for b in buttons if fold(b.label) == fold(raw)}
+        if len(exact) == 1:
+            return Press(exact.pop())
     if typed in YES_WORDS | NO_WORDS:
         answer = _yes_or_no(typed, buttons)
         if answer is not None:

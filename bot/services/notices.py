@@ -212,7 +212,9 @@ def _queue_batch(session: Session, profile: Profile, catalogs: Catalogs, notice:
             continue
         locale = citizen.language or profile.default_locale
         if locale not in bodies:
-            bodies[locale] = render(catalogs, profile, notice, locale).to_json()
+            body = render(catalogs, profile, notice, locale)
+            body.locale = locale
+            bodies[locale] = body.to_json()
         messages.append({"channel": account.channel, "chat_id": account.chat_id,
                          "account_id": account.id, "lane": int(Lane.bulk), "origin": "bot",
                          "body": bodies[locale], "status": OutboxStatus.queued,

@@ -57,6 +57,8 @@ def tell_citizen(
     locale = citizen.language or profile.default_locale
     made = message(catalogs.translator(locale), locale)
     replies = made if isinstance(made, list) else [made]
+    for reply in replies:
+        reply.locale = reply.locale or locale
     if dedupe_key is not None:
         return all(enqueue_once(session, account, reply, dedupe_key=dedupe_key if i == 0
                                 else f"{dedupe_key}:{i}", profile=profile, now=now) is not None
@@ -92,10 +94,12 @@ def alert_officers(
     now = utcnow()
     for staff, account in session.execute(query).all():
         t = catalogs.translator(staff.language)
+        reply = message(t)
+        reply.locale = reply.locale or staff.language
         if once_per is None:
-            queued.append(enqueue(session, account, message(t), profile=profile,
+            queued.append(enqueue(session, account, reply, profile=profile,
                                   origin="bot", now=now))
-        elif row := enqueue_once(session, account, message(t), profile=profile, now=now,
+        elif row := enqueue_once(session, account, reply, profile=profile, now=now,
                                  dedupe_key=f"alert:{once_per}:{staff.id}"):
             queued.append(row)
     return queued

@@ -492,7 +492,7 @@ def invite(session: Session, profile: Profile, catalogs: Catalogs, survey: Surve
                 catalogs.gettext(locale, "surveys.invitation",
                                  title=survey.title.get(locale, survey.slug)),
                 [[Button(catalogs.gettext(locale, "surveys.take"),
-                         f"srv:{survey.slug}:start")]]).to_json()
+                         f"srv:{survey.slug}:start")]], locale=locale).to_json()
         rows.append({"channel": account.channel, "chat_id": account.chat_id,
                      "account_id": account.id, "lane": int(Lane.bulk), "origin": "bot",
                      "body": bodies[locale], "status": OutboxStatus.queued,
