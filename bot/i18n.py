@@ -111,6 +111,13 @@ def placeholders(text: str) -> set[str]:
     return {field for _, field, _, _ in string.Formatter().parse(text) if field}
 
 
+def script_unknown(language_code: str | None) -> bool:
+    """Serbian without a script ("sr", "sr-RS": what Viber and most phones
+    send) could be read in Latin or in Cyrillic: neither may be assumed."""
+    tag = (language_code or "").replace("_", "-").lower()
+    return tag.split("-")[0] == "sr" and not re.search(r"-(latn|cyrl|me)\b", tag)
+
+
 def locale_from_platform(language_code: str | None, enabled: tuple[str, ...]) -> str | None:
     """Pre-select a locale from Telegram's `language_code` (IETF tag)."""
     if not language_code:

@@ -114,7 +114,7 @@ class FileRef:
 
 # Reply fields stored only when they differ from their default, so that the
 # bodies of ordinary messages stay as they were.
-_OPTIONAL = {"free_text": True, "page": 0, "more_label": None}
+_OPTIONAL = {"free_text": True, "page": 0, "more_label": None, "locale": None}
 
 # A handler's `Reply.edit` for "the message the pressed button came on"; the
 # engine puts that message's platform id in its place (or None when unknown).
@@ -159,6 +159,8 @@ class Reply:
     edit_kind: EditKind = EditKind.redraw
     above: str | None = None
     closes_request: bool = False
+    # The language it is written in (the Viber sender name follows it); None: several or unknown.
+    locale: str | None = None
 
     @property
     def settles(self) -> bool:
@@ -197,6 +199,7 @@ class Reply:
             edit_kind=EditKind(data.get("edit_kind") or EditKind.redraw),
             above=data.get("above"),
             closes_request=bool(data.get("closes_request")),
+            locale=data.get("locale"),
         )
 
 

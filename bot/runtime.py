@@ -87,13 +87,16 @@ def telegram_provider(settings: Settings, token: str) -> TelegramProvider:
     )
 
 
-def viber_provider(settings: Settings, token: str) -> ViberProvider:
+def viber_provider(settings: Settings, token: str,
+                   names: dict[str, str] | None = None) -> ViberProvider:
+    """`names`: the sender name in each language (the profile's municipality
+    name); VIBER_BOT_NAME is used when the reader's language is not known."""
     return ViberProvider(
         token, settings.viber_api_url, settings.viber_bot_name,
         RateLimits(settings.viber_rate_per_second, settings.viber_chat_rate_per_second,
                    settings.viber_chat_burst),
         avatar=settings.viber_bot_avatar, media_hosts=MediaHosts(settings.media_hosts),
-        timeout=settings.platform_timeout_seconds,
+        timeout=settings.platform_timeout_seconds, sender_names=names,
     )
 
 
@@ -123,7 +126,7 @@ def build_runtime(settings: Settings | None = None, *, db: Database | None = Non
     elif not quiet:
         log.info("Telegram disabled: TELEGRAM_BOT_TOKEN is not set")
     if settings.viber_auth_token:
-        runtime.viber = viber_provider(settings, settings.viber_auth_token)
+        runtime.viber = viber_provider(settings, settings.viber_auth_token, profile.name)
         runtime.providers["viber"] = runtime.viber
     elif not quiet:
         log.info("Viber disabled: VIBER_AUTH_TOKEN is not set")

@@ -161,7 +161,7 @@ def on_photo(ctx: Context) -> None:
     keep_photo(ctx)
     caption = keep_caption(ctx)
     if len(ctx.data["c_photos"]) >= service.PHOTOS_MAX:
-        ctx.reply(ctx.t("complaints.photos_full", max=service.PHOTOS_MAX))
+        ctx.preface(ctx.t("complaints.photos_full", max=service.PHOTOS_MAX))
         ask_location(ctx)
         return
     _ask_with_note(ctx, ctx.t("complaints.caption_added") if caption else "", ask_photos)
@@ -447,7 +447,8 @@ def status_lines(ctx: Context) -> list[StatusLine]:
     return [StatusLine(ctx.t("complaints.status_line", reference=c.reference,
                              kind=ctx.t(f"complaints.kind.{c.kind.value}"),
                              state=ctx.t(f"complaints.state.{c.status.value}")),
-                       f"cmp:show:{c.reference}", c.reference) for c in rows]
+                       f"cmp:show:{c.reference}", c.reference,
+                       ctx.t(f"complaints.state.{c.status.value}")) for c in rows]
 
 
 @router.timer("complaints", every_seconds=600)

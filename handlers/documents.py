@@ -243,7 +243,8 @@ def status_lines(ctx: Context) -> list[StatusLine]:
     return [StatusLine(ctx.t("documents.status_line", reference=r.reference,
                              state=ctx.t(f"documents.state.{r.status.value}"),
                              due=service.due_text(ctx.profile, r, ctx.locale)),
-                       f"doc:show:{r.reference}", r.reference) for r in requests]
+                       f"doc:show:{r.reference}", r.reference,
+                       ctx.t(f"documents.state.{r.status.value}")) for r in requests]
 
 
 @router.timer("documents", every_seconds=300)

@@ -117,7 +117,7 @@ def on_notice_action(ctx: Context) -> None:
         on = argument not in service.subscribed(ctx.session, ctx.citizen)
         service.subscribe(ctx.session, ctx.citizen, argument, on)
         if on and ctx.citizen.settlement is None:
-            ctx.reply(ctx.t("notices.where_first"))
+            ctx.preface(ctx.t("notices.where_first"))
             ask_where(ctx)
             return
         show_settings(ctx, in_place=True)
@@ -145,7 +145,7 @@ def on_notice_action(ctx: Context) -> None:
     elif action == "show":
         show_settings(ctx)
     else:  # an old button, or one typed on Viber that was never offered
-        ctx.reply(ctx.t("error.stale_button"))
+        ctx.preface(ctx.t("error.stale_button"))
         show_settings(ctx)
 
 

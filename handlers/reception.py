@@ -114,7 +114,7 @@ def on_day(ctx: Context) -> None:
     days = {str(day.id): day for day, _ in
             service.bookable_days(ctx.session, ctx.profile, ctx.now)}
     if chosen not in days:
-        ctx.reply(ctx.t("reception.day_full"))
+        ctx.preface(ctx.t("reception.day_full"))
         ask_day(ctx)
         return
     ctx.update_data(r_day=days[chosen].id)
@@ -126,7 +126,7 @@ def ask_time(ctx: Context) -> None:
     day = ctx.session.get(ReceptionDay, ctx.data.get("r_day") or 0)
     slots = service.free_slots(ctx.session, ctx.profile, day, ctx.now) if day else []
     if day is None or not slots:
-        ctx.reply(ctx.t("reception.day_full"))
+        ctx.preface(ctx.t("reception.day_full"))
         ask_day(ctx)
         return
     ctx.set_state(Appointment.time)
@@ -142,7 +142,7 @@ def on_time(ctx: Context) -> None:
             } if day else set()
     chosen = ctx.payload("rtime")
     if chosen not in free:
-        ctx.reply(ctx.t("reception.slot_taken"))
+        ctx.preface(ctx.t("reception.slot_taken"))
         ask_time(ctx)
         return
     ctx.update_data(r_slot=int(chosen))
@@ -350,11 +350,11 @@ def on_confirm(ctx: Context) -> None:
             ctx.citizen.phone = data["r_phone"]
             ctx.citizen.settlement = data["r_settlement"]
     except service.SlotTaken:
-        ctx.reply(ctx.t("reception.slot_taken"))
+        ctx.preface(ctx.t("reception.slot_taken"))
         ask_time(ctx)
         return
     except service.DayUnavailable:
-        ctx.reply(ctx.t("reception.day_full"))
+        ctx.preface(ctx.t("reception.day_full"))
         ask_day(ctx)
         return
     except service.AlreadyBooked:
@@ -455,7 +455,13 @@ def status_lines(ctx: Context) -> list[StatusLine]:
         return []
     day, at = service.when(ctx.profile, booking, ctx.locale)
     return [StatusLine(ctx.t("reception.status_line", reference=booking.reference, day=day,
-                             time=at), f"rsv:keep:{booking.reference}", booking.reference)]
+                             time=at), f"rsv:keep:{booking.reference}", booking.reference,
+                       _brief_day(booking.starts_at.astimezone(ctx.profile.tz), at))]
+
+
+def _brief_day(local: datetime, at: str) -> str:
+    """"7.12. 10:20": the day and time, short enough for a /status button."""
+    return f"{local.day}.{local.month}. {at}"
 
 
 @router.timer("reception", every_seconds=300)

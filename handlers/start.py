@@ -3,10 +3,12 @@ notice, main menu, help, cancel, status, and the back / cancel buttons."""
 
 from __future__ import annotations
 
+import re
+
 from bot.engine.context import Context
 from bot.engine.dispatcher import RESUME_KEY
 from bot.engine.fsm import State, StatesGroup, group_of
-from bot.engine.router import Router
+from bot.engine.router import Router, StatusLine
 from bot.i18n import LANGUAGE_NAMES
 from bot.messages import Button, Kind
 
@@ -108,7 +110,7 @@ def change_language(ctx: Context) -> None:
 def choose_language(ctx: Context) -> None:
     locale = ctx.payload("lang")
     if locale not in ctx.profile.enabled_locales:
-        ctx.reply(ctx.t("error.stale_button"))
+        ctx.preface(ctx.t("error.stale_button"))
         ask_language(ctx, welcome=False)
         return
     ctx.citizen.language = locale
@@ -121,7 +123,7 @@ def choose_language(ctx: Context) -> None:
 
 @router.state(Onboarding.language, accepts={Kind.button})
 def language_expected(ctx: Context) -> None:
-    ctx.reply(ctx.t("error.expected_button"))
+    ctx.preface(ctx.t("error.expected_button"))
     ask_language(ctx, welcome=False)
 
 
@@ -142,7 +144,7 @@ def show_privacy(ctx: Context) -> None:
 def acknowledge_privacy(ctx: Context) -> None:
     if ctx.citizen.privacy_acknowledged_at is None:
         if ctx.state != Onboarding.privacy.name:  # typed, never shown: not read
-            ctx.reply(ctx.t("error.stale_button"))
+            ctx.preface(ctx.t("error.stale_button"))
             if not ctx.prompt_again():
                 start(ctx)
             return
@@ -153,7 +155,7 @@ def acknowledge_privacy(ctx: Context) -> None:
 
 @router.state(Onboarding.privacy, accepts={Kind.button})
 def privacy_expected(ctx: Context) -> None:
-    ctx.reply(ctx.t("error.expected_button"))
+    ctx.preface(ctx.t("error.expected_button"))
     show_privacy(ctx)
 
 
@@ -168,7 +170,7 @@ def menu_button(ctx: Context) -> None:
     code = ctx.payload("menu")
     entry = next((e for e in ctx.routes.menu if e.code == code), None)
     if entry is None:
-        ctx.reply(ctx.t("error.stale_button"))
+        ctx.preface(ctx.t("error.stale_button"))
         show_menu(ctx)
         return
     ctx.clear()
@@ -184,19 +186,25 @@ def help_(ctx: Context) -> None:
         department = profile.department(code)
         if department and department.extra.get("phone"):
             offices.append(f"• {department.label(loc)}: {department.extra['phone']}")
-    ctx.reply(
-        ctx.t(
-            "help.text",
-            municipality=profile.municipality_name(loc),
-            address=profile.localized_contact("address", loc),
-            hours=profile.localized_contact("hours", loc),
-            phone=profile.localized_contact("phone", loc),
-            email=profile.localized_contact("email", loc),
-            website=profile.localized_contact("website", loc),
-            offices="\n".join(offices),
-        ),
-        [[Button(ctx.t("button.menu"), "nav:menu")]],
+    text = ctx.t(
+        "help.text",
+        municipality=profile.municipality_name(loc),
+        address=profile.localized_contact("address", loc),
+        hours=profile.localized_contact("hours", loc),
+        phone=profile.localized_contact("phone", loc),
+        email=profile.localized_contact("email", loc),
+        website=profile.localized_contact("website", loc),
+        offices="\n".join(offices),
     )
+    # Every command the bot knows, also those the text above leaves out.
+    missing = [ctx.t(f"help.command.{name}") for name in public_commands(ctx)
+               if not re.search(rf"/{name}\b", text)]
+    ctx.reply("\n".join([text, *missing]), [[Button(ctx.t("button.menu"), "nav:menu")]])
+
+
+def public_commands(ctx: Context) -> list[str]:
+    """The commands a citizen can type (not the engine's inner ones)."""
+    return [name for name in ctx.routes.commands if not name.startswith("__")]
 
 
 @router.menu_item("language", "menu.language", order=90)
@@ -225,9 +233,21 @@ def status(ctx: Context) -> None:
         ctx.reply(ctx.t("status.empty"), [[Button(ctx.t("button.menu"), "nav:menu")]])
         return
     text = "\n".join([ctx.tn("status.count", len(lines)), "", *(line.text for line in lines)])
-    buttons = [[Button(line.label or line.text[:30], line.payload)] for line in lines
-               if line.payload]
+    buttons = [[Button(status_label(line), line.payload)] for line in lines if line.payload]
     ctx.reply(text, [*buttons, [Button(ctx.t("button.menu"), "nav:menu")]])
+
+
+STATUS_LABEL_MAX = 30  # fits one Viber keyboard row on a phone
+
+
+def status_label(line: StatusLine) -> str:
+    """The reference and a word or two of what it is, within 30 characters."""
+    label = line.label or line.text
+    if line.brief:
+        label = f"{label} · {line.brief}"
+    if len(label) > STATUS_LABEL_MAX:
+        label = label[:STATUS_LABEL_MAX - 1].rstrip() + "…"
+    return label
 
 
 @router.action("nav")
@@ -273,5 +293,5 @@ def idle(ctx: Context) -> None:
 
 @router.command("__unknown_command__")
 def unknown_command(ctx: Context) -> None:
-    ctx.reply(ctx.t("command.unknown", command=f"/{ctx.msg.command}"))
+    ctx.preface(ctx.t("command.unknown", command=f"/{ctx.msg.command}"))
     show_menu(ctx)

@@ -103,7 +103,7 @@ def on_survey_button(ctx: Context) -> None:
         ctx.reply(ctx.t("error.stale_button"), [ctx.menu_row()])
         return
     if int(where) != entry["i"] or entry["i"] >= len(survey.questions):  # another question
-        ctx.reply(ctx.t("surveys.other_question"))
+        ctx.preface(ctx.t("surveys.other_question"))
         ask(ctx, survey)
         return
     question = survey.questions[entry["i"]]
@@ -129,13 +129,13 @@ def on_survey_button(ctx: Context) -> None:
         advance(ctx, survey, entry)
     elif action == "done" and question["type"] == "multiple":
         if not entry.get("m") and question["required"]:
-            ctx.reply(ctx.t("surveys.choose_one"))
+            ctx.preface(ctx.t("surveys.choose_one"))
             ask(ctx, survey, in_place=True)  # the question stays where it is
             return
         entry["a"][question["key"]] = list(entry.get("m") or [])
         advance(ctx, survey, entry)
     else:
-        ctx.reply(ctx.t("error.stale_button"))
+        ctx.preface(ctx.t("error.stale_button"))
         ask(ctx, survey)
 
 
@@ -252,7 +252,7 @@ def on_text(ctx: Context) -> None:
         return
     question = survey.questions[entry["i"]]
     if question["type"] != "text":
-        ctx.reply(ctx.t("surveys.use_buttons"))
+        ctx.preface(ctx.t("surveys.use_buttons"))
         ask(ctx, survey)
         return
     text = (ctx.msg.text or "").strip()

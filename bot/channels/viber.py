@@ -10,7 +10,6 @@ import hashlib
 import hmac
 import logging
 import os
-import re
 from typing import Any
 from urllib.parse import quote
 
@@ -25,9 +24,7 @@ from bot.messages import Button, Contact, Incoming, Kind, Location, Media, Reply
 
 log = logging.getLogger(__name__)
 CHANNEL = "viber"
-# Our button payloads (`prefix:argument`, no spaces). Viber reply buttons send
-# their ActionBody back as a text message; this tells them from typed text.
-PAYLOAD_RE = re.compile(r"^[a-z][a-z0-9_]*:[^\s]*$")
+SENDER_NAME_MAX = 28  # Viber's limit on `sender.name`
 # The events the bot acts on; delivered, seen, webhook and newer ones are
 # acknowledged and ignored.
 _READ_EVENTS = {"message", "conversation_started", "subscribed", "unsubscribed", "failed"}
@@ -81,9 +78,10 @@ def parse_callback(data: dict[str, Any]) -> Incoming:
         "raw": data,
     }
     if message.type == "text":
+        # A reply button sends its ActionBody (our payload) back as a text:
+        # indistinguishable from typing it, so the engine decides whether it
+        # was offered (`bot.engine.typed`); a pasted link is never a button.
         text = message.text or ""
-        if PAYLOAD_RE.match(text):
-            return Incoming(kind=Kind.button, payload=text, **fields)
         if text.startswith("/") and len(text) > 1:
             command, _, args = text[1:].partition(" ")
             return Incoming(kind=Kind.command, text=text, command=command.lower(),
@@ -115,6 +113,16 @@ def parse_callback(data: dict[str, Any]) -> Incoming:
 def sent_at_ms(data: dict[str, Any]) -> int:
     """The callback's `timestamp` (ms since the epoch); call after `parse_callback`."""
     return int(data["timestamp"])
+
+
+def sender_name_fit(name: str) -> str:
+    """Viber shows at most 28 characters of a sender name: a longer one is cut
+    at a word, not in the middle of one."""
+    name = " ".join(name.split())
+    if len(name) <= SENDER_NAME_MAX:
+        return name
+    cut = name[:SENDER_NAME_MAX + 1].rsplit(" ", 1)[0]
+    return cut if len(cut) >= SENDER_NAME_MAX // 2 else name[:SENDER_NAME_MAX]
 
 
 # Viber's keyboard grid (REST bot API, "Keyboards"): 6 columns a row; the
@@ -315,20 +323,28 @@ class ViberProvider:
     def __init__(self, auth_token: str, api_url: str, sender_name: str,
                  limits: RateLimits, avatar: str | None = None,
                  media_hosts: MediaHosts | None = None,
-                 timeout: float = 15.0) -> None:
+                 timeout: float = 15.0,
+                 sender_names: dict[str, str] | None = None) -> None:
         self.limits = limits
         self.media_hosts = media_hosts or MediaHosts()
         self.api_url = api_url.rstrip("/")
-        self.sender = {"name": sender_name[:28], **({"avatar": avatar} if avatar else {})}
+        self.avatar = {"avatar": avatar} if avatar else {}
+        self.sender = {"name": sender_name_fit(sender_name), **self.avatar}
+        # The name the citizen sees above each message, in their language.
+        self.senders = {locale: {"name": sender_name_fit(name), **self.avatar}
+                        for locale, name in (sender_names or {}).items() if name.strip()}
         self.client = httpx.AsyncClient(
             headers={"X-Viber-Auth-Token": auth_token},
             timeout=httpx.Timeout(timeout, connect=min(5.0, timeout)),
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
         )
 
+    def sender_for(self, reply: Reply) -> dict[str, str]:
+        return self.senders.get(reply.locale or "", self.sender)
+
     def welcome_body(self, reply: Reply) -> dict[str, Any]:
         """conversation_started is answered with the welcome in the response body."""
-        return render_message(reply, self.sender)
+        return render_message(reply, self.sender_for(reply))
 
     async def call(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
         response = await self.client.post(f"{self.api_url}/{method}", json=body)
@@ -342,7 +358,7 @@ class ViberProvider:
         callback names. A failure after the file went sends it again on the
         retry: twice is better than a caption and keyboard lost."""
         result = SendResult(ok=False, error="nothing to send", permanent=True)
-        for body in render_messages(reply, self.sender):
+        for body in render_messages(reply, self.sender_for(reply)):
             result = await self._send_body({"receiver": chat_id, **body})
             if not result.ok:
                 return result

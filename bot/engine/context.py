@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from bot.engine.fsm import State
 from bot.filestore import FileStore
-from bot.i18n import Catalogs, format_date, locale_from_platform
-from bot.messages import EDIT_SOURCE, Button, FileRef, Incoming, Reply, split_payload
+from bot.i18n import Catalogs, format_date, locale_from_platform, script_unknown
+from bot.messages import EDIT_SOURCE, MAX_TEXT, Button, FileRef, Incoming, Reply, split_payload
 from bot.models import Booking, ChannelAccount, Citizen, Complaint, Conversation, DocumentRequest
 from bot.outbox.queue import bot_started_may_wait
 from bot.profile import Profile
@@ -43,6 +43,8 @@ class Context:
     files: FileStore
     survey_key: str = ""  # for the survey markers: one answer per person (SURVEY_KEY)
     replies: list[Reply] = field(default_factory=list)
+    # What was wrong with the answer, said at the top of the next question.
+    pending_preface: str | None = None
 
     # --- language -------------------------------------------------------
     @property
@@ -51,7 +53,10 @@ class Context:
 
     @property
     def suggested_locale(self) -> str | None:
-        """What the platform says the phone speaks, if the profile offers it."""
+        """What the platform says the phone speaks, if the profile offers it;
+        None for Serbian without a script (greeted in both, and the others)."""
+        if script_unknown(self.account.platform_language):
+            return None
         return locale_from_platform(self.account.platform_language, self.profile.enabled_locales)
 
     @property
@@ -89,11 +94,32 @@ class Context:
     ) -> Reply:
         """Queue one message. `in_place` (a toggle redrawn) puts it in the place
         of the message whose button was pressed, where the platform can edit;
-        elsewhere it is a new message."""
+        elsewhere it is a new message. A pending preface (an error said before
+        the question again) goes on top of it, in the same message."""
+        if self.pending_preface is not None and file is None:
+            joined = f"{self.pending_preface}\n\n{text}"
+            if len(joined) <= MAX_TEXT:
+                text = joined
+            else:
+                self.replies.append(Reply(self.pending_preface, locale=self.citizen.language))
+            self.pending_preface = None
         reply = Reply(text, buttons or [], request, request_label, file,
-                      edit=EDIT_SOURCE if in_place else None)
+                      edit=EDIT_SOURCE if in_place else None, locale=self.citizen.language)
         self.replies.append(reply)
         return reply
+
+    def preface(self, text: str) -> None:
+        """Say `text` (what was wrong with the answer) at the top of the next
+        reply, so an error and the question asked again are one message with
+        the question's keyboard. `flush_preface` sends it alone if no reply
+        followed."""
+        self.pending_preface = f"{self.pending_preface}\n\n{text}" if self.pending_preface \
+            else text
+
+    def flush_preface(self) -> None:
+        if self.pending_preface is not None:
+            text, self.pending_preface = self.pending_preface, None
+            self.replies.append(Reply(text, locale=self.citizen.language))
 
     def nav_row(self, back: bool = True) -> list[Button]:
         """The way back and the way out that every step offers."""
@@ -150,9 +176,11 @@ class Context:
         return value
 
     def again(self, key: str = "error.stale_button", /, **params: object) -> None:
-        """Say what was wrong with the answer, then ask the current question again."""
-        self.reply(self.t(key, **params))
+        """Say what was wrong with the answer and ask the current question
+        again, in one message with the question's keyboard."""
+        self.preface(self.t(key, **params))
         self.prompt_again()
+        self.flush_preface()
 
     def stale(self) -> None:
         """The polite answer to a button that no longer applies — or that was

@@ -25,6 +25,7 @@ from bot.db import Database, insert_for, utcnow
 from bot.engine import buttons
 from bot.engine.context import Context
 from bot.engine.router import RouterSet
+from bot.engine.typed import read_typed, remember_offered
 from bot.filestore import FileStore
 from bot.i18n import Catalogs
 from bot.messages import Incoming, Kind, Reply, split_payload
@@ -45,7 +46,6 @@ from bot.profile import Profile
 
 log = logging.getLogger(__name__)
 
-LABELS_KEY = "_labels"
 # `more:<page>`: the citizen asked for the next page of the keyboard on screen,
 # one a channel could not show whole (Viber's "More…" button).
 PAGE_PREFIX = "more"
@@ -149,10 +149,11 @@ class Engine:
                     conversation=conversation, profile=self.profile, catalogs=self.catalogs,
                     routes=self.routes, now=now, files=self.files, survey_key=self.survey_key,
                 )
-                self._labels_to_payload(ctx)
                 earlier = buttons.before(ctx)
-                self.dispatch(ctx)
-                self._remember_labels(ctx)
+                if not read_typed(ctx):
+                    self.dispatch(ctx)
+                ctx.flush_preface()
+                remember_offered(ctx)
                 self._keyboard_hints(ctx)
                 self._remember_step(ctx)
                 waiting = buttons.tidy(ctx, earlier, inline_first=inline_first)
@@ -349,7 +350,7 @@ class Engine:
                                      error=error) is None:
                     return HandleResult(duplicate=True, failed=True)
                 locale = citizen.language or self.profile.default_locale
-                apology = Reply(self.catalogs.gettext(locale, "error.internal"))
+                apology = Reply(self.catalogs.gettext(locale, "error.internal"), locale=locale)
                 enqueue(session, account, apology, profile=self.profile, now=now)
                 return HandleResult(failed=True, replies=[apology])
         except Exception as second:
@@ -359,25 +360,6 @@ class Engine:
             return HandleResult(failed=True)
 
     # ------------------------------------------------------------ dispatch
-    @staticmethod
-    def _labels_to_payload(ctx: Context) -> None:
-        """A typed text equal to a button label of the last question counts as
-        that button (reply keyboards send labels; people type them too)."""
-        labels = ctx.data.get(LABELS_KEY)
-        if ctx.msg.kind is Kind.text and labels and ctx.msg.text:
-            payload = labels.get(ctx.msg.text.strip().casefold())
-            if payload:
-                ctx.msg = replace(ctx.msg, kind=Kind.button, payload=payload)
-
-    @staticmethod
-    def _remember_labels(ctx: Context) -> None:
-        labels = {
-            button.label.strip().casefold(): button.payload
-            for reply in ctx.replies for row in reply.buttons for button in row
-        }
-        if labels or ctx.data.get(LABELS_KEY):
-            ctx.conversation.data = {**ctx.conversation.data, LABELS_KEY: labels or None}
-
     @staticmethod
     def _remember_step(ctx: Context) -> None:
         """Keep the question of the step the conversation is at (its last reply
@@ -436,9 +418,7 @@ class Engine:
             self._explain(ctx, handler.accepts)
             return
         if msg.kind is Kind.text and len(msg.text or "") > handler.max_length:
-            ctx.reply(ctx.t("error.too_long", max=handler.max_length,
-                            got=len(msg.text or "")))
-            ctx.prompt_again()
+            ctx.again("error.too_long", max=handler.max_length, got=len(msg.text or ""))
             return
         handler.handler(ctx)
 
@@ -456,8 +436,7 @@ class Engine:
             key = "error.expected_photo"
         else:
             key = "error.expected_button"
-        ctx.reply(ctx.t(key))
-        ctx.prompt_again()
+        ctx.again(key)
 
 
 def _without_nul(msg: Incoming) -> Incoming:

@@ -30,7 +30,8 @@ class StatusLine:
 
     text: str
     payload: str | None = None
-    label: str | None = None
+    label: str | None = None  # the reference
+    brief: str | None = None  # a word or two beside it on the button ("u obradi")
 
 
 # A status provider lists a citizen's own items of one kind for /status.

@@ -246,7 +246,9 @@ def _queue_batch(session: Session, profile: Profile, catalogs: Catalogs, notice:
             continue
         locale = citizen.language or profile.default_locale
         if locale not in bodies:
-            bodies[locale] = render(catalogs, profile, notice, locale).to_json()
+            body = render(catalogs, profile, notice, locale)
+            body.locale = locale
+            bodies[locale] = body.to_json()
         messages.append(bulk_row(account, bodies[locale], hold=hold, purpose=Purpose.notice,
                                  dedupe_key=key, now=now, stale_at=now + FRESH_FOR))
     # One statement each for thousands of rows: the sender shares the

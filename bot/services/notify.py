@@ -68,6 +68,8 @@ def tell_citizen(
     made = message(t, locale)
     replies = made if isinstance(made, list) else [made]
     line = brief(t, locale) if brief is not None else None
+    for reply in replies:
+        reply.locale = reply.locale or locale
     if dedupe_key is not None:
         return all(enqueue_once(session, account, reply, dedupe_key=dedupe_key if i == 0
                                 else f"{dedupe_key}:{i}", profile=profile, now=now,
@@ -106,10 +108,12 @@ def alert_officers(
     now = utcnow()
     for staff, account in session.execute(query).all():
         t = catalogs.translator(staff.language)
+        reply = message(t)
+        reply.locale = reply.locale or staff.language
         if once_per is None:
-            queued.append(enqueue(session, account, message(t), profile=profile,
+            queued.append(enqueue(session, account, reply, profile=profile,
                                   origin="bot", now=now, purpose=purpose))
-        elif row := enqueue_once(session, account, message(t), profile=profile, now=now,
+        elif row := enqueue_once(session, account, reply, profile=profile, now=now,
                                  dedupe_key=f"alert:{once_per}:{staff.id}", purpose=purpose):
             queued.append(row)
     return queued

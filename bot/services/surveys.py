@@ -521,7 +521,7 @@ def invite(session: Session, profile: Profile, catalogs: Catalogs, survey: Surve
                 catalogs.gettext(locale, "surveys.invitation",
                                  title=survey.title.get(locale, survey.slug)),
                 [[Button(catalogs.gettext(locale, "surveys.take"),
-                         f"srv:{survey.slug}:start")]]).to_json()
+                         f"srv:{survey.slug}:start")]], locale=locale).to_json()
         rows.append(bulk_row(account, bodies[locale], hold=hold,
                              purpose=Purpose.survey_invitation,
                              dedupe_key=f"survey-invite:{survey.id}:{citizen.id}", now=now,

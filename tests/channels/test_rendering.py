@@ -41,8 +41,12 @@ def test_viber_keyboard_has_share_phone_and_silent_reply_buttons() -> None:
     assert render_keyboard(Reply("no buttons")) is None
 
 
-def test_viber_typed_text_and_button_payloads_are_told_apart() -> None:
-    assert parse_callback(viber_message_event("u", "lang:sq")).kind is Kind.button
+def test_viber_texts_are_texts_and_commands_are_commands() -> None:
+    # A reply button's payload comes back as a text, like anything typed: the
+    # engine decides whether it was offered (tests/channels/test_viber_typed.py).
+    assert parse_callback(viber_message_event("u", "lang:sq")).kind is Kind.text
+    assert parse_callback(viber_message_event("u", "https://maps.app.goo.gl/x")).kind \
+        is Kind.text
     assert parse_callback(viber_message_event("u", "Rruga: e prishur")).kind is Kind.text
     assert parse_callback(viber_message_event("u", "/help")).command == "help"
 

@@ -5,10 +5,16 @@ payload names must be one this citizen was offered: a notice sent to them,
 their own booking, complaint, request, a follow-up asked of them, a survey
 open to them. A forged one gets the polite "that button no longer applies"
 answer and changes nothing. Each test types the payload as a Viber text
-through the channel's own parser and the engine."""
+through the channel's own parser and hands it to the engine as a press.
+
+Since #17 a typed text is a press only when it is a payload offered at this
+step (`bot.engine.typed`), so a forged one is now plain text before it gets
+here (tests/channels/test_viber_typed.py); these tests press it anyway, as a
+modified client could, to show the flows still refuse it."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 
 from sqlalchemy import select
@@ -56,7 +62,8 @@ VIBER_USER = "01234567890A="
 def typed(runtime: Runtime, text: str, user: str = VIBER_USER) -> str:
     """`text` typed into Viber, as the webhook hands it to the engine."""
     msg = parse_callback(viber_message_event(user, text))
-    assert msg.kind is Kind.button and msg.payload == text  # Viber makes it a button
+    assert msg.kind is Kind.text and msg.text == text
+    msg = replace(msg, kind=Kind.button, payload=text)  # pressed as if it had been offered
     return texts(runtime.engine.handle(msg).replies)
 
 
