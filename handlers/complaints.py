@@ -61,7 +61,7 @@ def ask_kind(ctx: Context) -> None:
     ctx.reply(ctx.t("complaints.ask_kind"), [*rows, ctx.nav_row(back=False)])
 
 
-@router.state(ComplaintFlow.kind, accepts={Kind.button, *WITH_PHOTOS})
+@router.state(ComplaintFlow.kind, accepts={Kind.button, *WITH_PHOTOS}, expects=Kind.button)
 def on_kind(ctx: Context) -> None:
     if ctx.msg.kind in WITH_PHOTOS:
         photo_mid_flow(ctx)
@@ -77,7 +77,7 @@ def ask_category(ctx: Context) -> None:
                  for c in ctx.profile.complaint_categories])
 
 
-@router.state(ComplaintFlow.category, accepts={Kind.button, *WITH_PHOTOS})
+@router.state(ComplaintFlow.category, accepts={Kind.button, *WITH_PHOTOS}, expects=Kind.button)
 def on_category(ctx: Context) -> None:
     if ctx.msg.kind in WITH_PHOTOS:
         photo_mid_flow(ctx)
@@ -93,7 +93,7 @@ def ask_settlement(ctx: Context) -> None:
     _ask_one_of(ctx, ComplaintFlow.settlement, "complaints.ask_settlement", rows)
 
 
-@router.state(ComplaintFlow.settlement, accepts={Kind.button, *WITH_PHOTOS})
+@router.state(ComplaintFlow.settlement, accepts={Kind.button, *WITH_PHOTOS}, expects=Kind.button)
 def on_settlement(ctx: Context) -> None:
     if ctx.msg.kind in WITH_PHOTOS:
         photo_mid_flow(ctx)
@@ -319,7 +319,7 @@ def ask_anonymity(ctx: Context) -> None:
                [Button(ctx.t("complaints.anonymous_yes"), "canon:yes")], ctx.nav_row()])
 
 
-@router.state(ComplaintFlow.anonymity, accepts={Kind.button, *WITH_PHOTOS})
+@router.state(ComplaintFlow.anonymity, accepts={Kind.button, *WITH_PHOTOS}, expects=Kind.button)
 def on_anonymity(ctx: Context) -> None:
     if ctx.msg.kind in WITH_PHOTOS:
         photo_mid_flow(ctx)
@@ -368,7 +368,7 @@ def ask_confirm(ctx: Context) -> None:
     )
 
 
-@router.state(ComplaintFlow.confirm, accepts={Kind.button, *WITH_PHOTOS})
+@router.state(ComplaintFlow.confirm, accepts={Kind.button, *WITH_PHOTOS}, expects=Kind.button)
 def on_confirm(ctx: Context) -> None:
     if ctx.msg.kind in WITH_PHOTOS:
         photo_mid_flow(ctx)

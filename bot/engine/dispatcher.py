@@ -153,7 +153,7 @@ class Engine:
                 if not read_typed(ctx):
                     self.dispatch(ctx)
                 ctx.flush_preface()
-                remember_offered(ctx)
+                remember_offered(ctx, also=self._step_question(ctx))
                 self._keyboard_hints(ctx)
                 self._remember_step(ctx)
                 waiting = buttons.tidy(ctx, earlier, inline_first=inline_first)
@@ -361,6 +361,13 @@ class Engine:
 
     # ------------------------------------------------------------ dispatch
     @staticmethod
+    def _step_question(ctx: Context) -> list[Reply]:
+        """While a re-opened chat is offered "continue or start over?", the
+        step's own question stays answerable (typed, on Viber): its buttons."""
+        question = ctx.data.get(STEP_KEY) if ctx.data.get(RESUME_KEY) else None
+        return [Reply.from_json(question)] if question else []
+
+    @staticmethod
     def _remember_step(ctx: Context) -> None:
         """Keep the question of the step the conversation is at (its last reply
         with a keyboard), for the sender to ask again after a notice or an
@@ -415,17 +422,20 @@ class Engine:
         if self._resumed(ctx, handler.accepts):
             return
         if msg.kind not in handler.accepts:
-            self._explain(ctx, handler.accepts)
+            self._explain(ctx, handler.accepts, handler.expects)
             return
         if msg.kind is Kind.text and len(msg.text or "") > handler.max_length:
             ctx.again("error.too_long", max=handler.max_length, got=len(msg.text or ""))
             return
         handler.handler(ctx)
 
-    def _explain(self, ctx: Context, accepts: frozenset[Kind]) -> None:
+    def _explain(self, ctx: Context, accepts: frozenset[Kind],
+                 expects: Kind | None = None) -> None:
         """Say what this step expects instead of what came, then ask again."""
         if ctx.msg.kind is Kind.button:
             key = "error.stale_button"
+        elif expects is not None:
+            key = f"error.expected_{expects.value}"
         elif Kind.text in accepts:
             key = "error.expected_text"
         elif Kind.contact in accepts:

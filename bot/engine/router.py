@@ -54,6 +54,7 @@ class StateHandler:
     handler: Handler
     accepts: frozenset[Kind]
     max_length: int
+    expects: Kind | None = None  # what the step asks for, when it also takes more
 
 
 @dataclass(frozen=True)
@@ -106,14 +107,17 @@ class Router(_Registry):
         *states: State,
         accepts: frozenset[Kind] | set[Kind] = DEFAULT_ACCEPTS,
         max_length: int = 4000,
+        expects: Kind | None = None,
     ) -> Callable[[Handler], Handler]:
         """Handle what the citizen sends while the conversation is in `states`.
         Kinds not in `accepts` and texts over `max_length` never reach it: the
-        engine explains what is expected and asks again."""
+        engine explains what is expected (`expects`, where the step takes more
+        than it asks for, e.g. a photo at a button step) and asks again."""
 
         def register(handler: Handler) -> Handler:
             for state in states:
-                self.states[state.name] = StateHandler(handler, frozenset(accepts), max_length)
+                self.states[state.name] = StateHandler(handler, frozenset(accepts), max_length,
+                                                       expects)
             return handler
 
         return register

@@ -300,8 +300,10 @@ def normalize_label(label: str) -> str:
     return label[start:].strip()
 
 
-def remember_offered(ctx: Context) -> None:
-    """Keep the buttons of this turn's replies with the conversation."""
-    data = remember(ctx.conversation.data, ctx.replies)
+def remember_offered(ctx: Context, also: Iterable[Reply] = ()) -> None:
+    """Keep the buttons of this turn's replies with the conversation, and those
+    of `also` (the step's question, still answerable under a "continue or
+    start over?")."""
+    data = remember(ctx.conversation.data, [*ctx.replies, *also])
     if data is not None:
         ctx.conversation.data = data

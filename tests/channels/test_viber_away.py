@@ -156,6 +156,7 @@ async def test_a_refusal_after_25_hours_of_silence_reaches_viber_and_is_counted(
     assert 'klokot_viber_out_of_session_messages_this_month{purpose="document_decision"} 1.0' \
         in await loopback_metrics(bench)
     # The citizen looks the request up: its appeal route is there too.
+    await chat.write("/status")  # its buttons name the requests
     await chat.write(f"doc:show:{reference}")
     assert t(bench, locale, "documents.appeal_route",
              appeal_days=deadlines.APPEAL_DAYS) in chat.texts()[-1]

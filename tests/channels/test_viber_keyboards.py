@@ -313,6 +313,7 @@ async def test_more_turns_the_page_of_a_long_keyboard(bench: Bench, viber: FakeV
         survey_service.publish(session, survey, utcnow())
     user = f"vMore{locale}=="
     await onboard(bench, user, locale)
+    await say(bench, user, "/survey", locale)  # its buttons open the survey
     await say(bench, user, f"srv:{SURVEY['slug']}:start", locale)
     question = viber.delivered("send_message")[-1].params
     first = [b["ActionBody"] for b in question["keyboard"]["Buttons"]]
