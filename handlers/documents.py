@@ -39,7 +39,9 @@ def documents(ctx: Context) -> None:
     ctx.clear()
     ctx.set_state(DocumentFlow.description)
     ctx.reply(ctx.t("documents.intro", min=service.DESCRIPTION_MIN,
-                    max=service.DESCRIPTION_MAX), [ctx.nav_row(back=False)])
+                    max=service.DESCRIPTION_MAX,
+                    **service.law_terms(ctx.profile, ctx.t, ctx.locale)),
+              [ctx.nav_row(back=False)])
 
 
 @router.prompt(DocumentFlow.description)
@@ -215,10 +217,8 @@ def show_history(ctx: Context, request: DocumentRequest) -> None:
     buttons = []
     if not request.decided:
         buttons.append([Button(ctx.t("documents.withdraw"), f"doc:withdraw:{request.reference}")])
-    ctx.reply(ctx.t("documents.history", reference=request.reference,
-                    state=ctx.t(f"documents.state.{request.status.value}"),
-                    due=service.due_text(ctx.profile, request, ctx.locale),
-                    history="\n".join(lines)), [*buttons, ctx.menu_row()])
+    ctx.reply(service.status_text(ctx.profile, ctx.t, ctx.locale, request,
+                                  history="\n".join(lines)), [*buttons, ctx.menu_row()])
 
 
 @router.status
@@ -226,9 +226,7 @@ def status_lines(ctx: Context) -> list[StatusLine]:
     requests = ctx.session.scalars(select(DocumentRequest).where(
         DocumentRequest.citizen_id == ctx.citizen.id).order_by(DocumentRequest.id.desc())
         .limit(10)).all()
-    return [StatusLine(ctx.t("documents.status_line", reference=r.reference,
-                             state=ctx.t(f"documents.state.{r.status.value}"),
-                             due=service.due_text(ctx.profile, r, ctx.locale)),
+    return [StatusLine(service.status_text(ctx.profile, ctx.t, ctx.locale, r),
                        f"doc:show:{r.reference}", r.reference) for r in requests]
 
 
