@@ -17,8 +17,9 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
-# The longest button label that fits a phone's screen (SPEC: buttons that fit).
-BUTTON_CHARS = 30
+# A short name labels a button: at most bot.messages.BUTTON_CHARS characters (the
+# profile sits below the message vocabulary, so the number is repeated here).
+SHORT_NAME_CHARS = 30
 DEFAULT_PROFILE = Path(__file__).parent / "profiles" / "klokot.toml"
 ABROAD = "abroad"
 
@@ -198,9 +199,9 @@ def _named(items: list[dict[str, Any]], kind: str, locales: tuple[str, ...]) -> 
             missing = [loc for loc in locales if not short.get(loc)]
             if missing:
                 raise ProfileError(f"{kind} {code!r}: no short_name for {', '.join(missing)}")
-            too_long = [loc for loc in locales if len(short[loc]) > BUTTON_CHARS]
+            too_long = [loc for loc in locales if len(short[loc]) > SHORT_NAME_CHARS]
             if too_long:
-                raise ProfileError(f"{kind} {code!r}: short_name over {BUTTON_CHARS} "
+                raise ProfileError(f"{kind} {code!r}: short_name over {SHORT_NAME_CHARS} "
                                    f"characters in {', '.join(too_long)}")
         result.append(Named(code=code, name=dict(names), extra=extra))
     return tuple(result)

@@ -15,7 +15,7 @@ from bot.engine.context import Context
 from bot.engine.fsm import State, StatesGroup
 from bot.engine.router import Router, StatusLine
 from bot.i18n import Catalogs, format_date, format_time
-from bot.messages import Button, Kind
+from bot.messages import Button, Kind, fit_label
 from bot.models import DocumentForm, DocumentRequest, DocumentStatus
 from bot.profile import Profile
 from bot.services import documents as service
@@ -65,7 +65,7 @@ def on_description(ctx: Context) -> None:
 @router.prompt(DocumentFlow.department)
 def ask_department(ctx: Context) -> None:
     ctx.set_state(DocumentFlow.department)
-    rows = [[Button(d.label(ctx.locale), f"ddep:{d.code}")] for d in ctx.profile.departments]
+    rows = [[Button(d.short_label(ctx.locale), f"ddep:{d.code}")] for d in ctx.profile.departments]
     rows.append([Button(ctx.t("documents.department_unknown"), "ddep:unknown")])
     ctx.reply(ctx.t("documents.ask_department"), [*rows, ctx.nav_row()])
 
@@ -116,7 +116,7 @@ def ask_name(ctx: Context) -> None:
     ctx.set_state(DocumentFlow.name)
     rows = []
     if ctx.citizen.full_name:
-        rows.append([Button(ctx.t("reception.use_value", value=ctx.citizen.full_name),
+        rows.append([Button(fit_label(ctx.t("reception.use_value", value=ctx.citizen.full_name)),
                             "dname:keep")])
     rows.append([Button(ctx.t("documents.skip"), "dname:skip")])
     ctx.reply(ctx.t("documents.ask_name"), [*rows, ctx.nav_row()])

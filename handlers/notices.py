@@ -54,7 +54,7 @@ def notices(ctx: Context) -> None:
 
 def show_settings(ctx: Context, intro: str | None = None) -> None:
     mine = service.subscribed(ctx.session, ctx.citizen)
-    rows = [[Button(("✅ " if topic.code in mine else "▫️ ") + topic.label(ctx.locale),
+    rows = [[Button(("✅ " if topic.code in mine else "▫️ ") + topic.short_label(ctx.locale),
                     f"ntc:t:{topic.code}")] for topic in ctx.profile.notice_topics]
     rows.append([Button(ctx.t("notices.change_where"), "ntc:where")])
     accounts = [a for a in ctx.citizen.accounts if a.blocked_at is None]

@@ -7,7 +7,7 @@ from bot.engine.context import Context
 from bot.engine.fsm import State, StatesGroup, group_of
 from bot.engine.router import Router
 from bot.i18n import LANGUAGE_NAMES
-from bot.messages import Button, Kind
+from bot.messages import Button, Kind, fit_label
 
 router = Router("start")
 
@@ -190,7 +190,7 @@ def status(ctx: Context) -> None:
         ctx.reply(ctx.t("status.empty"), [[Button(ctx.t("button.menu"), "nav:menu")]])
         return
     text = "\n".join([ctx.tn("status.count", len(lines)), "", *(line.text for line in lines)])
-    buttons = [[Button(line.label or line.text[:30], line.payload)] for line in lines
+    buttons = [[Button(fit_label(line.label or line.text), line.payload)] for line in lines
                if line.payload]
     ctx.reply(text, [*buttons, [Button(ctx.t("button.menu"), "nav:menu")]])
 
