@@ -98,8 +98,8 @@ def ask_day(ctx: Context) -> None:
     days = service.bookable_days(ctx.session, ctx.profile, ctx.now)
     if not days:
         ctx.clear()
-        ctx.reply(ctx.t("reception.no_days", weeks=ctx.profile.reception.weeks_ahead,
-                        phone=_mayor_phone(ctx.profile)), [ctx.menu_row()])
+        ctx.reply(ctx.tn("reception.no_days", ctx.profile.reception.weeks_ahead,
+                         phone=_mayor_phone(ctx.profile)), [ctx.menu_row()])
         return
     ctx.set_state(Appointment.day)
     buttons = [Button(day_label(ctx.tn, ctx.locale, day.day, free), f"rday:{day.id}")

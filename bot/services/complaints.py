@@ -195,8 +195,16 @@ def transition(session: Session, profile: Profile, catalogs: Catalogs, complaint
         f"{original.reference}: {text}" if text else original.reference)
     _event(session, complaint, by=by, action="status", status_from=before.value,
            status_to=to.value, now=now, text=recorded)
-    tell_about(session, profile, catalogs, complaint, f"complaints.changed.{to.value}",
+    tell_about(session, profile, catalogs, complaint, changed_key(complaint.kind, to),
                now=now, text=text or "", original=original.reference if original else "")
+
+
+def changed_key(kind: ComplaintKind, to: ComplaintStatus) -> str:
+    """A state change in the words of its kind: a suggestion or praise is not
+    called a complaint."""
+    if kind is ComplaintKind.complaint:
+        return f"complaints.changed.{to.value}"
+    return f"complaints.changed_{kind.value}.{to.value}"
 
 
 def reply(session: Session, profile: Profile, catalogs: Catalogs, complaint: Complaint,
