@@ -154,3 +154,31 @@ def test_fit_label_cuts_at_a_word() -> None:
     cut = fit_label("Odeljenje za obrazovanje, zdravstvo, socijalne usluge")
     assert cut == "Odeljenje za obrazovanje…" and len(cut) <= BUTTON_CHARS
     assert len(fit_label("x" * 80)) == BUTTON_CHARS
+
+
+def test_the_profile_refuses_a_short_name_that_would_not_fit(tmp_path: Path) -> None:
+    from bot.profile import DEFAULT_PROFILE, ProfileError, load_profile
+
+    text = DEFAULT_PROFILE.read_text(encoding="utf-8")
+    too_long = text.replace('en = "Cadastre and Urbanism" }',
+                            'en = "Cadastre, Urbanism and Geodesy of Klokot" }', 1)
+    assert too_long != text
+    path = tmp_path / "profile.toml"
+    path.write_text(too_long, encoding="utf-8")
+    with pytest.raises(ProfileError, match=r"cadastre_urbanism.*short_name over 30.*en"):
+        load_profile(path)
+
+
+def test_the_profile_needs_the_appeal_body(tmp_path: Path) -> None:
+    from bot.profile import DEFAULT_PROFILE, ProfileError, load_profile
+
+    text = DEFAULT_PROFILE.read_text(encoding="utf-8")
+    start = text.index("[appeal_body]")
+    end = text.index("[[settlements]]")
+    path = tmp_path / "profile.toml"
+    path.write_text(text[:start] + text[end:], encoding="utf-8")
+    with pytest.raises(ProfileError, match="appeal_body"):
+        load_profile(path)
+    body = get_profile().appeal_body
+    assert not body.confirmed  # placeholders until the municipality confirms them
+    assert body.name_in("sq") == "Agjencia për Informim dhe Privatësi"
