@@ -281,9 +281,11 @@ def unpublish(session: Session, complaint: Complaint, *, by: str, now: datetime)
 
 def send_followups(session: Session, profile: Profile, catalogs: Catalogs,
                    now: datetime) -> int:
-    """Four weeks after `resolved`, ask once whether it really is."""
+    """Four weeks after `resolved`, ask once whether it really is — about a
+    complaint only: a suggestion or praise has no problem to be solved."""
     due = session.scalars(select(Complaint).where(
-        Complaint.status == S.resolved, Complaint.followup_sent_at.is_(None),
+        Complaint.status == S.resolved, Complaint.kind == ComplaintKind.complaint,
+        Complaint.followup_sent_at.is_(None),
         Complaint.closed_at <= now - FOLLOWUP_AFTER)).all()
     asked = 0
     for complaint in due:

@@ -445,3 +445,6 @@ def test_state_changes_name_the_kind(db: Database, tmp_path: Path, locale: str,
         assert complaint.reference.lower() in message
         assert words["complaint"] not in message, message
     assert any(words[kind] in message for message in messages)
+    with db.session() as session:  # nothing to be "really solved" four weeks later
+        assert service.send_followups(session, PROFILE, runtime.catalogs,
+                                      utcnow() + timedelta(days=40)) == 0
