@@ -48,6 +48,9 @@ LANGUAGE_NAMES = {"sr_Latn": "Srpski", "sr_Cyrl": "Српски", "sq": "Shqip",
 
 _BABEL_LOCALE = {"sr_Latn": "sr_Latn", "sr_Cyrl": "sr_Cyrl", "sq": "sq", "en": "en_GB"}
 _SHORT_DATE = {"sr_Latn": "d.M.y.", "sr_Cyrl": "d.M.y.", "sq": "dd.MM.y", "en": "d MMMM y"}
+# A day on a button: "Wed 2 Dec", "sre, 2. dec", "mër, 02.12".
+_DAY_SHORT = {"sr_Latn": "EEE, d. MMM", "sr_Cyrl": "EEE, d. MMM", "sq": "EEE, dd.MM",
+              "en": "EEE d MMM"}
 _LONG_DATE = {
     "sr_Latn": "EEEE, d. MMMM y.",
     "sr_Cyrl": "EEEE, d. MMMM y.",
@@ -139,6 +142,12 @@ def format_date(value: date | datetime, locale: str, long: bool = False) -> str:
     patterns = _LONG_DATE if long else _SHORT_DATE
     loc = Locale.parse(_BABEL_LOCALE.get(locale, "en_GB"))
     return babel_format_date(value, patterns.get(locale, "d MMMM y"), locale=loc)
+
+
+def format_day_short(value: date | datetime, locale: str) -> str:
+    """A day short enough for a button, with its weekday (`Wed 2 Dec`)."""
+    loc = Locale.parse(_BABEL_LOCALE.get(locale, "en_GB"))
+    return babel_format_date(value, _DAY_SHORT.get(locale, "EEE d MMM"), locale=loc)
 
 
 def format_time(value: time | datetime) -> str:

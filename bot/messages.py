@@ -12,6 +12,8 @@ from typing import Any
 
 MAX_TEXT = 4096  # Telegram's limit; Viber allows more, terminals don't care.
 PAYLOAD_MAX_BYTES = 64  # Telegram callback_data limit.
+# The longest button label that still fits a phone's screen in one line.
+BUTTON_CHARS = 30
 
 
 class Kind(enum.StrEnum):
@@ -100,6 +102,19 @@ class Button:
     def __post_init__(self) -> None:
         if len(self.payload.encode("utf-8")) > PAYLOAD_MAX_BYTES:
             raise ValueError(f"button payload over {PAYLOAD_MAX_BYTES} bytes: {self.payload!r}")
+
+
+def fit_label(text: str, limit: int = BUTTON_CHARS) -> str:
+    """A label cut to fit a button, at a word where one is near, with "…"; the
+    full text belongs in the message above the buttons."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit - 1]
+    space = cut.rfind(" ")
+    if space >= limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,.;:–—-") + "…"
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,9 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
+# A short name labels a button: at most bot.messages.BUTTON_CHARS characters (the
+# profile sits below the message vocabulary, so the number is repeated here).
+SHORT_NAME_CHARS = 30
 DEFAULT_PROFILE = Path(__file__).parent / "profiles" / "klokot.toml"
 ABROAD = "abroad"
 
@@ -31,6 +34,12 @@ class Named:
 
     def label(self, locale: str, fallback: str = "en") -> str:
         return self.name.get(locale) or self.name.get(fallback) or self.code
+
+    def short_label(self, locale: str, fallback: str = "en") -> str:
+        """The name for a button (`short_name`, at most 30 characters), where the
+        full name would not fit on a phone; the full name when there is none."""
+        short = self.extra.get("short_name") or {}
+        return short.get(locale) or short.get(fallback) or self.label(locale, fallback)
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,25 @@ class ReceptionPattern:
 
     def place_in(self, locale: str) -> str:
         return self.place.get(locale) or self.place.get("en", "")
+
+
+@dataclass(frozen=True)
+class AppealBody:
+    """Where a citizen complains about a refused or unanswered request for
+    public documents (Law No. 06/L-081): the Information and Privacy Agency.
+    `confirmed` stays false until the municipality has checked the details."""
+
+    name: dict[str, str]
+    address: dict[str, str]
+    phone: str
+    website: str
+    confirmed: bool = False
+
+    def name_in(self, locale: str) -> str:
+        return self.name.get(locale) or self.name.get("en", "")
+
+    def address_in(self, locale: str) -> str:
+        return self.address.get(locale) or self.address.get("en", "")
 
 
 # The `holidays` package's languages for our locales; Serbian Cyrillic is
@@ -94,6 +122,7 @@ class Profile:
     complaint_categories: tuple[Named, ...]
     notice_topics: tuple[Named, ...]
     reception: ReceptionPattern
+    appeal_body: AppealBody
     holidays_add: frozenset[date] = frozenset()
     holidays_remove: frozenset[date] = frozenset()
 
@@ -165,6 +194,15 @@ def _named(items: list[dict[str, Any]], kind: str, locales: tuple[str, ...]) -> 
         if missing:
             raise ProfileError(f"{kind} {code!r}: no name for {', '.join(missing)}")
         extra = {k: v for k, v in item.items() if k not in {"code", "name"}}
+        short = extra.get("short_name")
+        if short is not None:
+            missing = [loc for loc in locales if not short.get(loc)]
+            if missing:
+                raise ProfileError(f"{kind} {code!r}: no short_name for {', '.join(missing)}")
+            too_long = [loc for loc in locales if len(short[loc]) > SHORT_NAME_CHARS]
+            if too_long:
+                raise ProfileError(f"{kind} {code!r}: short_name over {SHORT_NAME_CHARS} "
+                                   f"characters in {', '.join(too_long)}")
         result.append(Named(code=code, name=dict(names), extra=extra))
     return tuple(result)
 
@@ -183,6 +221,13 @@ def load_profile(path: Path | None = None) -> Profile:
     if any(s.code == ABROAD for s in settlements):
         raise ProfileError(f"settlement code {ABROAD!r} is reserved for the diaspora")
     rec = raw["reception"]
+    appeal = raw.get("appeal_body")
+    if not appeal:
+        raise ProfileError("appeal_body: the Information and Privacy Agency's details are missing")
+    for part in ("name", "address"):
+        missing = [loc for loc in locales if not appeal.get(part, {}).get(loc)]
+        if missing:
+            raise ProfileError(f"appeal_body: no {part} for {', '.join(missing)}")
     hour, minute = (int(part) for part in rec["start"].split(":"))
     return Profile(
         code=raw["code"],
@@ -209,6 +254,13 @@ def load_profile(path: Path | None = None) -> Profile:
             reminder_hour=int(rec.get("reminder_hour", 10)),
             calendar_personal=bool(rec.get("calendar_personal", False)),
             place=dict(rec.get("place", {})),
+        ),
+        appeal_body=AppealBody(
+            name=dict(appeal["name"]),
+            address=dict(appeal["address"]),
+            phone=str(appeal.get("phone", "")),
+            website=str(appeal.get("website", "")),
+            confirmed=bool(appeal.get("confirmed", False)),
         ),
         holidays_add=frozenset(date.fromisoformat(d) for d in raw.get("holidays_add", [])),
         holidays_remove=frozenset(date.fromisoformat(d)

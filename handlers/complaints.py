@@ -73,7 +73,7 @@ def on_kind(ctx: Context) -> None:
 @router.prompt(ComplaintFlow.category)
 def ask_category(ctx: Context) -> None:
     _ask_one_of(ctx, ComplaintFlow.category, "complaints.ask_category",
-                [[Button(c.label(ctx.locale), f"ccat:{c.code}")]
+                [[Button(c.short_label(ctx.locale), f"ccat:{c.code}")]
                  for c in ctx.profile.complaint_categories])
 
 

@@ -15,7 +15,7 @@ from bot.engine.context import Context
 from bot.engine.fsm import State, StatesGroup
 from bot.engine.router import Router, StatusLine
 from bot.i18n import Catalogs, format_date, format_time
-from bot.messages import Button, Kind
+from bot.messages import Button, Kind, fit_label
 from bot.models import DocumentForm, DocumentRequest, DocumentStatus
 from bot.profile import Profile
 from bot.services import deadlines
@@ -40,7 +40,9 @@ def documents(ctx: Context) -> None:
     ctx.clear()
     ctx.set_state(DocumentFlow.description)
     ctx.reply(ctx.t("documents.intro", min=service.DESCRIPTION_MIN,
-                    max=service.DESCRIPTION_MAX), [ctx.nav_row(back=False)])
+                    max=service.DESCRIPTION_MAX,
+                    **service.law_terms(ctx.profile, ctx.t, ctx.locale)),
+              [ctx.nav_row(back=False)])
 
 
 @router.prompt(DocumentFlow.description)
@@ -64,7 +66,7 @@ def on_description(ctx: Context) -> None:
 @router.prompt(DocumentFlow.department)
 def ask_department(ctx: Context) -> None:
     ctx.set_state(DocumentFlow.department)
-    rows = [[Button(d.label(ctx.locale), f"ddep:{d.code}")] for d in ctx.profile.departments]
+    rows = [[Button(d.short_label(ctx.locale), f"ddep:{d.code}")] for d in ctx.profile.departments]
     rows.append([Button(ctx.t("documents.department_unknown"), "ddep:unknown")])
     ctx.reply(ctx.t("documents.ask_department"), [*rows, ctx.nav_row()])
 
@@ -115,7 +117,7 @@ def ask_name(ctx: Context) -> None:
     ctx.set_state(DocumentFlow.name)
     rows = []
     if ctx.citizen.full_name:
-        rows.append([Button(ctx.t("reception.use_value", value=ctx.citizen.full_name),
+        rows.append([Button(fit_label(ctx.t("reception.use_value", value=ctx.citizen.full_name)),
                             "dname:keep")])
     rows.append([Button(ctx.t("documents.skip"), "dname:skip")])
     ctx.reply(ctx.t("documents.ask_name"), [*rows, ctx.nav_row()])
@@ -217,10 +219,8 @@ def show_history(ctx: Context, request: DocumentRequest) -> None:
     buttons = []
     if not request.decided:
         buttons.append([Button(ctx.t("documents.withdraw"), f"doc:withdraw:{request.reference}")])
-    text = ctx.t("documents.history", reference=request.reference,
-                 state=ctx.t(f"documents.state.{request.status.value}"),
-                 due=service.due_text(ctx.profile, request, ctx.locale),
-                 history="\n".join(lines))
+    text = service.status_text(ctx.profile, ctx.t, ctx.locale, request,
+                               history="\n".join(lines))
     appeal = appeal_route(ctx, request)
     ctx.reply(f"{text}\n\n{appeal}" if appeal else text, [*buttons, ctx.menu_row()])
 
@@ -240,9 +240,7 @@ def status_lines(ctx: Context) -> list[StatusLine]:
     requests = ctx.session.scalars(select(DocumentRequest).where(
         DocumentRequest.citizen_id == ctx.citizen.id).order_by(DocumentRequest.id.desc())
         .limit(10)).all()
-    return [StatusLine(ctx.t("documents.status_line", reference=r.reference,
-                             state=ctx.t(f"documents.state.{r.status.value}"),
-                             due=service.due_text(ctx.profile, r, ctx.locale)),
+    return [StatusLine(service.status_text(ctx.profile, ctx.t, ctx.locale, r),
                        f"doc:show:{r.reference}", r.reference,
                        ctx.t(f"documents.state.{r.status.value}")) for r in requests]
 

@@ -55,7 +55,7 @@ def notices(ctx: Context) -> None:
 def show_settings(ctx: Context, intro: str | None = None, in_place: bool = False) -> None:
     """The settings; `in_place` redraws the message whose toggle was pressed."""
     mine = service.subscribed(ctx.session, ctx.citizen)
-    rows = [[Button(("✅ " if topic.code in mine else "▫️ ") + topic.label(ctx.locale),
+    rows = [[Button(("✅ " if topic.code in mine else "▫️ ") + topic.short_label(ctx.locale),
                     f"ntc:t:{topic.code}")] for topic in ctx.profile.notice_topics]
     rows.append([Button(ctx.t("notices.change_where"), "ntc:where")])
     accounts = [a for a in ctx.citizen.accounts if a.blocked_at is None]

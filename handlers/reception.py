@@ -5,15 +5,15 @@ and alerts the Office of the Mayor at once."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy.orm import Session
 
 from bot.engine.context import Context
 from bot.engine.fsm import State, StatesGroup
 from bot.engine.router import Router, StatusLine
-from bot.i18n import Catalogs, format_date, format_time
-from bot.messages import Button, Kind
+from bot.i18n import Catalogs, format_date, format_day_short, format_time
+from bot.messages import Button, Kind, fit_label
 from bot.models import Booking, BookingStatus, ReceptionDay
 from bot.profile import ABROAD, Profile
 from bot.services import reception as service
@@ -98,14 +98,19 @@ def ask_day(ctx: Context) -> None:
     days = service.bookable_days(ctx.session, ctx.profile, ctx.now)
     if not days:
         ctx.clear()
-        ctx.reply(ctx.t("reception.no_days", weeks=ctx.profile.reception.weeks_ahead,
-                        phone=_mayor_phone(ctx.profile)), [ctx.menu_row()])
+        ctx.reply(ctx.tn("reception.no_days", ctx.profile.reception.weeks_ahead,
+                         phone=_mayor_phone(ctx.profile)), [ctx.menu_row()])
         return
     ctx.set_state(Appointment.day)
-    buttons = [Button(ctx.t("reception.day_button", day=format_date(day.day, ctx.locale,
-                                                                    long=True), free=free),
-                      f"rday:{day.id}") for day, free in days]
+    buttons = [Button(day_label(ctx.tn, ctx.locale, day.day, free), f"rday:{day.id}")
+               for day, free in days]
     ctx.reply(ctx.t("reception.choose_day"), [*_rows(buttons, 1), ctx.nav_row()])
+
+
+def day_label(tn: Callable[..., str], locale: str, day: date, free: int) -> str:
+    """A reception day on a button: `Wed 2 Dec · 15 free` (the long date is in
+    the next message)."""
+    return tn("reception.day_button", free, day=format_day_short(day, locale))
 
 
 @router.state(Appointment.day, accepts={Kind.button})
@@ -184,7 +189,7 @@ def ask_name(ctx: Context) -> None:
     ctx.set_state(Appointment.name)
     rows = []
     if ctx.citizen.full_name:  # remembered from last time, can be changed
-        rows.append([Button(ctx.t("reception.use_value", value=ctx.citizen.full_name),
+        rows.append([Button(fit_label(ctx.t("reception.use_value", value=ctx.citizen.full_name)),
                             "rname:keep")])
     ctx.reply(ctx.t("reception.ask_name"), [*rows, ctx.nav_row()])
 
@@ -208,7 +213,7 @@ def on_name(ctx: Context) -> None:
 def _phone_prompt(ctx: Context, key: str) -> None:
     rows = []
     if ctx.citizen.phone:
-        rows.append([Button(ctx.t("reception.use_value", value=ctx.citizen.phone),
+        rows.append([Button(fit_label(ctx.t("reception.use_value", value=ctx.citizen.phone)),
                             "rphone:keep")])
     ctx.reply(ctx.t(key), [*rows, ctx.nav_row()], request="contact",
               request_label=ctx.t("reception.share_phone"))

@@ -10,7 +10,7 @@ from bot.engine.dispatcher import RESUME_KEY
 from bot.engine.fsm import State, StatesGroup, group_of
 from bot.engine.router import Router, StatusLine
 from bot.i18n import LANGUAGE_NAMES
-from bot.messages import Button, Kind
+from bot.messages import Button, Kind, fit_label
 
 router = Router("start")
 
@@ -245,9 +245,7 @@ def status_label(line: StatusLine) -> str:
     label = line.label or line.text
     if line.brief:
         label = f"{label} · {line.brief}"
-    if len(label) > STATUS_LABEL_MAX:
-        label = label[:STATUS_LABEL_MAX - 1].rstrip() + "…"
-    return label
+    return fit_label(label, STATUS_LABEL_MAX)
 
 
 @router.action("nav")

@@ -6,6 +6,7 @@ flows leave them alone) and become a response only at the end."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +17,7 @@ from bot.engine.context import KEEP_PREFIX, Context
 from bot.engine.fsm import State, StatesGroup
 from bot.engine.router import Router
 from bot.i18n import Catalogs
-from bot.messages import Button, Kind
+from bot.messages import BUTTON_CHARS, Button, Kind, fit_label
 from bot.models import Survey, SurveyStatus
 from bot.profile import Profile
 from bot.services import surveys as service
@@ -50,6 +51,15 @@ def _title(ctx: Context, survey: Survey) -> str:
     return survey.title.get(ctx.locale) or survey.title.get("en") or survey.slug
 
 
+def survey_label(t: Callable[..., str], title: str, *, started: bool) -> str:
+    """A survey on a button: its title cut with "…" to fit (the full title opens
+    the survey), after "Continue:" when the citizen has begun it."""
+    if not started:
+        return fit_label(title)
+    room = BUTTON_CHARS - len(t("surveys.continue", title=""))
+    return t("surveys.continue", title=fit_label(title, room))
+
+
 @router.command("survey")
 @router.menu_item("survey", "menu.survey", order=40)
 def surveys(ctx: Context) -> None:
@@ -60,10 +70,9 @@ def surveys(ctx: Context) -> None:
     for survey, done in found:
         if done:
             continue
-        label = _title(ctx, survey)
-        if survey.slug in progress:
-            label = ctx.t("surveys.continue", title=label)
-        rows.append([Button(label, f"srv:{survey.slug}:start")])
+        rows.append([Button(survey_label(ctx.t, _title(ctx, survey),
+                                         started=survey.slug in progress),
+                            f"srv:{survey.slug}:start")])
     if not rows:
         answered = any(done for _, done in found)
         ctx.reply(ctx.t("surveys.none_left" if answered else "surveys.none"), [ctx.menu_row()])

@@ -156,3 +156,80 @@ def test_a_plain_pip_install_carries_every_catalog(tmp_path: Path) -> None:
     assert installed == tmp_path / "share" / "klokot-bot" / "locales"
     assert locales_dir(environ={"KLOKOT_LOCALES_DIR": "/srv/l"}) == Path("/srv/l")
     assert locales_dir(environ={}) == root / "locales"
+
+
+# --- wording (#16, item 3) -------------------------------------------------------
+
+# Written in Latin letters in both Serbian scripts: placeholders, commands (with
+# their "off"), addresses, acronyms and codes, and product names.
+_LATIN_KEPT = re.compile(
+    r"\{[^}]*\}|/[a-z_]+(?: off)?|https?://\S+|\bK7QMP-4XR2W\b|\bUTF-8\b"
+    r"|\b(?:PDF|JPEG|PNG|DOCX|XLSX|ODT|CSV|MB|KB|API|URL|AT)\b"
+    r"|\b(?:Telegram|Viber|Outlook|Google Calendar|Open311|OpenStreetMap|slug|JSON)\b"
+    r"|06/L-08[12]|YYYY-MM-DD|HH:MM")
+# Says which script it writes in, so the two differ on purpose.
+_SCRIPT_NAMED = {"start.language_set"}
+
+
+def _cyrillic_of(latin: str) -> str:
+    from bot.profile import serbian_cyrillic
+
+    out, pos = [], 0
+    for match in _LATIN_KEPT.finditer(latin):
+        out += [serbian_cyrillic(latin[pos:match.start()]), match.group(0)]
+        pos = match.end()
+    return "".join([*out, serbian_cyrillic(latin[pos:])])
+
+
+def test_serbian_cyrillic_is_the_exact_transliteration_of_latin() -> None:
+    latin, cyrillic = catalog("sr_Latn"), catalog("sr_Cyrl")
+    differ = [(key, _cyrillic_of(a), b) for key, value in latin.items()
+              if key not in _SCRIPT_NAMED
+              for a, b in zip(_strings(value), _strings(cyrillic.get(key)), strict=False)
+              if _cyrillic_of(a) != b]
+    assert not differ, differ[:5]
+
+
+@pytest.mark.parametrize("locale", ALL_LOCALES)
+def test_one_quotation_mark_style_per_language(locale: str) -> None:
+    """English writes "…"; Serbian and Albanian „…“ — never a mix."""
+    wrong = "[“”„«»]" if locale == "en" else "[\"”«»]"
+    found = [(key, s) for key, value in catalog(locale).items() for s in _strings(value)
+             if re.search(wrong, s) or s.count("„") != s.count("“")]
+    assert not found, found[:5]
+
+
+def test_english_says_requests_and_slots_and_no_area_code() -> None:
+    english = " ".join(s for value in catalog("en").values() for s in _strings(value))
+    for wrong in ("submission", "free time", "area code", "on site", "Erasing my data",
+                  "Office for Information or"):
+        assert wrong not in english, wrong
+    assert catalog("en")["menu.forget"] == "Erase my data"
+
+
+@pytest.mark.parametrize("locale", ALL_LOCALES)
+def test_privacy_notice_is_short_enough_to_read(locale: str) -> None:
+    profile = get_profile()
+    text = Catalogs().gettext(locale, "privacy.notice",
+                              municipality=profile.municipality_name(locale),
+                              days=profile.retention_days)
+    assert len(text) <= 600, (locale, len(text))
+
+
+def test_serbian_and_albanian_wording_from_the_review() -> None:
+    sr, sq = catalog("sr_Latn"), catalog("sq")
+    assert "licu mesta" not in str(sr["documents.form.inspection"])
+    assert "opozvati" not in str(sr["forget.confirm"])
+    assert not any("od strane" in str(v) for v in sr.values())
+    assert "Shikim në vend" not in str(sq["documents.form.inspection"])
+    assert "e ndihmon zyrën" in str(sq["documents.ask_name"])
+    for phrase in ("ndryshimi i gjuhës", "dalja nga hapi aktual", "fshirja e të dhënave"):
+        assert phrase in str(sq["help.text"])
+    assert "parashtres" in str(sq["menu.status"]).lower()
+    assert sq["staff.surveys.status.draft"] != "draft" and sq["staff.surveys.col.slug"] != "Slug"
+    citizen_facing = ("start.", "privacy.", "coming_soon", "documents.", "complaints.", "forget.",
+                      "notices.", "mydata.")
+    chat_word = re.compile(r"\b(?:čet|četa|četu|četom|чет|чета|чету|четом)\b", re.I)
+    for key, value in [*sr.items(), *catalog("sr_Cyrl").items()]:
+        if key.startswith(citizen_facing):
+            assert not chat_word.search(str(value)), key

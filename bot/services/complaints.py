@@ -196,8 +196,16 @@ def transition(session: Session, profile: Profile, catalogs: Catalogs, complaint
         f"{original.reference}: {text}" if text else original.reference)
     _event(session, complaint, by=by, action="status", status_from=before.value,
            status_to=to.value, now=now, text=recorded)
-    tell_about(session, profile, catalogs, complaint, f"complaints.changed.{to.value}",
+    tell_about(session, profile, catalogs, complaint, changed_key(complaint.kind, to),
                now=now, text=text or "", original=original.reference if original else "")
+
+
+def changed_key(kind: ComplaintKind, to: ComplaintStatus) -> str:
+    """A state change in the words of its kind: a suggestion or praise is not
+    called a complaint."""
+    if kind is ComplaintKind.complaint:
+        return f"complaints.changed.{to.value}"
+    return f"complaints.changed_{kind.value}.{to.value}"
 
 
 def reply(session: Session, profile: Profile, catalogs: Catalogs, complaint: Complaint,
@@ -274,9 +282,11 @@ def unpublish(session: Session, complaint: Complaint, *, by: str, now: datetime)
 
 def send_followups(session: Session, profile: Profile, catalogs: Catalogs,
                    now: datetime) -> int:
-    """Four weeks after `resolved`, ask once whether it really is."""
+    """Four weeks after `resolved`, ask once whether it really is — about a
+    complaint only: a suggestion or praise has no problem to be solved."""
     due = session.scalars(select(Complaint).where(
-        Complaint.status == S.resolved, Complaint.followup_sent_at.is_(None),
+        Complaint.status == S.resolved, Complaint.kind == ComplaintKind.complaint,
+        Complaint.followup_sent_at.is_(None),
         Complaint.closed_at <= now - FOLLOWUP_AFTER)).all()
     asked = 0
     for complaint in due:

@@ -143,6 +143,36 @@ def due_text(profile: Profile, request: DocumentRequest, locale: str) -> str:
     return f"{text} {format_time(local)}" if request.life_or_liberty else text
 
 
+def law_terms(profile: Profile, t: Translate, locale: str) -> dict[str, object]:
+    """What Law No. 06/L-081 gives the citizen, for the texts that quote it: the
+    deadlines, and where to complain (the Agency's details from the profile)."""
+    body = profile.appeal_body
+    return {
+        "days": deadlines.REGULAR_DAYS,
+        "extension_days": deadlines.MAX_EXTENSION_DAYS,
+        "hours": deadlines.URGENT_HOURS,
+        "appeal_days": deadlines.APPEAL_DAYS,
+        "agency_name": body.name_in(locale),
+        "agency": t("documents.appeal_body", name=body.name_in(locale),
+                    address=body.address_in(locale), phone=body.phone,
+                    website=body.website),
+    }
+
+
+def status_text(profile: Profile, t: Translate, locale: str, request: DocumentRequest,
+                *, history: str | None = None) -> str:
+    """The request in /status (one line) or its history: the answer's due date
+    only while an answer is still due (not once decided or forwarded)."""
+    state = t(f"documents.state.{request.status.value}")
+    if history is None:
+        key = "documents.status_line_decided" if request.decided else "documents.status_line"
+        return t(key, reference=request.reference, state=state,
+                 due=due_text(profile, request, locale))
+    key = "documents.history_decided" if request.decided else "documents.history"
+    return t(key, reference=request.reference, state=state,
+             due=due_text(profile, request, locale), history=history)
+
+
 def notify_change(session: Session, profile: Profile, catalogs: Catalogs,
                   request: DocumentRequest, *, now: datetime, reason: str | None = None,
                   files: list[FileRef] | None = None) -> None:
@@ -150,8 +180,8 @@ def notify_change(session: Session, profile: Profile, catalogs: Catalogs,
     appeal route), with the granted files after it."""
     def message(t: Translate, locale: str) -> list[Reply]:
         text = t(f"documents.changed.{request.status.value}", reference=request.reference,
-                 due=due_text(profile, request, locale), reason=reason or "",
-                 institution=request.forwarded_to or "", appeal_days=deadlines.APPEAL_DAYS)
+                 due=due_text(profile, request, locale), reason=(reason or "").strip(),
+                 institution=request.forwarded_to or "", **law_terms(profile, t, locale))
         return [Reply(text), *(Reply(t("documents.file_caption", reference=request.reference),
                                      file=file) for file in files or [])]
 
@@ -160,8 +190,15 @@ def notify_change(session: Session, profile: Profile, catalogs: Catalogs,
                  purpose=CHANGE_PURPOSE.get(request.status, Purpose.document_update))
 
 
-def _overdue_message(reference: str, t: Translate, locale: str) -> Reply:
-    return Reply(t("documents.overdue", reference=reference, appeal_days=deadlines.APPEAL_DAYS))
+def _overdue_message(profile: Profile, reference: str, due_at: datetime, t: Translate,
+                     locale: str) -> Reply:
+    """Silence is refusal: the day the deadline expired, and the 15 days for a
+    complaint counted from it."""
+    expired = due_at.astimezone(profile.tz).date()
+    until = expired + timedelta(days=deadlines.APPEAL_DAYS)
+    return Reply(t("documents.overdue", reference=reference,
+                   expired=format_date(expired, locale), appeal_until=format_date(until, locale),
+                   **law_terms(profile, t, locale)))
 
 
 def overdue(session: Session, now: datetime) -> list[DocumentRequest]:
@@ -187,7 +224,8 @@ def tell_overdue(session: Session, profile: Profile, catalogs: Catalogs,
                                   text="overdue: the citizen was told the appeal route"))
         if tell_citizen(session, profile, catalogs, citizen_id=request.citizen_id,
                         account_id=request.account_id, now=now,
-                        message=partial(_overdue_message, request.reference),
+                        message=partial(_overdue_message, profile, request.reference,
+                                        request.due_at),
                         dedupe_key=f"documents-overdue:{request.id}",
                         purpose=Purpose.document_silence):
             told += 1

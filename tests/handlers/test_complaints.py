@@ -407,3 +407,44 @@ def test_new_complaint_alerts_the_departments_officers(db: Database, tmp_path: P
     with db.read_session() as session:
         chats = {row.chat_id for row in session.scalars(select(OutboxMessage))}
     assert linked["urban"] in chats and linked["water"] not in chats
+
+
+# A suggestion or praise is told about in its own word, never called a complaint
+# (#16, item 3).
+KIND_WORDS = {
+    "en": {"complaint": "complaint", "suggestion": "suggestion", "praise": "praise"},
+    "sr_Latn": {"complaint": "žalb", "suggestion": "predlog", "praise": "pohval"},
+    "sr_Cyrl": {"complaint": "жалб", "suggestion": "предлог", "praise": "похвал"},
+    "sq": {"complaint": "ankes", "suggestion": "sugjerim", "praise": "lavdërim"},
+}
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("kind", ["suggestion", "praise"])
+def test_state_changes_name_the_kind(db: Database, tmp_path: Path, locale: str,
+                                     kind: str) -> None:
+    chat = complaint_chat(db, "vesna", locale, tmp_path)
+    walk_to_photos(chat, kind=kind, category="public_space")
+    tap(chat, "cph:done")
+    tap(chat, "cloc:skip")
+    tap(chat, "canon:no")
+    tap(chat, "cconf:yes")
+    chat.deliver()
+    runtime = make_runtime(db)
+    with db.session() as session:
+        complaint = session.scalars(select(Complaint)).one()
+        for status, text in ((ComplaintStatus.in_progress, None),
+                             (ComplaintStatus.rejected, "Nije u nadležnosti opštine."),
+                             (ComplaintStatus.open, None), (ComplaintStatus.resolved, None)):
+            service.transition(session, PROFILE, runtime.catalogs, complaint, status,
+                               by="officer", now=utcnow(), text=text)
+    messages = [m.text.lower() for m in chat.deliver()]
+    assert len(messages) == 4
+    words = KIND_WORDS[locale]
+    for message in messages:
+        assert complaint.reference.lower() in message
+        assert words["complaint"] not in message, message
+    assert any(words[kind] in message for message in messages)
+    with db.session() as session:  # nothing to be "really solved" four weeks later
+        assert service.send_followups(session, PROFILE, runtime.catalogs,
+                                      utcnow() + timedelta(days=40)) == 0

@@ -4,6 +4,7 @@ officers' morning digest."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,7 +13,7 @@ from sqlalchemy import select
 
 from bot.db import Database, utcnow
 from bot.entry.chat import TerminalChat
-from bot.i18n import Catalogs
+from bot.i18n import Catalogs, format_date
 from bot.models import DocumentRequest, DocumentStatus, OutboxMessage
 from bot.profile import get_profile
 from bot.refusals import Refused
@@ -33,6 +34,11 @@ pytestmark = pytest.mark.clock
 
 def t(locale: str, key: str, **params: object) -> str:
     return T.gettext(locale, key, **params)
+
+
+def law(locale: str) -> dict[str, object]:
+    """The deadlines and the Agency's details the law texts quote."""
+    return service.law_terms(PROFILE, T.translator(locale), locale)
 
 
 def file_request(chat: TerminalChat, *, urgent: bool = False) -> str:
@@ -94,7 +100,7 @@ def test_every_state_change_reaches_the_citizen_in_their_language(db: Database,
         if "reason" in extra:
             assert str(extra["reason"]) in message
     assert "15" in message and t(locale, "documents.changed.refused", reference="",
-                                 reason="", appeal_days=15, due="", institution="")[-20:] in (
+                                 reason="", due="", institution="", **law(locale))[-20:] in (
         message)
 
 
@@ -230,7 +236,7 @@ def test_each_transition_message_in_each_locale(db: Database, locale: str,
     [message] = chat.deliver()
     expected = t(locale, f"documents.changed.{status.value}", reference=request.reference,
                  due=due, reason=extra.get("reason", ""),
-                 institution=extra.get("forwarded_to", ""), appeal_days=15)
+                 institution=extra.get("forwarded_to", ""), **law(locale))
     assert message.text == expected
     for key in ("reason", "forwarded_to"):
         assert extra.get(key, "") in message.text
@@ -238,7 +244,7 @@ def test_each_transition_message_in_each_locale(db: Database, locale: str,
         assert message.text != t("en", f"documents.changed.{status.value}",
                                  reference=request.reference, due=due,
                                  reason=extra.get("reason", ""),
-                                 institution=extra.get("forwarded_to", ""), appeal_days=15)
+                                 institution=extra.get("forwarded_to", ""), **law(locale))
 
 
 @pytest.mark.parametrize(
@@ -290,3 +296,80 @@ def test_status_shows_the_appeal_route_of_a_refusal_and_of_silence(
     assert silence not in detail(late.reference)
     clock.set(late.due_at + timedelta(hours=1))
     assert silence in detail(late.reference)
+
+
+# --- what Law No. 06/L-081 gives the citizen, said in every language (#16, item 5)
+
+def _agency(locale: str) -> list[str]:
+    body = PROFILE.appeal_body
+    return [body.name_in(locale), body.address_in(locale), body.phone, body.website]
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_the_intro_gives_the_deadlines_and_the_agency(db: Database, locale: str) -> None:
+    intro = texts(citizen_chat(db, "lia", locale).send("/documents"))
+    for number in ("7", "15", "48"):
+        assert re.search(rf"\b{number}\b", intro), (locale, number)
+    assert PROFILE.appeal_body.name_in(locale) in intro
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("status", [DocumentStatus.refused, DocumentStatus.partially_granted])
+def test_a_refusal_says_where_to_complain_and_from_when(db: Database, locale: str,
+                                                        status: DocumentStatus) -> None:
+    chat = citizen_chat(db, "mira", locale)
+    file_request(chat)
+    chat.deliver()
+    with db.session() as session:
+        request = session.scalars(select(DocumentRequest)).one()
+        service.transition(session, PROFILE, T, request, status, by="officer1", now=utcnow(),
+                           reason="Sadrži lične podatke trećih lica.")
+    [message] = chat.deliver()
+    assert re.search(r"\b15\b", message.text)
+    assert all(part in message.text for part in _agency(locale)), message.text
+    assert ".." not in message.text
+    receiving = {"en": "of receiving this decision", "sr_Latn": "od dana prijema odluke",
+                 "sr_Cyrl": "од дана пријема одлуке", "sq": "nga dita kur e morët vendimin"}
+    assert receiving[locale] in message.text
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_silence_gives_the_day_the_deadline_expired_and_the_last_day(db: Database,
+                                                                    locale: str) -> None:
+    chat = citizen_chat(db, "nada", locale)
+    file_request(chat)
+    chat.deliver()
+    with db.session() as session:
+        due = session.scalars(select(DocumentRequest.due_at)).one()
+        service.tell_overdue(session, PROFILE, T, due + timedelta(hours=1))
+    [notice] = chat.deliver()
+    expired = due.astimezone(PROFILE.tz).date()
+    assert format_date(expired, locale) in notice.text
+    assert format_date(expired + timedelta(days=15), locale) in notice.text
+    assert re.search(r"\b15\b", notice.text)
+    assert all(part in notice.text for part in _agency(locale)), notice.text
+
+
+@pytest.mark.parametrize(
+    ("status", "extra"),
+    [(DocumentStatus.granted, {}), (DocumentStatus.refused, {"reason": "Ne postoji."}),
+     (DocumentStatus.forwarded, {"forwarded_to": "Ministarstvo finansija"})],
+)
+def test_status_stops_giving_a_due_date_once_decided(db: Database, status: DocumentStatus,
+                                                     extra: dict[str, Any]) -> None:
+    chat = citizen_chat(db, "olja", "en")
+    file_request(chat)
+    with db.read_session() as session:
+        request = session.scalars(select(DocumentRequest)).one()
+        due = service.due_text(PROFILE, request, "en")
+    assert due in texts(chat.send("/status"))
+    with db.session() as session:
+        request = session.scalars(select(DocumentRequest)).one()
+        service.transition(session, PROFILE, T, request, status, by="officer1", now=utcnow(),
+                           **extra)
+    chat.deliver()
+    listing = texts(chat.send("/status"))
+    history = tap(chat, f"doc:show:{request.reference}")
+    for text in (listing, history):
+        assert t("en", f"documents.state.{status.value}") in text
+        assert due not in text and "due" not in text.lower(), text
