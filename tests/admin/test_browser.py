@@ -433,6 +433,7 @@ def test_the_complaints_map_shows_the_markers_without_tiles(db: Database, live_u
     card = page.locator(".leaflet-popup-content .map-card")
     expect(card).to_contain_text(water)
     expect(card).to_contain_text("Water and sewage")
+    expect(page.locator(".leaflet-popup")).to_have_css("opacity", "1")  # faded in
     shot(page, "complaints-map-card")
     card.locator("a").click()
     expect(page).to_have_url(f"{live_url}/staff/complaints/{water}")

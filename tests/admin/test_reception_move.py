@@ -172,3 +172,25 @@ def test_two_officers_moving_two_bookings_into_one_slot_at_once(client: StaffCli
     assert where(client, loser)[1] in (0, 1) and where(client, loser)[2] is BookingStatus.booked
     # the loser's citizen was not told of a move that did not happen
     assert sum("pomerio" in text for text in told(client)) == 1
+
+
+def test_the_api_moves_a_booking_as_the_page_does(client: StaffClient) -> None:
+    day, later = off_pattern(8), off_pattern(15)
+    reference = make_booking(client.db, day=day, slot_index=2)
+    holder = make_booking(client.db, day=later, slot_index=0)
+    api = "/api/v1/reception/bookings"
+    headers = client.as_role("mayor_office")
+    moved = client.post(f"{api}/{reference}/move", headers=headers,
+                        json={"day": later.isoformat(), "slot_index": 1})
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["day"] == later.isoformat() and moved.json()["time"] == "09:20"
+    taken = client.post(f"{api}/{reference}/move", headers=headers,
+                        json={"day": later.isoformat(), "slot_index": 0})
+    assert taken.status_code == 409 and taken.json()["code"] == "slot_taken"
+    assert where(client, holder)[1] == 0
+    for body in ({"day": later.isoformat(), "slot_index": -1}, {"day": "soon"}, {}):
+        assert client.post(f"{api}/{reference}/move", headers=headers,
+                           json=body).status_code == 422, body
+    viewer = client.as_role("viewer")
+    assert client.post(f"{api}/{reference}/move", headers=viewer, json={
+        "day": day.isoformat(), "slot_index": 2}).status_code == 403
