@@ -9,7 +9,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-night fuzz chat migrate lint typecheck bench catalogs clean
+.PHONY: run test test-night fuzz chat migrate lint typecheck bench catalogs vendor clean
 
 $(BIN)/python:
 	@if [ -z "$(PYTHON)" ]; then \
@@ -59,6 +59,9 @@ bench: $(STAMP)  ## benchmarks: timings live here, never in tests
 
 catalogs: $(STAMP)  ## regenerate locales/messages.pot from the English catalog
 	$(BIN)/python -m bot.i18n_tools
+
+vendor:  ## refresh the vendored map scripts (Leaflet) from npm, pinned in the script
+	scripts/vendor-static.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -6,18 +6,37 @@ Names are fixed by the spec because deployments and scripts rely on them.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DATA_DIR = Path("data")  # relative to the working directory, as `make run` wants
 # Values found in templates and tutorials; a server started with one of them
 # would sign with a key the whole internet knows.
 PLACEHOLDER_SECRETS = frozenset({"changeme", "change-me", "secret", "CHANGE_ME", "your-secret-key"})
+
+
+def tile_host(url: str) -> str | None:
+    """The CSP source of a tile URL (`https://tile.openstreetmap.org`; a
+    `{s}` subdomain is `*`), or None when it is not an http(s) URL with a
+    plain host name."""
+    parts = urlsplit(url.replace("{s}", "s-placeholder"))
+    host = parts.hostname or ""
+    if parts.scheme not in ("http", "https") or not re.fullmatch(r"[a-z0-9.-]+", host) \
+            or parts.username or parts.password:
+        return None
+    host = host.replace("s-placeholder", "*")
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # a port that is not a number
+        return None
+    return f"{parts.scheme}://{host}{port}"
 
 
 class Settings(BaseSettings):
@@ -92,6 +111,16 @@ class Settings(BaseSettings):
     login_concurrency: int = 2  # passwords checked at once per web process
     login_delay_seconds: float = 0.5
 
+    # The staff complaints map: where its background tiles come from ({z},
+    # {x}, {y}, optionally {s} for a subdomain) and the attribution the tile
+    # provider asks for (HTML). The pages' Content-Security-Policy allows
+    # images from exactly this host; empty means no tiles (markers on a
+    # blank background).
+    map_tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    map_tile_attribution: str = (
+        '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> '
+        "contributors")
+
     log_level: str = "INFO"
     # "text" (one line for a person) or "json" (one JSON object per line, for
     # a log shipper); either way each line inside a request carries its id.
@@ -105,6 +134,18 @@ class Settings(BaseSettings):
         if "media_dir" not in self.model_fields_set:
             self.media_dir = self.data_dir / "media"
         return self
+
+    @field_validator("map_tile_url")
+    @classmethod
+    def _tile_url(cls, value: str) -> str:
+        """A tile URL is https (or http) with {z}, {x} and {y}: anything else
+        would put a wrong host into the CSP or show no map."""
+        value = value.strip()
+        if value and (tile_host(value) is None
+                      or not all(part in value for part in ("{z}", "{x}", "{y}"))):
+            raise ValueError("MAP_TILE_URL is an http(s) URL with {z}, {x} and {y}, "
+                             "e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png, or empty")
+        return value
 
     @property
     def is_sqlite(self) -> bool:

@@ -125,6 +125,17 @@ class Profile:
     appeal_body: AppealBody
     holidays_add: frozenset[date] = frozenset()
     holidays_remove: frozenset[date] = frozenset()
+    # The municipality's extent (south, west, north, east, decimal degrees):
+    # where the complaints map opens, and what counts as "outside".
+    map_bounds: tuple[float, float, float, float] | None = None
+
+    def inside(self, latitude: float, longitude: float) -> bool:
+        """Whether a location lies within the municipality's extent (anywhere,
+        when the profile gives none)."""
+        if self.map_bounds is None:
+            return True
+        south, west, north, east = self.map_bounds
+        return south <= latitude <= north and west <= longitude <= east
 
     def holiday_name(self, day: date, locale: str = "en") -> str | None:
         """The public holiday on this day, if any (the profile's corrections win),
@@ -265,7 +276,22 @@ def load_profile(path: Path | None = None) -> Profile:
         holidays_add=frozenset(date.fromisoformat(d) for d in raw.get("holidays_add", [])),
         holidays_remove=frozenset(date.fromisoformat(d)
                                   for d in raw.get("holidays_remove", [])),
+        map_bounds=_bounds(raw.get("map", {}).get("bounds")),
     )
+
+
+def _bounds(value: Any) -> tuple[float, float, float, float] | None:
+    """`[map] bounds = [south, west, north, east]`, checked."""
+    if value is None:
+        return None
+    try:
+        south, west, north, east = (float(v) for v in value)
+    except (TypeError, ValueError) as err:
+        raise ProfileError("map.bounds: four numbers, [south, west, north, east]") from err
+    if not (-90 <= south < north <= 90 and -180 <= west < east <= 180):
+        raise ProfileError("map.bounds: south < north within -90..90, "
+                           "west < east within -180..180")
+    return south, west, north, east
 
 
 @lru_cache

@@ -71,8 +71,51 @@ def box_page(request: Request, runtime: RuntimeDep, staff: Reader, session: Sess
         kinds=[k.value for k in ComplaintKind], statuses=[s.value for s in ComplaintStatus],
         scoped=department_scoped(staff.role, Capability.complaints),
         done=done if done in DONE else None, csv_link=_csv_link(filters),
+        map_link=f"{HOME}/map" + (f"?{urlencode(params)}" if params else ""),
         **rendering.pager_links(request, offset, page.limit, total),
         **rendering.profile_labels(runtime, staff.language),
+    )
+
+
+@router.get("/map", response_class=HTMLResponse)
+def map_page(request: Request, runtime: RuntimeDep, staff: Reader,
+             session: SessionDep) -> HTMLResponse:
+    """Every complaint with a location that matches the box's filters, as a
+    marker coloured by state (clustered where dense); a marker's card links
+    to the complaint. The markers travel in the page as JSON; the tiles come
+    from the configured tile host, and without them the markers still show."""
+    params = {k: v for k, v in request.query_params.items() if k in FILTERS}
+    filters, error = rendering.page_filters(
+        views.ComplaintFilters, params, runtime.profile, views.check_filters,
+        message="staff.complaints.bad_filter")
+    markers, located, unlocated = views.map_markers(session, runtime.profile, staff, filters)
+    labels = rendering.profile_labels(runtime, staff.language)
+    t = runtime.catalogs.translator(staff.language)
+    settings = runtime.settings
+    bounds = runtime.profile.map_bounds
+    data = {
+        "tiles": settings.map_tile_url or None,
+        "attribution": settings.map_tile_attribution,
+        "bounds": [[bounds[0], bounds[1]], [bounds[2], bounds[3]]] if bounds else None,
+        "open": t("staff.complaints.map.open"),
+        "outside": t("staff.complaints.map.outside"),
+        "markers": [{
+            "ref": m.reference, "lat": m.latitude, "lon": m.longitude,
+            "status": m.status.value, "outside": m.outside,
+            "status_label": t(f"staff.complaints.status.{m.status.value}"),
+            "kind": t(f"staff.complaints.kind.{m.kind.value}"),
+            "category": labels["categories"].get(m.category, m.category),
+            "created": rendering.local_stamp(m.created_at, runtime, staff.language),
+            "text": m.description, "url": f"{HOME}/{m.reference}"} for m in markers],
+    }
+    query = urlencode(params)
+    return rendering.render(
+        request, runtime, "complaints_map.html", staff, data=data, params=params,
+        error=error, located=located, unlocated=unlocated, shown=len(markers),
+        outside=[m for m in markers if m.outside], capped=located > len(markers),
+        kinds=[k.value for k in ComplaintKind], statuses=[s.value for s in ComplaintStatus],
+        scoped=department_scoped(staff.role, Capability.complaints),
+        list_link=HOME + (f"?{query}" if query else ""), **labels,
     )
 
 

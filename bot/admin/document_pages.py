@@ -10,11 +10,11 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from bot.admin import rendering
 from bot.admin.deps import RuntimeDep, SessionDep, client_ip
-from bot.admin.files import read_upload
+from bot.admin.files import file_download, read_upload
 from bot.db import utcnow
 from bot.models import DocumentStatus
 from bot.models.documents import DECIDED
@@ -48,14 +48,14 @@ def _filters(runtime: Runtime, params: dict[str, str]) -> tuple[RequestFilters, 
         return RequestFilters(), "staff.documents.bad_filter"
 
 
-def _csv_link(filters: RequestFilters) -> str:
-    """The API's CSV of what the page shows."""
+def _csv_link(filters: RequestFilters, kind: str = "csv") -> str:
+    """The API's CSV (or XLSX) of what the page shows."""
     query = {k: v for k, v in {
         "status": filters.status.value if filters.status else None,
         "department": filters.department,
         "overdue": None if filters.overdue is None else str(filters.overdue).lower(),
         "due_within_hours": filters.due_within_hours}.items() if v is not None}
-    return "/api/v1/document-requests.csv" + (f"?{urlencode(query)}" if query else "")
+    return f"/api/v1/document-requests.{kind}" + (f"?{urlencode(query)}" if query else "")
 
 
 @router.get("", response_class=HTMLResponse)
@@ -77,7 +77,7 @@ def queue_page(request: Request, runtime: RuntimeDep, staff: Reader, session: Se
         statuses=[s.value for s in DocumentStatus],
         **rendering.profile_labels(runtime, staff.language),
         scoped=department_scoped(staff.role, Capability.documents),
-        csv_link=_csv_link(filters),
+        csv_link=_csv_link(filters), xlsx_link=_csv_link(filters, "xlsx"),
         **rendering.pager_links(request, offset, page.limit, total),
     )
 
@@ -88,6 +88,15 @@ def summary_page(request: Request, runtime: RuntimeDep, staff: Reader, session: 
     summary = views.summary(session, runtime.profile, staff, year, utcnow())
     return rendering.render(request, runtime, "documents_summary.html", staff, s=summary,
                             prev_year=summary.year - 1, next_year=summary.year + 1)
+
+
+@router.get("/{reference}/files/{file_id}")
+def download(reference: Reference, file_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+             request: Request, staff: Reader, session: SessionDep) -> FileResponse:
+    """An uploaded file, for the officer who may see the request (the session
+    cookie signs in)."""
+    return file_download(views.stored_file(session, staff, reference, file_id,
+                                           client_ip(request)))
 
 
 @router.get("/{reference}", response_class=HTMLResponse)

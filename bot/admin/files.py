@@ -53,6 +53,13 @@ def download_named(token: Annotated[str, PathParam(max_length=200)],
     return download(token, session, runtime)
 
 
+def file_download(file: DocumentFile) -> FileResponse:
+    """An uploaded document for a signed-in officer (`bot.staff.documents.views.stored_file`
+    checked who may have it), under the name the citizen sees."""
+    return FileResponse(file.path, media_type=file.mime_type, filename=file.file_name,
+                        headers={"Cache-Control": "private, no-store"})
+
+
 @router.get("/files/{token}")
 def download(token: Annotated[str, PathParam(max_length=200)], session: SessionDep,
              runtime: RuntimeDep) -> FileResponse:

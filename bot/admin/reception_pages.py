@@ -19,6 +19,7 @@ from bot.db import utcnow
 from bot.models import BookingStatus
 from bot.models.staff import StaffUser
 from bot.profile import Profile
+from bot.refusals import Invalid
 from bot.services import reception as service
 from bot.staff.permissions import Capability, can_write, shows_personal
 from bot.staff.query import PageWindow
@@ -29,7 +30,9 @@ from bot.staff.reception.views import BookingFilters
 router = APIRouter(prefix="/staff/reception", include_in_schema=False)
 HOME = "/staff/reception"
 DONE = ("day_created", "day_changed", "day_closed", "day_reopened", "marked",
-        "urgent_handled", "feed_revoked")
+        "urgent_handled", "feed_revoked", "moved")
+MOVE_ERRORS = ("slot_taken", "day_unavailable")
+SLOT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}/[0-9]{1,2}$"
 FILTERS = ("date_from", "date_to", "status", "settlement")
 Csrf = Annotated[str, Form(max_length=200)]
 Back = Annotated[str, Form(max_length=1000)]
@@ -121,13 +124,19 @@ def booking_page(reference: ReferencePath, request: Request, runtime: RuntimeDep
                  staff: Reader, session: SessionDep) -> HTMLResponse:
     profile, now = runtime.profile, utcnow()
     shown = views.shown_booking(session, profile, staff, reference, now, client_ip(request))
+    writer = can_write(staff.role, Capability.reception)
+    movable = writer and shown.status is BookingStatus.booked and shown.starts_at > now
+    options = [(day.day, [(slot.index, f"{slot.starts_at:%H:%M}") for slot in free])
+               for day, free in service.move_options(session, profile, now)] if movable else []
+    done = request.query_params.get("done")
+    error = request.query_params.get("error")
     return rendering.render(request, runtime, "reception_booking.html", staff,
-                            b=shown, personal=shows_personal(staff),
-                            can_write=can_write(staff.role, Capability.reception),
+                            b=shown, personal=shows_personal(staff), can_write=writer,
                             today=service.today(profile, now), now=now,
                             settlements=rendering.settlement_labels(runtime, staff.language),
-                            here=request.url.path,
-                            done=request.query_params.get("done") in DONE)
+                            here=request.url.path, movable=movable, move_options=options,
+                            done=done if done in DONE else None,
+                            error=error if error in MOVE_ERRORS else None)
 
 
 # --- forms -----------------------------------------------------------------------------
@@ -195,6 +204,27 @@ def mark(reference: ReferencePath, request: Request, runtime: RuntimeDep, staff:
     actions.mark(session, runtime.profile, runtime.catalogs, staff, client_ip(request),
                  reference=reference, status=status, message=message, now=utcnow())
     return _redirect(back, "marked")
+
+
+@router.post("/bookings/{reference}/move")
+def move(reference: ReferencePath, request: Request, runtime: RuntimeDep, staff: Writer,
+         session: SessionDep, slot: Annotated[str, Form(pattern=SLOT)],
+         csrf_token: Csrf = "") -> Response:
+    """`slot` is the new day and slot, `YYYY-MM-DD/index`. A slot taken or
+    gone since the page was shown sends the officer back to choose again."""
+    rendering.check_csrf(request, runtime, csrf_token)
+    day_text, _, index = slot.partition("/")
+    try:
+        day = date.fromisoformat(day_text)
+    except ValueError:
+        raise Invalid("invalid_slot", "the day is not a date") from None
+    page = f"{HOME}/bookings/{reference}"
+    try:
+        actions.move(session, runtime.profile, runtime.catalogs, staff, client_ip(request),
+                     reference=reference, day=day, slot_index=int(index), now=utcnow())
+    except (service.SlotTaken, service.DayUnavailable) as refused:
+        return RedirectResponse(f"{page}?error={refused.code}", status_code=303)
+    return RedirectResponse(f"{page}?done=moved", status_code=303)
 
 
 @router.post("/urgent/{reference}/handled")

@@ -166,6 +166,11 @@ def _local(value: Any, runtime: Runtime) -> Any:
     return value.astimezone(runtime.profile.tz) if isinstance(value, datetime) else value
 
 
+def local_stamp(value: Any, runtime: Runtime, locale: str) -> str:
+    """A stored time as an officer reads it: the local date (and time), or —."""
+    return _local_stamp(value, runtime, locale)
+
+
 def _local_stamp(value: Any, runtime: Runtime, locale: str) -> str:
     if not value:
         return "—"

@@ -22,6 +22,7 @@ from bot.admin.pages import router as pages_router
 from bot.admin.reception_pages import router as reception_pages_router
 from bot.admin.rendering import LoginRequired, render
 from bot.admin.survey_pages import router as survey_pages_router
+from bot.config import tile_host
 from bot.profile import ABROAD
 
 STATIC = Path(__file__).parent / "static"
@@ -32,6 +33,14 @@ CSP = (
 )
 # Swagger UI sets style attributes; still no inline or foreign script.
 DOCS_CSP = CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
+MAP_PATH = "/staff/complaints/map"
+
+
+def map_csp(tile_url: str) -> str:
+    """The complaints map's policy: the pages' own, with images also from
+    exactly the configured tile host (nothing else; no tiles, nothing more)."""
+    host = tile_host(tile_url) if tile_url else None
+    return CSP.replace("img-src 'self' data:", f"img-src 'self' data: {host}") if host else CSP
 DOCS_HTML = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Klokot admin API</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -45,14 +54,17 @@ DOCS_HTML = """<!doctype html>
 class SecurityHeaders:
     """Pure ASGI (no per-request task overhead on the webhook path)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, map_policy: str = CSP) -> None:
         self.app = app
+        self.map_policy = map_policy
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        csp = DOCS_CSP if scope["path"].startswith(("/docs", "/static/swagger")) else CSP
+        path = scope["path"]
+        csp = (DOCS_CSP if path.startswith(("/docs", "/static/swagger"))
+               else self.map_policy if path.rstrip("/") == MAP_PATH else CSP)
         private = scope["path"].startswith(("/staff", "/api/"))
 
         async def with_headers(message: Message) -> None:
@@ -110,7 +122,8 @@ def mount_staff(app: FastAPI) -> None:
     async def docs() -> HTMLResponse:
         return HTMLResponse(DOCS_HTML)
 
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders,
+                       map_policy=map_csp(app.state.runtime.settings.map_tile_url))
     _profile_enums_in_schema(app)
 
 

@@ -433,6 +433,36 @@ def mark_booking(session: Session, profile: Profile, catalogs: Catalogs, booking
     booking.marked_at, booking.marked_by = now, by[:64]
 
 
+def move_options(session: Session, profile: Profile, now: datetime,
+                 limit: int = 60) -> list[tuple[ReceptionDay, list[Slot]]]:
+    """The open reception days from today on (the weekly pattern's and any
+    staff added) with their free slots, where staff may move a booking."""
+    ensure_days(session, profile, now)
+    days = session.scalars(select(ReceptionDay).where(
+        ReceptionDay.day >= today(profile, now), ReceptionDay.closed.is_(False))
+        .order_by(ReceptionDay.day).limit(limit)).all()
+    options = [(day, free_slots(session, profile, day, now)) for day in days]
+    return [(day, free) for day, free in options if free]
+
+
+def staff_move(session: Session, profile: Profile, catalogs: Catalogs, booking: Booking, *,
+               day_id: int, slot_index: int, now: datetime) -> Booking:
+    """Staff move a booked appointment that has not begun to another free
+    slot; its old slot is free again at once and the citizen is told, in
+    their language. The slot's unique index decides a race (`SlotTaken`)."""
+    if booking.status is not BookingStatus.booked:
+        raise Conflict("not_movable", f"{booking.reference} is {booking.status.value}: only "
+                                      "a booked appointment can be moved")
+    if booking.starts_at <= now:
+        raise Conflict("booking_started", f"{booking.reference} has begun or gone by")
+    if (booking.day_id, booking.slot_index) == (day_id, slot_index):
+        raise Conflict("unchanged", f"{booking.reference} is at that time already")
+    move(session, profile, booking, day_id=day_id, slot_index=slot_index, now=now)
+    tell_about(session, profile, catalogs, booking, "reception.staff_moved", now=now,
+               purpose=Purpose.booking_moved)
+    return booking
+
+
 def mark_urgent_handled(request: UrgentRequest, *, by: str, now: datetime) -> None:
     if request.status is UrgentStatus.handled:
         raise Conflict("already_handled", f"{request.reference} was handled already")

@@ -9,7 +9,7 @@ import csv
 import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, tzinfo
 from typing import Any
 
 BOM = "\ufeff"
@@ -50,3 +50,31 @@ def write_csv(columns: Sequence[Column], rows: Iterable[Sequence[Any]], *,
     for row in rows:
         writer.writerow([cell(row[i]) for i in keep])
     return buffer.getvalue().encode("utf-8")
+
+
+def write_xlsx(columns: Sequence[Column], rows: Iterable[Sequence[Any]], *, personal: bool,
+               tz: tzinfo, sheet: str = "export") -> bytes:
+    """The same table as an XLSX workbook (one sheet): numbers and days as
+    themselves, times as the municipality's local time (a workbook has no
+    time zones), text through `cell` — openpyxl would store text starting
+    with "=" as a formula. Personal columns are dropped as in `write_csv`."""
+    from openpyxl import Workbook
+
+    keep = [i for i, column in enumerate(columns) if personal or not column.personal]
+    book = Workbook(write_only=True)
+    page = book.create_sheet(sheet[:31])
+    page.append([columns[i].name for i in keep])
+
+    def value(item: Any) -> Any:
+        if isinstance(item, datetime):
+            return item.astimezone(tz).replace(tzinfo=None) if item.tzinfo else item
+        if isinstance(item, date) or (isinstance(item, int | float)
+                                      and not isinstance(item, bool)):
+            return item
+        return cell(item)
+
+    for row in rows:
+        page.append([value(row[i]) for i in keep])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()

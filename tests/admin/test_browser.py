@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -23,6 +24,8 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # A failed sign-in is answered 401 on purpose; the browser logs it.
 EXPECTED_REFUSALS = re.compile(r"status of 40[13] ")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+# Map tiles the complaints map test blocks on purpose (no internet here).
+TILES = "https://tile.openstreetmap.org/"
 
 if not Path(CHROMIUM).exists():
     if os.environ.get("CI"):
@@ -65,9 +68,11 @@ def page() -> Iterator[Page]:
         context = browser.new_context(viewport={"width": 1280, "height": 800})
         tab = context.new_page()
         failed: list[str] = []
-        tab.on("requestfailed", lambda request: failed.append(request.url))
+        tab.on("requestfailed", lambda request: None if request.url.startswith(TILES)
+               else failed.append(request.url))
         tab.on("console", lambda msg: failed.append(msg.text) if msg.type == "error"
-               and not EXPECTED_REFUSALS.search(msg.text) else None)
+               and not EXPECTED_REFUSALS.search(msg.text)
+               and not msg.location.get("url", "").startswith(TILES) else None)
         yield tab
         browser.close()
         assert not failed, f"the page could not load or ran into errors: {failed}"
@@ -377,3 +382,65 @@ def test_an_officer_links_their_chat_and_sees_which_chat_it_is(db: Database, liv
     page.goto(f"{live_url}/staff/chat")
     expect(page.locator("#linked-chat")).to_contain_text("Linked chat: Viber · Ana M. (…8765)")
     shot(page, "chat-linked")
+
+
+def test_the_complaints_map_shows_the_markers_without_tiles(db: Database, live_url: str,
+                                                          page: Page) -> None:
+    """No internet: the tile requests are aborted, and the seeded complaints
+    still show as markers (coloured by state, clustered where dense) whose
+    cards link to the complaint; the page allows images from the tile host
+    and no other."""
+    from tests.factories import make_complaint
+
+    lamp = make_complaint(db, description="The street light by the school is out")
+    near = [make_complaint(db, category="roads", latitude=42.3500 + i * 0.0001,
+                           longitude=21.3400) for i in range(4)]  # one cluster
+    water = make_complaint(db, category="water", latitude=42.3900, longitude=21.4100)
+    abroad = make_complaint(db, latitude=48.2082, longitude=16.3738)
+    make_complaint(db, latitude=None, longitude=None)
+    make_staff(db, "info1", "info_office")
+    tiles: list[str] = []
+
+    def block(route: Any) -> None:
+        tiles.append(route.request.url)
+        route.abort()
+
+    page.route(f"{TILES}**", block)
+    page.goto(f"{live_url}/staff/login")
+    page.fill("#username", "info1")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.click("nav.main-nav >> text=Complaints")
+    policy = {}
+    with page.expect_response(f"{live_url}/staff/complaints/map") as answer:
+        page.click("#map-link")
+    for part in answer.value.headers["content-security-policy"].split("; "):
+        policy[part.split()[0]] = part.split()[1:]
+    assert policy["img-src"] == ["'self'", "data:", "https://tile.openstreetmap.org"]
+    assert all("openstreetmap" not in " ".join(v) for k, v in policy.items() if k != "img-src")
+
+    expect(page.locator("#complaint-map .leaflet-marker-icon").first).to_be_visible()
+    expect(page.locator(".leaflet-control-attribution")).to_contain_text("OpenStreetMap")
+    # the four close together are one cluster; the others are markers of their own
+    expect(page.locator(".marker-cluster")).to_have_count(1)
+    expect(page.locator(".marker-cluster")).to_have_text("4")
+    expect(page.locator(f".map-marker[title='{lamp}']")).to_have_count(1)
+    expect(page.locator(f".map-marker.status-open[title='{water}']")).to_be_visible()
+    assert tiles, "the map asked for no tiles"
+    shot(page, "complaints-map")
+
+    page.click(f".map-marker[title='{water}']")
+    card = page.locator(".leaflet-popup-content .map-card")
+    expect(card).to_contain_text(water)
+    expect(card).to_contain_text("Water and sewage")
+    expect(page.locator(".leaflet-popup")).to_have_css("opacity", "1")  # faded in
+    shot(page, "complaints-map-card")
+    card.locator("a").click()
+    expect(page).to_have_url(f"{live_url}/staff/complaints/{water}")
+
+    page.goto(f"{live_url}/staff/complaints/map")
+    expect(page.locator("#map-outside")).to_contain_text(abroad)
+    page.locator(".marker-cluster").click()  # zooms in: the cluster opens
+    for reference in near:
+        expect(page.locator(f".map-marker[title='{reference}']")).to_be_visible(timeout=10_000)
+    shot(page, "complaints-map-zoomed")

@@ -14,13 +14,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Path, Query, Request, UploadFile
-from fastapi.responses import Response
+from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 
 from bot.admin.common import CSV, ONE_ERRORS, READ_ERRORS, WRITE_ERRORS, Page, PageParams, problems
 from bot.admin.deps import RuntimeDep, SessionDep, client_ip, require
-from bot.admin.export import csv_response
-from bot.admin.files import read_upload
+from bot.admin.export import XLSX_TYPE, csv_response, xlsx_response
+from bot.admin.files import file_download, read_upload
 from bot.admin.paging import page_params
 from bot.db import utcnow
 from bot.models import DocumentStatus
@@ -37,6 +37,7 @@ UPLOAD_ERRORS = problems(401, 403, 404, 413, 422)
 ReferencePath = Annotated[str, Path(pattern=views.REFERENCE, max_length=views.REFERENCE_MAX,
                                     description="The reference, e.g. D-2026-0007")]
 Filters = Annotated[views.RequestFilters, Query()]
+FileIdPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
 RequestPage = page_params(*views.SORTS)
 
 
@@ -81,6 +82,20 @@ def requests_csv(staff: Reader, session: SessionDep, runtime: RuntimeDep, reques
     body = export.export_csv(session, runtime.profile, staff, filters, now=now,
                              ip=client_ip(request))
     return csv_response(body, f"document-requests-{now:%Y%m%d-%H%M}.csv")
+
+
+@router.get(".xlsx", response_class=Response, responses={
+    200: {"description": "An Excel workbook",
+          "content": {XLSX_TYPE: {"schema": {"type": "string", "format": "binary"}}}},
+    **READ_ERRORS})
+def requests_xlsx(staff: Reader, session: SessionDep, runtime: RuntimeDep, request: Request,
+                  filters: Filters) -> Response:
+    """The same rows and columns as the CSV, as an XLSX workbook (times in
+    the municipality's zone); every export is audited."""
+    now = utcnow()
+    body = export.export(session, runtime.profile, staff, filters, "xlsx", now=now,
+                         ip=client_ip(request))
+    return xlsx_response(body, f"document-requests-{now:%Y%m%d-%H%M}.xlsx")
 
 
 @router.get("/summary", response_model=views.SummaryOut, responses=READ_ERRORS)
@@ -158,3 +173,15 @@ def upload(reference: ReferencePath, staff: Writer, session: SessionDep,
                                reference=reference, name=file.filename,
                                data=read_upload(file), now=utcnow())
     return views.file_out(found)
+
+
+@router.get("/{reference}/files/{file_id}", response_class=FileResponse, responses={
+    200: {"description": "The uploaded file, as it was uploaded",
+          "content": {"application/octet-stream": {"schema": {"type": "string",
+                                                              "format": "binary"}}}},
+    **ONE_ERRORS})
+def download(reference: ReferencePath, file_id: FileIdPath, staff: Reader,
+             session: SessionDep, request: Request) -> FileResponse:
+    """Download a file uploaded for the request (another department's is 404)."""
+    return file_download(views.stored_file(session, staff, reference, file_id,
+                                           client_ip(request)))

@@ -63,6 +63,12 @@ class DayClose(BaseModel):
                         description="Told to every booked citizen (holiday, mayor away, …)")
 
 
+class BookingMove(BaseModel):
+    day: date = Field(description="An open reception day")
+    slot_index: int = Field(ge=0, le=service.SLOTS_MAX, description="A free slot of that day, "
+                                                                     "from 0")
+
+
 class BookingMark(BaseModel):
     status: MarkStatus
     message: str | None = Field(None, max_length=500,
@@ -166,6 +172,21 @@ def mark(reference: ReferencePath, body: BookingMark, staff: Writer, session: Se
     before it begins (the citizen is told, with `message`, and offered another time)."""
     found = actions.mark(session, runtime.profile, runtime.catalogs, staff, client_ip(request),
                          reference=reference, status=body.status, message=body.message,
+                         now=utcnow())
+    return views.booking_out(found, runtime.profile, shows_personal(staff))
+
+
+@router.post("/bookings/{reference}/move", response_model=views.BookingOut,
+             responses=WRITE_ERRORS)
+def move(reference: ReferencePath, body: BookingMove, staff: Writer, session: SessionDep,
+         runtime: RuntimeDep, request: Request) -> views.BookingOut:
+    """Move a booked appointment that has not begun to a free slot: its old
+    slot is free again and the citizen is told in their language. 409
+    `slot_taken` when another booking holds the slot, `day_unavailable` for a
+    closed day or a slot that does not exist or has passed; 404 for a day
+    with no reception."""
+    found = actions.move(session, runtime.profile, runtime.catalogs, staff, client_ip(request),
+                         reference=reference, day=body.day, slot_index=body.slot_index,
                          now=utcnow())
     return views.booking_out(found, runtime.profile, shows_personal(staff))
 

@@ -4,6 +4,7 @@ history, and the audit of which senders were shown (references only)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -392,3 +393,54 @@ def view_complaint(session: Session, staff: StaffUser, reference: str, *, ip: st
     detail = detail_out(session, found, shows_personal(staff))
     audit_shown(session, staff, "complaints.view", [detail], ip, detail=via)
     return found, detail
+
+
+# --- the map ----------------------------------------------------------------------
+
+MAP_MAX = 5_000  # markers on one map; more is a filter to narrow, not a map to read
+CARD_TEXT = 140
+
+
+class MarkerOut(BaseModel):
+    """One complaint on the staff map: where, its state, and the short card
+    (no sender, ever: the map is for places)."""
+
+    reference: str
+    latitude: float
+    longitude: float
+    status: ComplaintStatus
+    kind: ComplaintKind
+    category: str
+    created_at: datetime
+    description: str
+    outside: bool = Field(description="Outside the municipality's extent (the profile's)")
+
+
+def map_markers(session: Session, profile: Profile, staff: StaffUser,
+                filters: ComplaintFilters) -> tuple[list[MarkerOut], int, int]:
+    """The complaints with a location that match the box's filters, as the
+    officer may see them (department scoping as in the box), newest first:
+    the markers (at most MAP_MAX), how many matched with a location, and how
+    many matched without one. A stored location that is not a place on Earth
+    (hand-edited data) is counted as none rather than breaking the map."""
+    located = complaints_query(profile, staff, filters).where(
+        Complaint.latitude.is_not(None), Complaint.longitude.is_not(None),
+        Complaint.latitude.between(-90, 90), Complaint.longitude.between(-180, 180))
+    located_total = int(session.scalar(
+        select(func.count()).select_from(located.subquery())) or 0)
+    all_total = int(session.scalar(select(func.count()).select_from(
+        complaints_query(profile, staff, filters).subquery())) or 0)
+    rows = session.scalars(located.order_by(Complaint.created_at.desc(), Complaint.id.desc())
+                           .limit(MAP_MAX)).all()
+    markers = []
+    for c in rows:
+        lat, lon = float(c.latitude or 0), float(c.longitude or 0)
+        if not (math.isfinite(lat) and math.isfinite(lon)):
+            continue
+        text = " ".join(c.description.split())
+        markers.append(MarkerOut(
+            reference=c.reference, latitude=lat, longitude=lon, status=c.status, kind=c.kind,
+            category=c.category, created_at=c.created_at,
+            description=text if len(text) <= CARD_TEXT else text[:CARD_TEXT - 1] + "…",
+            outside=not profile.inside(lat, lon)))
+    return markers, located_total, all_total - located_total

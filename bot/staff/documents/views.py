@@ -14,6 +14,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -24,6 +25,7 @@ from bot.models import DocumentEvent, DocumentFile, DocumentForm, DocumentReques
 from bot.models.documents import DECIDED
 from bot.models.staff import StaffUser
 from bot.profile import Profile
+from bot.refusals import NotFound
 from bot.services import deadlines
 from bot.services import documents as service
 from bot.staff import audit
@@ -284,3 +286,17 @@ def show_request(session: Session, staff: StaffUser, reference: str, *, now: dat
     if personal:
         audit_shown(session, staff, "documents.view", [found.reference], ip)
     return detail_out(found, personal, now)
+
+
+def stored_file(session: Session, staff: StaffUser, reference: str, file_id: int,
+                ip: str | None) -> DocumentFile:
+    """An uploaded file of a request the officer may see, to download (the
+    download is audited); another request's, another department's, or one
+    no longer on disk is not found."""
+    found = find_request(session, staff, reference)
+    file = session.get(DocumentFile, file_id)
+    if file is None or file.request_id != found.id or not Path(file.path).is_file():
+        raise NotFound("not_found", f"no file {file_id} of {reference}")
+    audit.record(session, staff, "documents.file.download", object_type="document_request",
+                 object_id=reference, detail=f"file {file.id}: {file.file_name}", ip=ip)
+    return file

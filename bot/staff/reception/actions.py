@@ -106,6 +106,31 @@ def mark(session: Session, profile: Profile, catalogs: Catalogs, staff: StaffUse
     return booking
 
 
+def move(session: Session, profile: Profile, catalogs: Catalogs, staff: StaffUser,
+         ip: str | None, *, reference: str, day: date, slot_index: int,
+         now: datetime) -> Booking:
+    """Move a booking to another free time: the old slot is freed and the
+    citizen told in their language. Refused: an unknown or closed day, a slot
+    that does not exist or has passed (`day_unavailable`), a slot another
+    citizen holds (`slot_taken`), a booking not booked or begun (409)."""
+    booking = find_booking(session, reference)
+    # Two officers moving the same booking at once: the second waits and
+    # sees the first's move (PostgreSQL; SQLite writes one at a time anyway).
+    session.refresh(booking, with_for_update=True)
+    target = find_day(session, day)
+    before = {"day": booking.starts_at.astimezone(profile.tz).date().isoformat(),
+              "time": f"{booking.starts_at.astimezone(profile.tz):%H:%M}",
+              "slot_index": booking.slot_index}
+    service.staff_move(session, profile, catalogs, booking, day_id=target.id,
+                       slot_index=slot_index, now=now)
+    local = booking.starts_at.astimezone(profile.tz)
+    audit.record(session, staff, "reception.booking.move", object_type="reception_booking",
+                 object_id=reference, before=before,
+                 after={"day": local.date().isoformat(), "time": f"{local:%H:%M}",
+                        "slot_index": booking.slot_index}, ip=ip)
+    return booking
+
+
 def urgent_handled(session: Session, staff: StaffUser, ip: str | None, *, reference: str,
                    now: datetime) -> UrgentRequest:
     """An officer called the citizen back."""
