@@ -9,6 +9,7 @@ from bot.admin.api import (
     complaints,
     documents,
     notices,
+    overview,
     reception,
     surveys,
 )
@@ -22,3 +23,4 @@ api_router.include_router(complaints.router)
 api_router.include_router(notices.router)
 api_router.include_router(surveys.router)
 api_router.include_router(audit.router)
+api_router.include_router(overview.router)
