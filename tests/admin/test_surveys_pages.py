@@ -12,7 +12,7 @@ import re
 
 from sqlalchemy import select
 
-from bot.admin.survey_pages import BAR_WIDTH, chart
+from bot.admin.charts import BAR_WIDTH, chart
 from bot.models import Survey, SurveyStatus
 from tests.admin.conftest import StaffClient
 from tests.admin.test_notices_pages import only_own_scripts

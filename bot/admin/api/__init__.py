@@ -11,6 +11,7 @@ from bot.admin.api import (
     notices,
     overview,
     reception,
+    reports,
     surveys,
 )
 
@@ -24,3 +25,4 @@ api_router.include_router(notices.router)
 api_router.include_router(surveys.router)
 api_router.include_router(audit.router)
 api_router.include_router(overview.router)
+api_router.include_router(reports.router)
