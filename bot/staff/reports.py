@@ -54,7 +54,8 @@ from bot.staff import audit
 from bot.staff import notices as staff_notices
 from bot.staff.export import cell
 
-MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+MONTH_PATTERN = r"^([0-9]{4})-(0[1-9]|1[0-2])$"
+MONTH = re.compile(MONTH_PATTERN)
 UNKNOWN = "unknown"  # a settlement or language the citizen did not give
 DECISIONS = (DocumentStatus.granted, DocumentStatus.partially_granted, DocumentStatus.refused,
              DocumentStatus.forwarded)
@@ -170,12 +171,18 @@ class ReportOut(BaseModel):
 # --- the month ------------------------------------------------------------------
 
 def parse_month(text: str) -> date:
-    """The first day of `YYYY-MM`; anything else is `invalid_month` (422)."""
+    """The first day of `YYYY-MM`; anything else is `invalid_month` (422). A
+    year before the bot's time is a month before the data (404), one past
+    9000 a month that has not begun."""
     found = MONTH.match(text or "")
-    year, month = (int(found.group(1)), int(found.group(2))) if found else (0, 0)
-    if not found or not 1 <= month <= 12 or not 2000 <= year <= 9000:
+    if not found or not 1 <= int(found.group(2)) <= 12:
         raise Invalid("invalid_month", "the month is YYYY-MM, e.g. 2026-11", "month")
-    return date(year, month, 1)
+    year = int(found.group(1))
+    if year < 2000:
+        raise NotFound("month_before_data", f"the bot holds no data of {text}")
+    if year > 9000:
+        raise NotFound("month_in_future", f"{text} has not begun yet")
+    return date(year, int(found.group(2)), 1)
 
 
 def next_month(first: date) -> date:

@@ -311,7 +311,8 @@ def test_months_there_is_no_report_of(client: StaffClient, fixed: FixedClock, mo
     headers = client.as_role("admin")
     answer = client.get(f"/api/v1/reports/{month}", headers=headers)
     assert answer.status_code == status, answer.text
-    assert answer.json()["code"] == code
+    # The API's schema has the month's pattern: a malformed one is refused before the route.
+    assert answer.json()["code"] == ("validation_error" if status == 422 else code)
     assert client.get(f"/api/v1/reports/{month}.xlsx", headers=headers).status_code == status
     sign_in(client, "admin-x")
     page = client.get(f"/staff/reports/{month}")

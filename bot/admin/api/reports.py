@@ -21,7 +21,8 @@ from bot.staff.permissions import Capability
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 Reader = Annotated[StaffUser, Depends(require(Capability.reports))]
-Month = Annotated[str, Path(max_length=16, description="YYYY-MM, e.g. 2026-11")]
+Month = Annotated[str, Path(pattern=reports.MONTH_PATTERN, max_length=7,
+                            description="YYYY-MM, e.g. 2026-11")]
 XLSX_ANSWER: dict[int | str, dict[str, Any]] = {200: {
     "description": "The report as an XLSX workbook, one sheet per section",
     "content": {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
