@@ -419,44 +419,47 @@ def rows_of(shown: ReportOut, t: Label, name: Callable[[str, str], str]) -> dict
     """Each sheet's rows: the section's numbers as (label, value), then each
     breakdown under its heading. `t` names a number by its catalog key,
     `name(kind, code)` a profile code."""
+    def label(key: str) -> str:
+        """The page's label of a number or a table (catalog keys staff.reports.…)."""
+        return t("staff.reports." + key)
+
     def numbers(section: BaseModel, prefix: str, keys: list[str]) -> list[list[Any]]:
-        return [[t(f"{prefix}.{key}"), getattr(section, key)] for key in keys]
+        return [[label(f"{prefix}.{key}"), getattr(section, key)] for key in keys]
 
     def table(title: str, kind: str, items: list[Breakdown]) -> list[list[Any]]:
-        return [[], [t(title)], *([name(kind, b.code), b.count] for b in items)]
+        return [[], [label(title)], *([name(kind, b.code), b.count] for b in items)]
 
     r, d, c, s, n, ch = (shown.reception, shown.documents, shown.complaints, shown.surveys,
                          shown.notices, shown.chat)
-    p = "staff.reports.".rstrip(".")  # the catalog keys of the page's labels
     return {
-        "reception": [*numbers(r, f"{p}.reception", [
+        "reception": [*numbers(r, "reception", [
             "days_held", "days_closed", "bookings", "attended", "no_show", "unmarked",
             "upcoming", "cancelled", "urgent"]),
-            *table(f"{p}.by_settlement", "settlement", r.by_settlement),
-            *table(f"{p}.attended_by_settlement", "settlement", r.attended_by_settlement)],
-        "documents": [*numbers(d, f"{p}.documents", [
+            *table("by_settlement", "settlement", r.by_settlement),
+            *table("attended_by_settlement", "settlement", r.attended_by_settlement)],
+        "documents": [*numbers(d, "documents", [
             "received", "decided", "decided_in_time", "granted", "partially_granted",
             "refused", "forwarded", "withdrawn", "extended", "overdue"]),
-            [], [t(f"{p}.refused_reasons")],
+            [], [label("refused_reasons")],
             *([cell(x.reason), x.count] for x in d.refused_reasons)],
-        "complaints": [*numbers(c, f"{p}.complaints", [
+        "complaints": [*numbers(c, "complaints", [
             "received", "resolved", "median_days_to_resolve", "reopened_after_followup"]),
-            *table(f"{p}.by_category", "category", c.by_category),
-            *table(f"{p}.by_settlement", "settlement", c.by_settlement),
-            *table(f"{p}.by_kind", "kind", c.by_kind)],
-        "surveys": [[t(f"{p}.survey"), t(f"{p}.started"), t(f"{p}.completed")],
+            *table("by_category", "category", c.by_category),
+            *table("by_settlement", "settlement", c.by_settlement),
+            *table("by_kind", "kind", c.by_kind)],
+        "surveys": [[label("survey"), label("started"), label("completed")],
                     *([x.slug, x.started, x.completed] for x in s.surveys),
-                    [t(f"{p}.total"), s.started, s.completed]],
-        "notices": [*numbers(n, f"{p}.notices", ["sent", "recipients", "reached", "opt_outs"]),
-                    [], [t(f"{p}.topic"), t(f"{p}.notices.sent"), t(f"{p}.notices.recipients"),
-                         t(f"{p}.notices.reached"), t(f"{p}.not_reached"),
-                         t(f"{p}.new_subscriptions")],
+                    [label("total"), s.started, s.completed]],
+        "notices": [*numbers(n, "notices", ["sent", "recipients", "reached", "opt_outs"]),
+                    [], [label("topic"), label("notices.sent"), label("notices.recipients"),
+                         label("notices.reached"), label("not_reached"),
+                         label("new_subscriptions")],
                     *([name("topic", x.topic), x.notices, x.recipients, x.reached,
                        x.not_reached, x.new_subscriptions] for x in n.by_topic)],
-        "chat": [*numbers(ch, f"{p}.chat", ["citizens", "new_citizens", "diaspora",
+        "chat": [*numbers(ch, "chat", ["citizens", "new_citizens", "diaspora",
                                             "diaspora_share"]),
-                 *table(f"{p}.by_app", "app", ch.by_app),
-                 *table(f"{p}.by_language", "language", ch.by_language)],
+                 *table("by_app", "app", ch.by_app),
+                 *table("by_language", "language", ch.by_language)],
     }
 
 

@@ -274,3 +274,31 @@ def test_today_is_klokots_today_late_in_the_evening(client: StaffClient,
     assert o["today"] == TODAY.isoformat()
     assert o["reception"]["week"]["first"] == "2026-11-16"
     assert o["reception"]["week"]["last"] == "2026-11-22"
+
+
+def test_the_new_list_filters_work_on_the_api_too(client: StaffClient,
+                                                  fixed: FixedClock) -> None:
+    """The filters the overview's links use (documents by registration day,
+    complaints open or closed and by source) are the lists' own, so the API
+    answers them alike; nonsense in them is a 422, or on a page a note."""
+    seed(client)
+    headers = client.as_role("admin")
+    o = client.get("/api/v1/overview", headers=headers).json()
+    api = {"/staff/documents": "/api/v1/document-requests",
+           "/staff/complaints": "/api/v1/complaints"}
+    checked = 0
+    for count, link in links(o).values():
+        path, _, query = link.partition("?")
+        if path in api:
+            answer = client.get(f"{api[path]}?{query}", headers=headers)
+            assert answer.status_code == 200, (link, answer.text)
+            assert answer.json()["total"] == count, link
+            checked += 1
+    assert checked >= 10
+    for bad in ("closed=maybe", "source=fax", "created_from=2026-13-01"):
+        assert client.get(f"/api/v1/complaints?{bad}", headers=headers).status_code == 422
+    assert client.get("/api/v1/document-requests?registered_from=yesterday",
+                      headers=headers).status_code == 422
+    sign_in(client, "admin-x")
+    page = client.get("/staff/complaints?closed=maybe")
+    assert page.status_code == 200 and "Found: 6" in page.text
