@@ -31,7 +31,8 @@ from bot.staff.query import PageWindow
 router = APIRouter(prefix="/staff/documents", include_in_schema=False)
 HOME = "/staff/documents"
 DONE = ("transition", "forward", "note", "file")
-FILTERS = ("status", "department", "overdue", "due_within_hours")
+FILTERS = ("status", "department", "overdue", "due_within_hours", "registered_from",
+           "registered_to")
 Csrf = Annotated[str, Form(max_length=200)]
 Reference = Annotated[str, Path(pattern=views.REFERENCE, max_length=views.REFERENCE_MAX)]
 
@@ -54,7 +55,9 @@ def _csv_link(filters: RequestFilters, kind: str = "csv") -> str:
         "status": filters.status.value if filters.status else None,
         "department": filters.department,
         "overdue": None if filters.overdue is None else str(filters.overdue).lower(),
-        "due_within_hours": filters.due_within_hours}.items() if v is not None}
+        "due_within_hours": filters.due_within_hours,
+        "registered_from": filters.registered_from, "registered_to": filters.registered_to,
+    }.items() if v is not None}
     return f"/api/v1/document-requests.{kind}" + (f"?{urlencode(query)}" if query else "")
 
 

@@ -27,15 +27,17 @@ from bot.admin.rendering import (
     is_secure,
     page_role,
     pager_links,
+    profile_labels,
     render,
     settlement_labels,
 )
+from bot.db import utcnow
 from bot.models.staff import StaffUser
 from bot.refusals import Invalid
-from bot.staff import accounts, citizens
+from bot.staff import accounts, citizens, overview
 from bot.staff.audit import AuditFilters, list_audit, record
 from bot.staff.citizens import CitizenFilters
-from bot.staff.permissions import Capability, sees_citizen_list
+from bot.staff.permissions import Capability, can_read, sees_citizen_list
 from bot.staff.query import PageWindow
 
 router = APIRouter(prefix="/staff", include_in_schema=False)
@@ -111,8 +113,15 @@ def logout_everywhere(request: Request, runtime: RuntimeDep, staff: PageStaff,
 
 
 @router.get("", response_class=HTMLResponse)
-def dashboard(request: Request, runtime: RuntimeDep, staff: PageStaff) -> HTMLResponse:
-    return render(request, runtime, "dashboard.html", staff)
+def dashboard(request: Request, runtime: RuntimeDep, staff: PageStaff,
+              session: SessionDep) -> HTMLResponse:
+    """The officer's day at a glance: the overview's numbers, each a link to its list."""
+    now = utcnow()
+    return render(request, runtime, "dashboard.html", staff,
+                  o=overview.overview(session, runtime.profile, staff, now),
+                  report_link=f"/staff/reports/{overview.last_month(runtime.profile, now)}"
+                  if can_read(staff.role, Capability.reports) else None,
+                  **profile_labels(runtime, staff.language))
 
 
 def _citizen_filters(request: Request) -> CitizenFilters:

@@ -13,7 +13,6 @@ both."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -22,6 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from bot.admin import rendering
+from bot.admin.charts import Chart, chart
 from bot.admin.common import Problem
 from bot.admin.deps import RuntimeDep, SessionDep, client_ip
 from bot.i18n import LANGUAGE_NAMES
@@ -42,9 +42,6 @@ UPLOAD_MAX = 512 * 1024  # a definition of 40 questions × 12 options × 4 langu
 REFRESH_SECONDS = 30
 Csrf = Annotated[str, Form(max_length=200)]
 SlugPath = Annotated[str, Path(pattern=service.SLUG.pattern, max_length=32)]
-# The chart's geometry (SVG user units; the picture scales to the page's width).
-CHART_WIDTH, LABEL_WIDTH, BAR_WIDTH, ROW_HEIGHT, BAR_HEIGHT = 720, 250, 330, 30, 20
-LABEL_CHARS = 34
 
 
 Reader = Annotated[StaffUser, Depends(rendering.page_role(Capability.surveys))]
@@ -60,47 +57,6 @@ def in_locale(texts: dict[str, str], locale: str, fallback: str = "") -> str:
 
 
 # --- charts ---------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Bar:
-    label: str
-    short: str
-    count: int
-    percent: float
-    y: int
-    width: float  # > 0 whenever count > 0
-
-
-@dataclass
-class Chart:
-    """One question's bars, laid out for the template's <svg>."""
-
-    key: str
-    title: str
-    bars: list[Bar] = field(default_factory=list)
-    height: int = 0
-    label_x: int = LABEL_WIDTH - 8
-    bar_x: int = LABEL_WIDTH
-    bar_height: int = BAR_HEIGHT
-    width: int = CHART_WIDTH
-
-
-def _short(text: str) -> str:
-    return text if len(text) <= LABEL_CHARS else text[:LABEL_CHARS - 1].rstrip() + "…"
-
-
-def chart(key: str, title: str, rows: list[tuple[str, int, float]]) -> Chart:
-    """Bars as long as their percentage (of those who answered the
-    question); a bar with any answer is at least a pixel wide."""
-    bars = []
-    for index, (label, count, percent) in enumerate(rows):
-        width = round(BAR_WIDTH * percent / 100, 1)
-        if count > 0:
-            width = max(width, 1.0)
-        bars.append(Bar(label=label, short=_short(label), count=count, percent=percent,
-                        y=index * ROW_HEIGHT + 4, width=width))
-    return Chart(key=key, title=title, bars=bars, height=len(rows) * ROW_HEIGHT + 8)
-
 
 def charts_of(results: views.ResultsOut, locale: str) -> dict[str, Chart]:
     found: dict[str, Chart] = {}

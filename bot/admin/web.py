@@ -21,6 +21,7 @@ from bot.admin.notice_pages import router as notice_pages_router
 from bot.admin.pages import router as pages_router
 from bot.admin.reception_pages import router as reception_pages_router
 from bot.admin.rendering import LoginRequired, render
+from bot.admin.report_pages import router as report_pages_router
 from bot.admin.survey_pages import router as survey_pages_router
 from bot.config import tile_host
 from bot.profile import ABROAD
@@ -112,6 +113,7 @@ def mount_staff(app: FastAPI) -> None:
     app.include_router(complaint_pages_router)
     app.include_router(notice_pages_router)
     app.include_router(survey_pages_router)
+    app.include_router(report_pages_router)
     app.include_router(pages_router)
     # Swagger UI 5 (OpenAPI 3.1), shipped inside the fastapi-offline package.
     swagger = Path(fastapi_offline.__file__).parent / "static"

@@ -22,6 +22,7 @@ class Capability(enum.StrEnum):
     personal_data = "personal_data"
     citizens = "citizens"  # the citizen list: full sees it, read sees counts
     staff_admin = "staff_admin"  # staff accounts and the audit log
+    reports = "reports"  # the monthly report for the mayor and the assembly (issue 18)
 
 
 class Access(enum.IntEnum):
@@ -41,22 +42,22 @@ MATRIX: dict[Role, dict[Capability, Access]] = {
     Role.mayor_office: {
         Capability.reception: F, Capability.documents: R, Capability.complaints: R,
         Capability.surveys: R, Capability.notices: R, Capability.personal_data: F,
-        Capability.citizens: F, Capability.staff_admin: _,
+        Capability.citizens: F, Capability.staff_admin: _, Capability.reports: R,
     },
     Role.info_office: {
         Capability.reception: R, Capability.documents: F, Capability.complaints: F,
         Capability.surveys: F, Capability.notices: F, Capability.personal_data: F,
-        Capability.citizens: F, Capability.staff_admin: _,
+        Capability.citizens: F, Capability.staff_admin: _, Capability.reports: R,
     },
     Role.department: {
         Capability.reception: _, Capability.documents: D, Capability.complaints: D,
         Capability.surveys: R, Capability.notices: R, Capability.personal_data: D,
-        Capability.citizens: R, Capability.staff_admin: _,
+        Capability.citizens: R, Capability.staff_admin: _, Capability.reports: _,
     },
     Role.viewer: {
         Capability.reception: R, Capability.documents: R, Capability.complaints: R,
         Capability.surveys: R, Capability.notices: R, Capability.personal_data: _,
-        Capability.citizens: R, Capability.staff_admin: _,
+        Capability.citizens: R, Capability.staff_admin: _, Capability.reports: _,
     },
 }
 

@@ -444,3 +444,60 @@ def test_the_complaints_map_shows_the_markers_without_tiles(db: Database, live_u
     for reference in near:
         expect(page.locator(f".map-marker[title='{reference}']")).to_be_visible(timeout=10_000)
     shot(page, "complaints-map-zoomed")
+
+
+class _Seeded:
+    """What the seeding helpers of the overview and report tests need: the database."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+
+def test_the_overview_shows_the_day_in_numbers(db: Database, live_url: str,
+                                               page: Page) -> None:
+    from typing import cast
+
+    from bot import clock as clocks
+    from bot.clock import FixedClock
+    from tests.admin.conftest import StaffClient
+    from tests.admin.test_overview import NOW, seed
+
+    with clocks.using(FixedClock(NOW)):
+        seed(cast(StaffClient, _Seeded(db)))
+        make_staff(db, "officer1", "info_office")
+        page.goto(f"{live_url}/staff/login")
+        page.fill("#username", "officer1")
+        page.fill("#password", PASSWORD)
+        page.click("button[type=submit]")
+        expect(page.locator("#ov-today-booked .count")).to_have_text("1")
+        expect(page.locator("#ov-overdue .count")).to_have_text("2")
+        expect(page.locator("#ov-open .count")).to_have_text("5")
+        shot(page, "overview")
+        page.click("#ov-overdue .count")
+        expect(page).to_have_url(f"{live_url}/staff/documents?overdue=yes")
+        expect(page.locator("main")).to_contain_text("Found: 2")
+
+
+def test_the_monthly_report_prints(db: Database, live_url: str, page: Page) -> None:
+    from typing import cast
+
+    from bot import clock as clocks
+    from bot.clock import FixedClock
+    from tests.admin.conftest import StaffClient
+    from tests.admin.test_reports import NOW, seed_october
+
+    with clocks.using(FixedClock(NOW)):
+        seed_october(cast(StaffClient, _Seeded(db)))
+        make_staff(db, "mayor1", "mayor_office")
+        page.goto(f"{live_url}/staff/login")
+        page.fill("#username", "mayor1")
+        page.fill("#password", PASSWORD)
+        page.click("button[type=submit]")
+        page.click("#report-link")
+        expect(page).to_have_url(f"{live_url}/staff/reports/2026-10")
+        expect(page.locator("#documents-numbers")).to_contain_text("Decided in time")
+        expect(page.locator("#chart-complaints-category .bar")).to_have_count(3)
+        shot(page, "report")
+        page.emulate_media(media="print")
+        expect(page.locator("header.top")).to_be_hidden()
+        shot(page, "report-print")

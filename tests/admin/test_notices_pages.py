@@ -63,8 +63,8 @@ def test_write_preview_send_follow_and_cancel(client: StaffClient) -> None:
         subscriber(client.db, str(n), settlement=settlement, language=language)
     dashboard = sign_in(client, "info1")
     assert 'href="/staff/notices"' in dashboard
-    tile = dashboard.split('class="tile" href="/staff/notices"')[1].split("</a>")[0]
-    assert "Not built yet" not in tile
+    section = dashboard.split('id="ov-notices"')[1].split("</section>")[0]
+    assert 'href="/staff/notices"' in section and "Not built yet" not in section
 
     empty = client.get(PAGE)
     assert empty.status_code == 200, empty.text

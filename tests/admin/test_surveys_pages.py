@@ -12,7 +12,7 @@ import re
 
 from sqlalchemy import select
 
-from bot.admin.survey_pages import BAR_WIDTH, chart
+from bot.admin.charts import BAR_WIDTH, chart
 from bot.models import Survey, SurveyStatus
 from tests.admin.conftest import StaffClient
 from tests.admin.test_notices_pages import only_own_scripts
@@ -45,8 +45,8 @@ def test_define_publish_watch_and_close(client: StaffClient) -> None:
     make_citizen(client.db, external_id="11", language="en", settlement="klokot")
     make_citizen(client.db, external_id="12", language="sq", settlement="vrbovac")
     dashboard = sign_in(client, "info1")
-    tile = dashboard.split('class="tile" href="/staff/surveys"')[1].split("</a>")[0]
-    assert "Not built yet" not in tile
+    section = dashboard.split('id="ov-surveys"')[1].split("</section>")[0]
+    assert 'href="/staff/surveys"' in section and "Not built yet" not in section
 
     empty = client.get(PAGE)
     assert empty.status_code == 200, empty.text

@@ -9,7 +9,9 @@ from bot.admin.api import (
     complaints,
     documents,
     notices,
+    overview,
     reception,
+    reports,
     surveys,
 )
 
@@ -22,3 +24,5 @@ api_router.include_router(complaints.router)
 api_router.include_router(notices.router)
 api_router.include_router(surveys.router)
 api_router.include_router(audit.router)
+api_router.include_router(overview.router)
+api_router.include_router(reports.router)

@@ -8,7 +8,7 @@ import math
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from sqlalchemy import Select, case, exists, func, select
@@ -136,6 +136,10 @@ class ComplaintFilters(BaseModel):
     created_to: date | None = Field(None, description="Created on or before this day (local)")
     has_photo: bool | None = Field(None, description="With at least one stored photo")
     published: bool | None = Field(None, description="Approved for Open311")
+    closed: bool | None = Field(None, description="false: open or in progress; true: "
+                                                  "resolved, rejected or duplicate")
+    source: Literal["chat", "open311"] | None = Field(
+        None, description="Sent from the chat, or filed by an Open311 client")
 
 
 # --- one complaint --------------------------------------------------------------
@@ -212,6 +216,11 @@ def complaints_query(profile: Profile, staff: StaffUser,
         stmt = stmt.where(stored if filters.has_photo else ~stored)
     if filters.published is not None:
         stmt = stmt.where(Complaint.published.is_(filters.published))
+    if filters.closed is not None:
+        closed = Complaint.status.in_(list(CLOSED))
+        stmt = stmt.where(closed if filters.closed else ~closed)
+    if filters.source is not None:
+        stmt = stmt.where(Complaint.source == filters.source)
     return stmt
 
 

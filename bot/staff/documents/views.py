@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +159,10 @@ class RequestFilters(BaseModel):
     overdue: bool | None = Field(None, description="Undecided and past the deadline")
     due_within_hours: int | None = Field(
         None, ge=1, le=720, description="Undecided and due within this many hours from now")
+    registered_from: date | None = Field(None, description="Registered on or after this "
+                                                           "day (local)")
+    registered_to: date | None = Field(None, description="Registered on or before this "
+                                                         "day (local)")
 
 
 def check_filters(profile: Profile, filters: RequestFilters) -> None:
@@ -172,7 +176,9 @@ def filters_of(profile: Profile, values: Mapping[str, str]) -> RequestFilters:
     unknown department is `Invalid` (`invalid_filter`)."""
     wanted = {"status": values.get("status"), "department": values.get("department"),
               "overdue": {"yes": True, "no": False}.get(values.get("overdue", "")),
-              "due_within_hours": values.get("due_within_hours")}
+              "due_within_hours": values.get("due_within_hours"),
+              "registered_from": values.get("registered_from"),
+              "registered_to": values.get("registered_to")}
     return form_filters(RequestFilters, wanted, profile, check_filters)
 
 
@@ -204,7 +210,19 @@ def requests_query(profile: Profile, staff: StaffUser, filters: RequestFilters,
         stmt = stmt.where(undecided, DocumentRequest.due_at >= now,
                           DocumentRequest.due_at < now + timedelta(
                               hours=filters.due_within_hours))
+    if filters.registered_from:
+        stmt = stmt.where(DocumentRequest.registered_at >= local_midnight(
+            profile, filters.registered_from))
+    if filters.registered_to:
+        stmt = stmt.where(DocumentRequest.registered_at < local_midnight(
+            profile, filters.registered_to) + timedelta(days=1))
     return stmt
+
+
+def local_midnight(profile: Profile, day: date) -> datetime:
+    """The start of a local day (clamped to years a time zone can reckon with)."""
+    day = min(max(day, date(1900, 1, 1)), date(9000, 12, 31))
+    return datetime.combine(day, time.min, tzinfo=profile.tz)
 
 
 def queue_order() -> list[Any]:
