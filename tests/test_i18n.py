@@ -166,7 +166,7 @@ _LATIN_KEPT = re.compile(
     r"\{[^}]*\}|/[a-z_]+(?: off)?|https?://\S+|\bK7QMP-4XR2W\b|\bUTF-8\b"
     r"|\b(?:PDF|JPEG|PNG|DOCX|XLSX|ODT|CSV|MB|KB|API|URL|AT)\b"
     r"|\b(?:Telegram|Viber|Outlook|Google Calendar|Open311|OpenStreetMap|slug|JSON)\b"
-    r"|06/L-08[12]|YYYY-MM-DD|HH:MM")
+    r"|06/L-08[12]|YYYY-MM(?:-DD)?|HH:MM|Ctrl\+P")
 # Says which script it writes in, so the two differ on purpose.
 _SCRIPT_NAMED = {"start.language_set"}
 
