@@ -145,8 +145,10 @@ async def test_a_refusal_after_25_hours_of_silence_reaches_viber_and_is_counted(
     before = billed("document_decision")
     reference = refuse(bench)
     await bench.deliver()
+    terms = documents_service.law_terms(bench.runtime.profile,
+                                        bench.runtime.catalogs.translator(locale), locale)
     refusal = t(bench, locale, "documents.changed.refused", reference=reference, reason=REASON,
-                appeal_days=deadlines.APPEAL_DAYS)
+                **terms)
     assert chat.texts()[-1] == refusal  # delivered, not skipped, not held
     assert billed("document_decision") == before + 1
     with bench.runtime.db.read_session() as session:
