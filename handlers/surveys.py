@@ -180,12 +180,12 @@ def ask(ctx: Context, survey: Survey, in_place: bool = False) -> None:
     rows: list[list[Button]] = []
     hint = ""
     if question["type"] == "single":
-        rows = [[Button(o["text"].get(ctx.locale, o["key"]), f"{base}:o{j}")]
+        rows = [[Button(fit_label(o["text"].get(ctx.locale, o["key"])), f"{base}:o{j}")]
                 for j, o in enumerate(question["options"])]
     elif question["type"] == "multiple":
         chosen = set(entry.get("m") or [])
-        rows = [[Button(("✅ " if o["key"] in chosen else "▫️ ") + o["text"].get(ctx.locale,
-                                                                              o["key"]),
+        rows = [[Button(("✅ " if o["key"] in chosen else "▫️ ")
+                        + fit_label(o["text"].get(ctx.locale, o["key"]), BUTTON_CHARS - 3),
                         f"{base}:o{j}")] for j, o in enumerate(question["options"])]
         rows.append([Button(ctx.t("surveys.done", count=len(chosen)), f"{base}:done")])
         hint = ctx.t("surveys.hint_multiple", max=question["max_choices"])

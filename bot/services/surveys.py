@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from bot.db import insert_for
 from bot.i18n import Catalogs
-from bot.messages import Button, Reply
+from bot.messages import BUTTON_CHARS, Button, Reply
 from bot.models import (
     ChannelAccount,
     Citizen,
@@ -42,6 +42,9 @@ TEXT_MAX = 2000
 QUESTIONS_MAX = 40
 OPTIONS_MAX = 12
 TITLE_MAX, QUESTION_TEXT_MAX = 200, 1000
+# An option is a button on the phone, after its tick ("▫️ " or "✅ "): longer
+# ones would be cut on the citizen's screen, so staff are told when they write it.
+OPTION_TEXT_MAX = BUTTON_CHARS - 3
 # Anonymous responses' ids: at random in [2**30, 2**31) — a 32-bit key, far
 # above what the sequence of named responses will reach.
 RANDOM_IDS_FROM, RANDOM_IDS_SPAN = 2**30, 2**30 - 1
@@ -86,7 +89,7 @@ def _check_key(key: Any, where: str, seen: set[str], problems: list[tuple[str, s
 
 
 def _texts(value: Any, where: str, locales: tuple[str, ...], limit: int,
-           problems: list[tuple[str, str]]) -> dict[str, str]:
+           problems: list[tuple[str, str]], why: str = "") -> dict[str, str]:
     if not isinstance(value, dict):
         problems.append((where, "must be an object with a text per locale"))
         return {}
@@ -100,7 +103,7 @@ def _texts(value: Any, where: str, locales: tuple[str, ...], limit: int,
     long = [loc for loc in locales if isinstance(value.get(loc), str)
             and len(value[loc]) > limit]
     if long:
-        problems.append((where, f"over {limit} characters: {', '.join(long)}"))
+        problems.append((where, f"over {limit} characters{why}: {', '.join(long)}"))
     return {loc: str(value.get(loc, "")).strip() for loc in locales}
 
 
@@ -203,7 +206,8 @@ def check_definition(profile: Profile, data: Any) -> dict[str, Any]:
                 _check_key(o_key, o_where, option_keys, problems)
                 item["options"].append({"key": o_key, "text": _texts(
                     option.get("text") if isinstance(option, dict) else None,
-                    f"{o_where}.text", locales, TITLE_MAX, problems)})
+                    f"{o_where}.text", locales, OPTION_TEXT_MAX, problems,
+                    " (an option is a button on the phone)")})
         if kind == "multiple":
             most = question.get("max_choices", len(item["options"]))
             if not isinstance(most, int) or not 1 <= most <= max(1, len(item["options"])):

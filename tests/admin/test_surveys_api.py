@@ -158,6 +158,12 @@ def question(**fields: Any) -> dict[str, Any]:
     ({}, question(type="scale", min=7, max=3), "questions[4].min", "min < max"),
     ({}, question(type="single"), "questions[4].options", "needs options"),
     ({}, question(type="multiple", options=[]), "questions[4].options", "needs options"),
+    # An option is a button after its tick: one that the phone would cut is refused.
+    ({}, question(type="single", options=[
+        {"key": "web", "text": tr("Website")},
+        {"key": "long", "text": {**tr("x"), "sq": "Faqja e internetit e komunës së Kllokotit"}},
+    ]), "questions[4].options[1].text", "over 27 characters (an option is a button on the "
+     "phone): sq"),
     ({"opens_at": "2026-12-31T08:00:00+01:00", "closes_at": "2026-12-01T08:00:00+01:00"}, None,
      "closes_at", "must be after opens_at"),
     ({"slug": "Citizens 2026!"}, None, "slug", "must match"),
