@@ -8,9 +8,10 @@ replies of the last turn) and, for messages the bot started since (a notice,
 a reminder), read from the outbox. A typed text counts as a button only when
 it names one of those: its payload exactly, its label (without leading
 symbols and trailing counters, in any case, Serbian in either script, with or
-without diacritics), a unique beginning of one label (on steps that take no
-free text), or a yes/no word where the step offers yes and no. The way-out
-words (menu, back, cancel in each language) work without a slash anywhere.
+without diacritics), a unique beginning of one label or of a word in it (on
+steps that take no free text), or a yes/no word where the step offers yes and
+no. The way-out words (menu, back, cancel in each language) work without a
+slash anywhere.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 OFFERED_KEY = "_offered"
 # A prefix shorter than this is a typo more often than a choice.
 PREFIX_MIN = 2
+WORD_PREFIX_MIN = 3  # inside a label, two letters begin too many words
 # How far back the outbox is read for bot-started messages since the last turn.
 _RECENT_ROWS = 20
 
@@ -231,11 +233,23 @@ def understand(text: str, buttons: list[Offered], *, prefixes: bool) -> Meaning 
     for button in buttons:
         if normalize(button.label).startswith(typed):
             starting.setdefault(button.payload, button)
+    if not starting and len(typed) >= WORD_PREFIX_MIN:
+        # "nastavi" for "Razumem, nastavi": the beginning of a later word
+        for button in buttons:
+            if any(word.startswith(typed) for word in _words_after_first(button.label)):
+                starting.setdefault(button.payload, button)
     if len(starting) == 1:
         return Press(next(iter(starting)))
     if len(starting) > 1:
         return Ambiguous(tuple(b.label for b in starting.values()))
     return None
+
+
+def _words_after_first(label: str) -> list[str]:
+    """The label's later words, each with what follows it ("razumem, nastavi"
+    → ["nastavi"]), so a typed beginning of any of them can name the button."""
+    folded = normalize(label)
+    return [folded[match.start():] for match in re.finditer(r"(?<=[\s,.;:/(–-])\w", folded)]
 
 
 # --- the engine's side ------------------------------------------------------------

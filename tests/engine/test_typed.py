@@ -69,3 +69,20 @@ def test_payloads_count_only_when_offered() -> None:
     assert understand("rday:3", [Offered("x", "rday:2", 0)], prefixes=False) is None
     assert understand("Otkaži", [], prefixes=False) == Command("cancel")
     assert understand("kthehu", [], prefixes=False) == Press("nav:back")
+
+
+def test_a_word_inside_a_label_names_its_button() -> None:
+    """People type the word that matters: "nastavi" for "Razumem, nastavi"; two
+    letters are never enough inside a label, and a word two buttons share is
+    asked about, as a shared beginning is."""
+    privacy = [Offered("Razumem, nastavi", "privacy:ok", 0),
+               Offered("📄 Pročitaj ceo tekst", "privacy:full", 1)]
+    assert understand("nastavi", privacy, prefixes=True) == Press("privacy:ok")
+    assert understand("Настави", privacy, prefixes=True) == Press("privacy:ok")
+    assert understand("ceo tekst", privacy, prefixes=True) == Press("privacy:full")
+    assert understand("nastavi", privacy, prefixes=False) is None  # free text is asked
+    assert understand("ce", privacy, prefixes=True) is None  # two letters begin too many words
+    days = [Offered("ponedeljak, 7. decembar (15)", "rday:1", 0),
+            Offered("ponedeljak, 14. decembar (15)", "rday:2", 1)]
+    assert understand("decembar", days, prefixes=True) == Ambiguous(
+        ("ponedeljak, 7. decembar (15)", "ponedeljak, 14. decembar (15)"))
