@@ -233,3 +233,6 @@ def test_serbian_and_albanian_wording_from_the_review() -> None:
     for key, value in [*sr.items(), *catalog("sr_Cyrl").items()]:
         if key.startswith(citizen_facing):
             assert not chat_word.search(str(value)), key
+    # Officers read "razgovor" and "Moj Telegram/Viber" too: "čet" is nowhere.
+    assert not [key for key, value in [*sr.items(), *catalog("sr_Cyrl").items()]
+                if chat_word.search(str(value))]
