@@ -153,7 +153,7 @@ SURVEY: dict[str, Any] = {
          "text": {loc: "How often?" for loc in LOCALES}},
         {"key": "where", "type": "single", "required": False,
          "text": {loc: "Where from?" for loc in LOCALES},
-         "options": [{"key": f"o{i}", "text": {loc: f"Village number {i} of the municipality"
+         "options": [{"key": f"o{i}", "text": {loc: f"Village number {i} of Klokot"
                                                for loc in LOCALES}} for i in range(12)]},
         {"key": "what", "type": "multiple", "max_choices": 3, "required": False,
          "text": {loc: "What matters?" for loc in LOCALES},
