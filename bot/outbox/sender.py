@@ -334,6 +334,8 @@ class Sender:
                 timer.last_run = time.monotonic()
                 timer.task = asyncio.create_task(self._run_timer(timer),
                                                  name=f"timer:{timer.name}")
+                if self._wake is not None:  # done: the loop counts its next run from now
+                    timer.task.add_done_callback(lambda _, wake=self._wake: wake.set())
 
     async def _run_timers(self) -> None:
         """Start the due timers and wait for them: one turn of the timers (tests)."""
