@@ -335,7 +335,7 @@ class Sender:
                 timer.task = asyncio.create_task(self._run_timer(timer),
                                                  name=f"timer:{timer.name}")
                 if self._wake is not None:  # done: the loop counts its next run from now
-                    timer.task.add_done_callback(lambda _, wake=self._wake: wake.set())
+                    timer.task.add_done_callback(_waker(self._wake))
 
     async def _run_timers(self) -> None:
         """Start the due timers and wait for them: one turn of the timers (tests)."""
@@ -619,6 +619,13 @@ class Sender:
             OUTBOX_RETRIES.labels(channel, reason).inc()
         for purpose in billed:
             VIBER_OUT_OF_SESSION.labels(purpose).inc()
+
+
+def _waker(wake: asyncio.Event) -> Callable[[asyncio.Task[object]], None]:
+    def done(_: asyncio.Task[object]) -> None:
+        wake.set()
+
+    return done
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:

@@ -148,7 +148,7 @@ async def test_a_slow_timer_does_not_hold_up_a_reply(db: Database) -> None:
 
     account_id = make_account(db, "900")
     provider = RecordingProvider()
-    sender = Sender(db, {"telegram": provider}, idle_poll=ASLEEP,  # type: ignore[dict-item]
+    sender = Sender(db, {"telegram": provider}, idle_poll=ASLEEP,
                     timers=[Timer("slow", 0.01, slow_timer)])
     async with running(sender):
         assert await asyncio.to_thread(started.wait, SAFETY)
