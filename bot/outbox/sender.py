@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import functools
 import heapq
 import inspect
 import itertools
@@ -25,8 +27,10 @@ import random
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import Table, and_, bindparam, exists, or_, select, update
 from sqlalchemy.orm import aliased
@@ -41,6 +45,7 @@ from bot.outbox.queue import WAKE_CHANNEL, on_enqueued
 from bot.outbox.steps import repeat_after_bulk
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 MAX_BACKOFF_SECONDS = 300.0
 PIPELINE_DEPTH = 2  # batches in flight with bulk messages; replies are claimed whenever due
 REPLY_SLOTS = 4  # of `concurrency`, never taken by bulk messages: a reply finds one free
@@ -191,6 +196,11 @@ class Sender:
                         for name, p in providers.items()}
         self._per_chat: OrderedDict[tuple[str, str], RateLimiter] = OrderedDict()
         self._wake: asyncio.Event | None = None
+        # Threads of the sender's own: its claims and records never queue behind
+        # other blocking work of the process (the default executor), and the
+        # sync timers take turns on one thread beside them, as they did in the loop.
+        self._db_threads: ThreadPoolExecutor | None = None
+        self._timer_thread: ThreadPoolExecutor | None = None
         # Seen from outside (tests, the bench): LISTEN is on (PostgreSQL), with
         # this backend; the loop has nothing to do and waits for a wake-up.
         self.listening = asyncio.Event()
@@ -236,7 +246,7 @@ class Sender:
                 self._start_due_timers()
                 wake.clear()  # before claiming: a commit during the claim wakes the next round
                 try:
-                    rows = await asyncio.to_thread(self._claim,
+                    rows = await self._in_db_thread(self._claim,
                                                    len(in_flight) < PIPELINE_DEPTH)
                 except Exception:
                     log.exception("sender round failed; trying again shortly")
@@ -264,9 +274,21 @@ class Sender:
                 await asyncio.wait(in_flight)
             remove()
             try:
-                await asyncio.to_thread(self.lease.release)
+                await self._in_db_thread(self.lease.release)
             except Exception as exc:  # the database is away: the lease simply expires
                 log.warning("could not release the sender lease: %s", exc)
+            self._close_threads()
+
+    async def _in_db_thread(self, fn: Callable[..., _T], *args: object) -> _T:
+        if self._db_threads is None:
+            self._db_threads = ThreadPoolExecutor(4, thread_name_prefix="sender-db")
+        return await _in_thread(self._db_threads, fn, *args)
+
+    def _close_threads(self) -> None:
+        for pool in (self._db_threads, self._timer_thread):
+            if pool is not None:
+                pool.shutdown(wait=False)  # a timer still running finishes on its own
+        self._db_threads = self._timer_thread = None
 
     def _wait_seconds(self) -> float:
         """Until the next poll, or sooner when a timer is due."""
@@ -315,7 +337,7 @@ class Sender:
         """Renew the lease, or try to take it. A database that is away (restarting,
         unreachable) means "not held, try again shortly" — never the end of the loop."""
         try:
-            return await asyncio.to_thread(
+            return await self._in_db_thread(
                 self.lease.renew if self.lease.held else self.lease.acquire)
         except Exception as exc:
             if self.lease.held:
@@ -344,12 +366,13 @@ class Sender:
         if running:
             await asyncio.wait(running)
 
-    @staticmethod
-    async def _run_timer(timer: Timer) -> object:
+    async def _run_timer(self, timer: Timer) -> object:
         try:
             if inspect.iscoroutinefunction(timer.run):
                 return await timer.run(utcnow())
-            return await asyncio.to_thread(timer.run, utcnow())
+            if self._timer_thread is None:
+                self._timer_thread = ThreadPoolExecutor(1, thread_name_prefix="sender-timers")
+            return await _in_thread(self._timer_thread, timer.run, utcnow())
         except Exception:
             log.exception("timer %s failed", timer.name)
             return None
@@ -373,7 +396,7 @@ class Sender:
 
     async def run_once(self) -> int:
         """Claim what is due, send it, record the outcome; returns rows handled."""
-        rows = await asyncio.to_thread(self._claim)
+        rows = await self._in_db_thread(self._claim)
         if not rows:
             return 0
         return await self._deliver(rows)
@@ -388,7 +411,7 @@ class Sender:
     async def drain(self, max_rounds: int = 100) -> int:
         """Send until nothing is due (tests and the terminal); returns rows handled."""
         if not self.lease.held:
-            await asyncio.to_thread(self.lease.acquire)
+            await self._in_db_thread(self.lease.acquire)
         total = 0
         for _ in range(max_rounds):
             count = await self.run_once()
@@ -528,7 +551,7 @@ class Sender:
         wait, tries = RECORD_RETRY_SECONDS[0], 0
         while True:
             try:
-                await asyncio.to_thread(self._record, outcomes)
+                await self._in_db_thread(self._record, outcomes)
                 return
             except Exception:
                 tries += 1
@@ -619,6 +642,12 @@ class Sender:
             OUTBOX_RETRIES.labels(channel, reason).inc()
         for purpose in billed:
             VIBER_OUT_OF_SESSION.labels(purpose).inc()
+
+
+async def _in_thread(pool: ThreadPoolExecutor, fn: Callable[..., _T], *args: object) -> _T:
+    """`asyncio.to_thread` on a pool of one's own (the caller's context vars too)."""
+    call = functools.partial(contextvars.copy_context().run, fn, *args)
+    return await asyncio.get_running_loop().run_in_executor(pool, call)
 
 
 def _waker(wake: asyncio.Event) -> Callable[[asyncio.Task[object]], None]:
