@@ -203,6 +203,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=20.0, help="updates per second")
     parser.add_argument("--seconds", type=float, default=20.0, help="of measured load")
     parser.add_argument("--citizens", type=int, default=100)
+    parser.add_argument("--shape", choices=["sqlite", "pg", "worker"], action="append",
+                        help="only these shapes (default: all there are)")
     args = parser.parse_args(argv or [])
     server = os.environ.get("TEST_DATABASE_URL", "")
     shapes = [Shape("in web, SQLite", TARGETS["in web"], None, False)]
@@ -212,6 +214,10 @@ def main(argv: list[str] | None = None) -> None:
     else:
         print("  (TEST_DATABASE_URL not set: the PostgreSQL shapes, web + worker among "
               "them, are skipped)")
+    if args.shape:
+        keys = {"in web, SQLite": "sqlite", "in web, PostgreSQL": "pg",
+                "web + worker, PostgreSQL": "worker"}
+        shapes = [shape for shape in shapes if keys[shape.name] in args.shape]
     print(f"reply latency: {args.rate:.0f} updates/s from {args.citizens} citizens past the "
           f"welcome for {args.seconds:.0f} s, webhook's 200 → reply at the fake Bot API")
     print(f"  (Bot API calls allowed: {PLATFORM_RATE}/s; each text also settles the "
