@@ -253,8 +253,8 @@ class Sender:
                     rows = []
                 if rows:
                     in_flight.add(asyncio.create_task(self._deliver(rows)))
-                    if len(in_flight) < PIPELINE_DEPTH:
-                        continue
+                    if len(in_flight) < PIPELINE_DEPTH and rows[-1].lane == Lane.bulk:
+                        continue  # a broadcast: claim its next second while this one goes
                 else:
                     self.idle.set()
                 done = await _wait_any(stop, wake, in_flight, self._wait_seconds())
