@@ -6,7 +6,9 @@ API) — beside two anchors under the same load: bare aiogram 3 and
 python-telegram-bot echo bots behind FastAPI (bench/anchors.py); (2) broadcast efficiency — a notice
 to thousands of subscribers through `klokot-bot worker` against a fake API
 that enforces the rate limit (bench/broadcast.py); (3) webhook latency
-during a flood of sign-ins (bench/signin_flood.py). `python -m bench db-restart`
+during a flood of sign-ins (bench/signin_flood.py); (4) reply latency at a
+steady 20 updates/s, sender in the web process and web + worker
+(bench/latency.py, alone: `python -m bench latency`). `python -m bench db-restart`
 is the database-outage drill (bench/db_restart.py), never part of `make bench`."""
 
 from __future__ import annotations
@@ -85,6 +87,11 @@ def main() -> None:
 
         drill(sys.argv[2:])
         return
+    if sys.argv[1:2] == ["latency"]:  # this part alone, with its own options
+        from bench.latency import main as latency
+
+        latency(sys.argv[2:])
+        return
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--updates", type=int, default=3000)
     parser.add_argument("--users", type=int, default=300)
@@ -92,7 +99,7 @@ def main() -> None:
     parser.add_argument("--subscribers", type=int, default=5000)
     parser.add_argument("--limit", type=float, default=30.0,
                         help="messages per second the fake API allows (Telegram's is about 30)")
-    parser.add_argument("--only", choices=["intake", "broadcast", "signin"])
+    parser.add_argument("--only", choices=["intake", "broadcast", "signin", "latency"])
     parser.add_argument("--signin-threads", type=int, default=16)
     parser.add_argument("--limited", action="store_true",
                         help="sign-in flood with the default per-address limits")
@@ -107,6 +114,10 @@ def main() -> None:
         from bench.signin_flood import main as signin_flood
 
         signin_flood(threads=args.signin_threads, limited=args.limited)
+    if args.only in (None, "latency"):
+        from bench.latency import main as latency
+
+        latency([])
 
 
 @contextmanager

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import event, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -19,6 +19,11 @@ from bot.models import ChannelAccount, Lane, OutboxMessage, OutboxStatus
 from bot.profile import Profile
 
 VIBER_SESSION = timedelta(hours=24)
+# PostgreSQL's channel on which a commit that queued messages wakes the sender,
+# wherever it runs (`klokot-bot worker` beside web processes).
+WAKE_CHANNEL = "klokot_outbox"
+_NOTIFY = text(f"SELECT pg_notify('{WAKE_CHANNEL}', '')")
+_QUEUED = "klokot.outbox_queued"  # in Session.info: this transaction queued messages
 BRIEF_MAX = 200  # characters of a held message's line in the summary
 
 
@@ -80,6 +85,36 @@ def notify_enqueued() -> None:
         listeners = list(_listeners)
     for listener in listeners:
         listener()
+
+
+def wake_sender(session: Session) -> None:
+    """Mark the session's transaction as one that queues messages: its commit
+    wakes the sender — on PostgreSQL with one NOTIFY inside the transaction
+    (delivered at commit, never for a rollback), and in this process through
+    `notify_enqueued`. `enqueue` calls it; code that inserts outbox rows
+    without `enqueue` must call it too."""
+    session.info[_QUEUED] = True
+
+
+@event.listens_for(Session, "before_commit")
+def _notify_in_transaction(session: Session) -> None:
+    """One statement per transaction that queued, at its outermost commit."""
+    if session.info.get(_QUEUED) and not session.in_nested_transaction():
+        session.info[_QUEUED] = "committing"
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(_NOTIFY)
+
+
+@event.listens_for(Session, "after_commit")
+def _wake_in_process(session: Session) -> None:
+    if session.info.get(_QUEUED) == "committing":
+        del session.info[_QUEUED]
+        notify_enqueued()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_queued(session: Session) -> None:
+    session.info.pop(_QUEUED, None)
 
 
 def out_of_session(account: ChannelAccount, now: datetime) -> bool:
@@ -152,6 +187,8 @@ def enqueue(
     else:
         row.sent_at = now
     session.add(row)
+    if row.status is OutboxStatus.queued:
+        wake_sender(session)
     return row
 
 

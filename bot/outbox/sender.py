@@ -17,30 +17,41 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import functools
+import heapq
 import inspect
+import itertools
 import logging
 import random
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import Table, and_, bindparam, exists, or_, select, update
 from sqlalchemy.orm import aliased
 
 from bot.channels.base import Provider, RateLimits, SendResult, can_edit
-from bot.db import Database, utcnow
+from bot.db import PG_CONNECT_TIMEOUT, Database, utcnow
 from bot.messages import Reply
 from bot.metrics import OUTBOX_EVENTS, OUTBOX_RETRIES, VIBER_OUT_OF_SESSION
 from bot.models import ChannelAccount, Lane, OutboxMessage, OutboxStatus
 from bot.outbox.lease import Lease
-from bot.outbox.queue import on_enqueued
+from bot.outbox.queue import WAKE_CHANNEL, on_enqueued
 from bot.outbox.steps import repeat_after_bulk
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 MAX_BACKOFF_SECONDS = 300.0
-PIPELINE_DEPTH = 2
+PIPELINE_DEPTH = 2  # batches in flight with bulk messages; replies are claimed whenever due
+REPLY_SLOTS = 4  # of `concurrency`, never taken by bulk messages: a reply finds one free
+TIMER_STOP_SECONDS = 5.0  # how long a stop waits for a running timer
+LISTEN_CHECK_SECONDS = 15.0  # how often a quiet LISTEN connection is checked
+LISTEN_RETRY_SECONDS = (0.5, 10.0)  # first and longest wait to listen again
 GLOBAL_MARGIN = 0.97
 RECORD_RETRY_SECONDS = (0.2, 5.0)  # first and longest wait to write outcomes again
 _TABLE: Table = OutboxMessage.__table__  # type: ignore[assignment]
@@ -57,13 +68,44 @@ _RECORD = (
 )
 
 
+class _PriorityLock:
+    """A lock whose waiters go urgent first, then in arrival order: a reply
+    waiting for the platform's rate goes before bulk messages waiting too."""
+
+    def __init__(self) -> None:
+        self._locked = False
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._arrivals = itertools.count()
+
+    async def acquire(self, urgent: bool) -> None:
+        if not self._locked and not self._waiters:
+            self._locked = True
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters, (0 if urgent else 1, next(self._arrivals), future))
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self.release()  # handed over just as it was cancelled: pass it on
+            raise
+
+    def release(self) -> None:
+        while self._waiters:
+            _, _, future = heapq.heappop(self._waiters)
+            if not future.done():
+                future.set_result(None)  # stays locked: handed to this waiter
+                return
+        self._locked = False
+
+
 class RateLimiter:
     """`rate` per second, `burst` at once after a quiet time. Callers go one
-    at a time on a schedule of slots `1 / rate` apart; one who wakes a few
-    milliseconds late (a busy event loop) does not push the next slot back,
-    so the platform's rate is used in full — but slots missed by more than
-    `CATCH_UP` are given up rather than sent in a burst that would break
-    the platform's one-second window."""
+    at a time on a schedule of slots `1 / rate` apart, urgent ones (replies)
+    before the others; one who wakes a few milliseconds late (a busy event
+    loop) does not push the next slot back, so the platform's rate is used in
+    full — but slots missed by more than `CATCH_UP` are given up rather than
+    sent in a burst that would break the platform's one-second window."""
 
     CATCH_UP = 0.015
 
@@ -73,14 +115,15 @@ class RateLimiter:
         self.tolerance = (max(1, burst) - 1) * self.interval
         self.next_slot = 0.0
         self.paused_until = 0.0
-        self._lock = asyncio.Lock()
+        self._lock = _PriorityLock()
 
     def pause(self, seconds: float) -> None:
         """The platform said "too many": nobody goes before `seconds` from now."""
         self.paused_until = max(self.paused_until, time.monotonic() + seconds)
 
-    async def acquire(self) -> None:
-        async with self._lock:
+    async def acquire(self, urgent: bool = False) -> None:
+        await self._lock.acquire(urgent)
+        try:
             while True:
                 now = time.monotonic()
                 slot = max(now, self.next_slot - self.tolerance, self.paused_until)
@@ -89,6 +132,8 @@ class RateLimiter:
                     continue  # re-check: a pause may have begun meanwhile
                 self.next_slot = max(self.next_slot, now - self.CATCH_UP) + self.interval
                 return
+        finally:
+            self._lock.release()
 
 
 @dataclass
@@ -100,10 +145,11 @@ class Outcome:
 @dataclass
 class Timer:
     """Work the lease holder runs every `interval` seconds (reminders, deadlines).
-    A synchronous `run` (database work) is called on a worker thread; an async
-    one (fetching complaint photos from the platforms) runs in a task of its
-    own beside the loop, never awaited by it — so no download holds up a
-    reply — and is cancelled when the sender stops."""
+    Each run goes in a task of its own beside the send loop, never awaited by
+    it, so no slow timer holds up a reply: a synchronous `run` (database work)
+    on a worker thread, an async one (fetching complaint photos) on the loop.
+    A timer still running is not started again; when the sender stops or
+    loses its lease, async runs are cancelled and sync ones waited for."""
 
     name: str
     interval: float
@@ -140,6 +186,7 @@ class Sender:
         # A slot is held from the request until its outcome is stored: the bound
         # on what a crash can send twice.
         self._slots: asyncio.Semaphore | None = None
+        self._bulk_slots: asyncio.Semaphore | None = None
         self._stopping = False
         self._pending: list[tuple[list[Outcome], asyncio.Future[None]]] = []
         self._write_lock: asyncio.Lock | None = None
@@ -149,10 +196,24 @@ class Sender:
                         for name, p in providers.items()}
         self._per_chat: OrderedDict[tuple[str, str], RateLimiter] = OrderedDict()
         self._wake: asyncio.Event | None = None
+        # Threads of the sender's own: its claims and records never queue behind
+        # other blocking work of the process (the default executor), and the
+        # sync timers take turns on one thread beside them, as they did in the loop.
+        self._db_threads: ThreadPoolExecutor | None = None
+        self._timer_thread: ThreadPoolExecutor | None = None
+        # Seen from outside (tests, the bench): LISTEN is on (PostgreSQL), with
+        # this backend; the loop has nothing to do and waits for a wake-up.
+        self.listening = asyncio.Event()
+        self.listener_pid: int | None = None
+        self.idle = asyncio.Event()
 
     # ------------------------------------------------------------ the loop
     async def run(self, stop: asyncio.Event) -> None:
-        """Hold (or wait for) the lease; while held, send and run timers."""
+        """Hold (or wait for) the lease; while held, send and run timers.
+        It sleeps until woken — by a commit that queued messages (in this
+        process, or on PostgreSQL from any process through LISTEN), by a batch
+        done, or after `idle_poll` at the latest (the fallback while a
+        PostgreSQL listener is reconnecting)."""
         loop = asyncio.get_running_loop()
         self._stopping = False
         self._wake = asyncio.Event()
@@ -162,9 +223,12 @@ class Sender:
             loop.call_soon_threadsafe(wake.set)
 
         remove = on_enqueued(wake_up)
+        listener = None if self.db.is_sqlite else asyncio.create_task(
+            self._listen(stop, wake), name="sender:listen")
         last_renew = 0.0
-        # Two batches in flight: while one is being sent, the next is claimed,
-        # so the platform's rate is used without gaps between rounds.
+        # Up to PIPELINE_DEPTH batches in flight: while one is being sent, the
+        # next is claimed, so the platform's rate is used without gaps; replies
+        # are claimed beside them, never waiting for a bulk batch to finish.
         in_flight: set[asyncio.Task[int]] = set()
         try:
             while not stop.is_set():
@@ -176,51 +240,104 @@ class Sender:
                         if in_flight:
                             await asyncio.wait(in_flight)
                             in_flight.clear()
+                        await self._stop_timers()
                         await _sleep_or_stop(stop, min(2.0, self.lease.ttl.total_seconds() / 3))
                         continue
-                await self._run_timers()
-                claimed = 0
-                if len(in_flight) < PIPELINE_DEPTH:
-                    try:
-                        rows = await asyncio.to_thread(self._claim)
-                    except Exception:
-                        log.exception("sender round failed; trying again shortly")
-                        rows = []
-                    claimed = len(rows)
-                    if rows:
-                        in_flight.add(asyncio.create_task(self._deliver(rows)))
-                if in_flight and (claimed or len(in_flight) >= PIPELINE_DEPTH):
-                    done, _ = await asyncio.wait(in_flight, timeout=self.idle_poll,
-                                                 return_when=asyncio.FIRST_COMPLETED)
-                    in_flight -= done
-                    for task in done:
-                        if task.exception() is not None:
-                            log.error("sender batch failed", exc_info=task.exception())
-                elif not claimed:
-                    wake.clear()
-                    waiters = [*in_flight]
-                    if waiters:
-                        done, _ = await asyncio.wait(waiters, timeout=self.idle_poll,
-                                                     return_when=asyncio.FIRST_COMPLETED)
-                        in_flight -= done
-                    else:
-                        await _wait_any(stop, wake, self.idle_poll)
+                self._start_due_timers()
+                wake.clear()  # before claiming: a commit during the claim wakes the next round
+                try:
+                    rows = await self._in_db_thread(self._claim,
+                                                   len(in_flight) < PIPELINE_DEPTH)
+                except Exception:
+                    log.exception("sender round failed; trying again shortly")
+                    rows = []
+                if rows:
+                    in_flight.add(asyncio.create_task(self._deliver(rows)))
+                    if len(in_flight) < PIPELINE_DEPTH and rows[-1].lane == Lane.bulk:
+                        continue  # a broadcast: claim its next second while this one goes
+                else:
+                    self.idle.set()
+                done = await _wait_any(stop, wake, in_flight, self._wait_seconds())
+                self.idle.clear()
+                in_flight -= done
+                for task in done:
+                    if task.exception() is not None:
+                        log.error("sender batch failed", exc_info=task.exception())
         finally:
             self._stopping = True
-            await self._stop_timer_tasks()
+            if listener is not None:
+                listener.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await listener
+            await self._stop_timers()
             if in_flight:
                 await asyncio.wait(in_flight)
             remove()
             try:
-                await asyncio.to_thread(self.lease.release)
+                await self._in_db_thread(self.lease.release)
             except Exception as exc:  # the database is away: the lease simply expires
                 log.warning("could not release the sender lease: %s", exc)
+            self._close_threads()
+
+    async def _in_db_thread(self, fn: Callable[..., _T], *args: object) -> _T:
+        if self._db_threads is None:
+            self._db_threads = ThreadPoolExecutor(4, thread_name_prefix="sender-db")
+        return await _in_thread(self._db_threads, fn, *args)
+
+    def _close_threads(self) -> None:
+        for pool in (self._db_threads, self._timer_thread):
+            if pool is not None:
+                pool.shutdown(wait=False)  # a timer still running finishes on its own
+        self._db_threads = self._timer_thread = None
+
+    def _wait_seconds(self) -> float:
+        """Until the next poll, or sooner when a timer is due."""
+        now, wait = time.monotonic(), self.idle_poll
+        for timer in self.timers:
+            if timer.task is None or timer.task.done():
+                wait = min(wait, timer.last_run + timer.interval - now)
+        return max(0.0, wait)
+
+    async def _listen(self, stop: asyncio.Event, wake: asyncio.Event) -> None:
+        """PostgreSQL: LISTEN on a connection of its own and wake the loop on
+        each NOTIFY of a commit that queued messages. A lost connection (a
+        database restart) is opened again with backoff; meanwhile the loop
+        polls. Each time listening (re)starts the loop is woken once, for what
+        was queued while nobody listened."""
+        import psycopg  # PostgreSQL's driver: only needed here on PostgreSQL
+        from psycopg import sql
+
+        conninfo = self.db.engine.url.set(drivername="postgresql").render_as_string(
+            hide_password=False)
+        retry = LISTEN_RETRY_SECONDS[0]
+        while not stop.is_set():
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                        conninfo, autocommit=True, connect_timeout=PG_CONNECT_TIMEOUT
+                ) as connection:
+                    await connection.execute(
+                        sql.SQL("LISTEN {}").format(sql.Identifier(WAKE_CHANNEL)))
+                    self.listener_pid = connection.info.backend_pid
+                    self.idle.clear()  # the wake below is still to be handled
+                    wake.set()
+                    self.listening.set()
+                    retry = LISTEN_RETRY_SECONDS[0]
+                    while not stop.is_set():
+                        async for _ in connection.notifies(timeout=LISTEN_CHECK_SECONDS):
+                            wake.set()
+                        await connection.execute("SELECT 1")  # a silently dropped link
+            except Exception as exc:
+                self.listening.clear()
+                log.warning("not listening for queued messages (%s): polling every %.1f s "
+                            "until the database is back", exc, self.idle_poll)
+                await _sleep_or_stop(stop, retry)
+                retry = min(LISTEN_RETRY_SECONDS[1], retry * 2)
 
     async def _hold_lease(self) -> bool:
         """Renew the lease, or try to take it. A database that is away (restarting,
         unreachable) means "not held, try again shortly" — never the end of the loop."""
         try:
-            return await asyncio.to_thread(
+            return await self._in_db_thread(
                 self.lease.renew if self.lease.held else self.lease.acquire)
         except Exception as exc:
             if self.lease.held:
@@ -230,41 +347,56 @@ class Sender:
             self.lease.held = False
             return False
 
-    async def _run_timers(self) -> None:
+    def _start_due_timers(self) -> None:
+        """Start each due timer in a task of its own; one still running is skipped."""
         for timer in self.timers:
+            if timer.task is not None and not timer.task.done():
+                continue  # never two runs at once
             if time.monotonic() - timer.last_run >= timer.interval:
-                if inspect.iscoroutinefunction(timer.run):
-                    if timer.task is None or timer.task.done():  # never two at once
-                        timer.last_run = time.monotonic()
-                        timer.task = asyncio.create_task(self._run_async_timer(timer),
-                                                         name=f"timer:{timer.name}")
-                    continue
                 timer.last_run = time.monotonic()
-                try:
-                    await asyncio.to_thread(timer.run, utcnow())
-                except Exception:
-                    log.exception("timer %s failed", timer.name)
+                timer.task = asyncio.create_task(self._run_timer(timer),
+                                                 name=f"timer:{timer.name}")
+                if self._wake is not None:  # done: the loop counts its next run from now
+                    timer.task.add_done_callback(_waker(self._wake))
 
-    @staticmethod
-    async def _run_async_timer(timer: Timer) -> object:
+    async def _run_timers(self) -> None:
+        """Start the due timers and wait for them: one turn of the timers (tests)."""
+        self._start_due_timers()
+        running = [timer.task for timer in self.timers if timer.task and not timer.task.done()]
+        if running:
+            await asyncio.wait(running)
+
+    async def _run_timer(self, timer: Timer) -> object:
         try:
-            return await timer.run(utcnow())  # type: ignore[misc]
+            if inspect.iscoroutinefunction(timer.run):
+                return await timer.run(utcnow())
+            if self._timer_thread is None:
+                self._timer_thread = ThreadPoolExecutor(1, thread_name_prefix="sender-timers")
+            return await _in_thread(self._timer_thread, timer.run, utcnow())
         except Exception:
             log.exception("timer %s failed", timer.name)
             return None
 
-    async def _stop_timer_tasks(self) -> None:
+    async def _stop_timers(self) -> None:
         """Cancel the async timers' work (a download is cut; what it had
-        claimed is tried again once the claim runs out)."""
-        tasks = [timer.task for timer in self.timers if timer.task and not timer.task.done()]
-        for task in tasks:
-            task.cancel()
+        claimed is tried again once the claim runs out) and wait a little for
+        sync ones, whose transaction cannot be cut from here."""
+        running = [timer for timer in self.timers if timer.task and not timer.task.done()]
+        tasks: list[asyncio.Task[object]] = []
+        for timer in running:
+            assert timer.task is not None
+            if inspect.iscoroutinefunction(timer.run):
+                timer.task.cancel()
+            tasks.append(timer.task)
         if tasks:
-            await asyncio.wait(tasks, timeout=5.0)
+            _, pending = await asyncio.wait(tasks, timeout=TIMER_STOP_SECONDS)
+            if pending:
+                log.warning("timers still running after %.0f s: %s", TIMER_STOP_SECONDS,
+                            ", ".join(t.get_name() for t in pending))
 
     async def run_once(self) -> int:
         """Claim what is due, send it, record the outcome; returns rows handled."""
-        rows = await asyncio.to_thread(self._claim)
+        rows = await self._in_db_thread(self._claim)
         if not rows:
             return 0
         return await self._deliver(rows)
@@ -279,7 +411,7 @@ class Sender:
     async def drain(self, max_rounds: int = 100) -> int:
         """Send until nothing is due (tests and the terminal); returns rows handled."""
         if not self.lease.held:
-            await asyncio.to_thread(self.lease.acquire)
+            await self._in_db_thread(self.lease.acquire)
         total = 0
         for _ in range(max_rounds):
             count = await self.run_once()
@@ -289,7 +421,9 @@ class Sender:
         return total
 
     # ------------------------------------------------------------ claiming
-    def _claim(self) -> list[OutboxMessage]:
+    def _claim(self, bulk: bool = True) -> list[OutboxMessage]:
+        """Mark due rows `sending` and return them: replies, then (with `bulk`)
+        a second's worth of bulk messages."""
         now = utcnow()
         channels = list(self.providers)
         if not channels:
@@ -309,7 +443,8 @@ class Sender:
         bulk_quota = max(1, int(sum(p.limits.per_second for p in self.providers.values())))
         with self.db.session() as session:
             claimed: list[OutboxMessage] = []
-            for lane, limit in ((Lane.reply, self.batch_size), (Lane.bulk, bulk_quota)):
+            lanes = [(Lane.reply, self.batch_size)] + ([(Lane.bulk, bulk_quota)] if bulk else [])
+            for lane, limit in lanes:
                 claimed += session.scalars(
                     select(OutboxMessage)
                     .where(
@@ -347,17 +482,23 @@ class Sender:
     async def _send_chat(self, rows: list[OutboxMessage]) -> None:
         """One chat's rows in order, each recorded before the next goes; after a
         failure that will be retried (or a block) the rest waits for it."""
-        if self._slots is None:
+        if self._slots is None or self._bulk_slots is None:
             self._slots = asyncio.Semaphore(self.concurrency)
+            self._bulk_slots = asyncio.Semaphore(
+                max(1, self.concurrency - min(REPLY_SLOTS, self.concurrency // 2)))
         provider = self.providers[rows[0].channel]
         chat_limiter = self._chat_limiter(rows[0].channel, rows[0].chat_id, provider.limits)
+        urgent = rows[0].lane == Lane.reply
+        # Bulk messages take a slot only through the smaller bulk allowance, so
+        # some of `concurrency` stay free for replies however big a broadcast.
+        lane_slots = contextlib.nullcontext() if urgent else self._bulk_slots
         for index, row in enumerate(rows):
-            await chat_limiter.acquire()
+            await chat_limiter.acquire(urgent)
             if self._stopping:  # shutting down: what has not gone waits for the next sender
                 await self._write([Outcome(later, None) for later in rows[index:]])
                 return
-            async with self._slots:
-                await self._global[row.channel].acquire()
+            async with lane_slots, self._slots:
+                await self._global[row.channel].acquire(urgent)
                 result = await self._send_one(provider, row)
                 outcomes = [Outcome(row, result)]
                 halt = (not result.ok and not result.permanent and not result.skipped
@@ -410,7 +551,7 @@ class Sender:
         wait, tries = RECORD_RETRY_SECONDS[0], 0
         while True:
             try:
-                await asyncio.to_thread(self._record, outcomes)
+                await self._in_db_thread(self._record, outcomes)
                 return
             except Exception:
                 tries += 1
@@ -503,16 +644,32 @@ class Sender:
             VIBER_OUT_OF_SESSION.labels(purpose).inc()
 
 
+async def _in_thread(pool: ThreadPoolExecutor, fn: Callable[..., _T], *args: object) -> _T:
+    """`asyncio.to_thread` on a pool of one's own (the caller's context vars too)."""
+    call = functools.partial(contextvars.copy_context().run, fn, *args)
+    return await asyncio.get_running_loop().run_in_executor(pool, call)
+
+
+def _waker(wake: asyncio.Event) -> Callable[[asyncio.Task[object]], None]:
+    def done(_: asyncio.Task[object]) -> None:
+        wake.set()
+
+    return done
+
+
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
 
 
-async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
-    waiters: list[Awaitable[object]] = [stop.wait(), wake.wait()]
-    tasks = [asyncio.ensure_future(w) for w in waiters]
+async def _wait_any(stop: asyncio.Event, wake: asyncio.Event,
+                    in_flight: set[asyncio.Task[int]], seconds: float) -> set[asyncio.Task[int]]:
+    """Until a stop, a wake-up, a batch done or `seconds`; returns the batches done."""
+    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
     try:
-        await asyncio.wait(tasks, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait([*waiters, *in_flight], timeout=seconds,
+                                     return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in tasks:
+        for task in waiters:
             task.cancel()
+    return {task for task in in_flight if task in done}
