@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 
@@ -218,8 +219,10 @@ _EDGES = re.compile(r"^[\W_]+|[\W_]+$")
 
 
 def _fold(text: str) -> str:
-    """A keyword as compared: capitals, no diacritics, no punctuation around it."""
-    return without_diacritics(_EDGES.sub("", text.strip())).upper()
+    """A keyword as compared: capitals, no diacritics (Serbian's đ as dj,
+    Albanian's ç and ë as c and e), no punctuation around it."""
+    bare = unicodedata.normalize("NFKD", without_diacritics(_EDGES.sub("", text.strip())))
+    return "".join(ch for ch in bare if not unicodedata.combining(ch)).upper()
 
 
 def keyword(profile: Profile, text: str) -> tuple[Keyword, str | None] | None:
@@ -259,6 +262,10 @@ def _keywords_reply(profile: Profile, catalogs: Catalogs, locales: list[str]) ->
                               municipality=profile.municipality_name(locale),
                               phone=profile.localized_contact("phone", locale))
              for locale in locales]
+    if len(locales) > 1 and profile.sms.latin_without_diacritics:
+        # Several languages: the provider strips nothing, so the Serbian part here.
+        texts = [without_diacritics(text) if locale == "sr_Latn" else text
+                 for locale, text in zip(locales, texts, strict=True)]
     return Reply(text="\n\n".join(texts), locale=locales[0] if len(locales) == 1 else None)
 
 
