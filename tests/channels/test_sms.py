@@ -426,6 +426,7 @@ async def test_start_after_stop_signs_up_again_with_the_old_topics(
     await text_in(bench, tw, CITIZEN, "START")
     await bench.deliver()
     stopped, welcome = tw.texts(CITIZEN)
+    assert "vise necete" in stopped
     assert "Sednice Skupstine opstine" in welcome
     with db.read_session() as session:
         consent = session.scalars(select(SmsSubscription)).one()
