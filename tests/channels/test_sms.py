@@ -237,6 +237,22 @@ async def test_a_server_error_is_retried_and_the_order_kept(bench: Bench, db: Da
     assert tw.texts(CITIZEN) == ["jedan", "dva"]
 
 
+async def test_a_429_waits_as_long_as_twilio_asks(bench: Bench, db: Database,
+                                                  tw: FakeTwilioAPI,
+                                                  clock: FixedClock) -> None:
+    account = register(db)
+    queue_sms(db, account, "jedan")
+    tw.fail_next(20429, http_status=429, retry_after="30")
+    await bench.deliver()
+    [row] = rows(db)
+    assert row.status is OutboxStatus.queued and row.attempts == 0  # not counted as a fault
+    assert row.next_attempt_at - clock.now() == timedelta(seconds=30)
+    bench.sender._global["sms"].paused_until = 0.0  # the pause is monotonic time: skip it
+    clock.advance(seconds=31)
+    await bench.deliver()
+    assert tw.texts(CITIZEN) == ["jedan"]
+
+
 async def test_twilio_s_unsubscribed_error_blocks_the_number(bench: Bench, db: Database,
                                                              tw: FakeTwilioAPI) -> None:
     account = register(db)
