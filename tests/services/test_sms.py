@@ -166,3 +166,26 @@ def test_a_wrong_sms_section_is_named(tmp_path: Path, change: tuple[str, str],
     path.write_text(text.replace(change[0], change[1]), encoding="utf-8")
     with pytest.raises(ProfileError, match=message):
         load_profile(path)
+
+
+def test_retention_forgets_the_strangers_numbers(db: Database) -> None:
+    from datetime import timedelta
+
+    from bot.models import SmsKeywordReply
+    from bot.outbox.queue import enqueue_to_number
+    from bot.services.data_rights import ERASED_CHAT, apply_retention
+
+    profile = get_profile()
+    long_ago = utcnow() - timedelta(days=profile.retention_days + 2)
+    with db.session() as session:
+        session.add(SmsKeywordReply(phone="+38344999999", day=long_ago.date(),
+                                    created_at=long_ago))
+        row = enqueue_to_number(session, "sms", "+38344999999", Reply("keywords"),
+                                now=long_ago)
+        row.status = OutboxStatus.sent
+        session.add(SmsKeywordReply(phone="+38344888888", day=utcnow().date()))
+    with db.session() as session:
+        apply_retention(session, profile, utcnow())
+    with db.read_session() as session:
+        assert [r.phone for r in session.scalars(select(SmsKeywordReply))] == ["+38344888888"]
+        assert session.scalars(select(OutboxMessage)).one().chat_id == ERASED_CHAT
