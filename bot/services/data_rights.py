@@ -43,6 +43,7 @@ from bot.models import (
     UrgentRequest,
 )
 from bot.models.complaints import CLOSED
+from bot.models.sms import SmsKeywordReply
 from bot.profile import Profile
 
 ERASED_CHAT = "erased"
@@ -252,6 +253,17 @@ def apply_retention(session: Session, profile: Profile, now: datetime) -> dict[s
                OutboxMessage.status.not_in([OutboxStatus.queued, OutboxStatus.sending]),
                OutboxMessage.body["text"].as_string() != "")
         .values(body={"text": ""}, brief=None, last_error=None)
+        .execution_options(synchronize_session=False))
+    # SMS: the days a stranger was answered, and the number on the answers to
+    # numbers without an account (a stranger's keywords, a STOP's confirmation).
+    session.execute(delete(SmsKeywordReply).where(SmsKeywordReply.day < cutoff.date())
+                    .execution_options(synchronize_session=False))
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.created_at < cutoff, OutboxMessage.channel == "sms",
+               OutboxMessage.account_id.is_(None), OutboxMessage.chat_id != ERASED_CHAT,
+               OutboxMessage.status.not_in([OutboxStatus.queued, OutboxStatus.sending]))
+        .values(chat_id=ERASED_CHAT)
         .execution_options(synchronize_session=False))
     photos_removed = 0
     photo_cutoff = now - timedelta(days=profile.photo_retention_days)
