@@ -72,6 +72,15 @@ class Settings(BaseSettings):
 
     public_url: str | None = None
 
+    # SMS through Twilio: all three of the account SID, its auth token and the
+    # municipality's number (E.164) turn the channel on. TWILIO_API_URL is the
+    # REST API's base URL (the tests' fake of it; a regional edge if needed).
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_from_number: str | None = None
+    twilio_api_url: str = "https://api.twilio.com"
+    twilio_rate_per_second: float = 1.0
+
     # Complaint photos: the longest one download may take, start to end, and
     # the only hosts media URLs from a webhook are fetched from (comma-separated
     # names, *.domain wildcards or IP addresses, each optionally with :port; a
@@ -146,6 +155,18 @@ class Settings(BaseSettings):
             raise ValueError("MAP_TILE_URL is an http(s) URL with {z}, {x} and {y}, "
                              "e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png, or empty")
         return value
+
+    @property
+    def sms_configured(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token
+                    and self.twilio_from_number)
+
+    @property
+    def twilio_status_callback_url(self) -> str | None:
+        """Where Twilio reports each SMS's delivery (PUBLIC_URL + the route)."""
+        if not self.public_url:
+            return None
+        return self.public_url.rstrip("/") + "/webhooks/sms/status"
 
     @property
     def is_sqlite(self) -> bool:

@@ -79,6 +79,26 @@ class AppealBody:
         return self.address.get(locale) or self.address.get("en", "")
 
 
+@dataclass(frozen=True)
+class SmsProfile:
+    """The SMS channel's rules (`[sms]`): whether it is on, the monthly budget
+    in segments and what one costs, whether Serbian Latin goes without
+    diacritics, and the keywords a texted message may be. The keywords map a
+    language (or `any`: the profile's default language) to its words, as
+    written in the profile; matching ignores case and diacritics."""
+
+    enabled: bool = False
+    monthly_segment_budget: int = 0
+    cost_per_segment: float = 0.0
+    currency: str = "EUR"
+    latin_without_diacritics: bool = True
+    start_keywords: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    stop_keywords: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def cost(self, segments: int) -> float:
+        return round(segments * self.cost_per_segment, 4)
+
+
 # The `holidays` package's languages for our locales; Serbian Cyrillic is
 # transliterated from its Serbian (Latin) names.
 HOLIDAY_LANGUAGES = {"en": "en_US", "sr_Latn": "sr", "sr_Cyrl": "sr", "sq": "sq"}
@@ -128,6 +148,7 @@ class Profile:
     # The municipality's extent (south, west, north, east, decimal degrees):
     # where the complaints map opens, and what counts as "outside".
     map_bounds: tuple[float, float, float, float] | None = None
+    sms: SmsProfile = field(default_factory=SmsProfile)
 
     def inside(self, latitude: float, longitude: float) -> bool:
         """Whether a location lies within the municipality's extent (anywhere,
@@ -277,6 +298,44 @@ def load_profile(path: Path | None = None) -> Profile:
         holidays_remove=frozenset(date.fromisoformat(d)
                                   for d in raw.get("holidays_remove", [])),
         map_bounds=_bounds(raw.get("map", {}).get("bounds")),
+        sms=_sms(raw.get("sms", {}), locales),
+    )
+
+
+def _keywords(value: Any, kind: str, locales: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    if not isinstance(value, dict):
+        raise ProfileError(f"sms.{kind}: a table of language = [words]")
+    result: dict[str, tuple[str, ...]] = {}
+    for language, words in value.items():
+        if language != "any" and language not in locales:
+            raise ProfileError(f"sms.{kind}: {language!r} is not an enabled locale")
+        if not isinstance(words, list) or not all(isinstance(w, str) and w.strip()
+                                                  for w in words):
+            raise ProfileError(f"sms.{kind}.{language}: a list of words")
+        result[language] = tuple(w.strip() for w in words)
+    return result
+
+
+def _sms(raw: dict[str, Any], locales: tuple[str, ...]) -> SmsProfile:
+    """`[sms]`, checked; absent means the channel is off."""
+    if not raw:
+        return SmsProfile()
+    budget = int(raw.get("monthly_segment_budget", 0))
+    cost = float(raw.get("cost_per_segment", 0.0))
+    if budget < 0 or cost < 0:
+        raise ProfileError("sms: monthly_segment_budget and cost_per_segment are not negative")
+    start = _keywords(raw.get("start_keywords", {}), "start_keywords", locales)
+    stop = _keywords(raw.get("stop_keywords", {}), "stop_keywords", locales)
+    if raw.get("enabled", False) and not (any(start.values()) and any(stop.values())):
+        raise ProfileError("sms: an enabled SMS channel needs start and stop keywords")
+    return SmsProfile(
+        enabled=bool(raw.get("enabled", False)),
+        monthly_segment_budget=budget,
+        cost_per_segment=cost,
+        currency=str(raw.get("currency", "EUR")),
+        latin_without_diacritics=bool(raw.get("latin_without_diacritics", True)),
+        start_keywords=start,
+        stop_keywords=stop,
     )
 
 

@@ -37,6 +37,7 @@ from bot.models.reception import (
     UrgentStatus,
 )
 from bot.models.references import ReferenceCounter, next_reference
+from bot.models.sms import SmsConsentSource, SmsKeywordReply, SmsSubscription
 from bot.models.staff import AuditEntry, Role, SignInCounter, StaffToken, StaffUser
 from bot.models.surveys import (
     Survey,
@@ -82,6 +83,9 @@ __all__ = [
     "Role",
     "SenderLease",
     "SignInCounter",
+    "SmsConsentSource",
+    "SmsKeywordReply",
+    "SmsSubscription",
     "StaffToken",
     "StaffUser",
     "Subscription",

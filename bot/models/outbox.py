@@ -86,6 +86,11 @@ class OutboxMessage(Base):
     out_of_session: Mapped[bool] = mapped_column(default=False, server_default=false())
     brief: Mapped[str | None] = mapped_column(Text)
     stale_at: Mapped[datetime | None]
+    # SMS only: the segments the text was billed as (set when sent), and the
+    # last delivery status Twilio's callback gave for `provider_message_id`
+    # (queued/sent/delivered/undelivered/failed).
+    segments: Mapped[int | None]
+    delivery_status: Mapped[str | None] = mapped_column(String(16))
 
 
 class SenderLease(Base):
