@@ -21,6 +21,7 @@ class SendResult:
       messages cannot be edited); `error` says why.
     - `ok` with an `error`: delivered, with a note worth keeping (an edit
       the platform refused, sent as a new message instead).
+    - `segments`: what an SMS was billed as (None on other channels).
     - otherwise a transient error (network, 5xx): retry with backoff; `reason`
       says which kind (`server_error`, `timeout`, `connection`, `other`) for
       the retry metrics.
@@ -34,6 +35,7 @@ class SendResult:
     skipped: bool = False
     error: str | None = None
     reason: str | None = None
+    segments: int | None = None
 
 
 @dataclass(frozen=True)
