@@ -22,6 +22,7 @@ from bot.admin.pages import router as pages_router
 from bot.admin.reception_pages import router as reception_pages_router
 from bot.admin.rendering import LoginRequired, render
 from bot.admin.report_pages import router as report_pages_router
+from bot.admin.sms_pages import router as sms_pages_router
 from bot.admin.survey_pages import router as survey_pages_router
 from bot.config import tile_host
 from bot.profile import ABROAD
@@ -114,6 +115,7 @@ def mount_staff(app: FastAPI) -> None:
     app.include_router(notice_pages_router)
     app.include_router(survey_pages_router)
     app.include_router(report_pages_router)
+    app.include_router(sms_pages_router)
     app.include_router(pages_router)
     # Swagger UI 5 (OpenAPI 3.1), shipped inside the fastapi-offline package.
     swagger = Path(fastapi_offline.__file__).parent / "static"
