@@ -94,6 +94,7 @@ class SmsProfile:
     latin_without_diacritics: bool = True
     start_keywords: dict[str, tuple[str, ...]] = field(default_factory=dict)
     stop_keywords: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    keyword_topics: tuple[str, ...] = ()
 
     def cost(self, segments: int) -> float:
         return round(segments * self.cost_per_segment, 4)
@@ -298,7 +299,8 @@ def load_profile(path: Path | None = None) -> Profile:
         holidays_remove=frozenset(date.fromisoformat(d)
                                   for d in raw.get("holidays_remove", [])),
         map_bounds=_bounds(raw.get("map", {}).get("bounds")),
-        sms=_sms(raw.get("sms", {}), locales),
+        sms=_sms(raw.get("sms", {}), locales, _named(raw["notice_topics"], "notice topic",
+                                                     locales)),
     )
 
 
@@ -316,7 +318,8 @@ def _keywords(value: Any, kind: str, locales: tuple[str, ...]) -> dict[str, tupl
     return result
 
 
-def _sms(raw: dict[str, Any], locales: tuple[str, ...]) -> SmsProfile:
+def _sms(raw: dict[str, Any], locales: tuple[str, ...],
+         topics: tuple[Named, ...]) -> SmsProfile:
     """`[sms]`, checked; absent means the channel is off."""
     if not raw:
         return SmsProfile()
@@ -328,7 +331,13 @@ def _sms(raw: dict[str, Any], locales: tuple[str, ...]) -> SmsProfile:
     stop = _keywords(raw.get("stop_keywords", {}), "stop_keywords", locales)
     if raw.get("enabled", False) and not (any(start.values()) and any(stop.values())):
         raise ProfileError("sms: an enabled SMS channel needs start and stop keywords")
+    codes = [t.code for t in topics]
+    keyword_topics = tuple(raw.get("keyword_topics", codes))
+    unknown = [code for code in keyword_topics if code not in codes]
+    if unknown:
+        raise ProfileError(f"sms.keyword_topics: unknown topics {', '.join(unknown)}")
     return SmsProfile(
+        keyword_topics=keyword_topics,
         enabled=bool(raw.get("enabled", False)),
         monthly_segment_budget=budget,
         cost_per_segment=cost,

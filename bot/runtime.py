@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from bot import clock as clocks
 from bot.channels.base import MediaSource, Provider, RateLimits
 from bot.channels.media_hosts import MediaHosts
+from bot.channels.sms import SmsProvider
 from bot.channels.telegram import TelegramProvider
 from bot.channels.viber import ViberProvider
 from bot.clock import Clock
@@ -40,6 +41,7 @@ class Runtime:
     engine: Engine
     telegram: TelegramProvider | None = None
     viber: ViberProvider | None = None
+    sms: SmsProvider | None = None
     providers: dict[str, Provider] = field(default_factory=dict)
 
     @property
@@ -100,6 +102,20 @@ def viber_provider(settings: Settings, token: str,
     )
 
 
+def sms_provider(settings: Settings, profile: Profile) -> SmsProvider:
+    """Twilio from the municipality's number; deliveries reported to
+    PUBLIC_URL/webhooks/sms/status."""
+    assert settings.twilio_account_sid and settings.twilio_auth_token
+    assert settings.twilio_from_number
+    return SmsProvider(
+        settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_from_number,
+        api_url=settings.twilio_api_url, status_callback=settings.twilio_status_callback_url,
+        limits=RateLimits(settings.twilio_rate_per_second, settings.twilio_rate_per_second, 1),
+        strip_diacritics=profile.sms.latin_without_diacritics,
+        timeout=settings.platform_timeout_seconds,
+    )
+
+
 def build_runtime(settings: Settings | None = None, *, db: Database | None = None,
                   quiet: bool = False, clock: Clock | None = None) -> Runtime:
     """`clock`, when given, becomes the process's clock (a bench or a test
@@ -130,4 +146,11 @@ def build_runtime(settings: Settings | None = None, *, db: Database | None = Non
         runtime.providers["viber"] = runtime.viber
     elif not quiet:
         log.info("Viber disabled: VIBER_AUTH_TOKEN is not set")
+    if settings.sms_configured and profile.sms.enabled:
+        runtime.sms = sms_provider(settings, profile)
+        runtime.providers["sms"] = runtime.sms
+    elif not quiet:
+        log.info("SMS disabled: %s", "the profile's [sms] is not enabled"
+                 if settings.sms_configured else
+                 "TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER are not all set")
     return runtime

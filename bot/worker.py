@@ -11,12 +11,15 @@ from collections.abc import Callable
 from datetime import datetime
 
 from bot.engine.router import TimerWork
+from bot.outbox.budget import SmsBudget
 from bot.outbox.lease import Lease
 from bot.outbox.sender import Sender, Timer
 from bot.runtime import Runtime, build_runtime
+from bot.services.sms import alert_when_budget_reached
 
 log = logging.getLogger(__name__)
 PHOTO_INTERVAL_SECONDS = 5.0
+SMS_BUDGET_INTERVAL_SECONDS = 60.0
 
 
 def build_timers(runtime: Runtime) -> list[Timer]:
@@ -31,6 +34,13 @@ def build_timers(runtime: Runtime) -> list[Timer]:
 
     timers = [Timer(entry.name, entry.interval, bind(entry.work))
               for entry in runtime.routes.timers]
+    if runtime.sms is not None:
+        def sms_budget(now: datetime) -> object:
+            with runtime.db.session() as session:
+                return alert_when_budget_reached(session, runtime.profile, runtime.catalogs,
+                                                 now)
+
+        timers.append(Timer("sms_budget", SMS_BUDGET_INTERVAL_SECONDS, sms_budget))
     fetcher = runtime.photo_fetcher()
     if fetcher is not None:
         timers.append(Timer("photos", PHOTO_INTERVAL_SECONDS, fetcher.run_once))
@@ -45,6 +55,8 @@ def build_sender(runtime: Runtime) -> Sender:
         batch_size=settings.sender_batch_size, max_attempts=settings.sender_max_attempts,
         concurrency=settings.sender_concurrency, backoff_seconds=settings.sender_backoff_seconds,
         timers=build_timers(runtime),
+        sms_budget=SmsBudget(runtime.profile.sms.monthly_segment_budget, runtime.profile.tz)
+        if runtime.sms is not None else None,
     )
 
 

@@ -1,4 +1,5 @@
-"""The two webhook endpoints. They verify, check every field read (a body
+"""The webhook endpoints (Telegram, Viber, and SMS's two: inbound texts and
+delivery reports). They verify, check every field read (a body
 that is not what the platform sends is answered 400 and stored nowhere),
 parse into a neutral message, hand it to the engine on a worker thread, and
 answer 200 once it is stored — a redelivery is acknowledged without handling
@@ -10,16 +11,20 @@ import json
 import logging
 import math
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.concurrency import run_in_threadpool
 
-from bot.channels import telegram, viber
+from bot.channels import sms, telegram, viber
 from bot.db import utcnow
 from bot.engine.dispatcher import DatabaseUnavailable, HandleResult
 from bot.messages import Incoming, Kind
+from bot.outbox.queue import notify_enqueued
 from bot.runtime import Runtime
+from bot.services import sms as sms_service
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -195,3 +200,103 @@ async def viber_webhook(request: Request) -> Response:
     if started and result.inline is not None:
         return JSONResponse(runtime.viber.welcome_body(result.inline))
     return JSONResponse({"status": 0})
+
+
+# --- SMS (Twilio) ---------------------------------------------------------------
+
+SMS_MAX_BODY = 64 * 1024  # a form of a few fields; a 1600-character text at most
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+
+
+async def _signed_form(request: Request, path: str) -> dict[str, str] | JSONResponse:
+    """The form Twilio posted, once its X-Twilio-Signature is right for the
+    public URL (PUBLIC_URL + path, and the query if any); otherwise a refusal
+    and nothing read further or stored."""
+    runtime: Runtime = request.app.state.runtime
+    if runtime.sms is None:
+        return _problem(404, "SMS is not configured")
+    if not request.headers.get("content-type", "").lower().startswith(
+            "application/x-www-form-urlencoded"):
+        return _refuse("sms", 415, "expected application/x-www-form-urlencoded")
+    try:
+        body = await read_limited(request, SMS_MAX_BODY)
+    except BodyTooLarge:
+        return _refuse("sms", 413, "request body over 64 KiB")
+    try:
+        form = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True,
+                              max_num_fields=100))
+    except (UnicodeDecodeError, ValueError):
+        form = None
+    public = runtime.settings.public_url
+    if not public:
+        return _refuse("sms", 403, "PUBLIC_URL is not set: Twilio's signature cannot be "
+                                   "checked")
+    url = public.rstrip("/") + path + (f"?{request.url.query}" if request.url.query else "")
+    signature = request.headers.get("x-twilio-signature")
+    if form is None or not sms.signature_valid(runtime.settings.twilio_auth_token or "", url,
+                                               form, signature):
+        return _refuse("sms", 403, "wrong or missing Twilio signature")
+    return form
+
+
+def _twiml() -> Response:
+    """Inbound texts are answered through the outbox; Twilio gets no reply to send."""
+    return Response(EMPTY_TWIML, media_type="text/xml")
+
+
+@router.post("/webhooks/sms")
+async def sms_webhook(request: Request) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    form = await _signed_form(request, "/webhooks/sms")
+    if isinstance(form, JSONResponse):
+        return form
+    try:
+        message = sms.parse_form(form, status=False)
+    except sms.BadForm as exc:
+        return _refuse("sms", 400, str(exc))
+    assert message.body is not None
+
+    def handle() -> str:
+        with runtime.db.session() as session:
+            outcome = sms_service.handle_inbound(
+                session, runtime.profile, runtime.catalogs, phone=message.sender,
+                text=message.body or "", message_sid=message.message_sid, now=utcnow())
+        notify_enqueued()
+        return outcome.value
+
+    try:
+        outcome = await run_in_threadpool(handle)
+    except IntegrityError:  # the same message delivered twice at once
+        outcome = "duplicate"
+    except OperationalError:
+        log.error("database unavailable; SMS %s not handled", message.message_sid)
+        return _problem(503, "database unavailable, try again later")
+    log.info("sms %s: %s", message.message_sid, outcome)
+    return _twiml()
+
+
+@router.post("/webhooks/sms/status")
+async def sms_status_webhook(request: Request) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    form = await _signed_form(request, "/webhooks/sms/status")
+    if isinstance(form, JSONResponse):
+        return form
+    try:
+        report = sms.parse_form(form, status=True)
+    except sms.BadForm as exc:
+        return _refuse("sms", 400, str(exc))
+
+    def record() -> bool:
+        with runtime.db.session() as session:
+            return sms_service.record_status(session, message_sid=report.message_sid,
+                                             status=report.status or "",
+                                             error_code=report.error_code, now=utcnow())
+
+    try:
+        known = await run_in_threadpool(record)
+    except OperationalError:
+        log.error("database unavailable; SMS status of %s not recorded", report.message_sid)
+        return _problem(503, "database unavailable, try again later")
+    if not known:
+        log.info("sms status for an unknown message %s ignored", report.message_sid)
+    return Response(status_code=200)

@@ -225,3 +225,17 @@ def redeliver_plain(
     lane = Lane(row.lane)
     return enqueue(session, account, plain, profile=profile, lane=lane,
                    origin=row.origin, now=now)
+
+
+def enqueue_to_number(session: Session, channel: str, chat_id: str, reply: Reply, *,
+                      now: datetime | None = None) -> OutboxMessage:
+    """Queue a reply to a chat that has no account with us, or whose account
+    no longer takes messages: the one answer to a stranger's SMS (the
+    keywords), and the confirmation of a STOP (the number's account is blocked
+    by then). No citizen is made for a stranger."""
+    now = now or utcnow()
+    row = OutboxMessage(channel=channel, chat_id=chat_id, account_id=None, lane=int(Lane.reply),
+                        origin="reply", body=reply.to_json(), status=OutboxStatus.queued,
+                        next_attempt_at=now, created_at=now)
+    session.add(row)
+    return row

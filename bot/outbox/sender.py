@@ -27,13 +27,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Table, and_, bindparam, exists, or_, select, update
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import Session, aliased
 
 from bot.channels.base import Provider, RateLimits, SendResult, can_edit
 from bot.db import Database, utcnow
 from bot.messages import Reply
 from bot.metrics import OUTBOX_EVENTS, OUTBOX_RETRIES, VIBER_OUT_OF_SESSION
 from bot.models import ChannelAccount, Lane, OutboxMessage, OutboxStatus
+from bot.outbox.budget import BUDGET_REACHED, SMS, SmsBudget, segments_used
 from bot.outbox.lease import Lease
 from bot.outbox.queue import on_enqueued
 from bot.outbox.steps import repeat_after_bulk
@@ -53,8 +54,10 @@ _RECORD = (
     .values(status=bindparam("b_status"), attempts=bindparam("b_attempts"),
             next_attempt_at=bindparam("b_next"), last_error=bindparam("b_error"),
             sent_at=bindparam("b_sent"), provider_message_id=bindparam("b_provider_id"),
-            claimed_by=None)
+            segments=bindparam("b_segments"), claimed_by=None)
 )
+_SEGMENTS = (update(_TABLE).where(_TABLE.c.id == bindparam("b_id"))
+             .values(segments=bindparam("b_segments")))
 
 
 class RateLimiter:
@@ -126,6 +129,7 @@ class Sender:
         concurrency: int = 32,
         backoff_seconds: float = 2.0,
         max_backoff_seconds: float = MAX_BACKOFF_SECONDS,
+        sms_budget: SmsBudget | None = None,
     ) -> None:
         self.db = db
         self.providers = providers
@@ -137,6 +141,7 @@ class Sender:
         self.concurrency = max(1, concurrency)
         self.backoff_seconds = backoff_seconds
         self.max_backoff_seconds = max_backoff_seconds
+        self.sms_budget = sms_budget
         # A slot is held from the request until its outcome is stored: the bound
         # on what a crash can send twice.
         self._slots: asyncio.Semaphore | None = None
@@ -322,14 +327,60 @@ class Sender:
                     .order_by(OutboxMessage.id)
                     .limit(limit)
                 ).all()
+            claimed = self._screen(session, claimed, now)
             if claimed:
                 session.execute(
                     update(OutboxMessage)
                     .where(OutboxMessage.id.in_([row.id for row in claimed]))
                     .values(status=OutboxStatus.sending, claimed_by=self.lease.holder)
                 )
+                estimated = [{"b_id": row.id, "b_segments": row.segments}
+                             for row in claimed if row.channel == SMS]
+                if estimated:
+                    session.connection().execute(_SEGMENTS, estimated)
             session.expunge_all()
             return claimed
+
+    def _screen(self, session: Session, rows: list[OutboxMessage],
+                now: datetime) -> list[OutboxMessage]:
+        """What may go of the rows due: none to an account blocked since they
+        were queued (a number that texted STOP), and SMS only within the
+        month's segment budget — each SMS row claimed with the segments it
+        will cost, so the next round counts it; the rest is skipped with
+        `BUDGET_REACHED` (chat messages go on)."""
+        accounts = {row.account_id for row in rows if row.account_id is not None}
+        blocked = set(session.scalars(select(ChannelAccount.id).where(
+            ChannelAccount.id.in_(accounts), ChannelAccount.blocked_at.is_not(None)))
+        ) if accounts else set()
+        skipped: dict[int, str] = {row.id: "blocked by the user" for row in rows
+                                   if row.account_id in blocked}
+        sms = self.providers.get(SMS)
+        segments_of = getattr(sms, "segments_of", None)
+        sms_rows = [row for row in rows if row.channel == SMS and row.id not in skipped]
+        if sms_rows and segments_of is not None:
+            left = None
+            if self.sms_budget is not None:
+                left = self.sms_budget.monthly_segments - segments_used(
+                    session, now, self.sms_budget.tz)
+            for row in sorted(sms_rows, key=lambda r: (r.lane, r.id)):
+                row.segments = int(segments_of(Reply.from_json(row.body)))
+                if left is not None:
+                    if row.segments > left:
+                        skipped[row.id] = BUDGET_REACHED
+                        continue
+                    left -= row.segments
+        if not skipped:
+            return rows
+        for reason in set(skipped.values()):
+            session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_([i for i, r in skipped.items() if r == reason]))
+                .values(status=OutboxStatus.skipped, last_error=reason)
+            )
+        for row in rows:
+            if row.id in skipped:
+                OUTBOX_EVENTS.labels(row.channel, OutboxStatus.skipped.value).inc()
+        return [row for row in rows if row.id not in skipped]
 
     # ------------------------------------------------------------- sending
     def _chat_limiter(self, channel: str, chat_id: str, limits: RateLimits) -> RateLimiter:
@@ -440,11 +491,14 @@ class Sender:
             chat = (row.channel, row.chat_id, row.lane)
             status, attempts, next_at = OutboxStatus.queued, row.attempts, row.next_attempt_at
             error, sent_at, provider_id = row.last_error, row.sent_at, row.provider_message_id
+            segments = row.segments
             if result is None:
                 next_at = delay_for_chat.get(chat, now)
             elif result.ok:  # an error here is a note (an edit sent as a new message)
                 status, sent_at, provider_id, error = (
                     OutboxStatus.sent, now, result.provider_message_id, result.error)
+                if result.segments is not None:  # what the platform billed
+                    segments = result.segments
                 if row.out_of_session:
                     billed.append(row.purpose or "other")
                 if row.lane == Lane.bulk and row.account_id is not None:
@@ -477,7 +531,8 @@ class Sender:
                 events.append((row.channel, status.value))
             changes.append({"b_id": row.id, "b_holder": self.lease.holder, "b_status": status,
                             "b_attempts": attempts, "b_next": next_at, "b_error": error,
-                            "b_sent": sent_at, "b_provider_id": provider_id})
+                            "b_sent": sent_at, "b_provider_id": provider_id,
+                            "b_segments": segments})
         with self.db.session() as session:
             session.connection().execute(_RECORD, changes)
             repeat_after_bulk(session, bulk_sent - blocked_accounts, now)

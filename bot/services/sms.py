@@ -11,19 +11,34 @@ for every channel, so nothing queued before reaches the number either.
 
 from __future__ import annotations
 
+import enum
+import re
+import unicodedata
+from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 
-from sqlalchemy import func, select
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bot.channels.sms_text import without_diacritics
+from bot.i18n import Catalogs
+from bot.messages import Reply
 from bot.models import ChannelAccount, Citizen, OutboxMessage, OutboxStatus, Subscription
-from bot.models.sms import SmsConsentSource, SmsSubscription
-from bot.models.staff import StaffUser
+from bot.models.inbound import InboundStatus, InboundUpdate
+from bot.models.sms import SmsConsentSource, SmsKeywordReply, SmsSubscription
+from bot.models.staff import Role, StaffUser
+from bot.outbox.budget import BUDGET_REACHED, segments_used
+from bot.outbox.budget import month_start as month_start  # re-exported for staff pages
+from bot.outbox.queue import enqueue, enqueue_to_number
 from bot.profile import Profile
 from bot.refusals import Invalid
+from bot.services.notices import topic_label
+from bot.services.notify import alert_officers
 from bot.services.phones import normalize_phone
 
 CHANNEL = "sms"
+STOPPED = "the number texted STOP"
 
 
 def sms_account(session: Session, phone: str) -> ChannelAccount | None:
@@ -111,25 +126,256 @@ def stop(session: Session, phone: str, now: datetime) -> bool:
         row.stopped_at = now
     if account.blocked_at is None:
         account.blocked_at = now
+    session.execute(update(OutboxMessage).where(
+        OutboxMessage.account_id == account.id,
+        OutboxMessage.status.in_((OutboxStatus.queued, OutboxStatus.held)),
+    ).values(status=OutboxStatus.skipped, last_error=STOPPED))
     session.flush()
     return was_active
 
 
-def month_start(now: datetime, tz: tzinfo = UTC) -> datetime:
-    """The first moment of `now`'s calendar month in `tz`, in UTC."""
-    local = now.astimezone(tz)
-    return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
-
-
 def month_segments_used(session: Session, now: datetime, tz: tzinfo = UTC) -> int:
-    """Segments of the SMS sent this calendar month (in `tz`: the profile's)."""
-    used = session.scalar(select(func.coalesce(func.sum(OutboxMessage.segments), 0)).where(
-        OutboxMessage.channel == CHANNEL, OutboxMessage.status == OutboxStatus.sent,
-        OutboxMessage.sent_at >= month_start(now, tz)))
-    return int(used or 0)
+    """Segments of the SMS sent this calendar month (in `tz`: the profile's),
+    with those on their way — what the sender counts against the budget."""
+    return segments_used(session, now, tz)
 
 
 def budget_left(session: Session, profile: Profile, now: datetime) -> int:
     """Segments that may still go this month (Klokot's month); never negative."""
     return max(0, profile.sms.monthly_segment_budget
                - month_segments_used(session, now, profile.tz))
+
+
+# --- the budget, for staff -------------------------------------------------------
+
+@dataclass(frozen=True)
+class BudgetState:
+    """This month's SMS spending: segments used (sent and on their way), the
+    profile's budget, what is left, its cost so far, and whether SMS were
+    already held back for it (`stopped`: rows skipped "sms budget reached")."""
+
+    used: int
+    budget: int
+    left: int
+    cost: float
+    currency: str
+    stopped: bool
+
+    @property
+    def reached(self) -> bool:
+        return self.left <= 0 or self.stopped
+
+
+def budget_state(session: Session, profile: Profile, now: datetime) -> BudgetState:
+    used = month_segments_used(session, now, profile.tz)
+    stopped = session.scalar(select(OutboxMessage.id).where(
+        OutboxMessage.channel == CHANNEL, OutboxMessage.status == OutboxStatus.skipped,
+        OutboxMessage.last_error == BUDGET_REACHED,
+        OutboxMessage.next_attempt_at >= month_start(now, profile.tz)).limit(1)) is not None
+    budget = profile.sms.monthly_segment_budget
+    return BudgetState(used=used, budget=budget, left=max(0, budget - used),
+                       cost=profile.sms.cost(used), currency=profile.sms.currency,
+                       stopped=stopped)
+
+
+def alert_when_budget_reached(session: Session, profile: Profile, catalogs: Catalogs,
+                              now: datetime) -> bool:
+    """A timer's work: once the month's budget is used up (or an SMS was held
+    back for it), the admins and the Office for Information are alerted on
+    their chat — once per month. True when the alert was queued now."""
+    if not profile.sms.enabled:
+        return False
+    state = budget_state(session, profile, now)
+    if not state.reached:
+        return False
+    month = now.astimezone(profile.tz).strftime("%Y-%m")
+    rows = alert_officers(
+        session, profile, catalogs, roles=(Role.admin, Role.info_office),
+        message=lambda t: Reply(text=t("sms.budget_reached", used=state.used,
+                                       budget=state.budget, month=month)),
+        once_per=f"sms-budget:{month}")
+    return bool(rows)
+
+
+# --- texts that arrive -----------------------------------------------------------
+
+class Keyword(enum.StrEnum):
+    start = "start"
+    stop = "stop"
+
+
+class InboundOutcome(enum.StrEnum):
+    """What an incoming SMS did (logged and kept on its inbound record)."""
+
+    started = "started"  # signed up (or again after STOP); the welcome queued
+    welcomed_again = "welcomed_again"  # a start keyword from a subscriber: the welcome again
+    stopped = "stopped"  # unsubscribed; the confirmation queued
+    keywords = "keywords"  # any other text: the keywords explained
+    quiet = "quiet"  # nothing sent: today's reply went already, or the number is stopped
+    duplicate = "duplicate"  # Twilio delivered the same message again
+
+
+_EDGES = re.compile(r"^[\W_]+|[\W_]+$")
+
+
+def _fold(text: str) -> str:
+    """A keyword as compared: capitals, no diacritics (Serbian's đ as dj,
+    Albanian's ç and ë as c and e), no punctuation around it."""
+    bare = unicodedata.normalize("NFKD", without_diacritics(_EDGES.sub("", text.strip())))
+    return "".join(ch for ch in bare if not unicodedata.combining(ch)).upper()
+
+
+def keyword(profile: Profile, text: str) -> tuple[Keyword, str | None] | None:
+    """Whether a text is one keyword (its case, diacritics and surrounding
+    punctuation ignored), which, and its language (None: one of the profile's
+    `any` words)."""
+    folded = _fold(text)
+    if not folded or len(folded) > 32:
+        return None
+    for kind, table in ((Keyword.stop, profile.sms.stop_keywords),
+                        (Keyword.start, profile.sms.start_keywords)):
+        for language, words in table.items():
+            if folded in {_fold(word) for word in words}:
+                return kind, None if language == "any" else language
+    return None
+
+
+def _topic_list(profile: Profile, session: Session, citizen: Citizen, locale: str) -> str:
+    topics = [sub.topic for sub in session.scalars(select(Subscription).where(
+        Subscription.citizen_id == citizen.id).order_by(Subscription.id))]
+    order = profile.topic_codes()
+    topics.sort(key=lambda code: order.index(code) if code in order else len(order))
+    return ", ".join(topic_label(profile, code, locale) for code in topics)
+
+
+def _reply_languages(profile: Profile) -> list[str]:
+    """The languages of a reply to a stranger: the profile's, Serbian once
+    (in Latin letters: the same language, and GSM-7 once without diacritics)."""
+    languages = list(profile.enabled_locales)
+    if "sr_Latn" in languages and "sr_Cyrl" in languages:
+        languages.remove("sr_Cyrl")
+    return languages
+
+
+def _keywords_reply(profile: Profile, catalogs: Catalogs, locales: list[str]) -> Reply:
+    texts = [catalogs.gettext(locale, "sms.keywords",
+                              municipality=profile.municipality_name(locale),
+                              phone=profile.localized_contact("phone", locale))
+             for locale in locales]
+    if len(locales) > 1 and profile.sms.latin_without_diacritics:
+        # Several languages: the provider strips nothing, so the Serbian part here.
+        texts = [without_diacritics(text) if locale == "sr_Latn" else text
+                 for locale, text in zip(locales, texts, strict=True)]
+    return Reply(text="\n\n".join(texts), locale=locales[0] if len(locales) == 1 else None)
+
+
+def _first_reply_today(session: Session, profile: Profile, phone: str, now: datetime) -> bool:
+    """Claims today's one automatic reply for this number (Klokot's day)."""
+    day = now.astimezone(profile.tz).date()
+    try:
+        with session.begin_nested():
+            session.add(SmsKeywordReply(phone=phone, day=day, created_at=now))
+            session.flush()
+    except IntegrityError:
+        return False
+    return True
+
+
+def handle_inbound(session: Session, profile: Profile, catalogs: Catalogs, *, phone: str,
+                   text: str, message_sid: str, now: datetime) -> InboundOutcome:
+    """One SMS to the municipality's number (its signature already checked).
+    A start keyword signs the number up (in the keyword's language, else the
+    profile's default) and is answered with what they will get and how to
+    stop; STOP ends every SMS at once and is confirmed once; any other text
+    from a stranger or a subscriber gets the keywords explained, at most once
+    a day. Every answer goes through the outbox. No conversation flows by SMS."""
+    if session.scalar(select(InboundUpdate.id).where(
+            InboundUpdate.channel == CHANNEL, InboundUpdate.update_key == message_sid)):
+        return InboundOutcome.duplicate
+    number = normalize_phone(phone) or phone
+    account = sms_account(session, number)
+    found = keyword(profile, text)
+    outcome = InboundOutcome.quiet
+    if account is not None:
+        account.last_inbound_at = now
+    if found is not None and found[0] is Keyword.stop:
+        if account is not None and stop(session, number, now):
+            citizen = session.get(Citizen, account.citizen_id)
+            locale = found[1] or (citizen.language if citizen else None) \
+                or profile.default_locale
+            reply = Reply(text=catalogs.gettext(locale, "sms.stopped",
+                                                municipality=profile.municipality_name(locale)),
+                          locale=locale)
+            enqueue_to_number(session, CHANNEL, number, reply, now=now)
+            outcome = InboundOutcome.stopped
+    elif found is not None:
+        active = account is not None and is_active(session, account)
+        if active and not _first_reply_today(session, profile, number, now):
+            outcome = InboundOutcome.quiet
+        else:
+            citizen = session.get(Citizen, account.citizen_id) if account else None
+            known = citizen is not None and citizen.erased_at is None
+            language = found[1] or (citizen.language if known and citizen else None) \
+                or profile.default_locale
+            has_topics = known and citizen is not None and session.scalar(
+                select(Subscription.id).where(Subscription.citizen_id == citizen.id).limit(1))
+            if not active:
+                citizen = register(session, phone=number, settlement=None, language=language,
+                                   topics=None if has_topics else profile.sms.keyword_topics,
+                                   source=SmsConsentSource.keyword, officer=None, now=now)
+            assert citizen is not None
+            account = sms_account(session, number)
+            assert account is not None
+            locale = citizen.language or language
+            reply = Reply(text=catalogs.gettext(
+                locale, "sms.welcome", municipality=profile.municipality_name(locale),
+                topics=_topic_list(profile, session, citizen, locale)), locale=locale)
+            enqueue(session, account, reply, profile=profile, now=now)
+            outcome = InboundOutcome.welcomed_again if active else InboundOutcome.started
+    else:
+        stopped = account is not None and not is_active(session, account) and (
+            account.blocked_at is not None)
+        if not stopped and _first_reply_today(session, profile, number, now):
+            citizen = session.get(Citizen, account.citizen_id) if account else None
+            if account is not None and citizen is not None and citizen.erased_at is None \
+                    and citizen.language and is_active(session, account):
+                enqueue(session, account, _keywords_reply(profile, catalogs, [citizen.language]),
+                        profile=profile, now=now)
+            else:
+                enqueue_to_number(session, CHANNEL, number,
+                                  _keywords_reply(profile, catalogs, _reply_languages(profile)),
+                                  now=now)
+            outcome = InboundOutcome.keywords
+    session.add(InboundUpdate(
+        channel=CHANNEL, update_key=message_sid, kind=f"sms_{outcome.value}"[:24],
+        account_id=account.id if account is not None else None,
+        status=InboundStatus.handled if outcome is not InboundOutcome.quiet
+        else InboundStatus.ignored, received_at=now))
+    session.flush()
+    return outcome
+
+
+# --- delivery reports ------------------------------------------------------------
+
+# Twilio's statuses in the order a message passes them; a late callback of an
+# earlier one (they may arrive out of order) does not undo a later one.
+_STATUS_RANK = {"accepted": 0, "scheduled": 0, "queued": 1, "sending": 2, "sent": 3,
+                "delivered": 4, "read": 5, "undelivered": 4, "failed": 4, "canceled": 4}
+
+
+def record_status(session: Session, *, message_sid: str, status: str,
+                  error_code: str | None, now: datetime) -> bool:
+    """A delivery status callback: the outbox row Twilio's SID names gets the
+    status (an undelivered or failed one its error code in `last_error`).
+    False for a SID we never sent (ignored)."""
+    row = session.scalar(select(OutboxMessage).where(
+        OutboxMessage.channel == CHANNEL, OutboxMessage.provider_message_id == message_sid))
+    if row is None:
+        return False
+    if _STATUS_RANK.get(status, 0) >= _STATUS_RANK.get(row.delivery_status or "", -1):
+        row.delivery_status = status
+        if status in ("undelivered", "failed"):
+            row.last_error = f"Twilio: {status}" + (f" (error {error_code})" if error_code
+                                                    else "")
+    session.flush()
+    return True

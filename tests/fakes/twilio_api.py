@@ -219,7 +219,7 @@ class FakeTwilioAPI(FakeServer):
             return self._error(400, 21617, "The concatenated message body exceeds the 1600 "
                                            "character limit")
         sid = f"SM{next(self._sids):032x}"
-        message = {
+        message: dict[str, Any] = {
             "sid": sid, "account_sid": self.account_sid, "to": to, "from": self.number,
             "body": body, "status": "queued", "num_segments": str(_segments(body)),
             "num_media": "0", "direction": "outbound-api", "api_version": "2010-04-01",
