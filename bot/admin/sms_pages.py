@@ -52,6 +52,7 @@ def list_page(request: Request, runtime: RuntimeDep, staff: Reader, session: Ses
     return rendering.render(
         request, runtime, "sms.html", staff, rows=rows, total=total, error=error,
         params=params, states=["active", "stopped"],
+        budget=staff_sms.budget(session, runtime.profile, utcnow()),
         sources=[s.value for s in SmsConsentSource], done=done if done in DONE else None,
         can_write=can_write(staff.role, Capability.sms),
         **rendering.pager_links(request, offset, page.limit, total),

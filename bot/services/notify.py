@@ -22,10 +22,10 @@ from bot.db import utcnow
 from bot.i18n import Catalogs, Translate
 from bot.messages import Reply
 from bot.models import ChannelAccount, Citizen, OutboxMessage
+from bot.models.sms import SmsSubscription
 from bot.models.staff import Role, StaffUser
 from bot.outbox.queue import Purpose, enqueue, enqueue_once
 from bot.profile import Profile
-from bot.services import sms as sms_service
 
 
 def citizen_chat(session: Session, citizen_id: int | None,
@@ -41,23 +41,34 @@ def citizen_chat(session: Session, citizen_id: int | None,
     return citizen, account
 
 
+SMS = "sms"
+
+
+def _sms_active(session: Session, account: ChannelAccount) -> bool:
+    """Consent given and not stopped (bot.services.sms imports this module,
+    so the rule is read here from the tables)."""
+    consent = session.scalar(select(SmsSubscription).where(
+        SmsSubscription.account_id == account.id))
+    return consent is not None and consent.stopped_at is None and account.blocked_at is None
+
+
 def sms_account_for(session: Session, citizen: Citizen,
                     account: ChannelAccount) -> ChannelAccount | None:
     """The citizen's SMS account when a message with an SMS form goes there:
     SMS is where they chose notices to go, the item's own account, or the
     one open channel left. None: the chat it is."""
-    if account.channel == sms_service.CHANNEL:
+    if account.channel == SMS:
         return account
     chosen = (session.get(ChannelAccount, citizen.notice_account_id)
               if citizen.notice_account_id is not None else None)
-    if chosen is not None and chosen.channel == sms_service.CHANNEL \
-            and chosen.citizen_id == citizen.id and sms_service.is_active(session, chosen):
+    if chosen is not None and chosen.channel == SMS \
+            and chosen.citizen_id == citizen.id and _sms_active(session, chosen):
         return chosen
     if account.blocked_at is not None:
         for other in session.scalars(select(ChannelAccount).where(
                 ChannelAccount.citizen_id == citizen.id,
-                ChannelAccount.channel == sms_service.CHANNEL)):
-            if sms_service.is_active(session, other):
+                ChannelAccount.channel == SMS)):
+            if _sms_active(session, other):
                 return other
     return None
 

@@ -55,6 +55,24 @@ class SubscriberOut(BaseModel):
     chat: bool = Field(description="The citizen also uses the chat (Telegram or Viber)")
 
 
+class BudgetOut(BaseModel):
+    """This month's SMS spending (Klokot's month): when `reached`, no more SMS
+    go until the next month (the chat goes on)."""
+
+    used: int = Field(description="Segments sent or on their way this month")
+    budget: int = Field(description="The profile's monthly budget in segments")
+    left: int
+    cost: float = Field(description="What the used segments cost, in `currency`")
+    currency: str
+    reached: bool = Field(description="The budget is used up, or SMS were held back for it")
+
+
+def budget(session: Session, profile: Profile, now: datetime) -> BudgetOut:
+    state = service.budget_state(session, profile, now)
+    return BudgetOut(used=state.used, budget=state.budget, left=state.left, cost=state.cost,
+                     currency=state.currency, reached=state.reached)
+
+
 class SubscriberFilters(BaseModel):
     """The list's filters, for the API's query and the page's form alike."""
 

@@ -260,3 +260,31 @@ def test_the_preview_shows_segments_and_cost_per_recipient(client: StaffClient) 
     assert "UCS-2" in cyrillic_preview.split("</figure>")[0]
     no_inline_code(page.text)
 
+
+
+def test_staff_see_the_months_budget_and_why_sms_stopped(client: StaffClient) -> None:
+    from bot.db import utcnow
+    from bot.models import Lane, OutboxStatus
+    from bot.outbox.budget import BUDGET_REACHED
+
+    headers = client.as_role("info_office")
+    made = client.post(API, json=registration(), headers=headers).json()
+    shown = client.get("/api/v1/sms/budget", headers=headers).json()
+    assert shown["used"] == 0 and shown["budget"] == PROFILE.sms.monthly_segment_budget
+    assert shown["reached"] is False
+    make_staff(client.db, "desk2", "info_office")
+    sign_in(client, "desk2")
+    page = client.get(PAGE).text
+    assert f"0 of {PROFILE.sms.monthly_segment_budget} SMS segments" in page
+    assert "budget is used up" not in page
+    # The sender held an SMS back for the budget: the page says why.
+    with client.db.session() as session:
+        account = session.scalars(select(ChannelAccount).where(
+            ChannelAccount.channel == "sms")).one()
+        now = utcnow()
+        session.add(OutboxMessage(channel="sms", chat_id=made["phone"], account_id=account.id,
+                                  lane=Lane.bulk, origin="bot", body={"text": "x"},
+                                  status=OutboxStatus.skipped, last_error=BUDGET_REACHED,
+                                  next_attempt_at=now, created_at=now))
+    assert client.get("/api/v1/sms/budget", headers=headers).json()["reached"] is True
+    assert "The monthly budget is used up" in client.get(PAGE).text

@@ -81,3 +81,10 @@ def stop(subscription_id: SubscriptionId, staff: Writer, session: SessionDep,
     not even what was queued before."""
     return staff_sms.act_stop(session, staff, subscription_id, ip=client_ip(request),
                               now=utcnow())
+
+
+@router.get("/budget", response_model=staff_sms.BudgetOut, responses=READ_ERRORS)
+def budget(staff: Reader, session: SessionDep, runtime: RuntimeDep) -> staff_sms.BudgetOut:
+    """This month's segments against the profile's budget; when it is reached
+    SMS stop until the next month (the chat goes on)."""
+    return staff_sms.budget(session, runtime.profile, utcnow())
