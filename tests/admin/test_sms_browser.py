@@ -8,12 +8,11 @@ Screenshots in test-artifacts/ (staff-sms-register.png, staff-sms-list.png)."""
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import Page, expect
 
 from bot.db import Database
 from tests.admin.test_browser import live_url, page, shot
 from tests.factories import PASSWORD, make_staff
-
-from playwright.sync_api import Page, expect  # noqa: I001  (after the skip in test_browser)
 
 __all__ = ["live_url", "page"]  # the fixtures, used by name
 pytestmark = pytest.mark.usefixtures("noon")

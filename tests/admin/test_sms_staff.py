@@ -191,12 +191,13 @@ def test_the_next_notice_of_a_chosen_topic_goes_by_sms(client: StaffClient) -> N
                        headers=headers).status_code == 201
     subscriber(client.db, "chat-1")  # a Telegram citizen gets the chat form
     long_en = "Public debate on the budget on Friday at 18:00 in the assembly hall. " * 8
-    body = {"topic": "public_debates", "rsvp": True,
-            "text": {**TEXTS, "en": long_en.strip()},
-            "sms_text": {"sr_Latn": "Opština Klokot: javna rasprava o budžetu, petak 18č."}}
+    short = "Opština Klokot: javna rasprava o budžetu, petak 18č."
+    body: dict[str, Any] = {"topic": "public_debates", "rsvp": True,
+                            "text": {**TEXTS, "en": long_en.strip()},
+                            "sms_text": {"sr_Latn": short}}
     made = client.post("/api/v1/notices", json=body, headers=headers)
     assert made.status_code == 201, made.text
-    assert made.json()["sms_text"] == {"sr_Latn": body["sms_text"]["sr_Latn"]}
+    assert made.json()["sms_text"] == {"sr_Latn": short}
     assert set(made.json()["text"]) == set(PROFILE.enabled_locales)
     deliver(client.db)
 
@@ -204,7 +205,7 @@ def test_the_next_notice_of_a_chosen_topic_goes_by_sms(client: StaffClient) -> N
     assert sorted(r.chat_id for r in rows) == ["+38344111222", "+38344333444"]
     by_chat = {r.chat_id: r.body for r in rows}
     serbian, english = by_chat["+38344111222"], by_chat["+38344333444"]
-    assert serbian["text"] == body["sms_text"]["sr_Latn"] and serbian["locale"] == "sr_Latn"
+    assert serbian["text"] == short and serbian["locale"] == "sr_Latn"
     assert not serbian.get("buttons")
     assert english["text"].startswith("Municipality of Klokot: Public debate on the budget")
     assert english["text"].endswith("…") and not english.get("buttons")
@@ -218,9 +219,9 @@ def test_the_next_notice_of_a_chosen_topic_goes_by_sms(client: StaffClient) -> N
 def test_the_preview_shows_segments_and_cost_per_recipient(client: StaffClient) -> None:
     headers = client.as_role("info_office")
     latin = "Javna rasprava o budžetu u petak u 18 časova. Građani su pozvani."
-    body = {"topic": "public_debates",
-            "text": {**TEXTS, "sr_Latn": latin},
-            "sms_text": {"en": "Klokot: budget debate Friday 18:00 " + "x" * 140}}
+    english = "Klokot: budget debate Friday 18:00 " + "x" * 140
+    body: dict[str, Any] = {"topic": "public_debates", "text": {**TEXTS, "sr_Latn": latin},
+                            "sms_text": {"en": english}}
     shown = client.post("/api/v1/notices/preview", json=body, headers=headers)
     assert shown.status_code == 200, shown.text
     sms = {loc: preview["sms"] for loc, preview in shown.json().items()}
@@ -235,7 +236,7 @@ def test_the_preview_shows_segments_and_cost_per_recipient(client: StaffClient) 
     # Cyrillic is always UCS-2 (70 a segment); the English short form of 175
     # characters is two GSM-7 segments of 153.
     assert sms["sr_Cyrl"]["encoding"] == "UCS-2" and sms["sr_Cyrl"]["other_segments"] is None
-    assert sms["en"]["text"] == body["sms_text"]["en"]
+    assert sms["en"]["text"] == english
     assert (sms["en"]["encoding"], sms["en"]["segments"]) == ("GSM-7", 2)
     assert sms["en"]["cost"] == pytest.approx(2 * PROFILE.sms.cost_per_segment)
     # A short form longer than three segments' worth is refused, naming the language.
