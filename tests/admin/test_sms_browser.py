@@ -44,3 +44,26 @@ def test_the_information_office_registers_a_citizen_for_sms(db: Database, live_u
     expect(row).to_contain_text("At the counter")
     expect(row).to_contain_text("info1")
     shot(page, "sms-list")
+
+
+def test_the_notice_preview_shows_what_the_sms_costs(db: Database, live_url: str,
+                                                      page: Page) -> None:
+    from tests.handlers.test_notices import TEXTS
+
+    make_staff(db, "info2", "info_office")
+    page.goto(f"{live_url}/staff/login")
+    page.fill("#username", "info2")
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.goto(f"{live_url}/staff/notices/new")
+    page.select_option("#topic", "public_debates")
+    for locale, text in TEXTS.items():
+        page.fill(f"#text-{locale}", text)
+    page.fill("#sms-en", "Klokot: budget debate Friday 18:00, assembly hall.")
+    page.click("#preview-button")
+    expect(page.locator("#sms-preview-en .sms-bubble")).to_have_text(
+        "Klokot: budget debate Friday 18:00, assembly hall.")
+    expect(page.locator("#sms-preview-en .sms-cost")).to_contain_text("1 SMS segment(s), GSM-7")
+    expect(page.locator("#sms-preview-sr_Cyrl .sms-cost")).to_contain_text("UCS-2")
+    expect(page.locator("#sms-preview-sr_Latn .sms-other")).to_contain_text("with them")
+    shot(page, "notice-preview-sms")
