@@ -303,3 +303,17 @@ def test_staff_see_the_months_budget_and_why_sms_stopped(client: StaffClient) ->
                                   next_attempt_at=now, created_at=now))
     assert client.get("/api/v1/sms/budget", headers=headers).json()["reached"] is True
     assert "The monthly budget is used up" in client.get(PAGE).text
+
+
+def test_the_notices_page_shows_its_sms_too(client: StaffClient) -> None:
+    headers = client.as_role("info_office")
+    made = client.post("/api/v1/notices", headers=headers, json={
+        "topic": "public_debates", "text": TEXTS,
+        "sms_text": {"en": "Klokot: budget debate on Friday at 18:00."}}).json()
+    assert made["preview"]["en"]["sms"]["text"] == "Klokot: budget debate on Friday at 18:00."
+    make_staff(client.db, "reader", "viewer")
+    sign_in(client, "reader")
+    page = client.get(f"/staff/notices/{made['id']}").text
+    english = page.split('id="sms-preview-en"')[1].split("</figure>")[0]
+    assert "Klokot: budget debate on Friday at 18:00." in english
+    assert "1 SMS segment(s), GSM-7" in english
