@@ -27,7 +27,7 @@ ACCESS_TEXT_FORMAT = ('%(levelprefix)s %(client_addr)s - "%(request_line)s" %(st
                       "%(request_tag)s")
 
 # Libraries that log requests with tokens in the URL, or bodies with citizens' texts.
-PLATFORM_LOGGERS = ("httpx", "httpcore", "telegram", "viberbot", "hpack", "urllib3",
+PLATFORM_LOGGERS = ("httpx", "httpcore", "telegram", "viberbot", "twilio", "hpack", "urllib3",
                     "transitions", "alembic")
 HIDDEN = "…"
 _SECRETS = (

@@ -30,7 +30,8 @@ from bot.db import Database, utcnow
 from bot.migrate import current, heads
 from bot.models import OutboxMessage, OutboxStatus
 from bot.outbox import lease
-from bot.runtime import telegram_provider, viber_provider
+from bot.profile import load_profile
+from bot.runtime import sms_provider, telegram_provider, viber_provider
 
 OK, FAIL, SKIP = "ok", "fail", "skip"
 MARKS = {OK: "✓", FAIL: "✗", SKIP: "–"}
@@ -270,6 +271,39 @@ async def check_viber(settings: Settings) -> list[Finding]:
             *_webhook_findings("Viber", status, settings, "viber")]
 
 
+async def check_sms(settings: Settings) -> list[Finding]:
+    """Twilio: the account the SID and token open, and where deliveries are
+    reported (Twilio is told on each send: nothing to set up there)."""
+    if not settings.sms_configured:
+        return [skip("SMS: not configured (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and "
+                     "TWILIO_FROM_NUMBER are not all set)")]
+    profile = load_profile(settings.profile_path)
+    provider = sms_provider(settings, profile)
+    try:
+        status = await asyncio.wait_for(provider.webhook_status(), PLATFORM_SECONDS)
+    except Exception as exc:
+        return [fail(f"SMS: Twilio's account at {settings.twilio_api_url} failed: "
+                     f"{_reason(exc)}",
+                     "check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (Twilio console) and "
+                     "that this machine reaches TWILIO_API_URL")]
+    finally:
+        await provider.close()
+    findings = [ok(f"SMS: Twilio account {status.account}")]
+    if not profile.sms.enabled:
+        findings.append(fail("SMS: Twilio is configured but the profile's [sms] is not "
+                             "enabled, so nothing is sent", "set enabled = true in [sms]"))
+    if not settings.public_url or urlsplit(settings.public_url).scheme != "https":
+        findings.append(fail("SMS: without an https PUBLIC_URL Twilio cannot post texts and "
+                             "delivery reports, and their signatures cannot be checked",
+                             "set PUBLIC_URL; in the Twilio console the number's \"A message "
+                             "comes in\" webhook is PUBLIC_URL/webhooks/sms (POST)"))
+    else:
+        findings.append(ok(f"SMS: delivery reports go to {status.url}; the number's "
+                           f"incoming webhook must be {settings.public_url.rstrip('/')}"
+                           "/webhooks/sms"))
+    return findings
+
+
 def _webhook_findings(name: str, status: WebhookStatus, settings: Settings,
                       path: str) -> list[Finding]:
     if not settings.public_url:
@@ -317,7 +351,8 @@ def run_checks(settings: Settings) -> list[Finding]:
 
 async def _platforms(settings: Settings) -> list[Finding]:
     found: list[Finding] = []
-    for name, check in (("Telegram", check_telegram), ("Viber", check_viber)):
+    for name, check in (("Telegram", check_telegram), ("Viber", check_viber),
+                        ("SMS", check_sms)):
         found += await _guarded_async(name, check(settings))
     return found
 

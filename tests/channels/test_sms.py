@@ -5,6 +5,7 @@ and the once-a-day reply to strangers."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -539,3 +540,63 @@ def test_budget_month_is_klokot_s(db: Database) -> None:
     assert sms_service.month_start(now, profile.tz) == datetime(2027, 1, 31, 23, 0, tzinfo=UTC)
     assert sms_service.month_start(now - timedelta(hours=1), profile.tz) == datetime(
         2026, 12, 31, 23, 0, tzinfo=UTC)
+
+
+# --- klokot-bot doctor -----------------------------------------------------------
+
+async def test_the_doctor_checks_the_twilio_account(tw: FakeTwilioAPI, tmp_path: Path) -> None:
+    from bot.entry.doctor import OK, check_sms
+    from tests.factories import make_settings
+
+    settings = make_settings(data_dir=tmp_path, public_url=PUBLIC,
+                             twilio_account_sid=tw.account_sid,
+                             twilio_auth_token=tw.auth_token, twilio_from_number=tw.number,
+                             twilio_api_url=tw.url)
+    findings = await check_sms(settings)
+    assert all(f.state == OK for f in findings), findings
+    assert any("Opstina Klokot" in f.text for f in findings)
+    assert any(f"{PUBLIC}/webhooks/sms" in f.text for f in findings)
+    wrong = settings.model_copy(update={"twilio_auth_token": "wrong-token"})
+    [finding] = await check_sms(wrong)
+    assert finding.state != OK and "401" in finding.text
+    assert "TWILIO_AUTH_TOKEN" in (finding.fix or "")
+    unset = settings.model_copy(update={"twilio_account_sid": None})
+    [skipped] = await check_sms(unset)
+    assert "not configured" in skipped.text
+
+
+# --- any signed form -------------------------------------------------------------
+
+FIELDS = ["MessageSid", "SmsSid", "From", "To", "Body", "MessageStatus", "SmsStatus",
+          "ErrorCode", "AccountSid", "NumMedia", "Extra"]
+
+
+def test_any_signed_form_is_answered_without_a_500(db: Database, tw: FakeTwilioAPI,
+                                                   tmp_path: Path) -> None:
+    """Property: whatever form Twilio's signature covers, both webhooks answer
+    200 or 400 — never a 5xx."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    loop = asyncio.new_event_loop()
+    made, client = loop.run_until_complete(_bench(db, tw, tmp_path))
+    value = st.one_of(st.text(max_size=40), st.sampled_from(
+        ["SM" + "a" * 32, "+38344123456", "KLOKOT", "STOP", "delivered", "30007", "x" * 1601]))
+    forms = st.dictionaries(st.sampled_from(FIELDS), value, max_size=8)
+
+    @settings(max_examples=60, derandomize=True, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                     HealthCheck.too_slow])
+    @given(form=forms, path=st.sampled_from(["/webhooks/sms", "/webhooks/sms/status"]))
+    def post(form: dict[str, str], path: str) -> None:
+        content, headers = tw.form(PUBLIC + path, form)
+        response = loop.run_until_complete(client.post(path, content=content,
+                                                       headers=headers))
+        assert response.status_code in (200, 400), (form, response.text)
+
+    try:
+        post()
+    finally:
+        loop.run_until_complete(client.aclose())
+        loop.run_until_complete(made.runtime.close())
+        loop.close()
