@@ -11,6 +11,7 @@ from handlers import (
     linking,
     notices,
     reception,
+    sms_match,
     staff_link,
     start,
     surveys,
@@ -18,7 +19,7 @@ from handlers import (
 
 ROUTERS: list[Router] = [start.router, reception.router, documents.router, complaints.router,
                          data_rights.router, notices.router, linking.router,
-                         surveys.router, staff_link.router]
+                         surveys.router, staff_link.router, sms_match.router]
 
 
 def build_routes(routers: list[Router] | None = None) -> RouterSet:

@@ -18,6 +18,7 @@ from bot.models import Booking, BookingStatus, ReceptionDay
 from bot.profile import ABROAD, Profile
 from bot.services import reception as service
 from bot.services.phones import normalize_phone
+from handlers import sms_match
 
 router = Router("reception")
 NAME_MIN, NAME_MAX = 2, 100
@@ -372,6 +373,8 @@ def on_confirm(ctx: Context) -> None:
     day, at = service.when(ctx.profile, booking, ctx.locale)
     ctx.reply(ctx.t(key, reference=booking.reference, day=day, time=at,
                     place=ctx.profile.reception.place_in(ctx.locale)), [ctx.menu_row()])
+    # A number registered for SMS at the counter: is it this citizen's?
+    sms_match.offer(ctx, booking.phone)
 
 
 # --- an existing booking: move or cancel (buttons work from any state) ------------
@@ -449,6 +452,7 @@ def on_urgent_confirm(ctx: Context) -> None:
     ctx.clear()
     ctx.reply(ctx.t("reception.urgent_sent", phone=phone, reference=request.reference),
               [ctx.menu_row()])
+    sms_match.offer(ctx, phone)
 
 
 # --- /status and timers --------------------------------------------------------------

@@ -34,12 +34,14 @@ HOME = "/staff/notices"
 DONE = ("created", "cancelled")
 # Codes with a message of their own on the form; anything else shows its detail.
 ERRORS = ("unknown_topic", "unknown_settlement", "no_settlement", "missing_translation",
-          "unknown_locale", "text_too_long", "send_at_in_past", "send_at_too_far", "bad_time")
+          "unknown_locale", "text_too_long", "send_at_in_past", "send_at_too_far", "bad_time",
+          "sms_too_long")
 QUESTIONS_PER_PAGE = 50
 Csrf = Annotated[str, Form(max_length=200)]
 # Longer than a notice may be, so that the form can say so in words.
 Text = Annotated[str, Form(max_length=4 * service.TEXT_MAX)]
 Short = Annotated[str, Form(max_length=40)]
+SmsText = Annotated[str, Form(max_length=4 * service.SMS_TEXT_MAX)]
 NoticeId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
@@ -72,13 +74,14 @@ def _form_page(request: Request, runtime: RuntimeDep, staff: StaffUser, form: di
                             error=error, preview=preview, text_max=service.TEXT_MAX,
                             day_starts=service.DAY_STARTS, day_ends=service.DAY_ENDS,
                             emergencies=service.EMERGENCIES,
+                            sms_max=service.SMS_TEXT_MAX, sms_cut=service.SMS_CUT,
                             **rendering.profile_labels(runtime, staff.language))
 
 
 @router.get("/new", response_class=HTMLResponse)
 def new_page(request: Request, runtime: RuntimeDep, staff: Writer) -> HTMLResponse:
     form = {"topic": "", "audience": "everyone", "settlements": [], "when": "now",
-            "send_at": "", "rsvp": False, "text": {}}
+            "send_at": "", "rsvp": False, "text": {}, "sms_text": {}}
     return _form_page(request, runtime, staff, form)
 
 
@@ -96,9 +99,11 @@ def _error_text(runtime: Runtime, locale: str, refused: Invalid) -> str:
     if refused.code not in ERRORS:
         return refused.detail
     names = [LANGUAGE_NAMES.get(str(e["loc"][-1]), str(e["loc"][-1]))
-             for e in refused.extra.get("errors", []) if e["loc"][:2] == ["body", "text"]]
+             for e in refused.extra.get("errors", [])
+             if e["loc"][:2] in (["body", "text"], ["body", "sms_text"])]
+    limit = service.SMS_TEXT_MAX if refused.code == "sms_too_long" else service.TEXT_MAX
     return runtime.catalogs.gettext(locale, f"staff.notices.error.{refused.code}",
-                                    languages=", ".join(names), max=service.TEXT_MAX)
+                                    languages=", ".join(names), max=limit)
 
 
 @router.post("/new", response_class=HTMLResponse)
@@ -109,25 +114,31 @@ def new_notice(request: Request, runtime: RuntimeDep, staff: Writer, session: Se
                settlements: Annotated[list[str] | None, Form(max_length=50)] = None,
                when: Annotated[str, Form(max_length=16)] = "now", send_at: Short = "",
                rsvp: Annotated[bool, Form()] = False, text_sr_Latn: Text = "",
-               text_sr_Cyrl: Text = "", text_sq: Text = "", text_en: Text = "") -> Response:
+               text_sr_Cyrl: Text = "", text_sq: Text = "", text_en: Text = "",
+               sms_sr_Latn: SmsText = "", sms_sr_Cyrl: SmsText = "", sms_sq: SmsText = "",
+               sms_en: SmsText = "") -> Response:
     """"Preview" shows the form again with what each language's citizens will
     get; "Send" makes the notice and opens its page. A refusal shows the form
     again with what to fix."""
     rendering.check_csrf(request, runtime, csrf_token)
     given = {"sr_Latn": text_sr_Latn, "sr_Cyrl": text_sr_Cyrl, "sq": text_sq, "en": text_en}
     texts = {loc: given[loc] for loc in runtime.profile.enabled_locales}
+    given_sms = {"sr_Latn": sms_sr_Latn, "sr_Cyrl": sms_sr_Cyrl, "sq": sms_sq, "en": sms_en}
+    sms_texts = {loc: given_sms[loc] for loc in runtime.profile.enabled_locales
+                 if given_sms[loc].strip()}
     everyone = audience != "settlements"
     chosen = [code[:32] for code in settlements or []]
     later = when == "later"
     form = {"topic": topic, "audience": "everyone" if everyone else "settlements",
             "settlements": chosen, "when": "later" if later else "now", "send_at": send_at,
-            "rsvp": rsvp, "text": texts}
+            "rsvp": rsvp, "text": texts, "sms_text": sms_texts}
     try:
         if not everyone and not chosen:
             raise Invalid("no_settlement", "choose at least one settlement, or everyone",
                           "settlements")
         draft = Draft(topic=topic, settlements=None if everyone else chosen, texts=texts,
-                      send_at=_local_time(runtime, send_at) if later else None, rsvp=rsvp)
+                      send_at=_local_time(runtime, send_at) if later else None, rsvp=rsvp,
+                      sms_texts=sms_texts)
         if action != "send":
             preview = staff_notices.preview_draft(runtime.catalogs, runtime.profile, draft,
                                                   utcnow())

@@ -47,6 +47,7 @@ SECTIONS = [
     ("complaints", Capability.complaints, "staff.nav.complaints"),
     ("surveys", Capability.surveys, "staff.nav.surveys"),
     ("notices", Capability.notices, "staff.nav.notices"),
+    ("sms", Capability.sms, "staff.nav.sms"),
 ]
 
 

@@ -22,6 +22,7 @@ from bot.admin.pages import router as pages_router
 from bot.admin.reception_pages import router as reception_pages_router
 from bot.admin.rendering import LoginRequired, render
 from bot.admin.report_pages import router as report_pages_router
+from bot.admin.sms_pages import router as sms_pages_router
 from bot.admin.survey_pages import router as survey_pages_router
 from bot.config import tile_host
 from bot.profile import ABROAD
@@ -114,6 +115,7 @@ def mount_staff(app: FastAPI) -> None:
     app.include_router(notice_pages_router)
     app.include_router(survey_pages_router)
     app.include_router(report_pages_router)
+    app.include_router(sms_pages_router)
     app.include_router(pages_router)
     # Swagger UI 5 (OpenAPI 3.1), shipped inside the fastapi-offline package.
     swagger = Path(fastapi_offline.__file__).parent / "static"
@@ -153,6 +155,7 @@ def _profile_enums_in_schema(app: FastAPI) -> None:
                             {"type": "string", "enum": enums[parameter["name"]]},
                             {"type": "null"}]}
         _notice_body_enums(schema, enums, list(profile.enabled_locales))
+        _sms_body_enums(schema, enums)
         forward = schema.get("components", {}).get("schemas", {}).get("ForwardIn", {})
         if "department" in forward.get("properties", {}):
             forward["properties"]["department"]["enum"] = enums["department"]
@@ -180,3 +183,16 @@ def _notice_body_enums(schema: dict[str, Any], enums: dict[str, list[str]],
             k: next((o for o in v.get("anyOf", []) if o.get("type") == "string"), v)
             for k, v in text["properties"].items() if k in locales}
         text["required"] = locales
+
+
+def _sms_body_enums(schema: dict[str, Any], enums: dict[str, list[str]]) -> None:
+    """An SMS registration's settlement, language and topics take the
+    profile's codes (not `abroad`: the SMS goes to a number at home)."""
+    body = schema.get("components", {}).get("schemas", {}).get("RegistrationIn", {})
+    properties = body.get("properties", {})
+    if "settlement" in properties:
+        properties["settlement"]["enum"] = [s for s in enums["settlement"] if s != ABROAD]
+    if "language" in properties:
+        properties["language"]["enum"] = enums["language"]
+    if "topics" in properties:
+        properties["topics"]["items"]["enum"] = enums["topic"]

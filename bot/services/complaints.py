@@ -152,18 +152,26 @@ def by_reference(session: Session, reference: str) -> Complaint | None:
 
 def tell_about(session: Session, profile: Profile, catalogs: Catalogs, complaint: Complaint,
                key: str, *, now: datetime, buttons: list[tuple[str, str]] | None = None,
-               dedupe_key: str | None = None, **params: object) -> bool:
+               dedupe_key: str | None = None, sms_form: bool = False,
+               **params: object) -> bool:
     """One message about this complaint, in the citizen's language; `buttons`
     are (label key, payload) pairs. False when nobody can be told (Open311
-    reports, erased citizens)."""
+    reports, erased citizens). With `sms_form` (a change of state), a citizen
+    reached by SMS is asked to call or visit, with the reference."""
     def message(t: Translate, locale: str) -> Reply:
         rows = [[Button(t(label), payload) for label, payload in buttons or []]]
         return Reply(t(key, reference=complaint.reference, **params).strip(),
                      [row for row in rows if row])
 
+    def by_sms(t: Translate, locale: str) -> Reply:
+        return Reply(t("sms.complaint_changed", municipality=profile.municipality_name(locale),
+                       reference=complaint.reference,
+                       phone=profile.localized_contact("phone", locale)))
+
     return tell_citizen(session, profile, catalogs, citizen_id=complaint.citizen_id,
                         account_id=complaint.account_id, message=message, now=now,
-                        dedupe_key=dedupe_key, purpose=Purpose.complaint_update)
+                        dedupe_key=dedupe_key, purpose=Purpose.complaint_update,
+                        sms=by_sms if sms_form else None)
 
 
 # --- staff actions -------------------------------------------------------------
@@ -197,7 +205,8 @@ def transition(session: Session, profile: Profile, catalogs: Catalogs, complaint
     _event(session, complaint, by=by, action="status", status_from=before.value,
            status_to=to.value, now=now, text=recorded)
     tell_about(session, profile, catalogs, complaint, changed_key(complaint.kind, to),
-               now=now, text=text or "", original=original.reference if original else "")
+               now=now, text=text or "", original=original.reference if original else "",
+               sms_form=True)
 
 
 def changed_key(kind: ComplaintKind, to: ComplaintStatus) -> str:

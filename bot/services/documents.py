@@ -177,7 +177,8 @@ def notify_change(session: Session, profile: Profile, catalogs: Catalogs,
                   request: DocumentRequest, *, now: datetime, reason: str | None = None,
                   files: list[FileRef] | None = None) -> None:
     """The citizen learns the new state (a refusal with its reason and the
-    appeal route), with the granted files after it."""
+    appeal route), with the granted files after it; a citizen reached by SMS
+    is asked to call or visit, with the reference."""
     def message(t: Translate, locale: str) -> list[Reply]:
         text = t(f"documents.changed.{request.status.value}", reference=request.reference,
                  due=due_text(profile, request, locale), reason=(reason or "").strip(),
@@ -185,9 +186,15 @@ def notify_change(session: Session, profile: Profile, catalogs: Catalogs,
         return [Reply(text), *(Reply(t("documents.file_caption", reference=request.reference),
                                      file=file) for file in files or [])]
 
+    def by_sms(t: Translate, locale: str) -> Reply:
+        return Reply(t("sms.document_changed", municipality=profile.municipality_name(locale),
+                       reference=request.reference,
+                       phone=profile.localized_contact("phone", locale)))
+
     tell_citizen(session, profile, catalogs, citizen_id=request.citizen_id,
                  account_id=request.account_id, message=message, now=now,
-                 purpose=CHANGE_PURPOSE.get(request.status, Purpose.document_update))
+                 purpose=CHANGE_PURPOSE.get(request.status, Purpose.document_update),
+                 sms=by_sms)
 
 
 def _overdue_message(profile: Profile, reference: str, due_at: datetime, t: Translate,

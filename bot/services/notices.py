@@ -1,7 +1,12 @@
 """Notices (SPEC §3.6): subscriptions by topic, notices staff write in every
 language, their delivery through the outbox's bulk lane — each citizen once,
 in their language, on one channel, never at night unless it is an
-emergency — and the answers to public-debate notices."""
+emergency — and the answers to public-debate notices.
+
+A citizen whose channel is SMS (issue #19) gets the notice's short form
+that staff wrote for SMS in their language, kept in the notice's `texts`
+under `sms:<locale>`; without one, the first `SMS_CUT` characters of the
+text with the municipality's name. No buttons go by SMS."""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from bot.channels.sms_text import sms_body, sms_segments
 from bot.i18n import Catalogs
 from bot.messages import Button, Reply
 from bot.models import (
@@ -40,6 +46,10 @@ BATCH = 500
 PAST_GRACE = timedelta(minutes=1)
 # A notice that waited longer for its citizen is listed by its beginning only.
 FRESH_FOR = timedelta(days=3)
+SMS = "sms"
+SMS_KEY = "sms:"  # texts["sms:<locale>"]: the short form staff wrote for SMS
+SMS_TEXT_MAX = 480  # three GSM-7 segments: a short form longer than that is not short
+SMS_CUT = 300  # characters of the text an SMS without a short form carries
 
 
 # --- subscriptions -------------------------------------------------------------
@@ -94,11 +104,36 @@ def validate(profile: Profile, *, topic: str, settlements: list[str] | None,
     return cleaned
 
 
+def validate_sms(profile: Profile, sms_texts: dict[str, str] | None) -> dict[str, str]:
+    """The short forms for SMS, cleaned, under their `sms:<locale>` keys; a
+    language left empty has none (its SMS is the text's beginning)."""
+    cleaned = {loc: (text or "").strip() for loc, text in (sms_texts or {}).items()}
+    extra = sorted(set(cleaned) - set(profile.enabled_locales))
+    if extra:
+        raise Invalid("unknown_locale", f"unknown locales: {', '.join(extra)}", "sms_text")
+    too_long = [loc for loc, text in cleaned.items() if len(text) > SMS_TEXT_MAX]
+    if too_long:
+        raise Invalid("sms_too_long", f"over {SMS_TEXT_MAX} characters in: "
+                      f"{', '.join(too_long)}", "sms_text")
+    return {SMS_KEY + loc: text for loc, text in cleaned.items() if text}
+
+
+def chat_texts(texts: dict[str, str]) -> dict[str, str]:
+    """A notice's texts per locale, without the short forms for SMS."""
+    return {k: v for k, v in texts.items() if not k.startswith(SMS_KEY)}
+
+
+def sms_texts(texts: dict[str, str]) -> dict[str, str]:
+    """The short forms for SMS per locale (only those staff wrote)."""
+    return {k[len(SMS_KEY):]: v for k, v in texts.items() if k.startswith(SMS_KEY)}
+
+
 def create(session: Session, profile: Profile, *, topic: str, settlements: list[str] | None,
            texts: dict[str, str], send_at: datetime | None, rsvp: bool, by: str,
-           now: datetime) -> Notice:
+           now: datetime, sms_texts: dict[str, str] | None = None) -> Notice:
     cleaned = validate(profile, topic=topic, settlements=settlements, texts=texts,
                        send_at=send_at, now=now)
+    cleaned.update(validate_sms(profile, sms_texts))
     notice = Notice(topic=topic, settlements=sorted(set(settlements)) if settlements else None,
                     texts=cleaned, rsvp=rsvp, send_at=send_at or now,
                     status=NoticeStatus.scheduled, created_by=by, created_at=now)
@@ -142,12 +177,59 @@ def render(catalogs: Catalogs, profile: Profile, notice: Notice, locale: str) ->
                    text=text), rows)
 
 
+def cut(text: str, limit: int = SMS_CUT) -> str:
+    """The text's first `limit` characters, at a word where one ends near, with "…"."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    head = text[:limit - 1]
+    space = head.rfind(" ")
+    return (head[:space] if space > limit // 2 else head).rstrip(" ,;:.-") + "…"
+
+
+def render_sms(catalogs: Catalogs, profile: Profile, notice: Notice, locale: str) -> Reply:
+    """The notice as an SMS citizen of this language gets it: the short form
+    staff wrote, else the text's beginning with the municipality's name."""
+    short = notice.texts.get(SMS_KEY + locale)
+    if short:
+        return Reply(short, locale=locale)
+    text = notice.texts.get(locale) or notice.texts.get(profile.default_locale) or ""
+    return Reply(catalogs.gettext(locale, "sms.notice",
+                                  municipality=profile.municipality_name(locale),
+                                  text=cut(text)), locale=locale)
+
+
+def strips_diacritics(profile: Profile, locale: str) -> bool:
+    """Whether the SMS provider sends this language's texts without diacritics."""
+    return profile.sms.latin_without_diacritics and locale == "sr_Latn"
+
+
+def sms_cost(profile: Profile, reply: Reply, locale: str) -> dict[str, Any]:
+    """An SMS text as it goes (typography plain, diacritics as the profile
+    says), its encoding, segments and cost per recipient; for Serbian Latin
+    also the segments the other way (with or without the diacritics)."""
+    strip = strips_diacritics(profile, locale)
+    sent = sms_body(reply, strip_diacritics=strip)
+    counted = sms_segments(sent)
+    shown: dict[str, Any] = {"text": sent, "encoding": counted.encoding,
+                             "segments": counted.count, "length": counted.length,
+                             "cost": profile.sms.cost(counted.count),
+                             "currency": profile.sms.currency, "without_diacritics": strip,
+                             "other_segments": None, "other_cost": None}
+    if locale == "sr_Latn":
+        other = sms_segments(sms_body(reply, strip_diacritics=not strip))
+        shown["other_segments"], shown["other_cost"] = other.count, profile.sms.cost(other.count)
+    return shown
+
+
 def preview(catalogs: Catalogs, profile: Profile, notice: Notice) -> dict[str, dict[str, Any]]:
     previews = {}
     for locale in profile.enabled_locales:
         reply = render(catalogs, profile, notice, locale)
         previews[locale] = {"text": reply.text,
-                            "buttons": [b.label for row in reply.buttons for b in row]}
+                            "buttons": [b.label for row in reply.buttons for b in row],
+                            "sms": sms_cost(profile, render_sms(catalogs, profile, notice,
+                                                                locale), locale)}
     return previews
 
 
@@ -230,7 +312,7 @@ def _queue_batch(session: Session, profile: Profile, catalogs: Catalogs, notice:
         for found in session.scalars(select(ChannelAccount).where(
                 ChannelAccount.citizen_id.in_([c.id for c in citizens]))):
             accounts.setdefault(found.citizen_id, []).append(found)
-    bodies: dict[str, dict[str, Any]] = {}
+    bodies: dict[tuple[str, bool], dict[str, Any]] = {}
     messages: list[dict[str, Any]] = []
     recipients: list[dict[str, Any]] = []
     for citizen in citizens:
@@ -245,11 +327,13 @@ def _queue_batch(session: Session, profile: Profile, catalogs: Catalogs, notice:
         if account is None:
             continue
         locale = citizen.language or profile.default_locale
-        if locale not in bodies:
-            body = render(catalogs, profile, notice, locale)
+        by_sms = account.channel == SMS
+        if (locale, by_sms) not in bodies:
+            body = (render_sms if by_sms else render)(catalogs, profile, notice, locale)
             body.locale = locale
-            bodies[locale] = body.to_json()
-        messages.append(bulk_row(account, bodies[locale], hold=hold, purpose=Purpose.notice,
+            bodies[locale, by_sms] = body.to_json()
+        messages.append(bulk_row(account, bodies[locale, by_sms], hold=hold,
+                                 purpose=Purpose.notice,
                                  dedupe_key=key, now=now, stale_at=now + FRESH_FOR))
     # One statement each for thousands of rows: the sender shares the
     # process and the platform's rate with this.

@@ -3,7 +3,12 @@ request or complaint, and officers in their own chat (linked with
 `/staff CODE`) — an urgent reception request, a new complaint, what is due
 today. One place finds the chat (never an erased citizen's; a blocked
 account's message is recorded as skipped by the outbox), renders the message
-in the reader's language, and queues it through the outbox."""
+in the reader's language, and queues it through the outbox.
+
+A citizen registered for SMS (issue #19) is told by SMS what has an SMS form
+(`sms=`: a reminder, "your request changed — call or visit"): when they
+chose SMS as where notices go, when SMS is their only channel, or when the
+chat they wrote from is blocked. Everything else stays on the chat."""
 
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from bot.db import utcnow
 from bot.i18n import Catalogs, Translate
 from bot.messages import Reply
 from bot.models import ChannelAccount, Citizen, OutboxMessage
+from bot.models.sms import SmsSubscription
 from bot.models.staff import Role, StaffUser
 from bot.outbox.queue import Purpose, enqueue, enqueue_once
 from bot.profile import Profile
@@ -35,6 +41,38 @@ def citizen_chat(session: Session, citizen_id: int | None,
     return citizen, account
 
 
+SMS = "sms"
+
+
+def _sms_active(session: Session, account: ChannelAccount) -> bool:
+    """Consent given and not stopped (bot.services.sms imports this module,
+    so the rule is read here from the tables)."""
+    consent = session.scalar(select(SmsSubscription).where(
+        SmsSubscription.account_id == account.id))
+    return consent is not None and consent.stopped_at is None and account.blocked_at is None
+
+
+def sms_account_for(session: Session, citizen: Citizen,
+                    account: ChannelAccount) -> ChannelAccount | None:
+    """The citizen's SMS account when a message with an SMS form goes there:
+    SMS is where they chose notices to go, the item's own account, or the
+    one open channel left. None: the chat it is."""
+    if account.channel == SMS:
+        return account
+    chosen = (session.get(ChannelAccount, citizen.notice_account_id)
+              if citizen.notice_account_id is not None else None)
+    if chosen is not None and chosen.channel == SMS \
+            and chosen.citizen_id == citizen.id and _sms_active(session, chosen):
+        return chosen
+    if account.blocked_at is not None:
+        for other in session.scalars(select(ChannelAccount).where(
+                ChannelAccount.citizen_id == citizen.id,
+                ChannelAccount.channel == SMS)):
+            if _sms_active(session, other):
+                return other
+    return None
+
+
 def tell_citizen(
     session: Session,
     profile: Profile,
@@ -48,6 +86,7 @@ def tell_citizen(
     dedupe_key: str | None = None,
     brief: Callable[[Translate, str], str] | None = None,
     stale_at: datetime | None = None,
+    sms: Callable[[Translate, str], Reply] | None = None,
 ) -> bool:
     """Queue a message to the citizen, rendered by `message(t, locale)` in the
     citizen's language (one reply, or several in order). With `dedupe_key`
@@ -58,13 +97,18 @@ def tell_citizen(
     (Viber outside the session, bot-started messages off): what must reach
     the citizen goes all the same; the rest waits for their next message,
     listed in its summary as `brief(t, locale)` (else the text, shortened) —
-    by its title only after `stale_at`."""
+    by its title only after `stale_at`. `sms(t, locale)` is its short form for
+    a citizen reached by SMS (see `sms_account_for`); without one it stays on
+    the chat."""
     found = citizen_chat(session, citizen_id, account_id)
     if found is None:
         return False
     citizen, account = found
     locale = citizen.language or profile.default_locale
     t = catalogs.translator(locale)
+    by_sms = sms_account_for(session, citizen, account) if sms is not None else None
+    if by_sms is not None and sms is not None:
+        account, message = by_sms, sms
     made = message(t, locale)
     replies = made if isinstance(made, list) else [made]
     line = brief(t, locale) if brief is not None else None

@@ -223,11 +223,12 @@ def when(profile: Profile, booking: Booking, locale: str) -> tuple[str, str]:
 def tell_about(session: Session, profile: Profile, catalogs: Catalogs, booking: Booking,
                key: str, *, now: datetime, purpose: Purpose, offer_new: bool = False,
                dedupe_key: str | None = None, brief_key: str | None = None,
-               **params: object) -> None:
+               sms_key: str | None = None, **params: object) -> None:
     """Tell the booking's citizen something, in their language, on their chat:
     with "book again" when the booking is gone, else with "cancel". A
     reminder that has to wait is listed under `brief_key` in the summary, and
-    is out of date once the appointment begins."""
+    is out of date once the appointment begins. With `sms_key`, a citizen
+    reached by SMS gets that short text instead (no buttons by SMS)."""
     def message(t: Translate, locale: str) -> Reply:
         day, at = when(profile, booking, locale)
         text = t(key, reference=booking.reference, day=day, time=at,
@@ -245,10 +246,18 @@ def tell_about(session: Session, profile: Profile, catalogs: Catalogs, booking: 
         return t(brief_key or key, reference=booking.reference, day=day, time=at,
                  place=profile.reception.place_in(locale), **params)
 
+    def by_sms(t: Translate, locale: str) -> Reply:
+        day, at = when(profile, booking, locale)
+        return Reply(t(sms_key or "", municipality=profile.municipality_name(locale),
+                       reference=booking.reference, day=day, time=at,
+                       place=profile.reception.place_in(locale),
+                       phone=profile.localized_contact("phone", locale)))
+
     tell_citizen(session, profile, catalogs, citizen_id=booking.citizen_id,
                  account_id=booking.account_id, message=message, now=now,
                  dedupe_key=dedupe_key, purpose=purpose,
-                 brief=brief if brief_key else None, stale_at=booking.starts_at)
+                 brief=brief if brief_key else None, stale_at=booking.starts_at,
+                 sms=by_sms if sms_key else None)
 
 
 def close_day(session: Session, profile: Profile, catalogs: Catalogs, day: ReceptionDay, *,
@@ -279,7 +288,7 @@ def send_reminders(session: Session, profile: Profile, catalogs: Catalogs,
     for booking in due:
         tell_about(session, profile, catalogs, booking, "reception.reminder", now=now,
                    purpose=Purpose.reminder, dedupe_key=f"reception-reminder:{booking.id}",
-                   brief_key="away.reminder")
+                   brief_key="away.reminder", sms_key="sms.reminder")
     return len(due)
 
 

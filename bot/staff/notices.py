@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -46,9 +46,28 @@ SEND_AHEAD = timedelta(days=366)  # a notice set further ahead is a typo
 
 # --- shapes ---------------------------------------------------------------------------
 
+class SmsPreviewOut(BaseModel):
+    """The notice as an SMS citizen of this language gets it, and its price."""
+
+    text: str = Field(description="The SMS as it goes (the short form, or the text's "
+                                  "beginning with the municipality's name)")
+    encoding: str = Field(description="GSM-7 (160 characters a segment) or UCS-2 (70)")
+    segments: int = Field(description="Segments billed per recipient")
+    length: int
+    cost: float = Field(description="Cost per recipient, in `currency`")
+    currency: str
+    without_diacritics: bool = Field(description="Serbian Latin goes with č ć đ š ž replaced "
+                                                 "(the profile's option)")
+    other_segments: int | None = Field(description="Serbian Latin only: the segments the "
+                                                   "other way (with diacritics when they are "
+                                                   "replaced, else without)")
+    other_cost: float | None
+
+
 class PreviewOut(BaseModel):
     text: str = Field(description="The message as a citizen of this language gets it")
     buttons: list[str] = Field(description="The button labels under it")
+    sms: SmsPreviewOut | None = Field(None, description="The same notice by SMS")
 
 
 class CountsOut(BaseModel):
@@ -70,6 +89,9 @@ class NoticeOut(CountsOut):
     topic: str
     settlements: list[str] | None = Field(description="null: everyone subscribed to the topic")
     text: dict[str, str] = Field(description="The text per locale")
+    sms_text: dict[str, str] = Field(default_factory=dict,
+                                     description="The short form for SMS per locale, where "
+                                                 "staff wrote one")
     rsvp: bool
     status: NoticeStatus
     send_at: datetime
@@ -153,7 +175,8 @@ def in_progress(notice: Notice, counts: CountsOut) -> bool:
 def notice_out(notice: Notice, counts: CountsOut) -> NoticeOut:
     return NoticeOut(
         **counts.model_dump(), id=notice.id, topic=notice.topic, settlements=notice.settlements,
-        text=dict(notice.texts), rsvp=notice.rsvp, status=notice.status, send_at=notice.send_at,
+        text=service.chat_texts(notice.texts), sms_text=service.sms_texts(notice.texts),
+        rsvp=notice.rsvp, status=notice.status, send_at=notice.send_at,
         created_by=notice.created_by, created_at=notice.created_at,
         started_at=notice.started_at, queued_at=notice.queued_at,
         cancelled_at=notice.cancelled_at, cancelled_by=notice.cancelled_by,
@@ -282,6 +305,7 @@ class Draft:
     texts: dict[str, str]
     send_at: datetime | None
     rsvp: bool
+    sms_texts: dict[str, str] = field(default_factory=dict)
 
 
 def naming_fields(err: Invalid, draft: Draft, profile: Profile,
@@ -290,12 +314,18 @@ def naming_fields(err: Invalid, draft: Draft, profile: Profile,
     language left empty, unknown or too long, every unknown settlement."""
     if err.code == "missing_translation":
         locs = [["body", "text", loc] for loc in profile.enabled_locales if not texts.get(loc)]
-    elif err.code == "unknown_locale":
+    elif err.code == "unknown_locale" and err.field != "sms_text":
         locs = [["body", "text", loc]
                 for loc in sorted(set(texts) - set(profile.enabled_locales))]
     elif err.code == "text_too_long":
         locs = [["body", "text", loc] for loc, text in texts.items()
                 if len(text) > service.TEXT_MAX]
+    elif err.code == "sms_too_long":
+        locs = [["body", "sms_text", loc] for loc, text in draft.sms_texts.items()
+                if len(text.strip()) > service.SMS_TEXT_MAX]
+    elif err.code == "unknown_locale" and err.field == "sms_text":
+        locs = [["body", "sms_text", loc]
+                for loc in sorted(set(draft.sms_texts) - set(profile.enabled_locales))]
     elif err.code == "unknown_settlement":
         known = set(profile.settlement_codes())
         locs = [["body", "settlements", code] for code in draft.settlements or []
@@ -307,16 +337,20 @@ def naming_fields(err: Invalid, draft: Draft, profile: Profile,
 
 
 def check(profile: Profile, draft: Draft, now: datetime) -> dict[str, str]:
-    """The cleaned texts, or `Invalid` naming what to fix."""
+    """The cleaned texts (with the short forms for SMS under `sms:<locale>`),
+    or `Invalid` naming what to fix."""
     texts = {locale: tidy(text) for locale, text in draft.texts.items()}
     if draft.send_at is not None and draft.send_at > now + SEND_AHEAD:
         raise Invalid("send_at_too_far", "send_at is more than a year ahead", "send_at",
                       errors=[{"loc": ["body", "send_at"], "msg": "more than a year ahead"}])
     try:
-        return service.validate(profile, topic=draft.topic, settlements=draft.settlements,
-                                texts=texts, send_at=draft.send_at, now=now)
+        cleaned = service.validate(profile, topic=draft.topic, settlements=draft.settlements,
+                                   texts=texts, send_at=draft.send_at, now=now)
+        cleaned.update(service.validate_sms(profile, {loc: tidy(text) for loc, text
+                                                      in draft.sms_texts.items()}))
     except Invalid as err:
         raise naming_fields(err, draft, profile, texts) from err
+    return cleaned
 
 
 def preview_draft(catalogs: Catalogs, profile: Profile, draft: Draft,
@@ -336,11 +370,12 @@ def snapshot(notice: Notice) -> dict[str, Any]:
 
 def act_create(session: Session, profile: Profile, staff: StaffUser, draft: Draft, *,
                ip: str | None, now: datetime) -> Notice:
-    texts = check(profile, draft, now)
+    checked = check(profile, draft, now)
     send_at = draft.send_at.astimezone(UTC) if draft.send_at else None
     notice = service.create(session, profile, topic=draft.topic, settlements=draft.settlements,
-                            texts=texts, send_at=send_at, rsvp=draft.rsvp, by=staff.username,
-                            now=now)
+                            texts=service.chat_texts(checked),
+                            sms_texts=service.sms_texts(checked), send_at=send_at,
+                            rsvp=draft.rsvp, by=staff.username, now=now)
     audit.record(session, staff, "notices.create", object_type="notice", object_id=notice.id,
                  before=None, after=snapshot(notice), ip=ip)
     return notice

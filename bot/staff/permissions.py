@@ -23,6 +23,10 @@ class Capability(enum.StrEnum):
     citizens = "citizens"  # the citizen list: full sees it, read sees counts
     staff_admin = "staff_admin"  # staff accounts and the audit log
     reports = "reports"  # the monthly report for the mayor and the assembly (issue 18)
+    # Registering a number for SMS at the counter or on the phone, and the list
+    # of SMS subscribers with their phones (issue 19): the offices that meet
+    # citizens (the info office, the mayor's office at the reception) and admin.
+    sms = "sms"
 
 
 class Access(enum.IntEnum):
@@ -43,21 +47,25 @@ MATRIX: dict[Role, dict[Capability, Access]] = {
         Capability.reception: F, Capability.documents: R, Capability.complaints: R,
         Capability.surveys: R, Capability.notices: R, Capability.personal_data: F,
         Capability.citizens: F, Capability.staff_admin: _, Capability.reports: R,
+        Capability.sms: F,
     },
     Role.info_office: {
         Capability.reception: R, Capability.documents: F, Capability.complaints: F,
         Capability.surveys: F, Capability.notices: F, Capability.personal_data: F,
         Capability.citizens: F, Capability.staff_admin: _, Capability.reports: R,
+        Capability.sms: F,
     },
     Role.department: {
         Capability.reception: _, Capability.documents: D, Capability.complaints: D,
         Capability.surveys: R, Capability.notices: R, Capability.personal_data: D,
         Capability.citizens: R, Capability.staff_admin: _, Capability.reports: _,
+        Capability.sms: _,
     },
     Role.viewer: {
         Capability.reception: R, Capability.documents: R, Capability.complaints: R,
         Capability.surveys: R, Capability.notices: R, Capability.personal_data: _,
         Capability.citizens: R, Capability.staff_admin: _, Capability.reports: _,
+        Capability.sms: _,
     },
 }
 

@@ -18,6 +18,8 @@ from tests.admin.test_notices_api import RULE_BODIES as NOTICE_RULE_BODIES
 from tests.admin.test_notices_api import rules_are_named as notice_rules_are_named
 from tests.admin.test_reception_api import RULE_BODIES as RECEPTION_RULE_BODIES
 from tests.admin.test_reception_api import rules_are_named as reception_rules_are_named
+from tests.admin.test_sms_staff import RULE_BODIES as SMS_RULE_BODIES
+from tests.admin.test_sms_staff import rules_are_named as sms_rules_are_named
 from tests.factories import make_citizen, make_runtime, make_staff
 
 # A survey definition is taken as a free JSON object so that the service can
@@ -68,6 +70,10 @@ def test_the_admin_api_keeps_its_own_contract(db: Database) -> None:
                 response = case.call_and_validate(
                     headers=headers, excluded_checks=[positive_data_acceptance],
                     additional_checks=[reception_rules_are_named])
+            elif case.operation.label in SMS_RULE_BODIES:  # a registration's rules: named
+                response = case.call_and_validate(
+                    headers=headers, excluded_checks=[positive_data_acceptance],
+                    additional_checks=[sms_rules_are_named])
             else:
                 response = case.call_and_validate(headers=headers)
             seen[(case.operation.label, response.status_code)] += 1

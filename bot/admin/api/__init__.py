@@ -12,6 +12,7 @@ from bot.admin.api import (
     overview,
     reception,
     reports,
+    sms,
     surveys,
 )
 
@@ -26,3 +27,4 @@ api_router.include_router(surveys.router)
 api_router.include_router(audit.router)
 api_router.include_router(overview.router)
 api_router.include_router(reports.router)
+api_router.include_router(sms.router)

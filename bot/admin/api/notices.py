@@ -22,7 +22,7 @@ from bot.admin.export import csv_response
 from bot.admin.paging import page_params
 from bot.db import utcnow
 from bot.models.staff import StaffUser
-from bot.services.notices import TEXT_MAX
+from bot.services.notices import SMS_TEXT_MAX, TEXT_MAX
 from bot.staff import notices as staff_notices
 from bot.staff.permissions import Capability
 
@@ -52,12 +52,32 @@ class NoticeTextIn(BaseModel):
         return {locale: text for locale, text in self.model_dump().items() if text is not None}
 
 
+SmsText = Annotated[str | None, Field(None, max_length=SMS_TEXT_MAX)]
+
+
+class SmsTextIn(BaseModel):
+    """The short form for SMS citizens in each language, all optional: a
+    language without one gets the text's first 300 characters with the
+    municipality's name."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sr_Latn: SmsText = None
+    sr_Cyrl: SmsText = None
+    sq: SmsText = None
+    en: SmsText = None
+
+    def texts(self) -> dict[str, str]:
+        return {locale: text for locale, text in self.model_dump().items() if text}
+
+
 class NoticeIn(BaseModel):
     topic: str = Field(max_length=32, description="A notice topic of the profile")
     settlements: list[Annotated[str, Field(max_length=32)]] | None = Field(
         None, min_length=1, max_length=SETTLEMENTS_MAX,
         description="Settlement codes (or `abroad`) whose subscribers get it; null: everyone")
     text: NoticeTextIn
+    sms_text: SmsTextIn | None = Field(None, description="Short forms for SMS (optional)")
     send_at: AwareDatetime | None = Field(
         None, description="When to send (with its offset); null: now. Ordinary notices "
                           "wait for 08:00–21:00 local time, `emergencies` do not")
@@ -67,7 +87,8 @@ class NoticeIn(BaseModel):
     def draft(self) -> staff_notices.Draft:
         return staff_notices.Draft(topic=self.topic, settlements=self.settlements,
                                    texts=self.text.texts(), send_at=self.send_at,
-                                   rsvp=self.rsvp)
+                                   rsvp=self.rsvp,
+                                   sms_texts=self.sms_text.texts() if self.sms_text else {})
 
 
 @router.get("", response_model=Page[staff_notices.NoticeOut], responses=READ_ERRORS)
