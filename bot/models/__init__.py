@@ -45,6 +45,7 @@ from bot.models.surveys import (
     SurveyResponse,
     SurveyStatus,
 )
+from bot.models.voice import VoiceMessage, VoiceStatus
 
 __all__ = [
     "AuditEntry",
@@ -92,5 +93,7 @@ __all__ = [
     "SurveyStatus",
     "UrgentRequest",
     "UrgentStatus",
+    "VoiceMessage",
+    "VoiceStatus",
     "next_reference",
 ]

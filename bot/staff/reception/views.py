@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -18,10 +19,13 @@ from sqlalchemy.orm import Session, contains_eager
 from bot.models import Booking, BookingStatus, ReceptionDay, UrgentRequest, UrgentStatus
 from bot.models.staff import StaffUser
 from bot.profile import Profile
+from bot.refusals import NotFound
 from bot.services import reception as service
+from bot.services import voice
 from bot.staff import audit
 from bot.staff.permissions import shows_personal
 from bot.staff.query import PageWindow, check_choice, matching, one, paginate, sorted_by, within
+from bot.staff.voice import VoiceOut, stored_voice, voice_out
 
 REFERENCE = r"^R-[0-9]{4}-[0-9]{4,10}$"
 DAY_SORTS = ("day",)
@@ -251,6 +255,25 @@ def shown_booking(session: Session, profile: Profile, staff: StaffUser, referenc
     if personal:
         audit_shown(session, staff, "reception.view", [found.reference], ip)
     return booking_out(found, profile, personal)
+
+
+def booking_voices(session: Session, staff: StaffUser, reference: str) -> list[VoiceOut]:
+    """The recordings the citizen sent as the booking's topic: personal data
+    like the topic, so only for roles that see it."""
+    if not shows_personal(staff):
+        return []
+    found = find_booking(session, reference)
+    return [voice_out(v, f"/staff/reception/bookings/{reference}")
+            for v in voice.attached(session, booking_id=found.id)]
+
+
+def stored_booking_voice(session: Session, staff: StaffUser, reference: str,
+                         voice_id: int) -> tuple[Path, str]:
+    """The file of a stored recording of a booking, for roles that see its topic."""
+    if not shows_personal(staff):
+        raise NotFound("not_found", f"no voice message {voice_id} of {reference}")
+    found = find_booking(session, reference)
+    return stored_voice(voice.attached(session, booking_id=found.id), voice_id, reference)
 
 
 def shown_urgent(session: Session, staff: StaffUser, status: UrgentStatus | None,
