@@ -390,6 +390,24 @@ def mp3_bytes(seconds: float = 5.0) -> bytes:
     return id3 + frame * frames
 
 
+def _box(kind: bytes, body: bytes) -> bytes:
+    import struct
+
+    return struct.pack(">I", 8 + len(body)) + kind + body
+
+
+def m4a_bytes(seconds: int, handler: bytes = b"soun") -> bytes:
+    """An M4A (MP4 with a sound track) as far as its boxes say: its length in
+    `mvhd`; with `handler=b"vide"` it has a video track."""
+    import struct
+
+    mvhd = _box(b"mvhd", bytes(4) + struct.pack(">IIII", 0, 0, 1000, seconds * 1000)
+                + bytes(80))
+    hdlr = _box(b"hdlr", bytes(4) + bytes(4) + handler + bytes(12))
+    return (_box(b"ftyp", b"M4A " + bytes(4) + b"M4A isom")
+            + _box(b"moov", mvhd + _box(b"trak", _box(b"mdia", hdlr))))
+
+
 def make_voice(db: Database, *, media_dir: Path, complaint: str | None = None,
                booking: str | None = None, data: bytes | None = None,
                mime_type: str = "audio/wav", suffix: str = ".wav",

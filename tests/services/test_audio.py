@@ -4,24 +4,10 @@ and what is refused."""
 
 from __future__ import annotations
 
-import struct
-
 import pytest
 
 from bot.services import audio
-from tests.factories import jpeg_bytes, mp3_bytes, ogg_opus_bytes, wav_bytes
-
-
-def _box(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", 8 + len(body)) + kind + body
-
-
-def m4a_bytes(seconds: int, handler: bytes = b"soun") -> bytes:
-    mvhd = _box(b"mvhd", bytes(4) + struct.pack(">IIII", 0, 0, 1000, seconds * 1000)
-                + bytes(80))
-    hdlr = _box(b"hdlr", bytes(4) + bytes(4) + handler + bytes(12))
-    return (_box(b"ftyp", b"M4A " + bytes(4) + b"M4A isom")
-            + _box(b"moov", mvhd + _box(b"trak", _box(b"mdia", hdlr))))
+from tests.factories import jpeg_bytes, m4a_bytes, mp3_bytes, ogg_opus_bytes, wav_bytes
 
 
 def amr_bytes(seconds: float) -> bytes:
