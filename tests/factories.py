@@ -409,21 +409,25 @@ def m4a_bytes(seconds: int, handler: bytes = b"soun") -> bytes:
 
 
 def make_voice(db: Database, *, media_dir: Path, complaint: str | None = None,
-               booking: str | None = None, data: bytes | None = None,
+               booking: str | None = None, urgent: str | None = None,
+               data: bytes | None = None,
                mime_type: str = "audio/wav", suffix: str = ".wav",
                duration: int = 2) -> int:
     """A stored voice message (a real file under `media_dir`) of the
-    complaint or booking with this reference; returns its id."""
+    complaint, booking or urgent request with this reference; returns its id."""
     from bot.db import utcnow
-    from bot.models import Booking, Complaint, VoiceMessage, VoiceStatus
+    from bot.models import Booking, Complaint, UrgentRequest, VoiceMessage, VoiceStatus
 
     data = data if data is not None else wav_bytes(duration)
     with db.session() as session:
         owner: Any
         if complaint is not None:
             owner = session.scalar(select(Complaint).where(Complaint.reference == complaint))
-        else:
+        elif booking is not None:
             owner = session.scalar(select(Booking).where(Booking.reference == booking))
+        else:
+            owner = session.scalar(select(UrgentRequest).where(
+                UrgentRequest.reference == urgent))
         assert owner is not None
         folder = media_dir / "voice" / owner.reference
         folder.mkdir(parents=True, exist_ok=True)
@@ -431,7 +435,8 @@ def make_voice(db: Database, *, media_dir: Path, complaint: str | None = None,
         path.write_bytes(data)
         row = VoiceMessage(
             citizen_id=owner.citizen_id, complaint_id=owner.id if complaint else None,
-            booking_id=owner.id if booking else None, channel="telegram", file_id="voice-1",
+            booking_id=owner.id if booking else None, urgent_id=owner.id if urgent else None,
+            channel="telegram", file_id="voice-1",
             duration=duration, status=VoiceStatus.stored, path=str(path.resolve()),
             mime_type=mime_type, size=len(data), stored_at=utcnow())
         session.add(row)

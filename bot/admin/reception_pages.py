@@ -155,6 +155,17 @@ def booking_voice(reference: ReferencePath, voice_id: VoiceIdPath, staff: Reader
                         else None, headers={"Cache-Control": "private, no-store"})
 
 
+@router.get("/urgent/{reference}/voice/{voice_id}")
+def urgent_voice(reference: ReferencePath, voice_id: VoiceIdPath, staff: Reader,
+                 session: SessionDep, download: Annotated[bool, Query()] = False
+                 ) -> FileResponse:
+    """The recording of an urgent request, on the reception page's list."""
+    path, media_type = views.stored_urgent_voice(session, staff, reference, voice_id)
+    return FileResponse(path, media_type=media_type,
+                        filename=f"{reference}-voice-{voice_id}{path.suffix}" if download
+                        else None, headers={"Cache-Control": "private, no-store"})
+
+
 # --- forms -----------------------------------------------------------------------------
 
 # The day form's fields, shared by "add a day" and "change a day".
