@@ -6,7 +6,7 @@ A backup directory holds:
 - `database.sqlite3` (SQLite's online backup API: a consistent copy while the
   bot keeps writing) or `database.dump` (`pg_dump --format=custom`, taken in
   the same exported snapshot the row counts are read in);
-- `media.tar`: MEDIA_DIR (complaint photos, officers' uploads, exports);
+- `media.tar`: MEDIA_DIR (complaint photos, voice messages, officers' uploads, exports);
 - `manifest.json`, written last: the format, the project's version, the Alembic
   revision, the database's kind, when it was made, the rows of every table and
   each file's size and SHA-256, so that a truncated or altered copy is refused.
@@ -395,7 +395,8 @@ def verify(url: str, manifest: Manifest) -> None:
 
 
 # The columns that hold a file's absolute path inside MEDIA_DIR.
-STORED_FILES = (("complaint_photo", "path"), ("document_file", "path"))
+STORED_FILES = (("complaint_photo", "path"), ("document_file", "path"),
+                ("voice_message", "path"))
 
 
 def _move_media_paths(url: str, old_media_dir: str, media_dir: Path) -> int:

@@ -72,7 +72,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
     upgrade(settings.database_url)
     runtime = build_runtime(settings, quiet=True)
     TerminalChat(runtime.engine, runtime.db, user=args.user, language=args.language,
-                 photos=runtime.photo_fetcher(terminal=True)).loop()
+                 photos=runtime.photo_fetcher(terminal=True),
+                 voices=runtime.voice_fetcher(terminal=True)).loop()
     runtime.db.dispose()
     return 0
 

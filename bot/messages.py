@@ -25,7 +25,10 @@ class Kind(enum.StrEnum):
     photo = "photo"
     file = "file"
     sticker = "sticker"
-    unsupported = "unsupported"  # voice, video, poll, …: acknowledged, explained
+    # A recording: Telegram's voice note or audio file, or a Viber file whose
+    # name says it is audio (Viber sends no mime type).
+    voice = "voice"
+    unsupported = "unsupported"  # video, poll, …: acknowledged, explained
     started = "started"  # the user opened the chat (Viber conversation_started)
     blocked = "blocked"  # the user blocked the bot / unsubscribed
     unblocked = "unblocked"  # the user came back (Viber subscribed, Telegram unblock)
@@ -52,13 +55,16 @@ class Location:
 
 @dataclass(frozen=True)
 class Media:
-    """A photo or file: a platform file id (Telegram) or a URL (Viber)."""
+    """A photo, file or recording: a platform file id (Telegram) or a URL
+    (Viber). `duration` is a recording's length in seconds, where the
+    platform says it (Telegram)."""
 
     file_id: str | None = None
     url: str | None = None
     mime_type: str | None = None
     size: int | None = None
     file_name: str | None = None
+    duration: int | None = None
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from bot.services.surveys import Keys
 
 if TYPE_CHECKING:
     from bot.services.photos import PhotoFetcher
+    from bot.services.voice import VoiceFetcher
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +57,10 @@ class Runtime:
         the staff actions that must know who answered: the invitations."""
         return Keys(survey=self.engine.survey_key, legacy=self.engine.files.secret)
 
-    def photo_fetcher(self, *, terminal: bool = False) -> PhotoFetcher | None:
-        """The worker's downloader of complaint photos, for the channels this
-        process can reach (and the terminal's local files in `klokot-bot chat`)."""
+    def media_sources(self, *, terminal: bool = False) -> dict[str, MediaSource]:
+        """The channels this process can fetch what citizens sent from (and
+        the terminal's local files in `klokot-bot chat`)."""
         from bot.channels.terminal import LocalFiles
-        from bot.services.photos import PhotoFetcher
 
         sources: dict[str, MediaSource] = {}
         if self.telegram is not None:
@@ -69,9 +69,26 @@ class Runtime:
             sources["viber"] = self.viber
         if terminal:
             sources["terminal"] = LocalFiles()
+        return sources
+
+    def photo_fetcher(self, *, terminal: bool = False) -> PhotoFetcher | None:
+        """The worker's downloader of complaint photos."""
+        from bot.services.photos import PhotoFetcher
+
+        sources = self.media_sources(terminal=terminal)
         if not sources:
             return None
         return PhotoFetcher(self.db, sources, self.settings.media_dir, self.profile,
+                            self.catalogs, deadline=self.settings.media_fetch_seconds)
+
+    def voice_fetcher(self, *, terminal: bool = False) -> VoiceFetcher | None:
+        """The worker's downloader of voice messages: the same sources and deadline."""
+        from bot.services.voice import VoiceFetcher
+
+        sources = self.media_sources(terminal=terminal)
+        if not sources:
+            return None
+        return VoiceFetcher(self.db, sources, self.settings.media_dir, self.profile,
                             self.catalogs, deadline=self.settings.media_fetch_seconds)
 
     async def close(self) -> None:

@@ -1,5 +1,5 @@
 """The worker: the outbox sender and the flows' timers (reminders, deadlines,
-notices, photo fetching). `klokot-bot worker` runs it alone; the web app and
+notices, photo and voice message fetching). `klokot-bot worker` runs it alone; the web app and
 the poller run it beside themselves unless `OUTBOX_IN_WEB=false`."""
 
 from __future__ import annotations
@@ -44,6 +44,9 @@ def build_timers(runtime: Runtime) -> list[Timer]:
     fetcher = runtime.photo_fetcher()
     if fetcher is not None:
         timers.append(Timer("photos", PHOTO_INTERVAL_SECONDS, fetcher.run_once))
+    voices = runtime.voice_fetcher()
+    if voices is not None:
+        timers.append(Timer("voice", PHOTO_INTERVAL_SECONDS, voices.run_once))
     return timers
 
 

@@ -20,6 +20,7 @@ from bot.messages import Button, Kind
 from bot.models import Complaint, ComplaintKind
 from bot.profile import ABROAD, Profile
 from bot.services import complaints as service
+from bot.services import voice
 from bot.services.photos import MAX_BYTES as PHOTO_MAX_BYTES
 
 router = Router("complaints")
@@ -114,19 +115,42 @@ def ask_description(ctx: Context) -> None:
               [ctx.nav_row()])
 
 
-@router.state(ComplaintFlow.description, accepts={Kind.text, *WITH_PHOTOS},
+@router.state(ComplaintFlow.description, accepts={Kind.text, Kind.voice, *WITH_PHOTOS},
               max_length=service.DESCRIPTION_MAX)
 def on_description(ctx: Context) -> None:
     if ctx.msg.kind in WITH_PHOTOS:
         photo_at_description(ctx)
         return
+    if ctx.msg.kind is Kind.voice:
+        voice_at_description(ctx)
+        return
     if ctx.meaningful_text(service.DESCRIPTION_MIN) is None:
         ctx.again("complaints.description_short", min=service.DESCRIPTION_MIN)
         return
-    # Photos sent before the description stay.
+    # Photos sent before the description stay; a recording sent before is replaced.
     ctx.update_data(c_description=(ctx.msg.text or "").strip(), c_caption=None,
-                    c_photos=ctx.data.get("c_photos", []))
+                    c_photos=ctx.data.get("c_photos", []), c_voice=None)
     ask_photos(ctx)
+
+
+def voice_at_description(ctx: Context) -> None:
+    """A recording instead of a typed description: over the limits it is
+    refused (the citizen can type instead); else it is the description
+    ("(voice message)", after its caption) and the photo step comes."""
+    media = ctx.msg.media[0] if ctx.msg.media else None
+    if media is None:
+        ctx.again("voice.refused.not_audio")
+        return
+    if reason := voice.problem(media):
+        ctx.preface(voice.refusal(ctx.t, reason))
+        ctx.prompt_again()
+        ctx.flush_preface()
+        return
+    caption = (ctx.msg.text or "").strip()[:service.DESCRIPTION_MAX // 2]
+    ctx.update_data(c_voice={**voice.to_data(ctx.msg.channel, media), "caption": caption},
+                    c_description=voice.text_with_marker(ctx.profile, ctx.catalogs, caption),
+                    c_caption=None, c_photos=ctx.data.get("c_photos", []))
+    _ask_with_note(ctx, voice.received_note(ctx.t, media), ask_photos)
 
 
 @router.prompt(ComplaintFlow.photos)
@@ -251,7 +275,8 @@ def photo_at_description(ctx: Context) -> None:
         return
     note = keep_photo(ctx)
     if ctx.meaningful_text(service.DESCRIPTION_MIN) is not None:
-        ctx.update_data(c_description=None)  # this step's answer replaces an earlier one
+        # this step's answer replaces an earlier one
+        ctx.update_data(c_description=None, c_voice=None)
         if keep_caption(ctx):
             ctx.update_data(c_caption=None)
             _ask_with_note(ctx, ctx.t("complaints.caption_is_description"), ask_photos)
@@ -352,6 +377,8 @@ def ask_confirm(ctx: Context) -> None:
     data = ctx.data
     found = service.category(ctx.profile, data.get("c_category", ""))
     description = data.get("c_description", "")
+    if data.get("c_voice"):  # what they said, named in their own language
+        description = voice.shown_text(ctx.t, data["c_voice"].get("caption"))
     if len(description) > SUMMARY_DESCRIPTION:
         description = description[:SUMMARY_DESCRIPTION].rstrip() + "…"
     ctx.reply(
@@ -389,6 +416,8 @@ def on_confirm(ctx: Context) -> None:
         settlement=data.get("c_settlement"), description=data["c_description"],
         photos=photos, latitude=data.get("c_latitude"), longitude=data.get("c_longitude"),
         address=data.get("c_address"), anonymous=bool(data.get("c_anonymous")), now=ctx.now)
+    voice.record(ctx.session, data.get("c_voice"), citizen_id=ctx.citizen.id, now=ctx.now,
+                 complaint=registered)
     department = ctx.profile.department(registered.department)
     ctx.clear()
     kind = registered.kind.value

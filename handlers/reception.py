@@ -17,6 +17,7 @@ from bot.messages import Button, Kind, fit_label
 from bot.models import Booking, BookingStatus, ReceptionDay
 from bot.profile import ABROAD, Profile
 from bot.services import reception as service
+from bot.services import voice
 from bot.services.phones import normalize_phone
 from handlers import sms_match
 
@@ -163,9 +164,12 @@ def ask_topic(ctx: Context) -> None:
     _ask_topic(ctx, Appointment.topic, "reception.ask_topic")
 
 
-@router.state(Appointment.topic, accepts={Kind.text}, max_length=service.TOPIC_MAX)
+@router.state(Appointment.topic, accepts={Kind.text, Kind.voice}, max_length=service.TOPIC_MAX)
 def on_topic(ctx: Context) -> None:
-    if _take_topic(ctx, "r_topic"):
+    if ctx.msg.kind is Kind.voice:
+        _take_voice_topic(ctx, "r_topic", "r_voice", ask_name)
+    elif _take_topic(ctx, "r_topic"):
+        ctx.update_data(r_voice=None)
         ask_name(ctx)
 
 
@@ -173,6 +177,33 @@ def _ask_topic(ctx: Context, state: State, question: str) -> None:
     """What the citizen wants to talk about (a booking's, or an urgent one's)."""
     ctx.set_state(state)
     ctx.reply(ctx.t(question, min=service.TOPIC_MIN, max=service.TOPIC_MAX), [ctx.nav_row()])
+
+
+def _take_voice_topic(ctx: Context, key: str, voice_key: str,
+                      then: Callable[[Context], None]) -> None:
+    """A recording instead of a typed topic: over the limits it is refused
+    (the citizen can type instead); else the topic is "(voice message)" and
+    the next question comes, after "🎤 Voice message received, 0:42"."""
+    media = ctx.msg.media[0] if ctx.msg.media else None
+    reason = voice.problem(media) if media is not None else "not_audio"
+    if reason is not None or media is None:
+        ctx.preface(voice.refusal(ctx.t, reason or "not_audio"))
+        ctx.prompt_again()
+        ctx.flush_preface()
+        return
+    caption = (ctx.msg.text or "").strip()[:service.TOPIC_MAX // 2]
+    ctx.update_data(**{key: voice.text_with_marker(ctx.profile, ctx.catalogs, caption),
+                       voice_key: {**voice.to_data(ctx.msg.channel, media),
+                                   "caption": caption}})
+    ctx.preface(voice.received_note(ctx.t, media))
+    then(ctx)
+    ctx.flush_preface()
+
+
+def _shown_topic(ctx: Context, key: str, voice_key: str) -> str:
+    """The topic as the citizen sees it in a summary (a recording named in their language)."""
+    said = ctx.data.get(voice_key)
+    return voice.shown_text(ctx.t, said.get("caption")) if said else ctx.data.get(key, "")
 
 
 def _take_topic(ctx: Context, key: str) -> bool:
@@ -295,7 +326,7 @@ def ask_confirm(ctx: Context) -> None:
         ctx.t("reception.summary",
               day=format_date(day.day, ctx.locale, long=True), time=format_time(slot.starts_at),
               place=ctx.profile.reception.place_in(ctx.locale),
-              topic=booking.topic if booking else data.get("r_topic", ""),
+              topic=booking.topic if booking else _shown_topic(ctx, "r_topic", "r_voice"),
               name=booking.full_name if booking else data.get("r_name", ""),
               phone=booking.phone if booking else data.get("r_phone", ""),
               settlement=settlement_label(ctx, booking.settlement if booking
@@ -349,6 +380,8 @@ def on_confirm(ctx: Context) -> None:
                 day_id=data["r_day"], slot_index=data["r_slot"], topic=data["r_topic"],
                 full_name=data["r_name"], phone=data["r_phone"],
                 settlement=data["r_settlement"], now=ctx.now)
+            voice.record(ctx.session, data.get("r_voice"), citizen_id=ctx.citizen.id,
+                         now=ctx.now, booking=booking)
             # No reminder can be promised where it may not reach the citizen.
             key = "reception.booked_waits" if ctx.news_waits else "reception.booked"
             # Remembered for next time (the privacy notice says so).
@@ -413,9 +446,12 @@ def ask_urgent_topic(ctx: Context) -> None:
     _ask_topic(ctx, Urgent.topic, "reception.urgent_topic")
 
 
-@router.state(Urgent.topic, accepts={Kind.text}, max_length=service.TOPIC_MAX)
+@router.state(Urgent.topic, accepts={Kind.text, Kind.voice}, max_length=service.TOPIC_MAX)
 def on_urgent_topic(ctx: Context) -> None:
-    if _take_topic(ctx, "u_topic"):
+    if ctx.msg.kind is Kind.voice:
+        _take_voice_topic(ctx, "u_topic", "u_voice", ask_urgent_phone)
+    elif _take_topic(ctx, "u_topic"):
+        ctx.update_data(u_voice=None)
         ask_urgent_phone(ctx)
 
 
@@ -433,7 +469,7 @@ def on_urgent_phone(ctx: Context) -> None:
 @router.prompt(Urgent.confirm)
 def ask_urgent_confirm(ctx: Context) -> None:
     ctx.set_state(Urgent.confirm)
-    ctx.reply(ctx.t("reception.urgent_summary", topic=ctx.data.get("u_topic", ""),
+    ctx.reply(ctx.t("reception.urgent_summary", topic=_shown_topic(ctx, "u_topic", "u_voice"),
                     phone=ctx.data.get("u_phone", "")),
               [[Button(ctx.t("reception.confirm"), "urg:yes")], ctx.nav_row()])
 
@@ -448,6 +484,8 @@ def on_urgent_confirm(ctx: Context) -> None:
                                     account=ctx.account, topic=topic, phone=phone,
                                     full_name=ctx.citizen.full_name or ctx.account.display_name,
                                     now=ctx.now)
+    voice.record(ctx.session, ctx.data.get("u_voice"), citizen_id=ctx.citizen.id, now=ctx.now,
+                 urgent=request)
     ctx.citizen.phone = phone
     ctx.clear()
     ctx.reply(ctx.t("reception.urgent_sent", phone=phone, reference=request.reference),

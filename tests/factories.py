@@ -336,3 +336,109 @@ def seed_subscribers(db: Database, count: int, *, topic: str = "public_debates",
                                      f"(SELECT max(id) FROM {table}))"))
         session.execute(insert(Subscription), [
             {"citizen_id": i, "topic": topic, "created_at": now} for i in ids])
+
+
+# --- recordings (voice messages) ---------------------------------------------------
+
+def wav_bytes(seconds: float = 2.0, rate: int = 8000) -> bytes:
+    """A real PCM WAV recording of a tone (any browser plays it)."""
+    import io
+    import math
+    import struct
+    import wave
+
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(b"".join(
+            struct.pack("<h", int(6000 * math.sin(2 * math.pi * 440 * i / rate)))
+            for i in range(int(rate * seconds))))
+    return buffer.getvalue()
+
+
+def _ogg_page(serial: int, sequence: int, granule: int, packet: bytes, flags: int = 0) -> bytes:
+    import struct
+
+    segments = [255] * (len(packet) // 255) + [len(packet) % 255]
+    header = (b"OggS" + bytes([0, flags]) + struct.pack("<qIII", granule, serial, sequence, 0)
+              + bytes([len(segments)]) + bytes(segments))
+    return header + packet
+
+
+def ogg_opus_bytes(seconds: float = 42.0, padding: int = 2000) -> bytes:
+    """An OGG/Opus stream as a phone's voice note is laid out (head, tags,
+    audio pages whose last granule says the length); the audio packets are
+    filler, so it is a recording by its container, not one to listen to."""
+    import struct
+
+    head = b"OpusHead" + bytes([1, 1]) + struct.pack("<HIhB", 312, 48_000, 0, 0)
+    tags = b"OpusTags" + struct.pack("<I", 4) + b"test" + struct.pack("<I", 0)
+    pages = [_ogg_page(7, 0, 0, head, flags=2), _ogg_page(7, 1, 0, tags)]
+    pages.append(_ogg_page(7, 2, int(seconds * 24_000), b"\xfc" * padding))
+    pages.append(_ogg_page(7, 3, int(seconds * 48_000) + 312, b"\xfc" * 200, flags=4))
+    return b"".join(pages)
+
+
+def mp3_bytes(seconds: float = 5.0) -> bytes:
+    """MPEG-1 layer III frames at 128 kbit/s and 44.1 kHz (417 bytes, 1152
+    samples each), after an ID3v2 tag: an MP3 by its frames, silent filler."""
+    frames = int(seconds * 44_100 / 1152)
+    frame = b"\xff\xfb\x90\x64" + b"\x00" * 413
+    id3 = b"ID3\x04\x00\x00\x00\x00\x00\x0a" + b"\x00" * 10
+    return id3 + frame * frames
+
+
+def _box(kind: bytes, body: bytes) -> bytes:
+    import struct
+
+    return struct.pack(">I", 8 + len(body)) + kind + body
+
+
+def m4a_bytes(seconds: int, handler: bytes = b"soun") -> bytes:
+    """An M4A (MP4 with a sound track) as far as its boxes say: its length in
+    `mvhd`; with `handler=b"vide"` it has a video track."""
+    import struct
+
+    mvhd = _box(b"mvhd", bytes(4) + struct.pack(">IIII", 0, 0, 1000, seconds * 1000)
+                + bytes(80))
+    hdlr = _box(b"hdlr", bytes(4) + bytes(4) + handler + bytes(12))
+    return (_box(b"ftyp", b"M4A " + bytes(4) + b"M4A isom")
+            + _box(b"moov", mvhd + _box(b"trak", _box(b"mdia", hdlr))))
+
+
+def make_voice(db: Database, *, media_dir: Path, complaint: str | None = None,
+               booking: str | None = None, urgent: str | None = None,
+               data: bytes | None = None,
+               mime_type: str = "audio/wav", suffix: str = ".wav",
+               duration: int = 2) -> int:
+    """A stored voice message (a real file under `media_dir`) of the
+    complaint, booking or urgent request with this reference; returns its id."""
+    from bot.db import utcnow
+    from bot.models import Booking, Complaint, UrgentRequest, VoiceMessage, VoiceStatus
+
+    data = data if data is not None else wav_bytes(duration)
+    with db.session() as session:
+        owner: Any
+        if complaint is not None:
+            owner = session.scalar(select(Complaint).where(Complaint.reference == complaint))
+        elif booking is not None:
+            owner = session.scalar(select(Booking).where(Booking.reference == booking))
+        else:
+            owner = session.scalar(select(UrgentRequest).where(
+                UrgentRequest.reference == urgent))
+        assert owner is not None
+        folder = media_dir / "voice" / owner.reference
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"voice-test{suffix}"
+        path.write_bytes(data)
+        row = VoiceMessage(
+            citizen_id=owner.citizen_id, complaint_id=owner.id if complaint else None,
+            booking_id=owner.id if booking else None, urgent_id=owner.id if urgent else None,
+            channel="telegram", file_id="voice-1",
+            duration=duration, status=VoiceStatus.stored, path=str(path.resolve()),
+            mime_type=mime_type, size=len(data), stored_at=utcnow())
+        session.add(row)
+        session.flush()
+        return row.id

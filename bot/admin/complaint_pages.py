@@ -141,6 +141,18 @@ def photo(reference: ReferencePath, photo_id: PhotoIdPath, staff: Reader,
     return FileResponse(path, media_type=media_type, headers={"Cache-Control": "private, no-store"})
 
 
+@router.get("/{reference}/voice/{voice_id}")
+def voice_message(reference: ReferencePath, voice_id: PhotoIdPath, staff: Reader,
+                  session: SessionDep, download: Annotated[bool, Query()] = False
+                  ) -> FileResponse:
+    """The recording for the <audio> of the complaint's page, or (`download`)
+    as a file to keep (the session cookie signs in)."""
+    path, media_type = views.stored_voice_message(session, staff, reference, voice_id)
+    return FileResponse(path, media_type=media_type,
+                        filename=f"{reference}-voice-{voice_id}{path.suffix}" if download
+                        else None, headers={"Cache-Control": "private, no-store"})
+
+
 def _back(reference: str, done: str) -> RedirectResponse:
     return RedirectResponse(f"{HOME}/{reference}?done={done}", status_code=303)
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from bot.admin import rendering
 from bot.admin.deps import RuntimeDep, SessionDep, client_ip
@@ -132,11 +132,38 @@ def booking_page(reference: ReferencePath, request: Request, runtime: RuntimeDep
     error = request.query_params.get("error")
     return rendering.render(request, runtime, "reception_booking.html", staff,
                             b=shown, personal=shows_personal(staff), can_write=writer,
+                            voices=views.booking_voices(session, staff, reference),
                             today=service.today(profile, now), now=now,
                             settlements=rendering.settlement_labels(runtime, staff.language),
                             here=request.url.path, movable=movable, move_options=options,
                             done=done if done in DONE else None,
                             error=error if error in MOVE_ERRORS else None)
+
+
+VoiceIdPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+@router.get("/bookings/{reference}/voice/{voice_id}")
+def booking_voice(reference: ReferencePath, voice_id: VoiceIdPath, staff: Reader,
+                  session: SessionDep, download: Annotated[bool, Query()] = False
+                  ) -> FileResponse:
+    """The recording for the <audio> of the booking's page, or (`download`) as
+    a file to keep; only for roles that see the booking's topic."""
+    path, media_type = views.stored_booking_voice(session, staff, reference, voice_id)
+    return FileResponse(path, media_type=media_type,
+                        filename=f"{reference}-voice-{voice_id}{path.suffix}" if download
+                        else None, headers={"Cache-Control": "private, no-store"})
+
+
+@router.get("/urgent/{reference}/voice/{voice_id}")
+def urgent_voice(reference: ReferencePath, voice_id: VoiceIdPath, staff: Reader,
+                 session: SessionDep, download: Annotated[bool, Query()] = False
+                 ) -> FileResponse:
+    """The recording of an urgent request, on the reception page's list."""
+    path, media_type = views.stored_urgent_voice(session, staff, reference, voice_id)
+    return FileResponse(path, media_type=media_type,
+                        filename=f"{reference}-voice-{voice_id}{path.suffix}" if download
+                        else None, headers={"Cache-Control": "private, no-store"})
 
 
 # --- forms -----------------------------------------------------------------------------

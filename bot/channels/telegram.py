@@ -165,9 +165,15 @@ def _from_message(message: schema.Message, base: Any) -> Incoming:
         media = Media(file_id=doc.file_id, size=doc.file_size, mime_type=doc.mime_type,
                       file_name=doc.file_name)
         return base(Kind.file, media=(media,), text=message.caption)
+    recording = message.voice or message.audio
+    if recording is not None:
+        media = Media(file_id=recording.file_id, size=recording.file_size,
+                      mime_type=recording.mime_type or ("audio/ogg" if message.voice else None),
+                      file_name=recording.file_name, duration=recording.duration)
+        return base(Kind.voice, media=(media,), text=message.caption)
     if message.sticker is not None:
         return base(Kind.sticker)
-    return base(Kind.unsupported)  # voice, video, poll, dice, …
+    return base(Kind.unsupported)  # video, poll, dice, …
 
 
 def render_markup(reply: Reply) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove:

@@ -87,6 +87,16 @@ class Document(Strict):
     file_name: Annotated[Unicode, Field(max_length=255)] | None = None
 
 
+class Voice(Strict):
+    """A voice note (`voice`) or an audio file (`audio`): its length in seconds."""
+
+    file_id: Identifier
+    duration: Count
+    file_size: Count | None = None
+    mime_type: Annotated[Unicode, Field(max_length=255)] | None = None
+    file_name: Annotated[Unicode, Field(max_length=255)] | None = None
+
+
 class Message(Strict):
     from_user: User | None = Field(default=None, alias="from")
     chat: Chat
@@ -98,6 +108,8 @@ class Message(Strict):
     location: Location | None = None
     photo: list[PhotoSize] | None = None
     document: Document | None = None
+    voice: Voice | None = None
+    audio: Voice | None = None
     sticker: dict[str, Any] | None = None
 
 

@@ -104,10 +104,23 @@ def parse_callback(data: dict[str, Any]) -> Incoming:
         return Incoming(kind=Kind.photo, media=(media,), text=message.text or None, **fields)
     if message.type == "file":
         media = Media(url=message.media, size=message.size, file_name=message.file_name)
-        return Incoming(kind=Kind.file, media=(media,), **fields)
+        # Viber gives no mime type: a name ending like a recording is one (the
+        # worker checks the bytes once fetched).
+        kind = Kind.voice if is_audio_name(message.file_name) else Kind.file
+        return Incoming(kind=kind, media=(media,), **fields)
     if message.type == "sticker":
         return Incoming(kind=Kind.sticker, **fields)
     return Incoming(kind=Kind.unsupported, **fields)  # video, url, rich media, …
+
+
+AUDIO_SUFFIXES = frozenset({".ogg", ".oga", ".opus", ".mp3", ".m4a", ".mp4", ".aac",
+                            ".amr", ".wav", ".3gp"})
+
+
+def is_audio_name(file_name: str | None) -> bool:
+    """A file name that names a recording by its extension."""
+    name = (file_name or "").strip().lower()
+    return "." in name and name[name.rfind("."):] in AUDIO_SUFFIXES
 
 
 def sent_at_ms(data: dict[str, Any]) -> int:

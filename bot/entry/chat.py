@@ -1,7 +1,7 @@
 """`klokot-bot chat`: talk to the bot in a terminal as a citizen would,
 through the same engine and database, with no token. Buttons are printed
-numbered; type the number or the label. `!contact`, `!location`, `!photo`
-and `!sticker` send what a phone would. The terminal delivers its own
+numbered; type the number or the label. `!contact`, `!location`, `!photo`,
+`!voice` and `!sticker` send what a phone would. The terminal delivers its own
 channel's outbox rows (the sender leaves them alone)."""
 
 from __future__ import annotations
@@ -27,12 +27,14 @@ from bot.models import ChannelAccount, OutboxMessage, OutboxStatus
 
 if TYPE_CHECKING:
     from bot.services.photos import PhotoFetcher
+    from bot.services.voice import VoiceFetcher
 
 HELP = (
     "Type a message, a /command, or the number of a button.\n"
     "  !contact [+383…]   share a phone number      !location [lat lon]  share a location\n"
     "  !photo [file]      send a photo (a sample    !sticker             send a sticker\n"
     "                     picture without a file)\n"
+    "  !voice [file]      send a voice message (a short sample recording without a file)\n"
     "  !quit              leave the chat (the conversation is kept)\n"
 )
 
@@ -53,12 +55,33 @@ def sample_photo() -> Path:
     return path
 
 
+def sample_voice() -> Path:
+    """A few seconds of a tone, as a WAV recording, for `!voice` without a file."""
+    import math
+    import struct
+    import wave
+
+    path = Path(tempfile.gettempdir()) / "klokot-sample-voice.wav"
+    if not path.is_file():
+        rate = 8000
+        frames = b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / rate)))
+                          for i in range(rate * 4))
+        with wave.open(str(path), "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(rate)
+            out.writeframes(frames)
+    return path
+
+
 class TerminalChat:
     def __init__(self, engine: Engine, db: Database, user: str | None = None,
                  language: str | None = None, out: TextIO = sys.stdout,
-                 photos: PhotoFetcher | None = None) -> None:
+                 photos: PhotoFetcher | None = None,
+                 voices: VoiceFetcher | None = None) -> None:
         self.engine = engine
         self.photos = photos
+        self.voices = voices
         self.db = db
         self.user = user or f"{getpass.getuser()}"
         self.language = language
@@ -92,6 +115,11 @@ class TerminalChat:
                 media = Media(url=path.resolve().as_uri(), mime_type="image/jpeg",
                               size=path.stat().st_size if path.is_file() else None)
                 return Incoming(kind=Kind.photo, media=(media,), **base)
+            if word == "voice":  # a file, as Viber hands one over: no length given
+                path = Path(rest.strip()).expanduser() if rest.strip() else sample_voice()
+                media = Media(url=path.resolve().as_uri(), file_name=path.name,
+                              size=path.stat().st_size if path.is_file() else None)
+                return Incoming(kind=Kind.voice, media=(media,), **base)
             if word == "sticker":
                 return Incoming(kind=Kind.sticker, **base)
         if line.startswith("/") and len(line) > 1:
@@ -115,6 +143,8 @@ class TerminalChat:
         self.engine.handle(incoming)
         if self.photos is not None:  # what the worker would do a moment later
             asyncio.run(self.photos.run_once())
+        if self.voices is not None:
+            asyncio.run(self.voices.run_once())
         return self.deliver()
 
     def deliver(self) -> list[Reply]:

@@ -46,6 +46,7 @@ from bot.models.surveys import (
     SurveyResponse,
     SurveyStatus,
 )
+from bot.models.voice import VoiceMessage, VoiceStatus
 
 __all__ = [
     "AuditEntry",
@@ -96,5 +97,7 @@ __all__ = [
     "SurveyStatus",
     "UrgentRequest",
     "UrgentStatus",
+    "VoiceMessage",
+    "VoiceStatus",
     "next_reference",
 ]

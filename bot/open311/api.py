@@ -4,8 +4,10 @@ Reading is public and shows only what an officer approved: complaints with
 `published` true, and of those only the `public_*` copies of the description
 and location an officer chose. The query itself selects only those columns,
 so no name, phone, email, citizen, account, channel, anonymity flag or
-Open311 client can reach an answer. Photos are never public: `media_url` is
-always null, and a `media_url` sent with a new request is ignored.
+Open311 client can reach an answer. Photos and voice messages are never
+public: `media_url` is always null, and a `media_url` sent with a new
+request is ignored (a complaint told by voice reads "(voice message)" in its
+officer-approved description, if the officer keeps it).
 
 Filing (`POST requests.json`) takes a key from `klokot-bot open311 add-key`;
 the complaint goes to its department like one from the chat and appears in

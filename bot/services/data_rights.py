@@ -2,7 +2,7 @@
 `/mydata` — everything stored about them, as a readable summary and a JSON
 file; `/forget` — erase the person and keep their submissions without
 anything that identifies them; and the retention job that deletes raw
-inbound updates, sent message texts and old complaint photos.
+inbound updates, sent message texts, old complaint photos and voice messages.
 
 Erasure runs in two steps. At once, in the transaction of the citizen's
 confirmation: the citizen's personal columns, accounts' identifiers,
@@ -41,10 +41,12 @@ from bot.models import (
     Survey,
     SurveyResponse,
     UrgentRequest,
+    VoiceStatus,
 )
 from bot.models.complaints import CLOSED
 from bot.models.sms import SmsKeywordReply
 from bot.profile import Profile
+from bot.services import voice
 
 ERASED_CHAT = "erased"
 UPCOMING_BOOKINGS = (BookingStatus.booked,)
@@ -132,6 +134,8 @@ def export(session: Session, profile: Profile, citizen: Citizen,
             "anonymous": c.anonymous, "status": c.status.value,
             "created_at": _iso(c.created_at),
             "photos": len([p for p in c.photos if p.status is PhotoStatus.stored]),
+            "voice_messages": len([v for v in voice.attached(session, complaint_id=c.id)
+                                   if v.status is VoiceStatus.stored]),
             "history": [{"at": _iso(e.at), "action": e.action, "state": e.status_to,
                          "text": e.text} for e in c.events
                         if not e.internal and e.action in {"created", "status", "reply"}],
@@ -209,6 +213,7 @@ def erase(session: Session, citizen: Citizen, *, now: datetime,
         request.account_id = None
     session.execute(update(Complaint).where(Complaint.citizen_id == citizen.id)
                     .values(account_id=None))
+    voice.erase_of(session, citizen.id)
     session.execute(delete(Subscription).where(Subscription.citizen_id == citizen.id))
     citizen.notice_account_id = None
     if account_ids:
@@ -279,5 +284,6 @@ def apply_retention(session: Session, profile: Profile, now: datetime) -> dict[s
         photos_removed += 1
     return {"inbound": int(getattr(inbound, "rowcount", 0) or 0),
             "outbox": int(getattr(outbox, "rowcount", 0) or 0),
-            "photos": photos_removed}
+            "photos": photos_removed,
+            "voice_messages": voice.apply_retention(session, photo_cutoff)}
 

@@ -33,7 +33,7 @@ from bot.profile import get_profile
 from bot.services import complaints as service
 from tests.admin.conftest import StaffClient
 from tests.admin.test_pages import sign_in
-from tests.factories import make_complaint, make_runtime, make_staff
+from tests.factories import make_complaint, make_runtime, make_staff, make_voice
 
 API = "/api/v1/complaints"
 # The rules a schema-valid body can break: each is 422 with its own code.
@@ -669,13 +669,15 @@ def test_the_complaint_operations_keep_their_contract_on_real_complaints(
     references = [make_complaint(db, photos=1, media_dir=Path(runtime.settings.media_dir)),
                   make_complaint(db, anonymous=True, category="water"),
                   open311_complaint(db)]
+    voice_id = make_voice(db, complaint=references[0],
+                          media_dir=Path(runtime.settings.media_dir))
     with db.read_session() as session:
         photo_ids = list(session.scalars(select(ComplaintPhoto.id)))
     headers = {"Authorization": f"Bearer {StaffClient(app).token_for('schema-admin')}"}
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     everything = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
     operations = [op for op in everything if op.path.startswith("/api/v1/complaints")]
-    assert len(operations) == 8
+    assert len(operations) == 9
     seen: Counter[tuple[str, int]] = Counter()
     for operation in operations:
         def pinned(case: schemathesis.Case, reference: str, photo: int) -> schemathesis.Case:
@@ -683,6 +685,8 @@ def test_the_complaint_operations_keep_their_contract_on_real_complaints(
                 case.path_parameters["reference"] = reference
             if "photo_id" in case.path_parameters:
                 case.path_parameters["photo_id"] = photo
+            if "voice_id" in case.path_parameters:
+                case.path_parameters["voice_id"] = voice_id
             return case
 
         strategy = st.builds(pinned, operation.as_strategy(), st.sampled_from(references),

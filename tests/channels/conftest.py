@@ -52,6 +52,12 @@ class Bench:
         assert fetcher is not None
         return await fetcher.run_once()
 
+    async def fetch_voices(self) -> int:
+        """What the worker's voice timer does: fetch the voice messages due."""
+        fetcher = self.runtime.voice_fetcher()
+        assert fetcher is not None
+        return await fetcher.run_once()
+
 
 def fast_limits() -> dict[str, object]:
     return {"telegram_chat_burst": 20, "telegram_chat_rate_per_second": 50.0,

@@ -22,6 +22,7 @@ from tests.fakes.telegram_api import (
     tg_my_chat_member_update,
     tg_photo_update,
     tg_sticker_update,
+    tg_voice_update,
 )
 from tests.fakes.viber_api import (
     viber_client_status,
@@ -75,6 +76,8 @@ TELEGRAM_KINDS: dict[str, Callable[[int, int], dict[str, Any]]] = {
     "document": _tg_document,
     "sticker": lambda u, user: tg_sticker_update(u, user),
     "voice": _tg_voice,
+    "audio": lambda u, user: tg_voice_update(u, user, f"AU{u}", duration=61, audio=True,
+                                             caption="gropa"),
     "blocked": lambda u, user: tg_my_chat_member_update(u, user, "kicked"),
     "unblocked": lambda u, user: tg_my_chat_member_update(u, user, "member"),
     "edited": lambda u, user: tg_edited_message_update(u, user, "edit"),
@@ -94,6 +97,8 @@ VIBER_KINDS: dict[str, Callable[[str], dict[str, Any]]] = {
                                               size=1000),
     "file": lambda user: viber_message_event(user, media="https://dl-media.viber.com/f.pdf",
                                              file_name="plan.pdf", size=2048),
+    "audio_file": lambda user: viber_message_event(
+        user, media="https://dl-media.viber.com/a.m4a", file_name="zeri.m4a", size=4096),
     "sticker": lambda user: viber_message_event(user, sticker_id=40100),
     "url": lambda user: viber_message_event(user, "https://example.org",
                                             message_type="url", media="https://example.org"),

@@ -52,6 +52,7 @@ __all__ = [
     "tg_my_chat_member_update",
     "tg_photo_update",
     "tg_sticker_update",
+    "tg_voice_update",
 ]
 
 BOT_USERNAME = "klokot_test_bot"
@@ -885,6 +886,37 @@ def tg_photo_update(
         {"file_id": file_id, "file_unique_id": _unique_id(file_id), "width": 1280,
          "height": 960, "file_size": 98_765},
     ]  # fmt: skip
+    if caption is not None:
+        msg["caption"] = caption
+    return {"update_id": update_id, "message": msg}
+
+
+def tg_voice_update(
+    update_id: int,
+    user_id: int,
+    file_id: str,
+    *,
+    duration: int = 42,
+    file_size: int | None = 16_384,
+    audio: bool = False,
+    file_name: str | None = None,
+    mime_type: str | None = None,
+    caption: str | None = None,
+    language_code: str = "en",
+) -> dict[str, Any]:
+    """A voice note (``voice``, OGG/Opus as the apps record it) or, with
+    ``audio=True``, an audio file (``audio``, e.g. an MP3 with a file name)."""
+    msg = _base_message(update_id, user_id, language_code=language_code)
+    recording: dict[str, Any] = {
+        "file_id": file_id, "file_unique_id": _unique_id(file_id), "duration": duration,
+        "mime_type": mime_type or ("audio/mpeg" if audio else "audio/ogg"),
+    }  # fmt: skip
+    if file_size is not None:
+        recording["file_size"] = file_size
+    if audio:
+        recording["file_name"] = file_name or "recording.mp3"
+        recording["title"] = "Recording"
+    msg["audio" if audio else "voice"] = recording
     if caption is not None:
         msg["caption"] = caption
     return {"update_id": update_id, "message": msg}

@@ -207,4 +207,4 @@ def test_retention_empties_old_messages_and_removes_old_photos(db: Database,
     assert len(list(tmp_path.rglob("*.jpg"))) == 1
     with db.session() as session:  # a second run finds nothing more to do
         assert service.apply_retention(session, PROFILE, utcnow()) == {
-            "inbound": 0, "outbox": 0, "photos": 0}
+            "inbound": 0, "outbox": 0, "photos": 0, "voice_messages": 0}

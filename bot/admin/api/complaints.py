@@ -30,6 +30,7 @@ router = APIRouter(prefix="/complaints", tags=["complaints"])
 Reader = Annotated[StaffUser, Depends(require(Capability.complaints))]
 Writer = Annotated[StaffUser, Depends(require(Capability.complaints, write=True))]
 PHOTO_TYPES = ("image/jpeg", "image/png")
+VOICE_TYPES = ("audio/ogg", "audio/mpeg", "audio/mp4", "audio/aac", "audio/amr", "audio/wav")
 ReferencePath = Annotated[str, Path(pattern=views.REFERENCE, max_length=16,
                                     description="The reference, e.g. C-2026-0123")]
 PhotoIdPath = Annotated[int, Path(ge=1, le=2**31 - 1, description="The photo's id")]
@@ -114,6 +115,17 @@ def complaint_photo(reference: ReferencePath, photo_id: PhotoIdPath, staff: Read
                     session: SessionDep) -> FileResponse:
     """A stored photo of the complaint; pending, rejected or failed ones are 404."""
     path, media_type = views.stored_photo(session, staff, reference, photo_id)
+    return FileResponse(path, media_type=media_type, headers={"Cache-Control": "private, no-store"})
+
+
+@router.get("/{reference}/voice/{voice_id}", response_class=FileResponse, responses={
+    200: {"description": "The stored voice message, as the citizen's app recorded it",
+          "content": {kind: {"schema": {"type": "string", "format": "binary"}}
+                      for kind in VOICE_TYPES}}, **ONE_ERRORS})
+def complaint_voice(reference: ReferencePath, voice_id: PhotoIdPath, staff: Reader,
+                    session: SessionDep) -> FileResponse:
+    """A stored voice message of the complaint; pending, refused or deleted ones are 404."""
+    path, media_type = views.stored_voice_message(session, staff, reference, voice_id)
     return FileResponse(path, media_type=media_type, headers={"Cache-Control": "private, no-store"})
 
 

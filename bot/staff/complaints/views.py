@@ -29,9 +29,11 @@ from bot.models.staff import StaffUser
 from bot.profile import Profile
 from bot.refusals import NotFound
 from bot.services import complaints as service
+from bot.services import voice
 from bot.staff import audit
 from bot.staff.permissions import Capability, scoped, shows_personal
 from bot.staff.query import PageWindow, check_choice, chunks, matching, one, paginate, sorted_by
+from bot.staff.voice import VoiceOut, stored_voice, voice_out
 
 REFERENCE = r"^C-[0-9]{4}-[0-9]{4,10}$"
 SORTS = {"created_at": Complaint.created_at, "updated_at": Complaint.updated_at,
@@ -118,6 +120,8 @@ class ComplaintDetail(ComplaintOut):
     public_longitude: float | None
     public_address: str | None
     photos: list[PhotoOut]
+    voice_messages: list[VoiceOut] = Field(
+        description="Recordings the citizen sent instead of typing the description")
     events: list[EventOut]
 
 
@@ -162,6 +166,14 @@ def stored_photo(session: Session, staff: StaffUser, reference: str,
             or not Path(photo.path).is_file()):
         raise NotFound("not_found", f"no stored photo {photo_id} of {reference}")
     return Path(photo.path), photo.mime_type or "application/octet-stream"
+
+
+def stored_voice_message(session: Session, staff: StaffUser, reference: str,
+                         voice_id: int) -> tuple[Path, str]:
+    """The file and media type of a stored voice message of a complaint the
+    officer may see; anything else is not found."""
+    complaint = find_complaint(session, staff, reference)
+    return stored_voice(voice.attached(session, complaint_id=complaint.id), voice_id, reference)
 
 
 def next_states(complaint: Complaint) -> list[ComplaintStatus]:
@@ -369,6 +381,8 @@ def detail_out(session: Session, complaint: Complaint, personal: bool) -> Compla
         photos=[PhotoOut(id=p.id, position=p.position, status=p.status,
                          mime_type=p.mime_type, size=p.size, width=p.width, height=p.height,
                          error=p.error, url=photo_url(complaint, p)) for p in photos],
+        voice_messages=[voice_out(v, f"/api/v1/complaints/{complaint.reference}")
+                        for v in voice.attached(session, complaint_id=complaint.id)],
         events=[event_out(e) for e in events])
 
 

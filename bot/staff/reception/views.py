@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -18,10 +19,13 @@ from sqlalchemy.orm import Session, contains_eager
 from bot.models import Booking, BookingStatus, ReceptionDay, UrgentRequest, UrgentStatus
 from bot.models.staff import StaffUser
 from bot.profile import Profile
+from bot.refusals import NotFound
 from bot.services import reception as service
+from bot.services import voice
 from bot.staff import audit
 from bot.staff.permissions import shows_personal
 from bot.staff.query import PageWindow, check_choice, matching, one, paginate, sorted_by, within
+from bot.staff.voice import VoiceOut, stored_voice, voice_out
 
 REFERENCE = r"^R-[0-9]{4}-[0-9]{4,10}$"
 DAY_SORTS = ("day",)
@@ -89,6 +93,8 @@ class UrgentOut(BaseModel):
     phone: str | None = None
     topic: str | None = None
     citizen_erased: bool = Field(False, description="The citizen erased their data (/forget)")
+    voice_messages: list[VoiceOut] = Field(
+        default_factory=list, description="Recordings sent as the topic (with personal data)")
 
 
 def _clock(minutes: int) -> str:
@@ -253,6 +259,35 @@ def shown_booking(session: Session, profile: Profile, staff: StaffUser, referenc
     return booking_out(found, profile, personal)
 
 
+def booking_voices(session: Session, staff: StaffUser, reference: str) -> list[VoiceOut]:
+    """The recordings the citizen sent as the booking's topic: personal data
+    like the topic, so only for roles that see it."""
+    if not shows_personal(staff):
+        return []
+    found = find_booking(session, reference)
+    return [voice_out(v, f"/staff/reception/bookings/{reference}")
+            for v in voice.attached(session, booking_id=found.id)]
+
+
+def stored_booking_voice(session: Session, staff: StaffUser, reference: str,
+                         voice_id: int) -> tuple[Path, str]:
+    """The file of a stored recording of a booking, for roles that see its topic."""
+    if not shows_personal(staff):
+        raise NotFound("not_found", f"no voice message {voice_id} of {reference}")
+    found = find_booking(session, reference)
+    return stored_voice(voice.attached(session, booking_id=found.id), voice_id, reference)
+
+
+def stored_urgent_voice(session: Session, staff: StaffUser, reference: str,
+                        voice_id: int) -> tuple[Path, str]:
+    """The file of a stored recording of an urgent request, for roles that see its topic."""
+    if not shows_personal(staff):
+        raise NotFound("not_found", f"no voice message {voice_id} of {reference}")
+    found = one(session, select(UrgentRequest).where(UrgentRequest.reference == reference),
+                f"no urgent request {reference}")
+    return stored_voice(voice.attached(session, urgent_ids=[found.id]), voice_id, reference)
+
+
 def shown_urgent(session: Session, staff: StaffUser, status: UrgentStatus | None,
                  page: PageWindow, ip: str | None) -> tuple[list[UrgentOut], int]:
     """A page of urgent requests as this officer may see them; names shown are audited."""
@@ -289,8 +324,15 @@ def overview(session: Session, profile: Profile, staff: StaffUser, filters: Book
         audit_shown(session, staff, "reception.list",
                     [b.reference for b in rows] + [u.reference for u in urgent], ip,
                     detail="staff page", object_type="reception")
+    said: dict[int, list[VoiceOut]] = {}
+    if personal:
+        for row in voice.attached(session, urgent_ids=[u.id for u in urgent]):
+            owner = next(u for u in urgent if u.id == row.urgent_id)
+            said.setdefault(row.urgent_id or 0, []).append(
+                voice_out(row, f"/staff/reception/urgent/{owner.reference}"))
     return Overview(days=[day_out(session, profile, d, now) for d in days],
-                    urgent=[urgent_out(u, personal) for u in urgent],
+                    urgent=[urgent_out(u, personal).model_copy(
+                        update={"voice_messages": said.get(u.id, [])}) for u in urgent],
                     bookings=[booking_out(b, profile, personal) for b in rows], total=total,
                     personal=personal)
 
