@@ -2,7 +2,7 @@
 description or a reception topic (#19, item 2)
 
 Revision ID: c4a9e7f1b302
-Revises: b7d41e9a2c65
+Revises: c3f19a5e7d21
 Create Date: 2026-12-03 19:30:00.000000
 """
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ from alembic import op
 import bot.db
 
 revision: str = 'c4a9e7f1b302'
-down_revision: str | None = 'b7d41e9a2c65'
+down_revision: str | None = 'c3f19a5e7d21'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
