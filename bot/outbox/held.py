@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, tzinfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from bot.i18n import Translate
@@ -22,16 +22,20 @@ SUMMARY_ITEMS = 15  # the rest: "and more, see /status" (Viber takes 7,000 chara
 TITLE_MAX = 80
 
 
+_HELD = (
+    select(OutboxMessage)
+    .join(ChannelAccount, ChannelAccount.id == OutboxMessage.account_id)
+    .where(ChannelAccount.citizen_id == bindparam("citizen_id"),
+           OutboxMessage.status == OutboxStatus.held)
+    .order_by(OutboxMessage.id)
+    .with_for_update(of=OutboxMessage)
+)
+
+
 def take_held(session: Session, citizen_id: int) -> list[OutboxMessage]:
     """The citizen's held messages, on any of their chats, oldest first —
     locked, so that two messages at once cannot both summarise them."""
-    return list(session.scalars(
-        select(OutboxMessage)
-        .join(ChannelAccount, ChannelAccount.id == OutboxMessage.account_id)
-        .where(ChannelAccount.citizen_id == citizen_id,
-               OutboxMessage.status == OutboxStatus.held)
-        .order_by(OutboxMessage.id)
-        .with_for_update(of=OutboxMessage)))
+    return list(session.scalars(_HELD, {"citizen_id": citizen_id}))
 
 
 def _title(row: OutboxMessage) -> str:
