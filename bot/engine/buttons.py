@@ -30,7 +30,7 @@ from sqlalchemy import bindparam, select
 from bot.engine.context import Context
 from bot.messages import EDIT_SOURCE, MAX_TEXT, EditKind, Kind, Reply
 from bot.models import OutboxMessage, OutboxStatus
-from bot.outbox.queue import Written
+from bot.outbox.queue import Written, flush_before_reading
 
 # Outbox ids of the last answer's messages with inline buttons.
 LIVE_KEY = "_live"
@@ -114,7 +114,8 @@ def _settle_earlier(ctx: Context, live: tuple[int, ...],
     one is settled on its own), and the ids of those not sent yet."""
     if not live:
         return [], ()
-    rows = ctx.session.execute(
+    flush_before_reading(ctx.session)
+    rows = ctx.session.connection().execute(
         _LIVE_ROWS, {"ids": list(live), "account_id": ctx.account.id}).all()
     edits = [Reply("", edit=platform_id, edit_kind=EditKind.settle)
              for _, platform_id, status in rows

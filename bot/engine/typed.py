@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from bot.messages import Button, Kind, Reply
 from bot.models import OutboxMessage
+from bot.outbox.queue import flush_before_reading
 
 if TYPE_CHECKING:
     from bot.engine.context import Context
@@ -140,7 +141,8 @@ _RECENT = (
 def started_since_last_turn(session: Session, account_id: int) -> list[Reply]:
     """Messages the bot started (a notice, a reminder, a staff answer) after
     its last reply to this chat: their buttons are on screen too."""
-    rows = session.execute(_RECENT, {"account_id": account_id}).all()
+    flush_before_reading(session)
+    rows = session.connection().execute(_RECENT, {"account_id": account_id}).all()
     found: list[Reply] = []
     for origin, body in rows:
         if origin == "reply":

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from bot.i18n import Translate
 from bot.messages import Reply
 from bot.models import ChannelAccount, OutboxMessage, OutboxStatus
-from bot.outbox.queue import brief_of
+from bot.outbox.queue import brief_of, flush_before_reading
 
 SUMMARY_ITEMS = 15  # the rest: "and more, see /status" (Viber takes 7,000 characters)
 TITLE_MAX = 80
@@ -31,11 +31,24 @@ _HELD = (
     .with_for_update(of=OutboxMessage)
 )
 
+# Whether there is any, on the connection: the ORM's load only when there is.
+_ANY_HELD = (
+    select(OutboxMessage.id)
+    .join(ChannelAccount, ChannelAccount.id == OutboxMessage.account_id)
+    .where(ChannelAccount.citizen_id == bindparam("citizen_id"),
+           OutboxMessage.status == OutboxStatus.held)
+    .limit(1)
+)
+
 
 def take_held(session: Session, citizen_id: int) -> list[OutboxMessage]:
     """The citizen's held messages, on any of their chats, oldest first —
     locked, so that two messages at once cannot both summarise them."""
-    return list(session.scalars(_HELD, {"citizen_id": citizen_id}))
+    flush_before_reading(session)
+    params = {"citizen_id": citizen_id}
+    if session.connection().execute(_ANY_HELD, params).first() is None:  # the usual case
+        return []
+    return list(session.scalars(_HELD, params))
 
 
 def _title(row: OutboxMessage) -> str:

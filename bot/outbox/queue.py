@@ -76,6 +76,17 @@ def on_enqueued(listener: Callable[[], None]) -> Callable[[], None]:
     return remove
 
 
+def flush_before_reading(session: Session) -> None:
+    """Before the hot path reads the outbox on the session's connection (Core:
+    no autoflush, no ORM result), write what this session has pending that the
+    read could see — new rows of any kind, changed outbox rows or accounts — as
+    the ORM's autoflush would; a session with nothing of that kind (the usual
+    case) costs nothing."""
+    if session.new or session.deleted or any(
+            isinstance(obj, OutboxMessage | ChannelAccount) for obj in session.dirty):
+        session.flush()
+
+
 def notify_enqueued() -> None:
     """Called after a commit that queued messages, so an idle sender wakes at once."""
     with _listeners_lock:
