@@ -6,6 +6,7 @@ it again."""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -13,7 +14,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from starlette.concurrency import run_in_threadpool
 
 from bot.channels import telegram, viber
 from bot.db import utcnow
@@ -120,8 +120,8 @@ def _stale(runtime: Runtime, sent_at_ms: int) -> str | None:
 async def _handle(runtime: Runtime, incoming: Incoming,
                   inline_first: bool = False) -> HandleResult | JSONResponse:
     try:
-        result = await run_in_threadpool(runtime.engine.handle, incoming,
-                                         inline_first=inline_first)
+        result = await runtime.handle_off_loop(
+            functools.partial(runtime.engine.handle, incoming, inline_first=inline_first))
     except DatabaseUnavailable:
         log.error("database unavailable; asking the platform to deliver again later")
         return _problem(503, "database unavailable, try again later")

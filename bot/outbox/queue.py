@@ -9,9 +9,9 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -203,10 +203,8 @@ class Written:
     status: OutboxStatus
 
 
-_INSERT_ROWS = (
-    OutboxMessage.__table__.insert()
-    .returning(OutboxMessage.__table__.c.id, sort_by_parameter_order=True)
-)
+_OUTBOX = cast(Table, OutboxMessage.__table__)
+_INSERT_ROWS = _OUTBOX.insert().returning(_OUTBOX.c.id, sort_by_parameter_order=True)
 
 
 def write_replies(session: Session, account: ChannelAccount, replies: Sequence[Reply], *,
