@@ -5,9 +5,15 @@ it is ever built on the per-update path."""
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import functools
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
+
+import anyio.to_thread
 
 from bot import clock as clocks
 from bot.channels.base import MediaSource, Provider, RateLimits
@@ -30,6 +36,7 @@ if TYPE_CHECKING:
     from bot.services.voice import VoiceFetcher
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -44,6 +51,22 @@ class Runtime:
     viber: ViberProvider | None = None
     sms: SmsProvider | None = None
     providers: dict[str, Provider] = field(default_factory=dict)
+    # SQLite takes one writer at a time (`Database.session` queues them on a
+    # lock): the updates are handled on one thread of their own, in the order
+    # they came, instead of a pool of threads each waking to wait its turn.
+    _writer: ThreadPoolExecutor | None = field(default=None, repr=False)
+
+    async def handle_off_loop(self, work: functools.partial[T]) -> T:
+        """Run the engine's synchronous `work` off the event loop (with the
+        request's context, so its log lines keep the request id): on SQLite on
+        the one writer thread, on PostgreSQL on the shared thread pool."""
+        if not self.db.is_sqlite:
+            return await anyio.to_thread.run_sync(work)
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+        context = contextvars.copy_context()
+        return await asyncio.get_running_loop().run_in_executor(
+            self._writer, functools.partial(context.run, work))
 
     @property
     def clock(self) -> Clock:
@@ -94,6 +117,8 @@ class Runtime:
     async def close(self) -> None:
         for provider in self.providers.values():
             await provider.close()
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
         self.db.dispose()
 
 

@@ -21,14 +21,16 @@ nothing of this is queued and a redraw is a new message.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from bot.engine.context import Context
 from bot.messages import EDIT_SOURCE, MAX_TEXT, EditKind, Kind, Reply
 from bot.models import OutboxMessage, OutboxStatus
+from bot.outbox.queue import Written, flush_before_reading
 
 # Outbox ids of the last answer's messages with inline buttons.
 LIVE_KEY = "_live"
@@ -36,6 +38,15 @@ LIVE_KEY = "_live"
 REQUEST_KEY = "_request"
 _RECEIVED = {Kind.location: "keyboard.location_received", Kind.contact: "keyboard.phone_received"}
 _WAITING = (OutboxStatus.queued, OutboxStatus.sending)
+
+
+# The last answer's messages with buttons, as they are now.
+_LIVE_ROWS = (
+    select(OutboxMessage.id, OutboxMessage.provider_message_id, OutboxMessage.status)
+    .where(OutboxMessage.id.in_(bindparam("ids", expanding=True)),
+           OutboxMessage.account_id == bindparam("account_id"))
+    .order_by(OutboxMessage.id)
+)
 
 
 @dataclass(frozen=True)
@@ -71,13 +82,12 @@ def tidy(ctx: Context, earlier: Earlier, *, inline_first: bool = False) -> tuple
     return waiting
 
 
-def remember(ctx: Context, rows: list[OutboxMessage], replies: list[Reply],
+def remember(ctx: Context, rows: Sequence[Written], replies: list[Reply],
              waiting: tuple[int, ...]) -> None:
-    """After the replies are queued (`rows`, one per reply): which of them carry
+    """After the replies are written (`rows`, one per reply): which of them carry
     buttons to take away next time."""
     if not ctx.msg.buttons_stay:
         return
-    ctx.session.flush()  # the rows' ids
     live = [*waiting, *(row.id for row, reply in zip(rows, replies, strict=True)
                         if reply.buttons and not reply.request
                         and row.status is not OutboxStatus.skipped)]
@@ -104,10 +114,9 @@ def _settle_earlier(ctx: Context, live: tuple[int, ...],
     one is settled on its own), and the ids of those not sent yet."""
     if not live:
         return [], ()
-    rows = ctx.session.execute(
-        select(OutboxMessage.id, OutboxMessage.provider_message_id, OutboxMessage.status)
-        .where(OutboxMessage.id.in_(live), OutboxMessage.account_id == ctx.account.id)
-        .order_by(OutboxMessage.id)).all()
+    flush_before_reading(ctx.session)
+    rows = ctx.session.connection().execute(
+        _LIVE_ROWS, {"ids": list(live), "account_id": ctx.account.id}).all()
     edits = [Reply("", edit=platform_id, edit_kind=EditKind.settle)
              for _, platform_id, status in rows
              if status is OutboxStatus.sent and platform_id and platform_id != source]

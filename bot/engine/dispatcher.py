@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import bindparam, delete, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -40,7 +40,7 @@ from bot.models import (
 )
 from bot.models.outbox import OutboxStatus
 from bot.outbox.held import away_summary
-from bot.outbox.queue import enqueue, notify_enqueued, redeliver_plain
+from bot.outbox.queue import enqueue, notify_enqueued, redeliver_plain, write_replies
 from bot.outbox.steps import STEP_KEY
 from bot.profile import Profile
 
@@ -87,6 +87,16 @@ _LOAD = (
            ChannelAccount.external_id == bindparam("external_id"))
     .with_for_update(of=Conversation)
 )
+# The inbound record, written once: the same text on SQLite and PostgreSQL, and
+# cached (SQLAlchemy 2.0 compiles an `on_conflict_do_nothing()` insert afresh
+# on every call), on the session's connection (the ORM adds nothing here).
+_INBOUND = InboundUpdate.__table__
+_RECORD = text(
+    "INSERT INTO inbound_update (channel, update_key, account_id, kind, status, error, payload,"
+    " received_at) VALUES (:channel, :update_key, :account_id, :kind, :status, :error, :payload,"
+    " :received_at) ON CONFLICT (channel, update_key) DO NOTHING RETURNING id"
+).bindparams(bindparam("payload", type_=_INBOUND.c.payload.type),
+             bindparam("received_at", type_=_INBOUND.c.received_at.type))
 # A Viber session is 24 hours; a minute's precision costs no write per message.
 _TOUCH_EVERY = timedelta(minutes=1)
 
@@ -94,7 +104,6 @@ _TOUCH_EVERY = timedelta(minutes=1)
 class Engine:
     def __init__(self, db: Database, profile: Profile, catalogs: Catalogs, routes: RouterSet,
                  files: FileStore | None = None, survey_key: str | None = None):
-        self._inbound_insert: dict[str, Any] = {}
         self.files = files or FileStore(Path("data/media"), None, secrets.token_hex(16))
         self.survey_key = survey_key or secrets.token_hex(16)
         self.db = db
@@ -158,16 +167,9 @@ class Engine:
                 self._remember_step(ctx)
                 waiting = buttons.tidy(ctx, earlier, inline_first=inline_first)
                 replies = self._after_summary(ctx, inline_first)
-                inline = None
-                rows = []
-                for index, reply in enumerate(replies):
-                    sent_inline = inline_first and index == 0
-                    rows.append(enqueue(
-                        session, account, reply, profile=self.profile, now=now,
-                        status=OutboxStatus.sent if sent_inline else OutboxStatus.queued,
-                    ))
-                    if sent_inline:
-                        inline = reply
+                rows = write_replies(session, account, replies, profile=self.profile, now=now,
+                                     first_sent=inline_first)
+                inline = replies[0] if inline_first and replies else None
                 buttons.remember(ctx, rows, replies, waiting)
                 return HandleResult(replies=replies, inline=inline)
         except (OperationalError, DBAPIError) as exc:
@@ -203,17 +205,7 @@ class Engine:
             "error": error,
             "payload": _stored_payload(msg) if status is InboundStatus.failed else None,
         }
-        dialect = session.get_bind().dialect.name
-        stmt = self._inbound_insert.get(dialect)
-        if stmt is None:  # built once per dialect: the statement cache then hits
-            insert = insert_for(dialect)
-            stmt = (
-                insert(InboundUpdate)
-                .on_conflict_do_nothing(index_elements=["channel", "update_key"])
-                .returning(InboundUpdate.id)
-            )
-            self._inbound_insert[dialect] = stmt
-        return session.execute(stmt, params).scalar_one_or_none()
+        return session.connection().execute(_RECORD, params).scalar_one_or_none()
 
     def _load(self, session: Session, msg: Incoming,
               now: datetime) -> tuple[ChannelAccount, Citizen, Conversation]:

@@ -20,13 +20,15 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from bot.messages import Button, Kind, Reply
 from bot.models import OutboxMessage
+from bot.outbox.queue import flush_before_reading
 
 if TYPE_CHECKING:
     from bot.engine.context import Context
@@ -55,6 +57,7 @@ YES_WORDS = frozenset({"da", "po", "yes"})
 NO_WORDS = frozenset({"ne", "jo", "no"})
 
 
+@lru_cache(maxsize=4096)  # every label on screen, again on every typed answer
 def normalize(text: str) -> str:
     """What a label and a typed answer are compared by: no leading symbols or
     emoji, no trailing counter, case-folded, Serbian Cyrillic as Latin, no
@@ -129,15 +132,19 @@ def recalled(data: dict[str, Any]) -> list[Offered]:
         return []
 
 
+_RECENT = (
+    select(OutboxMessage.origin, OutboxMessage.body)
+    .where(OutboxMessage.account_id == bindparam("account_id"))
+    .order_by(OutboxMessage.id.desc())
+    .limit(_RECENT_ROWS)
+)
+
+
 def started_since_last_turn(session: Session, account_id: int) -> list[Reply]:
     """Messages the bot started (a notice, a reminder, a staff answer) after
     its last reply to this chat: their buttons are on screen too."""
-    rows = session.execute(
-        select(OutboxMessage.origin, OutboxMessage.body)
-        .where(OutboxMessage.account_id == account_id)
-        .order_by(OutboxMessage.id.desc())
-        .limit(_RECENT_ROWS)
-    ).all()
+    flush_before_reading(session)
+    rows = session.connection().execute(_RECENT, {"account_id": account_id}).all()
     found: list[Reply] = []
     for origin, body in rows:
         if origin == "reply":

@@ -7,6 +7,7 @@ it again."""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -125,8 +126,8 @@ def _stale(runtime: Runtime, sent_at_ms: int) -> str | None:
 async def _handle(runtime: Runtime, incoming: Incoming,
                   inline_first: bool = False) -> HandleResult | JSONResponse:
     try:
-        result = await run_in_threadpool(runtime.engine.handle, incoming,
-                                         inline_first=inline_first)
+        result = await runtime.handle_off_loop(
+            functools.partial(runtime.engine.handle, incoming, inline_first=inline_first))
     except DatabaseUnavailable:
         log.error("database unavailable; asking the platform to deliver again later")
         return _problem(503, "database unavailable, try again later")

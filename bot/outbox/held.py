@@ -10,28 +10,45 @@ from __future__ import annotations
 
 from datetime import datetime, tzinfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from bot.i18n import Translate
 from bot.messages import Reply
 from bot.models import ChannelAccount, OutboxMessage, OutboxStatus
-from bot.outbox.queue import brief_of
+from bot.outbox.queue import brief_of, flush_before_reading
 
 SUMMARY_ITEMS = 15  # the rest: "and more, see /status" (Viber takes 7,000 characters)
 TITLE_MAX = 80
 
 
+_HELD = (
+    select(OutboxMessage)
+    .join(ChannelAccount, ChannelAccount.id == OutboxMessage.account_id)
+    .where(ChannelAccount.citizen_id == bindparam("citizen_id"),
+           OutboxMessage.status == OutboxStatus.held)
+    .order_by(OutboxMessage.id)
+    .with_for_update(of=OutboxMessage)
+)
+
+# Whether there is any, on the connection: the ORM's load only when there is.
+_ANY_HELD = (
+    select(OutboxMessage.id)
+    .join(ChannelAccount, ChannelAccount.id == OutboxMessage.account_id)
+    .where(ChannelAccount.citizen_id == bindparam("citizen_id"),
+           OutboxMessage.status == OutboxStatus.held)
+    .limit(1)
+)
+
+
 def take_held(session: Session, citizen_id: int) -> list[OutboxMessage]:
     """The citizen's held messages, on any of their chats, oldest first —
     locked, so that two messages at once cannot both summarise them."""
-    return list(session.scalars(
-        select(OutboxMessage)
-        .join(ChannelAccount, ChannelAccount.id == OutboxMessage.account_id)
-        .where(ChannelAccount.citizen_id == citizen_id,
-               OutboxMessage.status == OutboxStatus.held)
-        .order_by(OutboxMessage.id)
-        .with_for_update(of=OutboxMessage)))
+    flush_before_reading(session)
+    params = {"citizen_id": citizen_id}
+    if session.connection().execute(_ANY_HELD, params).first() is None:  # the usual case
+        return []
+    return list(session.scalars(_HELD, params))
 
 
 def _title(row: OutboxMessage) -> str:

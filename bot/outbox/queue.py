@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import enum
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import event, select, text, update
+from sqlalchemy import Table, event, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -79,6 +81,17 @@ def on_enqueued(listener: Callable[[], None]) -> Callable[[], None]:
     return remove
 
 
+def flush_before_reading(session: Session) -> None:
+    """Before the hot path reads the outbox on the session's connection (Core:
+    no autoflush, no ORM result), write what this session has pending that the
+    read could see — new rows of any kind, changed outbox rows or accounts — as
+    the ORM's autoflush would; a session with nothing of that kind (the usual
+    case) costs nothing."""
+    if session.new or session.deleted or any(
+            isinstance(obj, OutboxMessage | ChannelAccount) for obj in session.dirty):
+        session.flush()
+
+
 def notify_enqueued() -> None:
     """Called after a commit that queued messages, so an idle sender wakes at once."""
     with _listeners_lock:
@@ -140,6 +153,59 @@ def brief_of(text: str, limit: int = BRIEF_MAX) -> str:
     return line if len(line) <= limit else line[:limit - 1].rstrip() + "…"
 
 
+def outbox_values(
+    account: ChannelAccount,
+    reply: Reply,
+    *,
+    profile: Profile,
+    lane: Lane = Lane.reply,
+    origin: str = "reply",
+    dedupe_key: str | None = None,
+    now: datetime | None = None,
+    status: OutboxStatus = OutboxStatus.queued,
+    purpose: Purpose | None = None,
+    brief: str | None = None,
+    stale_at: datetime | None = None,
+) -> dict[str, Any]:
+    """The outbox row of one reply to one account, as column values: skipped at
+    once when it could never go. A message the bot starts (`origin="bot"`)
+    that the channel may not carry now is held for the citizen's next message
+    — unless its `purpose` must reach them, when it goes and is marked out of
+    session (billed)."""
+    now = now or utcnow()
+    values: dict[str, Any] = {
+        "channel": account.channel,
+        "chat_id": account.chat_id,
+        "account_id": account.id,
+        "lane": int(lane),
+        "origin": origin,
+        "body": reply.to_json(),
+        "status": status,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "last_error": None,
+        "dedupe_key": dedupe_key,
+        "created_at": now,
+        "sent_at": None,
+        "purpose": (purpose or Purpose.other).value if origin == "bot" else None,
+        "out_of_session": False,
+        "brief": None,
+        "stale_at": stale_at,
+    }
+    if status is OutboxStatus.queued:
+        if account.blocked_at is not None:
+            values.update(status=OutboxStatus.skipped, last_error="blocked by the user")
+        elif origin == "bot" and out_of_session(account, now):
+            if profile.viber_bot_initiated or purpose in MUST_REACH:
+                values["out_of_session"] = True
+            else:
+                values.update(status=OutboxStatus.held, last_error="waits for the citizen to write",
+                              brief=brief or brief_of(reply.text))
+    else:
+        values["sent_at"] = now
+    return values
+
+
 def enqueue(
     session: Session,
     account: ChannelAccount,
@@ -155,41 +221,50 @@ def enqueue(
     brief: str | None = None,
     stale_at: datetime | None = None,
 ) -> OutboxMessage:
-    """Queue one reply for one account; skipped at once when it could never go.
-    A message the bot starts (`origin="bot"`) that the channel may not carry
-    now is held for the citizen's next message — unless its `purpose` must
-    reach them, when it goes and is marked out of session (billed)."""
-    now = now or utcnow()
-    row = OutboxMessage(
-        channel=account.channel,
-        chat_id=account.chat_id,
-        account_id=account.id,
-        lane=int(lane),
-        origin=origin,
-        body=reply.to_json(),
-        status=status,
-        next_attempt_at=now,
-        dedupe_key=dedupe_key,
-        created_at=now,
-        purpose=(purpose or Purpose.other).value if origin == "bot" else None,
-        out_of_session=False,
-        stale_at=stale_at,
-    )
-    if status is OutboxStatus.queued:
-        if account.blocked_at is not None:
-            row.status, row.last_error = OutboxStatus.skipped, "blocked by the user"
-        elif origin == "bot" and out_of_session(account, now):
-            if profile.viber_bot_initiated or purpose in MUST_REACH:
-                row.out_of_session = True
-            else:
-                row.status, row.last_error = OutboxStatus.held, "waits for the citizen to write"
-                row.brief = brief or brief_of(reply.text)
-    else:
-        row.sent_at = now
+    """Queue one reply for one account, as an ORM row of this session
+    (`outbox_values` decides its status); written at the session's next flush."""
+    row = OutboxMessage(**outbox_values(
+        account, reply, profile=profile, lane=lane, origin=origin, dedupe_key=dedupe_key,
+        now=now, status=status, purpose=purpose, brief=brief, stale_at=stale_at))
     session.add(row)
     if row.status is OutboxStatus.queued:
         wake_sender(session)
     return row
+
+
+@dataclass(frozen=True)
+class Written:
+    """An outbox row `write_replies` wrote: its id and the status it was given."""
+
+    id: int
+    status: OutboxStatus
+
+
+_OUTBOX = cast(Table, OutboxMessage.__table__)
+_INSERT_ROWS = _OUTBOX.insert().returning(_OUTBOX.c.id, sort_by_parameter_order=True)
+
+
+def write_replies(session: Session, account: ChannelAccount, replies: Sequence[Reply], *,
+                  profile: Profile, now: datetime, first_sent: bool = False) -> list[Written]:
+    """Write the replies of this transaction (the answer to one inbound update)
+    to the outbox, in their order, with one INSERT … RETURNING id — not the
+    ORM's unit of work, which costs more than it gives on the hot path. With
+    `first_sent` the first one was answered in the webhook's response and is
+    recorded as sent. Rows other code added to the session are flushed first,
+    so ids (and so the per-chat order) follow the order they were queued in."""
+    if not replies:
+        return []
+    if session.new:
+        session.flush()
+    rows = [outbox_values(account, reply, profile=profile, now=now,
+                          status=OutboxStatus.sent if first_sent and index == 0
+                          else OutboxStatus.queued)
+            for index, reply in enumerate(replies)]
+    ids = session.connection().execute(_INSERT_ROWS, rows[0] if len(rows) == 1 else rows
+                                       ).scalars().all()
+    if any(row["status"] is OutboxStatus.queued for row in rows):
+        wake_sender(session)
+    return [Written(row_id, row["status"]) for row_id, row in zip(ids, rows, strict=True)]
 
 
 def enqueue_once(
@@ -275,4 +350,5 @@ def enqueue_to_number(session: Session, channel: str, chat_id: str, reply: Reply
                         origin="reply", body=reply.to_json(), status=OutboxStatus.queued,
                         next_attempt_at=now, created_at=now)
     session.add(row)
+    wake_sender(session)
     return row

@@ -18,6 +18,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from bot.models import ChannelAccount, Conversation, Lane, OutboxMessage, OutboxStatus
+from bot.outbox.queue import wake_sender
 
 # Where the engine keeps the last question (a reply with a keyboard) of the
 # step a conversation is at; removed when the conversation leaves its flow.
@@ -55,4 +56,5 @@ def repeat_after_bulk(session: Session, account_ids: Collection[int], now: datet
                      "created_at": now, "attempts": 0})
     if rows:
         session.execute(insert(OutboxMessage), rows)
+        wake_sender(session)
     return len(rows)

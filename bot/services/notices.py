@@ -34,7 +34,13 @@ from bot.models import (
     OutboxStatus,
     Subscription,
 )
-from bot.outbox.queue import Purpose, bot_started_allowed, brief_of, out_of_session
+from bot.outbox.queue import (
+    Purpose,
+    bot_started_allowed,
+    brief_of,
+    out_of_session,
+    wake_sender,
+)
 from bot.profile import Profile
 from bot.refusals import Invalid
 
@@ -342,6 +348,7 @@ def _queue_batch(session: Session, profile: Profile, catalogs: Catalogs, notice:
         ids = {key: row_id for row_id, key in session.execute(
             insert(OutboxMessage).returning(OutboxMessage.id, OutboxMessage.dedupe_key),
             messages)}
+        wake_sender(session)
     if recipients:
         session.execute(insert(NoticeRecipient), [
             {"notice_id": r["notice_id"], "citizen_id": r["citizen_id"],

@@ -30,7 +30,7 @@ from bot.models import (
     SurveyResponse,
     SurveyStatus,
 )
-from bot.outbox.queue import Purpose
+from bot.outbox.queue import Purpose, wake_sender
 from bot.profile import ABROAD, Profile
 from bot.refusals import Conflict, Invalid
 
@@ -532,6 +532,7 @@ def invite(session: Session, profile: Profile, catalogs: Catalogs, survey: Surve
                              stale_at=survey.closes_at))
     if rows:
         session.execute(insert(OutboxMessage), rows)
+        wake_sender(session)
     return len(rows)
 
 
