@@ -484,11 +484,15 @@ class Sender:
         will cost, so the next round counts it; the rest is skipped with
         `BUDGET_REACHED` (chat messages go on)."""
         accounts = {row.account_id for row in rows if row.account_id is not None}
-        blocked = set(session.scalars(select(ChannelAccount.id).where(
-            ChannelAccount.id.in_(accounts), ChannelAccount.blocked_at.is_not(None)))
-        ) if accounts else set()
-        skipped: dict[int, str] = {row.id: "blocked by the user" for row in rows
-                                   if row.account_id in blocked}
+        blocked: dict[int, datetime] = dict(session.execute(
+            select(ChannelAccount.id, ChannelAccount.blocked_at).where(
+                ChannelAccount.id.in_(accounts), ChannelAccount.blocked_at.is_not(None))
+        ).tuples().all()) if accounts else {}
+        # Queued before the block: not sent. The last word queued with it (the
+        # farewell of an erasure, in the same transaction) still goes.
+        skipped: dict[int, str] = {
+            row.id: "blocked by the user" for row in rows
+            if row.account_id in blocked and row.created_at < blocked[row.account_id]}
         sms = self.providers.get(SMS)
         segments_of = getattr(sms, "segments_of", None)
         sms_rows = [row for row in rows if row.channel == SMS and row.id not in skipped]

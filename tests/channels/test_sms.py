@@ -428,9 +428,9 @@ async def test_a_row_claimed_before_stop_is_still_not_sent(bench: Bench, db: Dat
     itself checks the account when it claims."""
     account = register(db)
     queue_sms(db, account, "staro")
+    queued_at = rows(db)[0].created_at
     with db.session() as session:  # what STOP leaves, without its own skipping
-        session.get_one(ChannelAccount, account).blocked_at = session.get_one(
-            ChannelAccount, account).first_seen_at
+        session.get_one(ChannelAccount, account).blocked_at = queued_at + timedelta(seconds=1)
     await bench.deliver()
     assert tw.texts(CITIZEN) == []
     assert rows(db)[0].status is OutboxStatus.skipped
