@@ -7,7 +7,9 @@ python-telegram-bot echo bots behind FastAPI (bench/anchors.py); (2) broadcast e
 to thousands of subscribers through `klokot-bot worker` against a fake API
 that enforces the rate limit (bench/broadcast.py); (3) webhook latency
 during a flood of sign-ins (bench/signin_flood.py). `python -m bench db-restart`
-is the database-outage drill (bench/db_restart.py), never part of `make bench`."""
+is the database-outage drill (bench/db_restart.py), never part of `make bench`;
+(4) the RSS of the web process and the worker over 100,000 updates
+(bench/memory.py, alone: `python -m bench memory`)."""
 
 from __future__ import annotations
 
@@ -85,6 +87,11 @@ def main() -> None:
 
         drill(sys.argv[2:])
         return
+    if sys.argv[1:2] == ["memory"]:  # `python -m bench memory --updates N` (bench/memory.py)
+        from bench.memory import main as memory
+
+        memory(sys.argv[2:])
+        return
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--updates", type=int, default=3000)
     parser.add_argument("--users", type=int, default=300)
@@ -107,6 +114,10 @@ def main() -> None:
         from bench.signin_flood import main as signin_flood
 
         signin_flood(threads=args.signin_threads, limited=args.limited)
+    if args.only is None:
+        from bench.memory import main as memory
+
+        memory([])  # 100,000 updates: `python -m bench memory --updates N` for fewer
 
 
 @contextmanager

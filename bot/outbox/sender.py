@@ -43,6 +43,11 @@ MAX_BACKOFF_SECONDS = 300.0
 PIPELINE_DEPTH = 2
 GLOBAL_MARGIN = 0.97
 RECORD_RETRY_SECONDS = (0.2, 5.0)  # first and longest wait to write outcomes again
+# Per-chat limiters: the idle ones are forgotten whenever this many more were
+# made, and at most PER_CHAT_CAP are kept (the least recently used go first).
+PER_CHAT_SWEEP = 1_000
+PER_CHAT_CAP = 50_000
+IDLE_SECONDS = 60.0  # a chat's limiter unused this long is forgotten
 _TABLE: Table = OutboxMessage.__table__  # type: ignore[assignment]
 # One outcome, written only while the row is still ours: a sender that lost its
 # lease (and whose rows a successor queued again) changes nothing.
@@ -78,6 +83,14 @@ class RateLimiter:
     def pause(self, seconds: float) -> None:
         """The platform said "too many": nobody goes before `seconds` from now."""
         self.paused_until = max(self.paused_until, time.monotonic() + seconds)
+
+    def idle(self, now: float) -> bool:
+        """Whether a new limiter would behave exactly like this one: no pause,
+        no waiter, and its last slot long past (the full burst is back) — a
+        minute, more than any send of the chat still under way can take to
+        come back for its next slot. Forgetting it changes nothing."""
+        return (self.next_slot <= now - IDLE_SECONDS and self.paused_until <= now
+                and not self._lock.locked())
 
     async def acquire(self) -> None:
         async with self._lock:
@@ -148,6 +161,7 @@ class Sender:
         self._global = {name: RateLimiter(p.limits.per_second * GLOBAL_MARGIN, 1)
                         for name, p in providers.items()}
         self._per_chat: OrderedDict[tuple[str, str], RateLimiter] = OrderedDict()
+        self._sweep_at = PER_CHAT_SWEEP
         self._wake: asyncio.Event | None = None
 
     # ------------------------------------------------------------ the loop
@@ -336,13 +350,24 @@ class Sender:
         key = (channel, chat_id)
         limiter = self._per_chat.get(key)
         if limiter is None:
+            if len(self._per_chat) >= self._sweep_at:
+                self._forget_idle_chats()
+            if len(self._per_chat) >= PER_CHAT_CAP:  # every chat busy: the oldest goes
+                self._per_chat.popitem(last=False)
             limiter = RateLimiter(limits.per_chat_per_second, limits.chat_burst)
             self._per_chat[key] = limiter
-            if len(self._per_chat) > 50_000:
-                self._per_chat.popitem(last=False)
         else:
             self._per_chat.move_to_end(key)
         return limiter
+
+    def _forget_idle_chats(self) -> None:
+        """Drop the limiters of chats that have had nothing sent for a minute:
+        kept for every chat ever served, they grew the worker with the number
+        of citizens (half a kilobyte each, 24 MB at the cap)."""
+        now = time.monotonic()
+        for key in [key for key, limiter in self._per_chat.items() if limiter.idle(now)]:
+            del self._per_chat[key]
+        self._sweep_at = len(self._per_chat) + PER_CHAT_SWEEP
 
     async def _send_chat(self, rows: list[OutboxMessage]) -> None:
         """One chat's rows in order, each recorded before the next goes; after a
