@@ -33,6 +33,7 @@ from bench import free_port, serving, wait_until_healthy
 from tests.fakes.telegram_api import FakeTelegramAPI, tg_message_update
 
 SECRET = "bench-webhook-secret-0123456789"
+PG_TWO = "klokot-bot, PG, 2 procs"  # `serve --workers 2`, one sender by the lease
 
 
 @dataclass
@@ -212,6 +213,7 @@ def intake(args: argparse.Namespace) -> None:
     shapes: list[tuple[str, str | None]] = [("klokot-bot, SQLite", None)]
     if os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql"):
         shapes.append(("klokot-bot, PostgreSQL", os.environ["TEST_DATABASE_URL"]))
+        shapes.append((PG_TWO, os.environ["TEST_DATABASE_URL"]))  # serve --workers 2
     for name, server_url in shapes:
         with tempfile.TemporaryDirectory() as tmp, FakeTelegramAPI() as tg, \
                 (postgres_database(server_url) if server_url else nullcontext(
@@ -219,7 +221,7 @@ def intake(args: argparse.Namespace) -> None:
             env = {**os.environ, "DATABASE_URL": url, "DATA_DIR": tmp,
                    "TELEGRAM_BOT_TOKEN": tg.token, "TELEGRAM_API_URL": tg.url,
                    "TELEGRAM_WEBHOOK_SECRET": SECRET, "LOG_LEVEL": "WARNING",
-                   "TELEGRAM_CHAT_BURST": "100"}
+                   "TELEGRAM_CHAT_BURST": "100", "WEB_CONCURRENCY": "2" if name == PG_TWO else "1"}
             with serving(env) as (base, _):
                 results[name] = load = asyncio.run(
                     post_updates(base, args.updates, args.users, args.concurrency))
