@@ -8,8 +8,10 @@ to thousands of subscribers through `klokot-bot worker` against a fake API
 that enforces the rate limit (bench/broadcast.py); (3) webhook latency
 during a flood of sign-ins (bench/signin_flood.py); (4) reply latency at a
 steady 20 updates/s, sender in the web process and web + worker
-(bench/latency.py, alone: `python -m bench latency`). `python -m bench db-restart`
-is the database-outage drill (bench/db_restart.py), never part of `make bench`."""
+(bench/latency.py, alone: `python -m bench latency`); (5) the RSS of the web
+process and the worker over 100,000 updates (bench/memory.py, alone:
+`python -m bench memory`). `python -m bench db-restart` is the database-outage
+drill (bench/db_restart.py), never part of `make bench`."""
 
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ from bench import free_port, serving, wait_until_healthy
 from tests.fakes.telegram_api import FakeTelegramAPI, tg_message_update
 
 SECRET = "bench-webhook-secret-0123456789"
+PG_TWO = "klokot-bot, PG, 2 procs"  # `serve --workers 2`, one sender by the lease
 
 
 @dataclass
@@ -92,6 +95,11 @@ def main() -> None:
 
         latency(sys.argv[2:])
         return
+    if sys.argv[1:2] == ["memory"]:  # `python -m bench memory --updates N` (bench/memory.py)
+        from bench.memory import main as memory
+
+        memory(sys.argv[2:])
+        return
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--updates", type=int, default=3000)
     parser.add_argument("--users", type=int, default=300)
@@ -118,6 +126,10 @@ def main() -> None:
         from bench.latency import main as latency
 
         latency([])
+    if args.only is None:
+        from bench.memory import main as memory
+
+        memory([])  # 100,000 updates: `python -m bench memory --updates N` for fewer
 
 
 @contextmanager
@@ -214,6 +226,7 @@ def intake(args: argparse.Namespace) -> None:
     shapes: list[tuple[str, str | None]] = [("klokot-bot, SQLite", None)]
     if os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql"):
         shapes.append(("klokot-bot, PostgreSQL", os.environ["TEST_DATABASE_URL"]))
+        shapes.append((PG_TWO, os.environ["TEST_DATABASE_URL"]))  # serve --workers 2
     for name, server_url in shapes:
         with tempfile.TemporaryDirectory() as tmp, FakeTelegramAPI() as tg, \
                 (postgres_database(server_url) if server_url else nullcontext(
@@ -221,7 +234,7 @@ def intake(args: argparse.Namespace) -> None:
             env = {**os.environ, "DATABASE_URL": url, "DATA_DIR": tmp,
                    "TELEGRAM_BOT_TOKEN": tg.token, "TELEGRAM_API_URL": tg.url,
                    "TELEGRAM_WEBHOOK_SECRET": SECRET, "LOG_LEVEL": "WARNING",
-                   "TELEGRAM_CHAT_BURST": "100"}
+                   "TELEGRAM_CHAT_BURST": "100", "WEB_CONCURRENCY": "2" if name == PG_TWO else "1"}
             with serving(env) as (base, _):
                 results[name] = load = asyncio.run(
                     post_updates(base, args.updates, args.users, args.concurrency))

@@ -19,6 +19,7 @@ from bot import logs
 from bot.config import Settings, get_settings
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
     from sqlalchemy.orm import Session
 
 log = logging.getLogger("klokot-bot")
@@ -36,18 +37,49 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from bot.app import create_app
     from bot.migrate import upgrade
 
     settings = get_settings()
+    workers = settings.web_concurrency if args.workers is None else args.workers
+    if workers < 1:
+        print("klokot-bot: --workers is 1 or more", file=sys.stderr)
+        return 2
+    if workers > 1 and settings.is_sqlite:
+        # SQLite has one writer at a time: N processes would queue behind each
+        # other's write lock (and a long one fails with "database is locked").
+        print(f"klokot-bot: serve --workers {workers} needs PostgreSQL (DATABASE_URL); "
+              "SQLite takes one writer at a time, so serve it with one process "
+              "(--workers 1, the default)", file=sys.stderr)
+        return 2
     settings.resolved_secret_key()  # refuse a placeholder before serving anything
+    settings.resolved_survey_key()  # made here once, before N processes read it
     if args.migrate:
         upgrade(settings.database_url)
-    app = create_app(settings)
-    uvicorn.run(app, host=args.host or settings.host, port=args.port or settings.port,
+    if workers == 1:
+        from bot.app import create_app
+
+        app: FastAPI | str = create_app(settings)
+    else:
+        # uvicorn's supervisor: it starts the N processes on one socket, passes
+        # SIGINT/SIGTERM on to them (each stops its sender and closes cleanly),
+        # and starts a new one in place of a process that dies.
+        app = "bot.cli:web_app"
+    uvicorn.run(app, factory=workers > 1, workers=workers,
+                host=args.host or settings.host, port=args.port or settings.port,
                 log_level=settings.log_level.lower(), proxy_headers=True,
                 log_config=logs.uvicorn_config(settings.log_level, settings.log_format))
     return 0
+
+
+def web_app() -> FastAPI:
+    """The app of one of the processes of `serve --workers N`, which uvicorn
+    imports in each: its own logging, runtime and (unless OUTBOX_IN_WEB=false)
+    sender loop, which sends only while it holds the lease."""
+    from bot.app import create_app
+
+    settings = get_settings()
+    logs.configure(settings.log_level, settings.log_format)
+    return create_app(settings)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -234,6 +266,11 @@ def parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="the web app: webhooks, staff API and pages")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument(
+        "--workers", type=int, metavar="N",
+        help="web processes on the one port (default: WEB_CONCURRENCY, else 1); the sender "
+             "runs in whichever holds the lease. N > 1 needs PostgreSQL: it is refused on "
+             "SQLite, which takes one writer at a time")
     serve.add_argument("--no-migrate", dest="migrate", action="store_false",
                        help="do not upgrade the database first")
     serve.set_defaults(func=cmd_serve)

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=DATA_DIR,
                            validation_alias=AliasChoices("data_dir", "klokot_data_dir"))
     outbox_in_web: bool = True
+    # `klokot-bot serve`'s web processes when --workers is not given (the
+    # name uvicorn, gunicorn and most platforms use); more than 1 needs PostgreSQL.
+    web_concurrency: int = Field(default=1, ge=1)
 
     telegram_bot_token: str | None = None
     telegram_webhook_secret: str | None = None

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 
 from bot.db import Database
 from bot.models import ComplaintPhoto, InboundUpdate, OutboxMessage, OutboxStatus, PhotoStatus
+from bot.outbox import lease
 from tests.factories import make_pending_photo
 from tests.fakes._base import Call
 from tests.fakes.media_host import FakeMediaHost
@@ -251,3 +252,105 @@ def test_a_killed_worker_sends_twice_only_what_was_on_the_wire(
     with db.read_session() as session:
         statuses = session.scalars(select(OutboxMessage.status)).all()
     assert set(statuses) == {OutboxStatus.sent}
+
+
+def _children(pid: int) -> set[int]:
+    """The processes whose parent is `pid` (from /proc)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                status = (entry / "status").read_text()
+            except OSError:
+                continue
+            if f"\nPPid:\t{pid}\n" in status:
+                found.add(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+
+
+def _wait_for_lines(log: Path, text: str, count: int, timeout: float = 60) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = [line for line in log.read_text(errors="replace").splitlines() if text in line]
+        if len(lines) >= count or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.2)
+
+
+def test_serve_with_two_workers_elects_one_sender_and_answers_each_update_once(
+        db: Database, tg: FakeTelegramAPI, data_dir: Path, tmp_path: Path) -> None:
+    """#20, item 4: `serve --workers 2` starts two web processes on one port,
+    each with a sender loop (OUTBOX_IN_WEB is true); one holds the lease and
+    sends, each update is answered once, and SIGTERM stops them all."""
+    if db.is_sqlite:
+        pytest.skip("several web processes are for PostgreSQL")
+    env = env_for(db, tg, data_dir)
+    env["LOG_LEVEL"] = "INFO"  # uvicorn names each process it starts, the lease its holder
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with log.open("wb") as output:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "serve", "--port", str(port), "--workers", "2"],
+            env=env, stdout=output, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    citizens = [7300 + i for i in range(10)]
+    try:
+        wait_until_serving(server, base)
+        started = _wait_for_lines(log, "Application startup complete", 2)
+        assert len(started) == 2, log.read_text()
+        workers = {int(line.split("[")[1].split("]")[0])
+                   for line in _wait_for_lines(log, "Started server process", 2)}
+        assert len(workers) == 2 and workers <= _children(server.pid)
+        for _ in range(6):  # each answers, whichever the kernel hands a connection to
+            assert httpx.get(f"{base}/healthz", headers={"Connection": "close"}
+                             ).json()["status"] == "ok"
+        for n, user in enumerate(citizens):
+            response = httpx.post(f"{base}/webhooks/telegram", json=tg_command_update(6000 + n,
+                                  user), headers={"X-Telegram-Bot-Api-Secret-Token": SECRET,
+                                                  "Connection": "close"})
+            assert response.status_code == 200
+        tg.wait_for(len(citizens), method="sendMessage", timeout=60)
+        deadline = time.monotonic() + 30
+        while True:  # until the sender has recorded every outcome
+            with db.read_session() as session:
+                statuses = Counter(session.scalars(select(OutboxMessage.status)))
+            if statuses.get(OutboxStatus.sent, 0) >= len(citizens) or \
+                    time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert lease.holder(db) is not None
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            code = server.wait(timeout=30)  # a hang detector, not a timing check
+        except subprocess.TimeoutExpired:
+            server.kill()
+            pytest.fail("serve --workers 2 did not stop on SIGTERM")
+    output_text = log.read_text(errors="replace")
+    assert code == 0, output_text
+    assert not any(_alive(pid) for pid in workers), "a web process outlived SIGTERM"
+    assert output_text.count("sender lease acquired") == 1  # one sender, never two
+    assert output_text.count("Application shutdown complete") == 2
+    assert statuses == {OutboxStatus.sent: len(citizens)}
+    welcomed = Counter(int(call.params["chat_id"]) for call in tg.delivered("sendMessage"))
+    assert welcomed == dict.fromkeys(citizens, 1)
+
+
+def test_serve_refuses_several_workers_on_sqlite(tmp_path: Path) -> None:
+    """SQLite takes one writer at a time: N processes would only queue for its
+    lock, so the operator is told to use PostgreSQL (or one process)."""
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/bot.db",
+           "KLOKOT_DATA_DIR": str(tmp_path), "WEB_CONCURRENCY": "2"}
+    done = subprocess.run([sys.executable, "-m", "bot.cli", "serve"], capture_output=True,
+                          text=True, env=env, timeout=60)
+    assert done.returncode == 2
+    assert "needs PostgreSQL" in done.stderr and "--workers 1" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "bot.db").exists()  # refused before touching anything

@@ -55,6 +55,11 @@ LISTEN_CHECK_SECONDS = 15.0  # how often a quiet LISTEN connection is checked
 LISTEN_RETRY_SECONDS = (0.5, 10.0)  # first and longest wait to listen again
 GLOBAL_MARGIN = 0.97
 RECORD_RETRY_SECONDS = (0.2, 5.0)  # first and longest wait to write outcomes again
+# Per-chat limiters: the idle ones are forgotten whenever this many more were
+# made, and at most PER_CHAT_CAP are kept (the least recently used go first).
+PER_CHAT_SWEEP = 1_000
+PER_CHAT_CAP = 50_000
+IDLE_SECONDS = 60.0  # a chat's limiter unused this long is forgotten
 _TABLE: Table = OutboxMessage.__table__  # type: ignore[assignment]
 # One outcome, written only while the row is still ours: a sender that lost its
 # lease (and whose rows a successor queued again) changes nothing.
@@ -93,6 +98,9 @@ class _PriorityLock:
                 self.release()  # handed over just as it was cancelled: pass it on
             raise
 
+    def locked(self) -> bool:
+        return self._locked
+
     def release(self) -> None:
         while self._waiters:
             _, _, future = heapq.heappop(self._waiters)
@@ -123,6 +131,14 @@ class RateLimiter:
     def pause(self, seconds: float) -> None:
         """The platform said "too many": nobody goes before `seconds` from now."""
         self.paused_until = max(self.paused_until, time.monotonic() + seconds)
+
+    def idle(self, now: float) -> bool:
+        """Whether a new limiter would behave exactly like this one: no pause,
+        no waiter, and its last slot long past (the full burst is back) — a
+        minute, more than any send of the chat still under way can take to
+        come back for its next slot. Forgetting it changes nothing."""
+        return (self.next_slot <= now - IDLE_SECONDS and self.paused_until <= now
+                and not self._lock.locked())
 
     async def acquire(self, urgent: bool = False) -> None:
         await self._lock.acquire(urgent)
@@ -200,6 +216,7 @@ class Sender:
         self._global = {name: RateLimiter(p.limits.per_second * GLOBAL_MARGIN, 1)
                         for name, p in providers.items()}
         self._per_chat: OrderedDict[tuple[str, str], RateLimiter] = OrderedDict()
+        self._sweep_at = PER_CHAT_SWEEP
         self._wake: asyncio.Event | None = None
         # Threads of the sender's own: its claims and records never queue behind
         # other blocking work of the process (the default executor), and the
@@ -484,10 +501,11 @@ class Sender:
         will cost, so the next round counts it; the rest is skipped with
         `BUDGET_REACHED` (chat messages go on)."""
         accounts = {row.account_id for row in rows if row.account_id is not None}
-        blocked: dict[int, datetime] = dict(session.execute(
-            select(ChannelAccount.id, ChannelAccount.blocked_at).where(
-                ChannelAccount.id.in_(accounts), ChannelAccount.blocked_at.is_not(None))
-        ).tuples().all()) if accounts else {}
+        blocked: dict[int, datetime] = {
+            account_id: at for account_id, at in session.execute(
+                select(ChannelAccount.id, ChannelAccount.blocked_at).where(
+                    ChannelAccount.id.in_(accounts), ChannelAccount.blocked_at.is_not(None))
+            ).tuples() if at is not None} if accounts else {}
         # Queued before the block: not sent. The last word queued with it (the
         # farewell of an erasure, in the same transaction) still goes.
         skipped: dict[int, str] = {
@@ -526,13 +544,24 @@ class Sender:
         key = (channel, chat_id)
         limiter = self._per_chat.get(key)
         if limiter is None:
+            if len(self._per_chat) >= self._sweep_at:
+                self._forget_idle_chats()
+            if len(self._per_chat) >= PER_CHAT_CAP:  # every chat busy: the oldest goes
+                self._per_chat.popitem(last=False)
             limiter = RateLimiter(limits.per_chat_per_second, limits.chat_burst)
             self._per_chat[key] = limiter
-            if len(self._per_chat) > 50_000:
-                self._per_chat.popitem(last=False)
         else:
             self._per_chat.move_to_end(key)
         return limiter
+
+    def _forget_idle_chats(self) -> None:
+        """Drop the limiters of chats that have had nothing sent for a minute:
+        kept for every chat ever served, they grew the worker with the number
+        of citizens (half a kilobyte each, 24 MB at the cap)."""
+        now = time.monotonic()
+        for key in [key for key, limiter in self._per_chat.items() if limiter.idle(now)]:
+            del self._per_chat[key]
+        self._sweep_at = len(self._per_chat) + PER_CHAT_SWEEP
 
     async def _send_chat(self, rows: list[OutboxMessage]) -> None:
         """One chat's rows in order, each recorded before the next goes; after a
