@@ -55,6 +55,9 @@ def test_the_notice_preview_shows_what_the_sms_costs(db: Database, live_url: str
     page.fill("#username", "info2")
     page.fill("#password", PASSWORD)
     page.click("button[type=submit]")
+    # Wait for the dashboard: going elsewhere while it loads aborts its request,
+    # which the page fixture counts as a failure.
+    expect(page.locator("h1")).to_have_text("Welcome, info2")
     page.goto(f"{live_url}/staff/notices/new")
     page.select_option("#topic", "public_debates")
     for locale, text in TEXTS.items():
