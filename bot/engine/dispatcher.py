@@ -222,8 +222,10 @@ class Engine:
     @staticmethod
     def _touch(account: ChannelAccount, citizen: Citizen, msg: Incoming,
                now: datetime) -> None:
-        """Keep "last seen" fresh without a write on every message."""
-        if now - account.last_inbound_at > _TOUCH_EVERY:
+        """Keep "last seen" fresh without a write on every message. Opening
+        the chat (Viber's conversation_started) is no message: it does not
+        open Viber's 24-hour session, which only the user's writing does."""
+        if msg.kind is not Kind.started and now - account.last_inbound_at > _TOUCH_EVERY:
             account.last_inbound_at = now
         if now - citizen.last_seen_at > _TOUCH_EVERY:
             citizen.last_seen_at = now

@@ -33,7 +33,9 @@ from bot.models import (
     OutboxMessage,
     OutboxStatus,
 )
-from bot.services import deadlines
+from bot.messages import Reply
+from bot.outbox.queue import Purpose
+from bot.services import deadlines, notify
 from bot.services import documents as documents_service
 from bot.services import reception as reception_service
 from tests.channels.conftest import VIBER_TOKEN, Bench
@@ -276,3 +278,28 @@ async def test_a_viber_booking_confirmation_points_to_status_not_a_reminder(
     assert confirmation == t(bench, locale, "reception.booked_waits", **params)
     assert confirmation != t(bench, locale, "reception.booked", **params)
     assert "/status" in confirmation
+
+
+async def test_opening_the_chat_does_not_open_vibers_session(
+        bench: Bench, viber: FakeViberAPI, clock: FixedClock) -> None:
+    """Only a message from the user opens Viber's 24 hours: a citizen who
+    merely opens the chat again after two silent days gets no held message
+    from the sender, only the welcome (with its summary) Viber allows."""
+    chat = ViberChat(bench, viber, "vOpenOnly==")
+    booking = await booked_and_reminded(bench, chat, clock, "en")
+    last_wrote = chat.account().last_inbound_at
+    await chat.reopen()
+    assert chat.account().last_inbound_at == last_wrote
+    clock.advance(minutes=5)
+    sent_before = len(chat.texts())
+    with bench.runtime.db.session() as session:
+        notify.tell_citizen(
+            session, bench.runtime.profile, bench.runtime.catalogs,
+            citizen_id=booking.citizen_id, account_id=booking.account_id,
+            message=lambda tr, _locale: Reply(tr("reception.reminder", reference="R-1",
+                                                 day="—", time="—", place="—")),
+            now=utcnow(), purpose=Purpose.reminder)
+    await bench.deliver()
+    assert chat.texts()[sent_before:] == []  # held for the next message, not billed
+    await chat.write("/help")
+    assert chat.texts()[sent_before].startswith(t(bench, "en", "away.summary"))
