@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from bot.engine.context import Context
 from bot.engine.fsm import State, StatesGroup
 from bot.engine.router import Router
-from bot.i18n import LANGUAGE_NAMES, Catalogs
+from bot.i18n import LANGUAGE_NAMES, Catalogs, format_date
 from bot.messages import Button, Kind, Reply
 from bot.outbox.queue import enqueue
 from bot.profile import Profile
@@ -40,14 +40,19 @@ def mydata(ctx: Context) -> None:
     file = ctx.files.save_export(
         service.export_file(data), f"klokot-mydata-{ctx.now.date().isoformat()}.json",
         "application/json", now=ctx.now, owner=export_owner(ctx.citizen.id))
-    ctx.reply(ctx.t("mydata.summary",
+    summary = ctx.t("mydata.summary",
                     name=ctx.citizen.full_name or "—", phone=ctx.citizen.phone or "—",
                     language=LANGUAGE_NAMES.get(ctx.locale, ctx.locale),
                     apps=counts["accounts"],
                     bookings=counts["reception_bookings"] + counts["urgent_requests"],
                     documents=counts["document_requests"], complaints=counts["complaints"],
                     received=counts["messages_received"], sent=counts["messages_sent"],
-                    days=ctx.profile.retention_days))
+                    days=ctx.profile.retention_days)
+    for row in service.active_sms(data):  # registered at the counter or by a keyword
+        since = datetime.fromisoformat(row["consented_at"]).astimezone(ctx.profile.tz)
+        summary += "\n\n" + ctx.t("mydata.sms", number=row["number"],
+                                   since=format_date(since, ctx.locale))
+    ctx.reply(summary)
     ctx.reply(ctx.t("mydata.file_caption"), [ctx.menu_row()], file=file)
 
 

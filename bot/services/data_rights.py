@@ -44,7 +44,7 @@ from bot.models import (
     VoiceStatus,
 )
 from bot.models.complaints import CLOSED
-from bot.models.sms import SmsKeywordReply
+from bot.models.sms import SmsKeywordReply, SmsSubscription
 from bot.profile import Profile
 from bot.services import voice
 
@@ -85,6 +85,10 @@ def export(session: Session, profile: Profile, citizen: Citizen,
     survey_answers = session.execute(
         select(SurveyResponse, Survey.slug).join(Survey, Survey.id == SurveyResponse.survey_id)
         .where(SurveyResponse.citizen_id == citizen.id).order_by(SurveyResponse.id)).all()
+    sms_consents = session.execute(
+        select(ChannelAccount, SmsSubscription)
+        .join(SmsSubscription, SmsSubscription.account_id == ChannelAccount.id)
+        .where(ChannelAccount.id.in_(account_ids)).order_by(ChannelAccount.id)).tuples().all()
     answers = session.scalars(select(NoticeAnswer).where(
         NoticeAnswer.citizen_id == citizen.id).order_by(NoticeAnswer.id)).all()
     return {
@@ -103,6 +107,10 @@ def export(session: Session, profile: Profile, citizen: Citizen,
             "app_language": a.platform_language, "first_seen_at": _iso(a.first_seen_at),
             "last_message_at": _iso(a.last_inbound_at), "blocked_at": _iso(a.blocked_at),
         } for a in accounts],
+        "sms": [{
+            "number": a.external_id, "source": c.source.value, "registered_by": c.registered_by,
+            "consented_at": _iso(c.consented_at), "stopped_at": _iso(c.stopped_at),
+        } for a, c in sms_consents],
         "conversation": [{"state": c.state, "data": c.data} for c in conversations],
         "notice_topics": list(topics),
         # Answers to anonymous surveys are not linked to anyone, so not here.
@@ -153,6 +161,11 @@ def export(session: Session, profile: Profile, citizen: Citizen,
 
 def export_file(data: dict[str, Any]) -> bytes:
     return json.dumps(data, ensure_ascii=False, indent=2, default=str).encode("utf-8")
+
+
+def active_sms(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The SMS registrations of the export still in force."""
+    return [row for row in data.get("sms") or [] if row["stopped_at"] is None]
 
 
 def counts(data: dict[str, Any]) -> dict[str, int]:

@@ -24,6 +24,7 @@ from bot import clock as clocks
 from bot.app import create_app
 from bot.clock import FixedClock
 from bot.db import utcnow
+from bot.messages import Reply
 from bot.metrics import REGISTRY
 from bot.models import (
     Booking,
@@ -33,7 +34,6 @@ from bot.models import (
     OutboxMessage,
     OutboxStatus,
 )
-from bot.messages import Reply
 from bot.outbox.queue import Purpose
 from bot.services import deadlines, notify
 from bot.services import documents as documents_service

@@ -15,7 +15,7 @@ from sqlalchemy import select, text
 
 from bot.db import Base, Database, utcnow
 from bot.entry.chat import TerminalChat
-from bot.i18n import Catalogs
+from bot.i18n import Catalogs, format_date
 from bot.models import (
     Booking,
     BookingStatus,
@@ -31,7 +31,7 @@ from bot.models import (
     PhotoStatus,
 )
 from bot.profile import get_profile
-from bot.services import complaints
+from bot.services import complaints, sms, sms_match
 from bot.services import data_rights as service
 from tests.factories import make_complaint, make_runtime, texts
 from tests.handlers.test_reception import tap, walk_to_confirm
@@ -103,6 +103,35 @@ def test_mydata_sends_a_summary_and_the_whole_file(db: Database, tmp_path: Path,
         m["text"] for m in data["messages_sent"] if m["text"])
     # The file is the citizen's alone: not readable by other users of the machine.
     assert Path(attached.file.path or "").stat().st_mode & 0o077 == 0
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_mydata_shows_the_sms_registration_and_who_made_it(db: Database, tmp_path: Path,
+                                                          locale: str) -> None:
+    """A citizen registered for SMS at the counter, joined to their chat,
+    sees in /mydata that SMS go to their number and since when; the file
+    says how the consent was given and by which officer."""
+    chat = busy_citizen(db, tmp_path, locale)
+    with db.session() as session:
+        citizen = session.scalars(select(Citizen).where(Citizen.phone == PHONE)).one()
+        sms.register(session, phone=PHONE, settlement="mogila", language=locale,
+                     topics=["public_debates"], source="counter", officer="info1",
+                     now=utcnow() - timedelta(days=3))
+        registered = sms.sms_account(session, PHONE)
+        assert registered is not None
+        sms_match.join(session, citizen, registered)
+    summary, attached = chat.send("/mydata")[-2:]
+    since = format_date((utcnow() - timedelta(days=3)).astimezone(PROFILE.tz), locale)
+    assert t(locale, "mydata.sms", number=PHONE, since=since) in summary.text
+    assert attached.file is not None
+    data: dict[str, Any] = json.loads(Path(attached.file.path or "").read_text())
+    [consent] = data["sms"]
+    assert consent["number"] == PHONE and consent["source"] == "counter"
+    assert consent["registered_by"] == "info1" and consent["stopped_at"] is None
+    with db.session() as session:
+        sms.stop(session, PHONE, utcnow())
+    summary = chat.send("/mydata")[-2]
+    assert t(locale, "mydata.sms", number=PHONE, since=since) not in summary.text
 
 
 def every_value(db: Database) -> str:
