@@ -164,7 +164,10 @@ def _from_message(message: schema.Message, base: Any) -> Incoming:
         doc = message.document
         media = Media(file_id=doc.file_id, size=doc.file_size, mime_type=doc.mime_type,
                       file_name=doc.file_name)
-        return base(Kind.file, media=(media,), text=message.caption)
+        # A recording sent "as a file" is still a recording (its length comes
+        # from the bytes once fetched); the bytes decide whether it is one.
+        recorded = (doc.mime_type or "").lower().startswith("audio/")
+        return base(Kind.voice if recorded else Kind.file, media=(media,), text=message.caption)
     recording = message.voice or message.audio
     if recording is not None:
         media = Media(file_id=recording.file_id, size=recording.file_size,

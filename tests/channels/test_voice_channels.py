@@ -252,3 +252,29 @@ async def test_a_viber_file_named_like_audio_that_is_a_picture_is_refused_once(
     assert len(told) == 1 and "C-" in told[0]
     with bench.runtime.db.read_session() as session:
         assert session.scalars(select(Complaint)).one().status.value == "open"
+
+
+def tg_audio_document_update(update_id: int, user_id: int, file_id: str) -> dict[str, Any]:
+    """A recording sent "as a file" (a document with an audio mime type): no length given."""
+    update = tg_voice_update(update_id, user_id, file_id, audio=True)
+    recording = update["message"].pop("audio")
+    for key in ("duration", "title"):
+        recording.pop(key)
+    update["message"]["document"] = recording
+    return update
+
+
+async def test_a_recording_sent_as_a_telegram_file_is_a_voice_message(
+        bench: Bench, tg: FakeTelegramAPI) -> None:
+    """Telegram's "send as file" turns an MP3 into a document: it is still a
+    recording, not a photo refused; its length is read from the file."""
+    tg.add_file("mp3-doc", mp3_bytes(7))
+    chat = TelegramChat(bench, tg, 7106)
+    await chat.to_description()
+    said = await chat.send(tg_audio_document_update, "mp3-doc")
+    assert said.startswith("🎤 Voice message received\n")
+    assert "C-" in await chat.confirm()
+    assert await bench.fetch_voices() == 1
+    [kept] = voices(bench)
+    assert kept.status is VoiceStatus.stored and kept.mime_type == "audio/mpeg"
+    assert kept.duration == 7
