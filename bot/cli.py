@@ -282,7 +282,7 @@ def parser() -> argparse.ArgumentParser:
     chat.add_argument("--language", help="the language your 'phone' reports, e.g. sq or sr")
     chat.set_defaults(func=cmd_chat)
     sub.add_parser("migrate", help="upgrade the database schema").set_defaults(func=cmd_migrate)
-    sub.add_parser("set-webhooks", help="register the webhooks with Telegram and Viber"
+    sub.add_parser("set-webhooks", help="register the webhooks with Telegram, Viber and Twilio"
                    ).set_defaults(func=cmd_set_webhooks)
     sub.add_parser("doctor", help="check the installation: settings, database, "
                    "directories, webhooks, sender; exit 1 on any problem"

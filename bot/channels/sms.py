@@ -242,6 +242,30 @@ class SmsProvider:
         return WebhookStatus(account=name + f"from {self.from_number}",
                              url=self.status_callback or "")
 
+    async def incoming_url(self) -> str | None:
+        """Where Twilio posts the texts the municipality's number receives
+        (its "A message comes in" webhook); ValueError when the account does
+        not hold the number or refuses."""
+        return (await self._own_number()).sms_url or None
+
+    async def set_incoming_url(self, url: str) -> None:
+        """`klokot-bot set-webhooks`: point the number's incoming texts at us."""
+        number = await self._own_number()
+        try:
+            await number.update_async(sms_url=url, sms_method="POST")
+        except TwilioRestException as exc:
+            raise ValueError(f"Twilio answered {exc.status}: {exc.msg}") from exc
+
+    async def _own_number(self) -> Any:
+        try:
+            found = await self.client.incoming_phone_numbers.list_async(
+                phone_number=self.from_number, limit=1)
+        except TwilioRestException as exc:
+            raise ValueError(f"Twilio answered {exc.status}: {exc.msg}") from exc
+        if not found:
+            raise ValueError(f"the account holds no number {self.from_number}")
+        return found[0]
+
     async def close(self) -> None:
         await self.http.close()
 

@@ -282,10 +282,17 @@ async def check_sms(settings: Settings) -> list[Finding]:
     try:
         status = await asyncio.wait_for(provider.webhook_status(), PLATFORM_SECONDS)
     except Exception as exc:
+        await provider.close()
         return [fail(f"SMS: Twilio's account at {settings.twilio_api_url} failed: "
                      f"{_reason(exc)}",
                      "check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (Twilio console) and "
                      "that this machine reaches TWILIO_API_URL")]
+    try:
+        incoming: str | None = await asyncio.wait_for(provider.incoming_url(),
+                                                      PLATFORM_SECONDS)
+        number_error = None
+    except Exception as exc:
+        incoming, number_error = None, _reason(exc)
     finally:
         await provider.close()
     findings = [ok(f"SMS: Twilio account {status.account}")]
@@ -298,9 +305,18 @@ async def check_sms(settings: Settings) -> list[Finding]:
                              "set PUBLIC_URL; in the Twilio console the number's \"A message "
                              "comes in\" webhook is PUBLIC_URL/webhooks/sms (POST)"))
     else:
-        findings.append(ok(f"SMS: delivery reports go to {status.url}; the number's "
-                           f"incoming webhook must be {settings.public_url.rstrip('/')}"
-                           "/webhooks/sms"))
+        wanted = f"{settings.public_url.rstrip('/')}/webhooks/sms"
+        findings.append(ok(f"SMS: delivery reports go to {status.url}"))
+        if number_error is not None:
+            findings.append(fail(f"SMS: the number {settings.twilio_from_number} could not be "
+                                 f"read: {number_error}",
+                                 "check TWILIO_FROM_NUMBER is a number of this account"))
+        elif incoming != wanted:
+            findings.append(fail(f"SMS: texts to {settings.twilio_from_number} go to "
+                                 f"{incoming or 'nowhere'}, not {wanted}",
+                                 "run `klokot-bot set-webhooks`"))
+        else:
+            findings.append(ok(f"SMS: texts to {settings.twilio_from_number} come to {wanted}"))
     return findings
 
 

@@ -1,5 +1,6 @@
 """`klokot-bot set-webhooks`: register our webhooks, secret, update kinds and
-command list with the platforms (run once per deployment or address change)."""
+command list with the platforms, and the SMS number's incoming-text webhook
+with Twilio (run once per deployment or address change)."""
 
 from __future__ import annotations
 
@@ -46,8 +47,16 @@ async def set_webhooks(runtime: Runtime | None = None) -> int:
                 status = 1
             else:
                 print(f"Viber webhook set to {base}/webhooks/viber")
+        if runtime.sms is not None:
+            try:
+                await runtime.sms.set_incoming_url(f"{base}/webhooks/sms")
+            except ValueError as exc:
+                print(f"Twilio refused the SMS webhook: {exc}")
+                status = 1
+            else:
+                print(f"SMS webhook of {runtime.sms.from_number} set to {base}/webhooks/sms")
         if not runtime.providers:
-            print("no channel configured (TELEGRAM_BOT_TOKEN, VIBER_AUTH_TOKEN)")
+            print("no channel configured (TELEGRAM_BOT_TOKEN, VIBER_AUTH_TOKEN, TWILIO_*)")
     finally:
         await runtime.close()
     return status

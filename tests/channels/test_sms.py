@@ -568,6 +568,11 @@ async def test_the_doctor_checks_the_twilio_account(tw: FakeTwilioAPI, tmp_path:
                              twilio_account_sid=tw.account_sid,
                              twilio_auth_token=tw.auth_token, twilio_from_number=tw.number,
                              twilio_api_url=tw.url)
+    # The number's incoming texts not pointed at us yet: the doctor says what to run.
+    findings = await check_sms(settings)
+    [unset_hook] = [f for f in findings if f.state != OK]
+    assert "nowhere" in unset_hook.text and "set-webhooks" in (unset_hook.fix or "")
+    tw.sms_url = f"{PUBLIC}/webhooks/sms"
     findings = await check_sms(settings)
     assert all(f.state == OK for f in findings), findings
     assert any("Opstina Klokot" in f.text for f in findings)
@@ -579,6 +584,34 @@ async def test_the_doctor_checks_the_twilio_account(tw: FakeTwilioAPI, tmp_path:
     unset = settings.model_copy(update={"twilio_account_sid": None})
     [skipped] = await check_sms(unset)
     assert "not configured" in skipped.text
+
+
+async def test_set_webhooks_points_the_numbers_texts_at_the_bot(
+        db: Database, tw: FakeTwilioAPI, tmp_path: Path) -> None:
+    """An operator runs `klokot-bot set-webhooks` once: texts to the
+    municipality's number then come to PUBLIC_URL/webhooks/sms, by POST."""
+    from bot.entry.setup import set_webhooks
+
+    made, client = await _bench(db, tw, tmp_path)
+    await client.aclose()
+    made.sender.lease.release()
+    tw.sms_url, tw.sms_method = "https://demo.twilio.com/welcome/sms/reply", "GET"
+    assert await set_webhooks(made.runtime) == 0
+    assert (tw.sms_url, tw.sms_method) == (f"{PUBLIC}/webhooks/sms", "POST")
+    [update] = tw.calls_to("IncomingPhoneNumber")
+    assert update.params["SmsUrl"] == f"{PUBLIC}/webhooks/sms"
+
+
+async def test_set_webhooks_says_when_the_number_is_not_the_accounts(
+        db: Database, tw: FakeTwilioAPI, tmp_path: Path) -> None:
+    from bot.entry.setup import set_webhooks
+
+    made, client = await _bench(db, tw, tmp_path)
+    await client.aclose()
+    made.sender.lease.release()
+    tw.number = "+38345999999"  # the account holds another number than TWILIO_FROM_NUMBER
+    assert await set_webhooks(made.runtime) == 1
+    assert tw.calls_to("IncomingPhoneNumber") == []
 
 
 # --- any signed form -------------------------------------------------------------

@@ -101,6 +101,9 @@ class FakeTwilioAPI(FakeServer):
         self._failures: deque[_Failure] = deque()
         self._unsubscribed: set[str] = set()
         self.sent: list[dict[str, Any]] = []  # each message accepted, as Twilio stores it
+        # The account's one number, as its console shows it ("A message comes in").
+        self.number_sid = "PN" + "0" * 31 + "7"
+        self.sms_url, self.sms_method = "", "POST"
 
     def reset(self) -> None:
         super().reset()
@@ -172,6 +175,12 @@ class FakeTwilioAPI(FakeServer):
             name, resp = "Messages", self._create(request, params)
         elif request.path == prefix + ".json" and request.verb == "GET":
             name, resp = "Account", self._account(request)
+        elif request.path == prefix + "/IncomingPhoneNumbers.json" and request.verb == "GET":
+            params = dict(parse_qsl(request.query))
+            name, resp = "IncomingPhoneNumbers", self._numbers(request, params)
+        elif (request.path == f"{prefix}/IncomingPhoneNumbers/{self.number_sid}.json"
+              and request.verb == "POST"):
+            name, resp = "IncomingPhoneNumber", self._update_number(request, params)
         else:
             name, resp = request.path, self._error(404, 20404, "The requested resource was "
                                                               "not found")
@@ -245,4 +254,30 @@ class FakeTwilioAPI(FakeServer):
                                    "uri": f"/2010-04-01/Accounts/{self.account_sid}.json",
                                    "subresource_uris": {}})
 
+    def _number(self) -> dict[str, Any]:
+        return {"sid": self.number_sid, "account_sid": self.account_sid,
+                "phone_number": self.number, "friendly_name": self.number,
+                "sms_url": self.sms_url, "sms_method": self.sms_method,
+                "capabilities": {"sms": True, "voice": True, "mms": False},
+                "uri": f"/2010-04-01/Accounts/{self.account_sid}/IncomingPhoneNumbers/"
+                       f"{self.number_sid}.json"}
 
+    def _numbers(self, request: Request, params: dict[str, str]) -> Response:
+        if not self._authorised(request):
+            return self._error(401, 20003, _MESSAGES[20003])
+        wanted = params.get("PhoneNumber")
+        with self._lock:
+            found = [self._number()] if wanted in (None, self.number) else []
+        uri = f"/2010-04-01/Accounts/{self.account_sid}/IncomingPhoneNumbers.json"
+        return Response.json(200, {"incoming_phone_numbers": found, "page": 0, "page_size": 50,
+                                   "first_page_uri": uri, "next_page_uri": None,
+                                   "previous_page_uri": None, "start": 0, "end": len(found),
+                                   "uri": uri})
+
+    def _update_number(self, request: Request, params: dict[str, str]) -> Response:
+        if not self._authorised(request):
+            return self._error(401, 20003, _MESSAGES[20003])
+        with self._lock:
+            self.sms_url = params.get("SmsUrl", self.sms_url)
+            self.sms_method = params.get("SmsMethod", self.sms_method)
+            return Response.json(200, self._number())
