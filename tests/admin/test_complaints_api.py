@@ -517,6 +517,7 @@ def test_the_csv_export_is_excel_safe_local_and_audited(client: StaffClient) -> 
                                created_at=datetime(2026, 3, 10, 23, 30, tzinfo=UTC),
                                photos=1, media_dir=media(client))
     make_complaint(client.db, category="water", description="Water is brown in Mogila")
+    make_voice(client.db, complaint=reference, media_dir=media(client))
     headers = client.as_role("info_office")
     response = client.get(f"{API}.csv", headers=headers, params={"category": "lighting"})
     assert response.status_code == 200 and response.content.startswith(b"\xef\xbb\xbf")
@@ -530,7 +531,8 @@ def test_the_csv_export_is_excel_safe_local_and_audited(client: StaffClient) -> 
     assert row["created_at"] == "2026-03-11T00:30:00+01:00"
     assert row["description"].startswith("'=")
     assert row["latitude"] == "42.3697" and row["longitude"] == "21.3769"
-    assert row["photos"] == "1" and row["anonymous"] == "no" and row["published"] == "no"
+    assert row["photos"] == "1" and row["voice_messages"] == "1"
+    assert row["anonymous"] == "no" and row["published"] == "no"
     # a phone starts like a formula, so it gets the same leading quote
     assert row["full_name"] == "Arta Krasniqi" and row["phone"] == "'+38344123456"
     entry = audit_entries(client, "complaints.export")[0]

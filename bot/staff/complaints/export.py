@@ -22,6 +22,7 @@ from bot.staff.complaints.views import (
     photo_counts,
     references_of,
     senders,
+    voice_counts,
 )
 from bot.staff.export import Column, write_csv
 from bot.staff.permissions import shows_personal
@@ -31,8 +32,8 @@ EXPORT_COLUMNS = [
     Column("reference"), Column("kind"), Column("category"), Column("department"),
     Column("settlement"), Column("status"), Column("created_at"), Column("closed_at"),
     Column("description"), Column("latitude"), Column("longitude"), Column("address"),
-    Column("photos"), Column("anonymous"), Column("source"), Column("published"),
-    Column("duplicate_of"),
+    Column("photos"), Column("voice_messages"), Column("anonymous"), Column("source"),
+    Column("published"), Column("duplicate_of"),
     Column("full_name", personal=True), Column("phone", personal=True),
     Column("email", personal=True),
 ]
@@ -48,6 +49,7 @@ def export_csv(session: Session, profile: Profile, staff: StaffUser,
     rows = list(session.scalars(stmt.limit(EXPORT_MAX)).all())
     personal = shows_personal(staff)
     counts = photo_counts(session, [c.id for c in rows])
+    voices = voice_counts(session, [c.id for c in rows])
     who = senders(session, rows, personal)
     originals = references_of(session, (c.duplicate_of_id for c in rows))
 
@@ -56,8 +58,8 @@ def export_csv(session: Session, profile: Profile, staff: StaffUser,
         return (c.reference, c.kind.value, c.category, c.department, c.settlement,
                 c.status.value, c.created_at.astimezone(tz),
                 c.closed_at.astimezone(tz) if c.closed_at else None, c.description,
-                c.latitude, c.longitude, c.address, counts.get(c.id, 0), c.anonymous,
-                c.source, c.published, originals.get(c.duplicate_of_id or 0),
+                c.latitude, c.longitude, c.address, counts.get(c.id, 0), voices.get(c.id, 0),
+                c.anonymous, c.source, c.published, originals.get(c.duplicate_of_id or 0),
                 sender.full_name if sender else None, sender.phone if sender else None,
                 sender.email if sender else None)
 

@@ -23,6 +23,8 @@ from bot.models import (
     ComplaintPhoto,
     ComplaintStatus,
     PhotoStatus,
+    VoiceMessage,
+    VoiceStatus,
 )
 from bot.models.complaints import CLOSED
 from bot.models.staff import StaffUser
@@ -270,17 +272,26 @@ def photo_url(complaint: Complaint, photo: ComplaintPhoto) -> str | None:
     return f"/api/v1/complaints/{complaint.reference}/photos/{photo.id}"
 
 
-def photo_counts(session: Session, ids: Sequence[int]) -> dict[int, int]:
-    """Complaint id → how many of its photos are stored."""
+def _stored_counts(session: Session, ids: Sequence[int], owner: Any,
+                   stored: Any) -> dict[int, int]:
     counts: dict[int, int] = {}
     for part in chunks(ids):
         for complaint_id, count in session.execute(
-                select(ComplaintPhoto.complaint_id, func.count())
-                .where(ComplaintPhoto.complaint_id.in_(part),
-                       ComplaintPhoto.status == PhotoStatus.stored)
-                .group_by(ComplaintPhoto.complaint_id)):
+                select(owner, func.count()).where(owner.in_(part), stored).group_by(owner)):
             counts[complaint_id] = int(count)
     return counts
+
+
+def photo_counts(session: Session, ids: Sequence[int]) -> dict[int, int]:
+    """Complaint id → how many of its photos are stored."""
+    return _stored_counts(session, ids, ComplaintPhoto.complaint_id,
+                          ComplaintPhoto.status == PhotoStatus.stored)
+
+
+def voice_counts(session: Session, ids: Sequence[int]) -> dict[int, int]:
+    """Complaint id → how many of its voice messages are stored."""
+    return _stored_counts(session, ids, VoiceMessage.complaint_id,
+                          VoiceMessage.status == VoiceStatus.stored)
 
 
 def references_of(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
