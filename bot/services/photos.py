@@ -19,29 +19,23 @@ import logging
 import secrets
 import warnings
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from pathlib import Path
+from datetime import datetime
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.channels.base import MediaRefused, MediaSource, MediaTooBig
-from bot.db import Database, utcnow
-from bot.i18n import Catalogs
+from bot.channels.base import MediaRefused, MediaTooBig
+from bot.db import utcnow
 from bot.models import Complaint, ComplaintPhoto, PhotoStatus
-from bot.profile import Profile
 from bot.services import complaints
+from bot.services.media_fetch import MAX_ATTEMPTS, MAX_BYTES, MediaFetcher, retry_at
 
 log = logging.getLogger(__name__)
-MAX_BYTES = 10 * 1024 * 1024
 # Checked from the header, before decoding: more pixels than a phone camera's
 # photo is a decompression bomb (a 152 KiB PNG of 6320×6320 took 500 MB to decode).
 MAX_PIXELS = 24_000_000
 KEEP_SIDE = 4096  # a JPEG is decoded (and kept) at most this wide or high
-MAX_ATTEMPTS = 6
-CLAIM_SECONDS = 120  # more than the deadline: a claimed photo is never fetched twice at once
-DEADLINE_SECONDS = 30.0
 FORMATS = {"JPEG": ("image/jpeg", ".jpg"), "PNG": ("image/png", ".png"),
            "WEBP": ("image/jpeg", ".jpg"), "GIF": ("image/png", ".png")}
 
@@ -107,27 +101,8 @@ class _Job:
     position: int
 
 
-class PhotoFetcher:
-    """Run by the worker (the sender's lease holder) every few seconds, in a
-    task of its own, and by `klokot-bot chat` after each line."""
-
-    def __init__(self, db: Database, sources: dict[str, MediaSource], media_dir: Path,
-                 profile: Profile, catalogs: Catalogs, batch: int = 10,
-                 deadline: float = DEADLINE_SECONDS) -> None:
-        self.db = db
-        self.sources = sources
-        self.media_dir = media_dir
-        self.profile = profile
-        self.catalogs = catalogs
-        self.batch = batch
-        self.deadline = deadline
-
-    async def run_once(self, now: datetime | None = None) -> int:
-        """Fetch what is due, the photos side by side (each within its
-        deadline); returns how many photos were tried."""
-        jobs = await asyncio.to_thread(self._claim, now or utcnow())
-        await asyncio.gather(*(self._fetch(job) for job in jobs))
-        return len(jobs)
+class PhotoFetcher(MediaFetcher[_Job]):
+    """Fetches the complaints' photos, keeps clean copies."""
 
     def _claim(self, now: datetime) -> list[_Job]:
         """Take due photos for a while, so that a second worker leaves them alone."""
@@ -143,28 +118,14 @@ class PhotoFetcher:
                 .order_by(ComplaintPhoto.id).limit(self.batch)).all()
             jobs = []
             for photo, reference in rows:
-                photo.next_attempt_at = now + timedelta(seconds=CLAIM_SECONDS)
+                photo.next_attempt_at = self.claim_until(now)
                 jobs.append(_Job(photo.id, photo.channel, photo.file_id, photo.url, reference,
                                  photo.position))
             return jobs
 
-    async def _download(self, job: _Job) -> bytes:
-        """The platform's bytes, within the deadline from the first byte asked
-        to the last one read (TimeoutError when it has passed)."""
-        limit = asyncio.timeout(self.deadline)
-        try:
-            async with limit:
-                return await self.sources[job.channel].fetch_media(job.file_id, job.url,
-                                                                   MAX_BYTES)
-        except TimeoutError:
-            if limit.expired():
-                raise TimeoutError(f"deadline: not downloaded within {self.deadline:g} s"
-                                   ) from None
-            raise
-
     async def _fetch(self, job: _Job) -> None:
         try:
-            data = await self._download(job)
+            data = await self.download(job.channel, job.file_id, job.url)
             image = await asyncio.to_thread(clean_image, data)
         except (PhotoRejected, MediaTooBig) as exc:
             reason = exc.reason if isinstance(exc, PhotoRejected) else "too_big"
@@ -219,7 +180,7 @@ class PhotoFetcher:
                 photo.status = PhotoStatus.failed
                 self._tell(session, photo, "unavailable")
             else:
-                photo.next_attempt_at = utcnow() + timedelta(seconds=30 * 2 ** photo.attempts)
+                photo.next_attempt_at = retry_at(photo.attempts)
 
     def _tell(self, session: Session, photo: ComplaintPhoto, reason: str) -> None:
         """The citizen learns a photo was not kept; the complaint stands."""

@@ -13,14 +13,14 @@ import asyncio
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.channels.base import MediaRefused, MediaSource, MediaTooBig
-from bot.db import Database, utcnow
+from bot.channels.base import MediaRefused, MediaTooBig
+from bot.db import utcnow
 from bot.i18n import Catalogs, Translate
 from bot.messages import Media, Reply
 from bot.models import Booking, Complaint, UrgentRequest, VoiceMessage, VoiceStatus
@@ -29,14 +29,11 @@ from bot.models.reception import BookingStatus, UrgentStatus
 from bot.outbox.queue import Purpose
 from bot.profile import Profile
 from bot.services import audio
+from bot.services.media_fetch import MAX_ATTEMPTS, MAX_BYTES, MediaFetcher, retry_at
 from bot.services.notify import tell_citizen
-from bot.services.photos import DEADLINE_SECONDS
 
 log = logging.getLogger(__name__)
 MAX_SECONDS = 3 * 60
-MAX_BYTES = 10 * 1024 * 1024
-MAX_ATTEMPTS = 6
-CLAIM_SECONDS = 120
 MARKER_KEY = "voice.marker"  # "(voice message)"
 
 
@@ -170,25 +167,8 @@ class _Job:
     url: str | None
 
 
-class VoiceFetcher:
-    """Run by the worker beside the photo fetcher, and by `klokot-bot chat`
-    after each line: fetch due recordings, check them, keep them."""
-
-    def __init__(self, db: Database, sources: dict[str, MediaSource], media_dir: Path,
-                 profile: Profile, catalogs: Catalogs, batch: int = 10,
-                 deadline: float = DEADLINE_SECONDS) -> None:
-        self.db = db
-        self.sources = sources
-        self.media_dir = media_dir
-        self.profile = profile
-        self.catalogs = catalogs
-        self.batch = batch
-        self.deadline = deadline
-
-    async def run_once(self, now: datetime | None = None) -> int:
-        jobs = await asyncio.to_thread(self._claim, now or utcnow())
-        await asyncio.gather(*(self._fetch(job) for job in jobs))
-        return len(jobs)
+class VoiceFetcher(MediaFetcher[_Job]):
+    """Run beside the photo fetcher: fetch due recordings, check them, keep them."""
 
     def _claim(self, now: datetime) -> list[_Job]:
         if not self.sources:
@@ -201,24 +181,12 @@ class VoiceFetcher:
                        VoiceMessage.channel.in_(list(self.sources)))
                 .order_by(VoiceMessage.id).limit(self.batch)).all()
             for row in rows:
-                row.next_attempt_at = now + timedelta(seconds=CLAIM_SECONDS)
+                row.next_attempt_at = self.claim_until(now)
             return [_Job(r.id, r.channel, r.file_id, r.url) for r in rows]
-
-    async def _download(self, job: _Job) -> bytes:
-        limit = asyncio.timeout(self.deadline)
-        try:
-            async with limit:
-                return await self.sources[job.channel].fetch_media(job.file_id, job.url,
-                                                                   MAX_BYTES)
-        except TimeoutError:
-            if limit.expired():
-                raise TimeoutError(f"deadline: not downloaded within {self.deadline:g} s"
-                                   ) from None
-            raise
 
     async def _fetch(self, job: _Job) -> None:
         try:
-            data = await self._download(job)
+            data = await self.download(job.channel, job.file_id, job.url)
             info = audio.sniff(data)
             if len(data) > MAX_BYTES:
                 raise MediaTooBig(f"{len(data)} bytes")
@@ -288,7 +256,7 @@ class VoiceFetcher:
                 row.status = VoiceStatus.failed
                 self._tell(session, row, "unavailable")
             else:
-                row.next_attempt_at = utcnow() + timedelta(seconds=30 * 2 ** row.attempts)
+                row.next_attempt_at = retry_at(row.attempts)
 
     def _tell(self, session: Session, row: VoiceMessage, reason: str) -> None:
         """The citizen learns, once, that the recording was not kept; what
