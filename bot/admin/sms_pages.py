@@ -96,7 +96,7 @@ def register(request: Request, runtime: RuntimeDep, staff: Writer, session: Sess
     try:
         if not consent:
             raise Invalid("no_consent", "the citizen's consent is not confirmed", "consent")
-        staff_sms.act_register(session, runtime.profile, staff,
+        staff_sms.act_register(session, runtime.profile, runtime.catalogs, staff,
                                Registration(phone=phone, settlement=settlement,
                                             language=language, topics=chosen, source=source),
                                ip=client_ip(request), now=utcnow())

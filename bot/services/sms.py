@@ -269,6 +269,16 @@ def _keywords_reply(profile: Profile, catalogs: Catalogs, locales: list[str]) ->
     return Reply(text="\n\n".join(texts), locale=locales[0] if len(locales) == 1 else None)
 
 
+def welcome(session: Session, profile: Profile, catalogs: Catalogs, citizen: Citizen,
+            locale: str) -> Reply:
+    """What a number just signed up gets: the topics it will hear about and
+    how to stop — by a keyword, or at the counter (where it also proves the
+    officer wrote the number right)."""
+    return Reply(text=catalogs.gettext(
+        locale, "sms.welcome", municipality=profile.municipality_name(locale),
+        topics=_topic_list(profile, session, citizen, locale)), locale=locale)
+
+
 def _first_reply_today(session: Session, profile: Profile, phone: str, now: datetime) -> bool:
     """Claims today's one automatic reply for this number (Klokot's day)."""
     day = now.astimezone(profile.tz).date()
@@ -326,11 +336,9 @@ def handle_inbound(session: Session, profile: Profile, catalogs: Catalogs, *, ph
             assert citizen is not None
             account = sms_account(session, number)
             assert account is not None
-            locale = citizen.language or language
-            reply = Reply(text=catalogs.gettext(
-                locale, "sms.welcome", municipality=profile.municipality_name(locale),
-                topics=_topic_list(profile, session, citizen, locale)), locale=locale)
-            enqueue(session, account, reply, profile=profile, now=now)
+            enqueue(session, account, welcome(session, profile, catalogs, citizen,
+                                              citizen.language or language),
+                    profile=profile, now=now)
             outcome = InboundOutcome.welcomed_again if active else InboundOutcome.started
     else:
         stopped = account is not None and not is_active(session, account) and (

@@ -19,9 +19,11 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from bot.i18n import Catalogs
 from bot.models import ChannelAccount, Citizen, Subscription
 from bot.models.sms import SmsConsentSource, SmsSubscription
 from bot.models.staff import StaffUser
+from bot.outbox.queue import Purpose, enqueue
 from bot.profile import Profile
 from bot.refusals import Conflict, Invalid, NotFound
 from bot.services import sms as service
@@ -198,16 +200,20 @@ def snapshot(item: SubscriberOut) -> dict[str, Any]:
             "stopped_at": item.stopped_at.isoformat() if item.stopped_at else None}
 
 
-def act_register(session: Session, profile: Profile, staff: StaffUser, form: Registration,
-                 *, ip: str | None, now: datetime) -> SubscriberOut:
+def act_register(session: Session, profile: Profile, catalogs: Catalogs, staff: StaffUser,
+                 form: Registration, *, ip: str | None, now: datetime) -> SubscriberOut:
     """Register the number (or register it again after STOP), the consent
-    recorded with this officer and now."""
+    recorded with this officer and now; the number gets the welcome SMS
+    (its topics, and STOP to end them)."""
     phone = check(session, profile, form)
-    service.register(session, phone=phone, settlement=form.settlement, language=form.language,
-                     topics=sorted(set(form.topics)), source=form.source, officer=staff,
-                     now=now)
+    citizen = service.register(session, phone=phone, settlement=form.settlement,
+                               language=form.language, topics=sorted(set(form.topics)),
+                               source=form.source, officer=staff, now=now)
     account = service.sms_account(session, phone)
     assert account is not None
+    enqueue(session, account, service.welcome(session, profile, catalogs, citizen,
+                                              citizen.language or profile.default_locale),
+            profile=profile, origin="bot", purpose=Purpose.other, now=now)
     sub = service.consent(session, account)
     assert sub is not None
     sub_, account_, citizen = find(session, sub.id)

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from bot.i18n import Catalogs
 from bot.models import ChannelAccount, Citizen, OutboxMessage, Subscription
 from bot.models.sms import SmsConsentSource, SmsSubscription
 from bot.profile import get_profile
@@ -27,6 +28,7 @@ from tests.handlers.test_notices import TEXTS, subscriber
 PAGE = "/staff/sms"
 API = "/api/v1/sms/subscribers"
 PROFILE = get_profile()
+T = Catalogs()
 # A registration's rules refuse what the schema cannot say (a number that is
 # not one, one registered already): 422 or 409 with the rule's code.
 RULE_BODIES = {f"POST {API}"}
@@ -59,10 +61,13 @@ def page_form(csrf: str, **change: Any) -> dict[str, Any]:
     return {k: v for k, v in data.items() if v is not None}
 
 
-def sms_rows(client: StaffClient) -> list[OutboxMessage]:
+def sms_rows(client: StaffClient, purpose: str | None = None) -> list[OutboxMessage]:
+    """The SMS queued (for one purpose: "notice", …), oldest first."""
+    query = select(OutboxMessage).where(OutboxMessage.channel == "sms")
+    if purpose is not None:
+        query = query.where(OutboxMessage.purpose == purpose)
     with client.db.read_session() as session:
-        rows = list(session.scalars(select(OutboxMessage).where(OutboxMessage.channel == "sms")
-                                    .order_by(OutboxMessage.id)))
+        rows = list(session.scalars(query.order_by(OutboxMessage.id)))
         for row in rows:
             session.expunge(row)
         return rows
@@ -103,6 +108,13 @@ def test_an_officer_registers_a_citizen_at_the_counter_through_the_page(
         assert sorted(session.scalars(select(Subscription.topic).where(
             Subscription.citizen_id == citizen.id))) == ["emergencies", "public_debates"]
     assert "sms.register" in actions_of(client)
+    # The number hears at once what it signed up for and how to stop (and so
+    # the officer learns a mistyped number before the first notice is lost).
+    [welcome] = sms_rows(client)
+    assert welcome.chat_id == "+38344123456" and welcome.body["locale"] == "sr_Latn"
+    assert welcome.body["text"] == T.gettext(
+        "sr_Latn", "sms.welcome", municipality=PROFILE.municipality_name("sr_Latn"),
+        topics="Javne rasprave, Hitna obaveštenja")
 
     # The same number again, a number that is not one, no consent, no topic, an
     # unknown settlement: the form again, saying what to fix, the input kept.
@@ -215,7 +227,7 @@ def test_the_next_notice_of_a_chosen_topic_goes_by_sms(client: StaffClient) -> N
     assert set(made.json()["text"]) == set(PROFILE.enabled_locales)
     deliver(client.db)
 
-    rows = sms_rows(client)
+    rows = sms_rows(client, "notice")
     assert sorted(r.chat_id for r in rows) == ["+38344111222", "+38344333444"]
     by_chat = {r.chat_id: r.body for r in rows}
     serbian, english = by_chat["+38344111222"], by_chat["+38344333444"]

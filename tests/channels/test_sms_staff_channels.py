@@ -1,8 +1,8 @@
 """Issue #19's "done means", end to end through the real `twilio` library
 against the fake of Twilio's REST API: an officer registers an older citizen
-for SMS at the counter (the admin API), the next public-debate notice
-reaches the number as the short form staff wrote (Serbian Latin without its
-diacritics, as the profile says), the citizen texts STOP, and the notice
+for SMS at the counter (the admin API) and the number is welcomed, the next
+public-debate notice reaches the number as the short form staff wrote
+(Serbian Latin without its diacritics, as the profile says), the citizen texts STOP, and the notice
 after that never reaches them."""
 
 from __future__ import annotations
@@ -43,10 +43,13 @@ async def test_registered_at_the_counter_gets_the_next_notice_by_sms_until_stop(
                                        clock.now())
             await bench.deliver()
 
+        await bench.deliver()  # the welcome: what they signed up for, and STOP
+        assert tw.texts(CITIZEN) == ["Opstina Klokot: prijavljeni ste za SMS obavestenja o "
+                                     "temama: Javne rasprave. Za odjavu posaljite STOP."]
         await send_notice()
-        assert tw.texts(CITIZEN) == [
+        assert tw.texts(CITIZEN)[1:] == [
             "Opstina Klokot: javna rasprava o budzetu u petak u 18c, sala Skupstine."]
-        assert tw.messages(CITIZEN)[0]["num_segments"] == "1"  # GSM-7, not UCS-2
+        assert tw.messages(CITIZEN)[1]["num_segments"] == "1"  # GSM-7, not UCS-2
 
         assert (await text_in(bench, tw, CITIZEN, "STOP")).status_code == 200
         await bench.deliver()

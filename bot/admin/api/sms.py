@@ -69,8 +69,8 @@ def register(body: RegistrationIn, staff: Writer, session: SessionDep, runtime: 
              request: Request) -> staff_sms.SubscriberOut:
     """Register a number for SMS notices (or again, after it was stopped),
     the consent recorded with the signed-in officer and now."""
-    return staff_sms.act_register(session, runtime.profile, staff, body.registration(),
-                                  ip=client_ip(request), now=utcnow())
+    return staff_sms.act_register(session, runtime.profile, runtime.catalogs, staff,
+                                  body.registration(), ip=client_ip(request), now=utcnow())
 
 
 @router.post("/subscribers/{subscription_id}/stop", response_model=staff_sms.SubscriberOut,
