@@ -92,9 +92,16 @@ class SmsProfile:
     cost_per_segment: float = 0.0
     currency: str = "EUR"
     latin_without_diacritics: bool = True
+    albanian_without_diacritics: bool = False
     start_keywords: dict[str, tuple[str, ...]] = field(default_factory=dict)
     stop_keywords: dict[str, tuple[str, ...]] = field(default_factory=dict)
     keyword_topics: tuple[str, ...] = ()
+
+    def plain_letters(self) -> frozenset[str]:
+        """The languages whose SMS go without their diacritics (to fit GSM-7)."""
+        return frozenset(locale for locale, chosen in (
+            ("sr_Latn", self.latin_without_diacritics),
+            ("sq", self.albanian_without_diacritics)) if chosen)
 
     def cost(self, segments: int) -> float:
         return round(segments * self.cost_per_segment, 4)
@@ -343,6 +350,7 @@ def _sms(raw: dict[str, Any], locales: tuple[str, ...],
         cost_per_segment=cost,
         currency=str(raw.get("currency", "EUR")),
         latin_without_diacritics=bool(raw.get("latin_without_diacritics", True)),
+        albanian_without_diacritics=bool(raw.get("albanian_without_diacritics", False)),
         start_keywords=start,
         stop_keywords=stop,
     )

@@ -153,7 +153,7 @@ def sms_provider(settings: Settings, profile: Profile) -> SmsProvider:
         settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_from_number,
         api_url=settings.twilio_api_url, status_callback=settings.twilio_status_callback_url,
         limits=RateLimits(settings.twilio_rate_per_second, settings.twilio_rate_per_second, 1),
-        strip_diacritics=profile.sms.latin_without_diacritics,
+        plain_letters=profile.sms.plain_letters(),
         timeout=settings.platform_timeout_seconds,
     )
 

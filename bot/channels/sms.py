@@ -173,22 +173,22 @@ class SmsProvider:
 
     def __init__(self, account_sid: str, auth_token: str, from_number: str, *,
                  api_url: str = TWILIO_API, status_callback: str | None = None,
-                 limits: RateLimits | None = None, strip_diacritics: bool = True,
+                 limits: RateLimits | None = None,
+                 plain_letters: frozenset[str] = frozenset({"sr_Latn"}),
                  timeout: float = 15.0) -> None:
         self.limits = limits or RateLimits(per_second=1.0, per_chat_per_second=1.0,
                                            chat_burst=1)
         self.from_number = from_number
         self.status_callback = status_callback
-        self.strip_diacritics = strip_diacritics
+        self.plain_letters = plain_letters  # the languages sent without diacritics
         self.account_sid = account_sid
         self.http = TwilioHttpx(api_url, timeout)
         self.client = Client(account_sid, auth_token, http_client=self.http)
 
     def text_of(self, reply: Reply) -> str:
-        """What the citizen's phone shows; Serbian Latin without diacritics
-        when the profile says so."""
-        return sms_body(reply, strip_diacritics=self.strip_diacritics
-                        and reply.locale == "sr_Latn")
+        """What the citizen's phone shows; without diacritics in the
+        languages the profile says."""
+        return sms_body(reply, strip_diacritics=reply.locale in self.plain_letters)
 
     def segments_of(self, reply: Reply) -> int:
         """The segments `reply` will be billed as (the sender's budget)."""

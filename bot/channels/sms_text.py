@@ -7,7 +7,8 @@ as GSM-7: 160 characters in one segment, 153 per segment when it is split
 the alphabet — Serbian Latin's č ć đ š ž among them (GSM-7 has only é è ù ì ò
 Ç Ø å Å Ä Ö Ñ Ü ä ö ñ ü à and the Greek capitals) — makes the whole text UCS-2:
 70 UTF-16 code units in one segment, 67 per segment of a longer one. The
-profile can replace the diacritics of Serbian Latin texts so that they fit 160.
+profile can replace the diacritics of Serbian Latin (and Albanian) texts so
+that they fit 160.
 """
 
 from __future__ import annotations
@@ -26,9 +27,17 @@ GSM7_EXTENSION = frozenset("\f^{}\\[~]|€")
 GSM7_SINGLE, GSM7_MULTI = 160, 153
 UCS2_SINGLE, UCS2_MULTI = 70, 67
 
-_DIACRITICS = {"č": "c", "ć": "c", "đ": "dj", "š": "s", "ž": "z",
-               "Č": "C", "Ć": "C", "Đ": "Dj", "Š": "S", "Ž": "Z"}
-_DIACRITICS_TABLE = str.maketrans(_DIACRITICS)
+# The letters a language's SMS may go without, as the profile chooses (one of
+# them makes the whole text UCS-2): Serbian Latin's č ć đ š ž, and Albanian's
+# ë and ç (GSM-7 has the capital Ç, not the small one).
+_PLAIN = {
+    "sr_Latn": {"č": "c", "ć": "c", "đ": "dj", "š": "s", "ž": "z",
+                "Č": "C", "Ć": "C", "Đ": "Dj", "Š": "S", "Ž": "Z"},
+    "sq": {"ë": "e", "Ë": "E", "ç": "c"},
+}
+_PLAIN_TABLES = {locale: str.maketrans(letters) for locale, letters in _PLAIN.items()}
+# The languages that can go without their diacritics, and which letters those are.
+DIACRITICS = {"sr_Latn": "č ć đ š ž", "sq": "ë ç"}
 # Typography a catalog uses that GSM-7 lacks, and its plain equivalent:
 # one „curly“ quote would otherwise make the whole text UCS-2.
 _TYPOGRAPHY = str.maketrans({"„": '"', "“": '"', "”": '"', "‘": "'", "’": "'",
@@ -74,9 +83,11 @@ def _count(units: list[int], single: int, multi: int) -> int:
     return count
 
 
-def without_diacritics(text: str) -> str:
-    """Serbian Latin without its diacritics: č→c ć→c đ→dj š→s ž→z (Đ→Dj)."""
-    return text.translate(_DIACRITICS_TABLE)
+def without_diacritics(text: str, locale: str = "sr_Latn") -> str:
+    """A text without its language's diacritics: Serbian Latin č→c ć→c đ→dj
+    š→s ž→z (Đ→Dj), Albanian ë→e ç→c; other languages as they are."""
+    table = _PLAIN_TABLES.get(locale)
+    return text.translate(table) if table is not None else text
 
 
 def plain_typography(text: str) -> str:
@@ -87,10 +98,11 @@ def plain_typography(text: str) -> str:
 def sms_body(reply: Reply, *, strip_diacritics: bool) -> str:
     """A Reply as the text of an SMS: buttons, keyboards and files dropped
     (no conversation goes by SMS), typography made plain, and with
-    `strip_diacritics` (a Serbian Latin text, when the profile asks) the
-    diacritics replaced so that the text can go as GSM-7."""
+    `strip_diacritics` (when the profile asks it for the reply's language;
+    Serbian Latin when the reply has none) the diacritics replaced so that
+    the text can go as GSM-7."""
     text = plain_typography(reply.above if reply.settles and reply.above else reply.text)
     if strip_diacritics:
-        text = without_diacritics(text)
+        text = without_diacritics(text, reply.locale or "sr_Latn")
     lines = [line.rstrip() for line in text.strip().splitlines()]
     return "\n".join(lines)

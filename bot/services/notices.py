@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from bot.channels.sms_text import sms_body, sms_segments
+from bot.channels.sms_text import DIACRITICS, sms_body, sms_segments
 from bot.i18n import Catalogs
 from bot.messages import Button, Reply
 from bot.models import (
@@ -207,13 +207,14 @@ def render_sms(catalogs: Catalogs, profile: Profile, notice: Notice, locale: str
 
 def strips_diacritics(profile: Profile, locale: str) -> bool:
     """Whether the SMS provider sends this language's texts without diacritics."""
-    return profile.sms.latin_without_diacritics and locale == "sr_Latn"
+    return locale in profile.sms.plain_letters()
 
 
 def sms_cost(profile: Profile, reply: Reply, locale: str) -> dict[str, Any]:
     """An SMS text as it goes (typography plain, diacritics as the profile
     says), its encoding, segments and cost per recipient; for Serbian Latin
-    also the segments the other way (with or without the diacritics)."""
+    and Albanian also the segments the other way (with or without the
+    diacritics, `letters`)."""
     strip = strips_diacritics(profile, locale)
     sent = sms_body(reply, strip_diacritics=strip)
     counted = sms_segments(sent)
@@ -221,8 +222,9 @@ def sms_cost(profile: Profile, reply: Reply, locale: str) -> dict[str, Any]:
                              "segments": counted.count, "length": counted.length,
                              "cost": profile.sms.cost(counted.count),
                              "currency": profile.sms.currency, "without_diacritics": strip,
-                             "other_segments": None, "other_cost": None}
-    if locale == "sr_Latn":
+                             "other_segments": None, "other_cost": None,
+                             "letters": DIACRITICS.get(locale, "")}
+    if locale in DIACRITICS:
         other = sms_segments(sms_body(reply, strip_diacritics=not strip))
         shown["other_segments"], shown["other_cost"] = other.count, profile.sms.cost(other.count)
     return shown

@@ -262,9 +262,10 @@ def _keywords_reply(profile: Profile, catalogs: Catalogs, locales: list[str]) ->
                               municipality=profile.municipality_name(locale),
                               phone=profile.localized_contact("phone", locale))
              for locale in locales]
-    if len(locales) > 1 and profile.sms.latin_without_diacritics:
-        # Several languages: the provider strips nothing, so the Serbian part here.
-        texts = [without_diacritics(text) if locale == "sr_Latn" else text
+    plain = profile.sms.plain_letters()
+    if len(locales) > 1 and plain:
+        # Several languages: the provider strips nothing, so each part here.
+        texts = [without_diacritics(text, locale) if locale in plain else text
                  for locale, text in zip(locales, texts, strict=True)]
     return Reply(text="\n\n".join(texts), locale=locales[0] if len(locales) == 1 else None)
 

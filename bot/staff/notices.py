@@ -56,11 +56,14 @@ class SmsPreviewOut(BaseModel):
     length: int
     cost: float = Field(description="Cost per recipient, in `currency`")
     currency: str
-    without_diacritics: bool = Field(description="Serbian Latin goes with č ć đ š ž replaced "
-                                                 "(the profile's option)")
-    other_segments: int | None = Field(description="Serbian Latin only: the segments the "
-                                                   "other way (with diacritics when they are "
-                                                   "replaced, else without)")
+    without_diacritics: bool = Field(description="Sent with `letters` replaced (the "
+                                                 "profile's option for Serbian Latin and for "
+                                                 "Albanian)")
+    letters: str = Field("", description="The diacritics this language may go without "
+                                         "(Serbian Latin č ć đ š ž, Albanian ë ç), else empty")
+    other_segments: int | None = Field(description="Serbian Latin and Albanian only: the "
+                                                   "segments the other way (with the letters "
+                                                   "when they are replaced, else without)")
     other_cost: float | None
 
 

@@ -246,8 +246,9 @@ def test_the_preview_shows_segments_and_cost_per_recipient(client: StaffClient) 
     headers = client.as_role("info_office")
     latin = "Javna rasprava o budžetu u petak u 18 časova. Građani su pozvani."
     english = "Klokot: budget debate Friday 18:00 " + "x" * 140
+    albanian = "Kllokot: dëgjimi publik për buxhetin të premten në orën 18, salla e kuvendit."
     body: dict[str, Any] = {"topic": "public_debates", "text": {**TEXTS, "sr_Latn": latin},
-                            "sms_text": {"en": english}}
+                            "sms_text": {"en": english, "sq": albanian}}
     shown = client.post("/api/v1/notices/preview", json=body, headers=headers)
     assert shown.status_code == 200, shown.text
     sms = {loc: preview["sms"] for loc, preview in shown.json().items()}
@@ -262,6 +263,9 @@ def test_the_preview_shows_segments_and_cost_per_recipient(client: StaffClient) 
     # Cyrillic is always UCS-2 (70 a segment); the English short form of 175
     # characters is two GSM-7 segments of 153.
     assert sms["sr_Cyrl"]["encoding"] == "UCS-2" and sms["sr_Cyrl"]["other_segments"] is None
+    # Albanian keeps ë ç (the profile's option is off) and says what going without would save.
+    assert sms["sq"]["without_diacritics"] is False and sms["sq"]["encoding"] == "UCS-2"
+    assert (sms["sq"]["segments"], sms["sq"]["other_segments"]) == (2, 1)  # 78 characters
     assert sms["en"]["text"] == english
     assert (sms["en"]["encoding"], sms["en"]["segments"]) == ("GSM-7", 2)
     assert sms["en"]["cost"] == pytest.approx(2 * PROFILE.sms.cost_per_segment)
@@ -282,7 +286,9 @@ def test_the_preview_shows_segments_and_cost_per_recipient(client: StaffClient) 
     assert page.status_code == 200, page.text
     latin_preview = page.text.split('id="sms-preview-sr_Latn"')[1].split("</div>\n      </div>")[0]
     assert "1 SMS segment(s), GSM-7" in latin_preview and "0.07 EUR" in latin_preview
-    assert "with them it would be 2 segment(s), 0.14 EUR" in latin_preview
+    assert "Sent without č ć đ š ž; with them it would be 2 segment(s), 0.14 EUR" in latin_preview
+    albanian_preview = page.text.split('id="sms-preview-sq"')[1].split("</div>\n      </div>")[0]
+    assert "Without ë ç it would be" in albanian_preview
     cyrillic_preview = page.text.split('id="sms-preview-sr_Cyrl"')[1]
     assert "UCS-2" in cyrillic_preview.split("</figure>")[0]
     no_inline_code(page.text)

@@ -101,7 +101,7 @@ def rows(db: Database) -> list[OutboxMessage]:
 async def test_a_send_reaches_twilio_with_the_status_callback_and_counts_segments(
         tw: FakeTwilioAPI) -> None:
     provider = SmsProvider(tw.account_sid, tw.auth_token, tw.number, api_url=tw.url,
-                           status_callback=STATUS, strip_diacritics=False)
+                           status_callback=STATUS, plain_letters=frozenset())
     try:
         short = await provider.send(CITIZEN, Reply("Javna rasprava u sredu u 10:00."))
         latin = await provider.send(CITIZEN, Reply("Opština Klokot: čćđšž " + "a" * 60,
@@ -120,7 +120,7 @@ async def test_a_send_reaches_twilio_with_the_status_callback_and_counts_segment
 async def test_serbian_latin_goes_without_diacritics_when_the_profile_says_so(
         tw: FakeTwilioAPI) -> None:
     provider = SmsProvider(tw.account_sid, tw.auth_token, tw.number, api_url=tw.url,
-                           strip_diacritics=True)
+                           plain_letters=frozenset({"sr_Latn"}))
     text = "Opština Klokot: sednica Skupštine u četvrtak, Đurđevdan " + "x" * 90
     try:
         stripped = await provider.send(CITIZEN, Reply(text, locale="sr_Latn"))
@@ -135,6 +135,24 @@ async def test_serbian_latin_goes_without_diacritics_when_the_profile_says_so(
     assert provider.segments_of(Reply(text, locale="sr_Cyrl")) == 3
     assert tw.texts(CITIZEN)[1] == "Komuna e Kllokotit: seanca të enjten"  # ë kept: not Serbian
     assert albanian.segments == 1
+
+
+async def test_albanian_goes_without_e_and_c_diaeresis_when_the_profile_says_so(
+        tw: FakeTwilioAPI) -> None:
+    """ë and ç make an Albanian SMS UCS-2: with the option, 160 a segment."""
+    provider = SmsProvider(tw.account_sid, tw.auth_token, tw.number, api_url=tw.url,
+                           plain_letters=frozenset({"sr_Latn", "sq"}))
+    text = "Komuna e Kllokotit: dëgjimi publik për buxhetin do të mbahet të premten në " \
+           "orën 18, në sallën e kuvendit. Çdo qytetar është i mirëpritur."
+    try:
+        sent = await provider.send(CITIZEN, Reply(text, locale="sq"))
+    finally:
+        await provider.close()
+    assert tw.texts(CITIZEN) == [
+        "Komuna e Kllokotit: degjimi publik per buxhetin do te mbahet te premten ne oren 18, "
+        "ne sallen e kuvendit. Çdo qytetar eshte i mirepritur."]
+    assert sent.segments == 1  # 138 GSM-7 characters; with ë ç, 3 UCS-2 segments of 67
+    assert provider.segments_of(Reply(text, locale="sr_Latn")) == 3
 
 
 @pytest.mark.parametrize(("code", "http_status", "expect"), [

@@ -50,6 +50,13 @@ def test_without_diacritics() -> None:
     assert without_diacritics("Čačak, Ćuprija, Đakovica, Šid, Žabalj, đak") == \
         "Cacak, Cuprija, Djakovica, Sid, Zabalj, djak"
     assert sms_segments(without_diacritics("Opština Klokot " * 10)).encoding == "GSM-7"
+    # Albanian's ë and ç (GSM-7 has the capital Ç only); Serbian letters left to Serbian.
+    albanian = without_diacritics("Komuna e Kllokotit: dëgjimi për buxhetin, Çarshia, çdo ditë",
+                                  "sq")
+    assert albanian == "Komuna e Kllokotit: degjimi per buxhetin, Çarshia, cdo dite"
+    assert sms_segments(albanian).encoding == "GSM-7"
+    assert without_diacritics("Opština", "sq") == "Opština"
+    assert without_diacritics("Opština", "en") == "Opština"
 
 
 def test_an_sms_body_is_the_plain_text() -> None:
