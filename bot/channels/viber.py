@@ -103,9 +103,11 @@ def parse_callback(data: dict[str, Any]) -> Incoming:
                       mime_type="image/jpeg")
         return Incoming(kind=Kind.photo, media=(media,), text=message.text or None, **fields)
     if message.type == "file":
-        media = Media(url=message.media, size=message.size, file_name=message.file_name)
-        # Viber gives no mime type: a name ending like a recording is one (the
-        # worker checks the bytes once fetched).
+        # Viber gives no mime type: a name ending like a recording is one, a
+        # name ending like a picture is a photo sent from the phone's files
+        # (the worker checks the bytes once fetched).
+        media = Media(url=message.media, size=message.size, file_name=message.file_name,
+                      mime_type=image_type_of(message.file_name))
         kind = Kind.voice if is_audio_name(message.file_name) else Kind.file
         return Incoming(kind=kind, media=(media,), **fields)
     if message.type == "sticker":
@@ -115,6 +117,16 @@ def parse_callback(data: dict[str, Any]) -> Incoming:
 
 AUDIO_SUFFIXES = frozenset({".ogg", ".oga", ".opus", ".mp3", ".m4a", ".mp4", ".aac",
                             ".amr", ".wav", ".3gp"})
+
+
+IMAGE_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png",
+               ".webp": "image/webp", ".gif": "image/gif"}
+
+
+def image_type_of(file_name: str | None) -> str | None:
+    """The picture type a file name says by its extension, else None."""
+    name = (file_name or "").strip().lower()
+    return IMAGE_TYPES.get(name[name.rfind("."):]) if "." in name else None
 
 
 def is_audio_name(file_name: str | None) -> bool:

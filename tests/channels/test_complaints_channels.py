@@ -136,3 +136,36 @@ async def test_viber_complaint_with_picture_and_location(bench: Bench,
     assert all(c.params["receiver"] == user for c in last)
     assert "Kamioni kaluan të hënën." in last[0].params["text"]
     assert reference in last[1].params["text"]
+
+
+async def test_a_viber_picture_sent_as_a_file_is_kept_like_a_photo(
+        bench: Bench, viber: FakeViberAPI) -> None:
+    """Viber sends a picture chosen from the phone's files as a "file" with a
+    name and no mime type: a name like a picture's makes it a photo (the
+    worker checks the bytes), a name like a document's stays refused."""
+    user = "vPicFile=="
+    url = viber.add_media("IMG_2041.JPG", jpeg_bytes(120, 90))
+    pdf = viber.add_media("scan.pdf", b"%PDF-1.4", content_type="application/pdf")
+
+    async def send(event: dict[str, Any]) -> str:
+        body = json.dumps(event).encode()
+        response = await bench.client.post(
+            "/webhooks/viber", content=body,
+            headers={"X-Viber-Content-Signature": viber_signature(body, VIBER_TOKEN)})
+        assert response.status_code == 200
+        await bench.deliver()
+        return str(viber.delivered("send_message")[-1].params.get("text", ""))
+
+    for text in ("/start", "lang:en", "privacy:ok", "/complaint", "ckind:complaint",
+                 "ccat:waste", "cset:klokot", "The bins by the school were not emptied."):
+        await send(viber_message_event(user, text))
+    refused = await send(viber_message_event(user, media=pdf, file_name="scan.pdf", size=900))
+    assert refused.startswith("Only photos can be attached")
+    kept = await send(viber_message_event(user, media=url, file_name="IMG_2041.JPG",
+                                          size=9_000))
+    assert kept.startswith("Photo 1 received")
+    for text in ("cph:done", "cloc:skip", "canon:no", "cconf:yes"):
+        await send(viber_message_event(user, text))
+    assert await bench.fetch_photos() == 1
+    [photo] = stored_photos(bench)
+    assert photo.status is PhotoStatus.stored and (photo.width, photo.height) == (120, 90)
