@@ -485,7 +485,7 @@ def reopen_day(profile: Profile, day: ReceptionDay, now: datetime) -> None:
     day.closed, day.closed_reason = False, None
 
 
-SMS_MESSAGE_MAX = 120  # an officer's message longer than this: "call us" instead
+SMS_MESSAGE_MAX = 100  # an officer's message longer than this: "call us" instead
 
 
 def short_enough(message: str | None) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -120,7 +120,9 @@ def booking_out(booking: Booking, profile: Profile, personal: bool) -> BookingOu
     local = booking.starts_at.astimezone(profile.tz)
     return BookingOut(
         reference=booking.reference, day=booking.day.day, time=f"{local:%H:%M}",
-        starts_at=booking.starts_at, slot_index=booking.slot_index, status=booking.status,
+        # In UTC as read back, also straight after a change (made in local time).
+        starts_at=booking.starts_at.astimezone(UTC), slot_index=booking.slot_index,
+        status=booking.status,
         settlement=booking.settlement, created_at=booking.created_at,
         moved_at=booking.moved_at, cancelled_at=booking.cancelled_at,
         cancelled_by=booking.cancelled_by, cancel_reason=booking.cancel_reason,
