@@ -36,6 +36,7 @@ from bot.refusals import Conflict, Invalid
 from bot.services.notify import alert_officers, tell_citizen
 from bot.services.phones import normalize_phone
 from bot.services.sms import CHANNEL as SMS_CHANNEL
+from bot.services.sms import is_active as sms_active
 from bot.services.sms import sms_account
 
 TOPIC_MIN, TOPIC_MAX = 10, 1000
@@ -191,30 +192,37 @@ def book(session: Session, profile: Profile, *, citizen: Citizen,
 STAFF_SOURCES = ("counter", "phone")  # the citizen stood at the counter, or called
 
 
+def _latest_chat(session: Session, citizen_id: int) -> ChannelAccount | None:
+    """The citizen's chat (Telegram, Viber…) they wrote from last, not blocked."""
+    return session.scalar(select(ChannelAccount).where(
+        ChannelAccount.citizen_id == citizen_id, ChannelAccount.channel != SMS_CHANNEL,
+        ChannelAccount.blocked_at.is_(None))
+        .order_by(ChannelAccount.last_inbound_at.desc().nulls_last(),
+                  ChannelAccount.id.desc()).limit(1))
+
+
 def citizen_by_phone(session: Session, phone: str, *, full_name: str | None,
                      settlement: str | None, language: str | None,
                      now: datetime) -> tuple[Citizen, ChannelAccount | None]:
     """Who a number (E.164) belongs to, and where to tell them: the citizen
-    registered for SMS with it (told by SMS); else the citizen who gave it
-    in the chat (told on the chat they used last); else a new citizen with
-    no channel (told by nobody: the officer tells them). What the officer
-    wrote fills in what the citizen had not given; it replaces nothing."""
+    registered for SMS with it (told by SMS; after STOP on their chat, if they
+    have one, else nowhere); else the citizen who gave it in the chat (told on
+    the chat they used last); else a new citizen with no channel (told by
+    nobody: the officer tells them). What the officer wrote fills in what the
+    citizen had not given; it replaces nothing."""
     found: tuple[Citizen, ChannelAccount | None] | None = None
     account = sms_account(session, phone)
     owner = session.get(Citizen, account.citizen_id) if account is not None else None
     if account is not None and owner is not None and owner.erased_at is None:
+        if not sms_active(session, account):
+            account = _latest_chat(session, owner.id) or account
         found = owner, account
     if found is None:
         owner = session.scalar(select(Citizen).where(
             Citizen.phone == phone, Citizen.erased_at.is_(None))
             .order_by(Citizen.last_seen_at.desc().nulls_last(), Citizen.id.desc()).limit(1))
         if owner is not None:
-            chat = session.scalar(select(ChannelAccount).where(
-                ChannelAccount.citizen_id == owner.id, ChannelAccount.channel != SMS_CHANNEL,
-                ChannelAccount.blocked_at.is_(None))
-                .order_by(ChannelAccount.last_inbound_at.desc().nulls_last(),
-                          ChannelAccount.id.desc()).limit(1))
-            found = owner, chat
+            found = owner, _latest_chat(session, owner.id)
     if found is None:
         citizen = Citizen(phone=phone, created_at=now, last_seen_at=now)
         session.add(citizen)

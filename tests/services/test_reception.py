@@ -95,6 +95,25 @@ def test_a_citizen_registered_for_sms_is_booked_on_the_sms_account_and_told_by_s
         assert citizen is not None and citizen.full_name == "Dragica Stojanović"
 
 
+def test_after_stop_the_sms_citizen_is_told_on_their_chat_if_they_have_one(
+        db: Database, clock: FixedClock) -> None:
+    citizen_id = register_sms(db, clock)
+    day_id = make_day(db, day=ahead(clock, 8))
+    with db.session() as session:
+        sms_service.stop(session, NUMBER, clock.now())
+        stopped = book(session, clock, day_id)
+        assert stopped.citizen_id == citizen_id
+        assert stopped.account_id == session.get_one(Citizen, citizen_id).accounts[0].id
+        service.cancel(stopped, by="staff", now=clock.now())
+        session.add(ChannelAccount(citizen_id=citizen_id, channel="telegram", external_id="t7",
+                                   chat_id="t7", last_inbound_at=clock.now()))
+        session.flush()
+        booking = book(session, clock, day_id, slot_index=3)
+        account = session.get_one(ChannelAccount, booking.account_id)
+        assert (booking.citizen_id, account.channel) == (citizen_id, "telegram")
+    assert [r.channel for r in outbox(db) if r.status.value == "queued"] == ["telegram"]
+
+
 def test_a_chat_citizen_with_the_number_is_told_on_the_chat_they_used_last(
         db: Database, clock: FixedClock) -> None:
     citizen_id = make_citizen(db, channel="telegram", external_id="t1", language="en",
