@@ -169,6 +169,33 @@ def test_an_unknown_number_becomes_a_new_citizen_whom_nobody_messages(
     assert refused.value.extra == {"reference": booking.reference}
 
 
+def test_registered_for_sms_after_the_booking_the_reminder_goes_by_sms(
+        db: Database, clock: FixedClock) -> None:
+    day_id = make_day(db, day=ahead(clock, 8))
+    with db.session() as session:
+        booking = book(session, clock, day_id, language="en")
+        citizen_id, starts = booking.citizen_id, booking.starts_at
+    assert register_sms(db, clock, language="en") == citizen_id  # the same person
+    with db.session() as session:
+        account = sms_service.sms_account(session, NUMBER)
+        assert account is not None and account.citizen_id == citizen_id
+        assert session.get_one(Booking, booking.id).account_id == account.id
+        local = starts.astimezone(PROFILE.tz)
+        due = datetime.combine(local.date() - timedelta(days=1), datetime.min.time(),
+                               tzinfo=PROFILE.tz).replace(hour=PROFILE.reception.reminder_hour)
+        assert service.send_reminders(session, PROFILE, T, due) == 1
+    [row] = outbox(db)
+    assert row.channel == "sms" and row.body["text"].startswith("Municipality of Klokot: reminder")
+    # A number with a chat is not taken over: registering it makes its own citizen.
+    chat = make_citizen(db, channel="telegram", external_id="t3", phone="+38349111222")
+    with db.session() as session:
+        other = sms_service.register(session, phone="049 111 222", settlement=None,
+                                     language="en", topics=None,
+                                     source=SmsConsentSource.counter, officer="desk1",
+                                     now=clock.now())
+        assert other.id != chat
+
+
 def test_the_citizen_s_own_booking_rules_hold(db: Database, clock: FixedClock) -> None:
     register_sms(db, clock)
     day = ahead(clock, 8)
