@@ -6,12 +6,14 @@ on both."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+import re
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 
 from bot.admin import rendering
 from bot.admin.deps import RuntimeDep, SessionDep, client_ip
@@ -19,7 +21,7 @@ from bot.db import utcnow
 from bot.models import BookingStatus
 from bot.models.staff import StaffUser
 from bot.profile import Profile
-from bot.refusals import Invalid
+from bot.refusals import Conflict, Invalid
 from bot.services import reception as service
 from bot.staff.permissions import Capability, can_write, shows_personal
 from bot.staff.query import PageWindow
@@ -30,7 +32,7 @@ from bot.staff.reception.views import BookingFilters
 router = APIRouter(prefix="/staff/reception", include_in_schema=False)
 HOME = "/staff/reception"
 DONE = ("day_created", "day_changed", "day_closed", "day_reopened", "marked",
-        "urgent_handled", "feed_revoked", "moved")
+        "urgent_handled", "feed_revoked", "moved", "booked")
 MOVE_ERRORS = ("slot_taken", "day_unavailable")
 SLOT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}/[0-9]{1,2}$"
 FILTERS = ("date_from", "date_to", "status", "settlement")
@@ -69,9 +71,41 @@ def _filters(profile: Profile, params: dict[str, str],
                                   default=BookingFilters(date_from=today))
 
 
+# A refusal of "book for a citizen" with a message of its own (the SMS form's
+# for the same mistakes); anything else shows its detail.
+BOOK_ERRORS = {"invalid_phone": "staff.sms.error.invalid_phone",
+               "unknown_settlement": "staff.sms.error.unknown_settlement",
+               "unknown_language": "staff.sms.error.unknown_language",
+               "slot_taken": "staff.reception.error.slot_taken",
+               "day_unavailable": "staff.reception.error.day_unavailable",
+               **{code: f"staff.reception.book_error.{code}" for code in (
+                   "invalid_topic", "invalid_name", "invalid_source", "invalid_slot",
+                   "already_booked")}}
+
+
+def _book_form() -> dict[str, str]:
+    return {"slot": "", "phone": "", "full_name": "", "settlement": "", "language": "",
+            "topic": "", "source": "counter"}
+
+
+def _book_options(session: Session, profile: Profile,
+                  now: datetime) -> list[tuple[date, list[tuple[int, str]]]]:
+    """The free slots an officer may book, day by day (the SLOT values)."""
+    return [(day.day, [(slot.index, f"{slot.starts_at:%H:%M}") for slot in free])
+            for day, free in service.move_options(session, profile, now)]
+
+
 @router.get("", response_class=HTMLResponse)
 def reception_page(request: Request, runtime: RuntimeDep, staff: Reader, session: SessionDep,
                    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> HTMLResponse:
+    return _reception(request, runtime, staff, session, offset)
+
+
+def _reception(request: Request, runtime: RuntimeDep, staff: StaffUser, session: Session,
+               offset: int = 0, *, book_form: dict[str, str] | None = None,
+               book_error: str | None = None, status: int = 200) -> HTMLResponse:
+    """The reception page; with `book_form`, the "book for a citizen" form
+    shown again as the officer filled it, with what to fix."""
     profile, now = runtime.profile, utcnow()
     today = service.today(profile, now)
     params = {k: v for k, v in request.query_params.items() if k in FILTERS}
@@ -80,10 +114,14 @@ def reception_page(request: Request, runtime: RuntimeDep, staff: Reader, session
     shown = views.overview(session, profile, staff, filters, page, now, client_ip(request))
     csv_query = {k: v for k, v in filters.model_dump(mode="json").items() if v}
     done = request.query_params.get("done")
+    writer = can_write(staff.role, Capability.reception)
     return rendering.render(
-        request, runtime, "reception.html", staff,
+        request, runtime, "reception.html", staff, status=status,
         days=shown.days, urgent=shown.urgent, bookings=shown.bookings, total=shown.total,
-        personal=shown.personal, can_write=can_write(staff.role, Capability.reception),
+        personal=shown.personal, can_write=writer,
+        book_options=_book_options(session, profile, now) if writer else [],
+        book_form=book_form or _book_form(), book_error=book_error,
+        book_sources=service.STAFF_SOURCES, locales=list(profile.enabled_locales),
         error=error, params=params, filters=filters, today=today, now=now,
         statuses=[s.value for s in BookingStatus],
         settlements=rendering.settlement_labels(runtime, staff.language),
@@ -132,6 +170,8 @@ def booking_page(reference: ReferencePath, request: Request, runtime: RuntimeDep
     error = request.query_params.get("error")
     return rendering.render(request, runtime, "reception_booking.html", staff,
                             b=shown, personal=shows_personal(staff), can_write=writer,
+                            sms_number=views.sms_number(session, staff, reference),
+                            told_nowhere=views.told_nowhere(session, reference),
                             voices=views.booking_voices(session, staff, reference),
                             today=service.today(profile, now), now=now,
                             settlements=rendering.settlement_labels(runtime, staff.language),
@@ -252,6 +292,47 @@ def move(reference: ReferencePath, request: Request, runtime: RuntimeDep, staff:
     except (service.SlotTaken, service.DayUnavailable) as refused:
         return RedirectResponse(f"{page}?error={refused.code}", status_code=303)
     return RedirectResponse(f"{page}?done=moved", status_code=303)
+
+
+Short = Annotated[str, Form(max_length=40)]
+
+
+@router.post("/bookings", response_class=HTMLResponse)
+def book_for_citizen(request: Request, runtime: RuntimeDep, staff: Writer, session: SessionDep,
+                     csrf_token: Csrf = "", slot: Short = "", phone: Short = "",
+                     full_name: Annotated[str, Form(max_length=300)] = "",
+                     settlement: Short = "", language: Short = "",
+                     topic: Annotated[str, Form(max_length=2000)] = "",
+                     source: Short = "counter") -> Response:
+    """Book for a citizen at the counter or on the phone, then open the new
+    booking; a mistake or a refusal shows the form again as it was filled."""
+    rendering.check_csrf(request, runtime, csrf_token)
+    form = {"slot": slot, "phone": phone, "full_name": full_name, "settlement": settlement,
+            "language": language, "topic": topic, "source": source}
+    try:
+        if not re.fullmatch(SLOT, slot):
+            raise Invalid("invalid_slot", "choose a free time", "slot")
+        day_text, _, index = slot.partition("/")
+        try:
+            day = date.fromisoformat(day_text)
+        except ValueError:
+            raise Invalid("invalid_slot", "the day is not a date", "slot") from None
+        # A refusal leaves nothing behind (a citizen made for the booking).
+        with session.begin_nested():
+            booking = actions.book_for_citizen(
+                session, runtime.profile, runtime.catalogs, staff, client_ip(request),
+                actions.ForCitizen(day=day, slot_index=int(index), phone=phone, topic=topic,
+                                   full_name=full_name, settlement=settlement,
+                                   language=language, source=source), now=utcnow())
+    except (Invalid, Conflict) as refused:
+        key = BOOK_ERRORS.get(refused.code)
+        message = (runtime.catalogs.gettext(staff.language, key,
+                                            reference=refused.extra.get("reference", ""))
+                   if key else refused.detail)
+        return _reception(request, runtime, staff, session, book_form=form,
+                          book_error=message, status=refused.status)
+    return RedirectResponse(f"{HOME}/bookings/{booking.reference}?done=booked",
+                            status_code=303)
 
 
 @router.post("/urgent/{reference}/handled")

@@ -187,12 +187,20 @@ def _notice_body_enums(schema: dict[str, Any], enums: dict[str, list[str]],
 
 def _sms_body_enums(schema: dict[str, Any], enums: dict[str, list[str]]) -> None:
     """An SMS registration's settlement, language and topics take the
-    profile's codes (not `abroad`: the SMS goes to a number at home)."""
-    body = schema.get("components", {}).get("schemas", {}).get("RegistrationIn", {})
-    properties = body.get("properties", {})
+    profile's codes (not `abroad`: the SMS goes to a number at home); so do
+    the settlement and language of a booking an officer makes for a citizen
+    (either may be left out)."""
+    components = schema.get("components", {}).get("schemas", {})
+    properties = components.get("RegistrationIn", {}).get("properties", {})
     if "settlement" in properties:
         properties["settlement"]["enum"] = [s for s in enums["settlement"] if s != ABROAD]
     if "language" in properties:
         properties["language"]["enum"] = enums["language"]
     if "topics" in properties:
         properties["topics"]["items"]["enum"] = enums["topic"]
+    booking = components.get("BookingForCitizen", {}).get("properties", {})
+    for name in ("settlement", "language"):
+        if name in booking:
+            booking[name].pop("anyOf", None)
+            booking[name].update({"anyOf": [{"type": "string", "enum": enums[name]},
+                                            {"type": "null"}]})

@@ -58,7 +58,12 @@ class Booking(FromCitizen, Base):
     enforced by partial unique indexes) → `attended` | `no_show` (staff) |
     `cancelled` (the citizen, or staff, or the day was closed) | `past` (the
     day ended unmarked; staff may still mark it). Moving keeps the row and
-    its reference and changes the slot."""
+    its reference and changes the slot.
+
+    Made by the citizen in the chat (`booked_by` None), or by an officer for
+    a citizen at the counter or on the phone (`booked_by` the officer's
+    username; `account_id` is the citizen's SMS account or chat, and None
+    when neither exists: nobody is messaged, the officer told them)."""
 
     __tablename__ = "reception_booking"
     __table_args__ = (
@@ -83,6 +88,8 @@ class Booking(FromCitizen, Base):
     cancel_reason: Mapped[str | None] = mapped_column(String(500))
     marked_at: Mapped[datetime | None]
     marked_by: Mapped[str | None] = mapped_column(String(64))
+    booked_by: Mapped[str | None] = mapped_column(String(64))  # the officer; None: the chat
+    booked_via: Mapped[str | None] = mapped_column(String(16))  # counter | phone
 
     day: Mapped[ReceptionDay] = relationship()
 

@@ -40,9 +40,11 @@ class Purpose(enum.StrEnum):
     document_extended = "document_extended"
     document_forwarded = "document_forwarded"
     document_silence = "document_silence"
-    # A reception booking the municipality cancelled (a closed day) or moved.
+    # A reception booking the municipality cancelled (a closed day) or moved,
+    # or an officer made for the citizen at the counter or on the phone.
     booking_cancelled = "booking_cancelled"
     booking_moved = "booking_moved"
+    booking_made = "booking_made"
     # An officer's alert that cannot wait (an urgent request for the mayor).
     urgent_alert = "urgent_alert"
     # These can wait.
@@ -61,7 +63,7 @@ class Purpose(enum.StrEnum):
 MUST_REACH = frozenset({
     Purpose.document_decision, Purpose.document_extended, Purpose.document_forwarded,
     Purpose.document_silence, Purpose.booking_cancelled, Purpose.booking_moved,
-    Purpose.urgent_alert,
+    Purpose.booking_made, Purpose.urgent_alert,
 })
 
 _listeners: list[Callable[[], None]] = []

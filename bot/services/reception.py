@@ -34,6 +34,10 @@ from bot.outbox.queue import Purpose
 from bot.profile import Profile
 from bot.refusals import Conflict, Invalid
 from bot.services.notify import alert_officers, tell_citizen
+from bot.services.phones import normalize_phone
+from bot.services.sms import CHANNEL as SMS_CHANNEL
+from bot.services.sms import is_active as sms_active
+from bot.services.sms import sms_account
 
 TOPIC_MIN, TOPIC_MAX = 10, 1000
 
@@ -46,10 +50,14 @@ class SlotTaken(Conflict):
 
 
 class AlreadyBooked(Conflict):
-    """A citizen has at most one upcoming booking."""
+    """A citizen has at most one upcoming booking (`reference`: that one,
+    told to staff, who may move it instead)."""
 
-    def __init__(self) -> None:
-        super().__init__("already_booked", "there is an upcoming booking already")
+    def __init__(self, reference: str | None = None) -> None:
+        extra = {"reference": reference} if reference is not None else {}
+        super().__init__("already_booked", "there is an upcoming booking already"
+                         + (f": {reference}" if reference else ""), **extra)
+        self.reference = reference
 
 
 class DayUnavailable(Conflict):
@@ -152,19 +160,25 @@ def _check_slot(session: Session, profile: Profile, day_id: int, slot_index: int
     return day, slot
 
 
-def book(session: Session, profile: Profile, *, citizen: Citizen, account: ChannelAccount,
-         day_id: int, slot_index: int, topic: str, full_name: str, phone: str,
-         settlement: str, now: datetime) -> Booking:
-    """Book a slot; raises SlotTaken when another citizen got it first."""
+def book(session: Session, profile: Profile, *, citizen: Citizen,
+         account: ChannelAccount | None, day_id: int, slot_index: int, topic: str,
+         full_name: str | None, phone: str, settlement: str | None, now: datetime,
+         booked_by: str | None = None, booked_via: str | None = None) -> Booking:
+    """Book a slot; raises SlotTaken when another citizen got it first. No
+    `account` (an officer booked for a citizen with no chat and no SMS):
+    nobody is messaged about it."""
     expire_past(session, profile, now, citizen.id)
     day, slot = _check_slot(session, profile, day_id, slot_index, now)
-    if upcoming_booking(session, citizen.id) is not None:
-        raise AlreadyBooked
+    existing = upcoming_booking(session, citizen.id)
+    if existing is not None:
+        raise AlreadyBooked(existing.reference)
     booking = Booking(
         reference=next_reference(session, "R", now, profile.tz), day_id=day.id,
         slot_index=slot.index, starts_at=slot.starts_at, citizen_id=citizen.id,
-        account_id=account.id, topic=topic, full_name=full_name, phone=phone,
-        settlement=settlement, status=BookingStatus.booked, created_at=now,
+        account_id=account.id if account is not None else None, topic=topic,
+        full_name=full_name, phone=phone, settlement=settlement,
+        status=BookingStatus.booked, created_at=now, booked_by=booked_by,
+        booked_via=booked_via,
     )
     try:
         with session.begin_nested():
@@ -172,6 +186,75 @@ def book(session: Session, profile: Profile, *, citizen: Citizen, account: Chann
             session.flush()
     except IntegrityError as exc:
         raise SlotTaken from exc
+    return booking
+
+
+STAFF_SOURCES = ("counter", "phone")  # the citizen stood at the counter, or called
+
+
+def _latest_chat(session: Session, citizen_id: int) -> ChannelAccount | None:
+    """The citizen's chat (Telegram, Viber…) they wrote from last, not blocked."""
+    return session.scalar(select(ChannelAccount).where(
+        ChannelAccount.citizen_id == citizen_id, ChannelAccount.channel != SMS_CHANNEL,
+        ChannelAccount.blocked_at.is_(None))
+        .order_by(ChannelAccount.last_inbound_at.desc().nulls_last(),
+                  ChannelAccount.id.desc()).limit(1))
+
+
+def citizen_by_phone(session: Session, phone: str, *, full_name: str | None,
+                     settlement: str | None, language: str | None,
+                     now: datetime) -> tuple[Citizen, ChannelAccount | None]:
+    """Who a number (E.164) belongs to, and where to tell them: the citizen
+    registered for SMS with it (told by SMS; after STOP on their chat, if they
+    have one, else nowhere); else the citizen who gave it in the chat (told on
+    the chat they used last); else a new citizen with no channel (told by
+    nobody: the officer tells them). What the officer wrote fills in what the
+    citizen had not given; it replaces nothing."""
+    found: tuple[Citizen, ChannelAccount | None] | None = None
+    account = sms_account(session, phone)
+    owner = session.get(Citizen, account.citizen_id) if account is not None else None
+    if account is not None and owner is not None and owner.erased_at is None:
+        if not sms_active(session, account):
+            account = _latest_chat(session, owner.id) or account
+        found = owner, account
+    if found is None:
+        owner = session.scalar(select(Citizen).where(
+            Citizen.phone == phone, Citizen.erased_at.is_(None))
+            .order_by(Citizen.last_seen_at.desc().nulls_last(), Citizen.id.desc()).limit(1))
+        if owner is not None:
+            found = owner, _latest_chat(session, owner.id)
+    if found is None:
+        citizen = Citizen(phone=phone, created_at=now, last_seen_at=now)
+        session.add(citizen)
+        found = citizen, None
+    citizen = found[0]
+    citizen.full_name = citizen.full_name or full_name
+    citizen.settlement = citizen.settlement or settlement
+    citizen.language = citizen.language or language
+    session.flush()
+    return found
+
+
+def book_for_citizen(session: Session, profile: Profile, catalogs: Catalogs, *, phone: str,
+                     day_id: int, slot_index: int, topic: str, full_name: str | None,
+                     settlement: str | None, language: str | None, by: str, via: str,
+                     now: datetime) -> Booking:
+    """An officer books a slot for a citizen found by their phone number
+    (see `citizen_by_phone`), with the same rules as the citizen's own
+    booking; the citizen is told where they can be (by SMS: the short form).
+    `Invalid` for a number that is not one."""
+    number = normalize_phone(phone)
+    if number is None:
+        raise Invalid("invalid_phone", "This is not a phone number.", "phone")
+    _check_slot(session, profile, day_id, slot_index, now)  # before a new citizen is made
+    citizen, account = citizen_by_phone(session, number, full_name=full_name,
+                                        settlement=settlement, language=language, now=now)
+    booking = book(session, profile, citizen=citizen, account=account, day_id=day_id,
+                   slot_index=slot_index, topic=topic, full_name=full_name or citizen.full_name,
+                   phone=number, settlement=settlement or citizen.settlement, now=now,
+                   booked_by=by[:64], booked_via=via)
+    tell_about(session, profile, catalogs, booking, "reception.booked", now=now,
+               purpose=Purpose.booking_made, sms_key="sms.booked")
     return booking
 
 
@@ -251,7 +334,7 @@ def tell_about(session: Session, profile: Profile, catalogs: Catalogs, booking: 
         return Reply(t(sms_key or "", municipality=profile.municipality_name(locale),
                        reference=booking.reference, day=day, time=at,
                        place=profile.reception.place_in(locale),
-                       phone=profile.localized_contact("phone", locale)))
+                       phone=profile.localized_contact("phone", locale), **params))
 
     tell_citizen(session, profile, catalogs, citizen_id=booking.citizen_id,
                  account_id=booking.account_id, message=message, now=now,
@@ -269,7 +352,8 @@ def close_day(session: Session, profile: Profile, catalogs: Catalogs, day: Recep
     for booking in bookings:
         cancel(booking, by="closed", now=now, reason=reason)
         tell_about(session, profile, catalogs, booking, "reception.day_closed_notice",
-                   now=now, purpose=Purpose.booking_cancelled, offer_new=True, reason=reason)
+                   now=now, purpose=Purpose.booking_cancelled, offer_new=True, reason=reason,
+                   sms_key="sms.booking_day_closed")
     return list(bookings)
 
 
@@ -409,6 +493,14 @@ def reopen_day(profile: Profile, day: ReceptionDay, now: datetime) -> None:
     day.closed, day.closed_reason = False, None
 
 
+SMS_MESSAGE_MAX = 100  # an officer's message longer than this: "call us" instead
+
+
+def short_enough(message: str | None) -> bool:
+    """Whether the officer's cancelling message fits in the SMS."""
+    return bool(message) and len(message or "") <= SMS_MESSAGE_MAX
+
+
 def mark_booking(session: Session, profile: Profile, catalogs: Catalogs, booking: Booking,
                  status: BookingStatus, *, by: str, now: datetime,
                  message: str | None = None) -> None:
@@ -431,7 +523,9 @@ def mark_booking(session: Session, profile: Profile, catalogs: Catalogs, booking
         cancel(booking, by="staff", now=now, reason=message or None)
         tell_about(session, profile, catalogs, booking, "reception.staff_cancelled",
                    now=now, purpose=Purpose.booking_cancelled, offer_new=True,
-                   message=message or "")
+                   message=message or "",
+                   sms_key="sms.booking_cancelled_because" if short_enough(message)
+                   else "sms.booking_cancelled")
     else:
         if booking.status is BookingStatus.cancelled:
             raise Conflict("booking_cancelled", f"{booking.reference} was cancelled")
@@ -468,7 +562,7 @@ def staff_move(session: Session, profile: Profile, catalogs: Catalogs, booking: 
         raise Conflict("unchanged", f"{booking.reference} is at that time already")
     move(session, profile, booking, day_id=day_id, slot_index=slot_index, now=now)
     tell_about(session, profile, catalogs, booking, "reception.staff_moved", now=now,
-               purpose=Purpose.booking_moved)
+               purpose=Purpose.booking_moved, sms_key="sms.booking_moved")
     return booking
 
 

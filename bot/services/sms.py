@@ -24,7 +24,15 @@ from sqlalchemy.orm import Session
 from bot.channels.sms_text import without_diacritics
 from bot.i18n import Catalogs
 from bot.messages import Reply
-from bot.models import ChannelAccount, Citizen, OutboxMessage, OutboxStatus, Subscription
+from bot.models import (
+    Booking,
+    BookingStatus,
+    ChannelAccount,
+    Citizen,
+    OutboxMessage,
+    OutboxStatus,
+    Subscription,
+)
 from bot.models.inbound import InboundStatus, InboundUpdate
 from bot.models.sms import SmsConsentSource, SmsKeywordReply, SmsSubscription
 from bot.models.staff import Role, StaffUser
@@ -66,7 +74,9 @@ def register(session: Session, *, phone: str, settlement: str | None, language: 
     unblocked, the consent recorded anew (with the officer for `counter`/
     `phone`). `topics` (None: keep the citizen's topics) become their topics;
     `settlement` and `language`, when given, replace the citizen's. An erased
-    citizen's number gets a new citizen. `Invalid` for a number that is not one."""
+    citizen's number gets a new citizen; a number an officer booked a
+    reception slot for before it had any channel stays that citizen's (the
+    booking is told by SMS from now on). `Invalid` for a number that is not one."""
     number = normalize_phone(phone)
     if number is None:
         raise Invalid("invalid_phone", "This is not a phone number.", "phone")
@@ -75,11 +85,13 @@ def register(session: Session, *, phone: str, settlement: str | None, language: 
     if source is SmsConsentSource.keyword:
         username = None
     account = sms_account(session, number)
-    citizen = session.get(Citizen, account.citizen_id) if account is not None else None
+    citizen = session.get(Citizen, account.citizen_id) if account is not None else (
+        _without_channel(session, number))
     if citizen is None or citizen.erased_at is not None:
         citizen = Citizen(phone=number, created_at=now, last_seen_at=now)
         session.add(citizen)
         session.flush()
+    if account is None or account.citizen_id != citizen.id:
         if account is None:
             account = ChannelAccount(citizen_id=citizen.id, channel=CHANNEL, external_id=number,
                                      chat_id=number, first_seen_at=now, last_inbound_at=now)
@@ -88,6 +100,11 @@ def register(session: Session, *, phone: str, settlement: str | None, language: 
             account.citizen_id = citizen.id
         session.flush()
     assert account is not None
+    # An appointment an officer booked before the number had a channel now
+    # has one: its reminder goes by SMS.
+    session.execute(update(Booking).where(
+        Booking.citizen_id == citizen.id, Booking.account_id.is_(None),
+        Booking.status == BookingStatus.booked).values(account_id=account.id))
     citizen.phone = number
     if language is not None:
         citizen.language = language
@@ -111,6 +128,15 @@ def register(session: Session, *, phone: str, settlement: str | None, language: 
             session.add(Subscription(citizen_id=citizen.id, topic=topic, created_at=now))
     session.flush()
     return citizen
+
+
+def _without_channel(session: Session, number: str) -> Citizen | None:
+    """The citizen an officer booked a reception slot for by this number
+    before it had any channel (no chat, no SMS): the same person."""
+    return session.scalar(select(Citizen).where(
+        Citizen.phone == number, Citizen.erased_at.is_(None),
+        ~select(ChannelAccount.id).where(ChannelAccount.citizen_id == Citizen.id).exists())
+        .order_by(Citizen.id.desc()).limit(1))
 
 
 def stop(session: Session, phone: str, now: datetime) -> bool:

@@ -27,9 +27,11 @@ from tests.factories import make_booking, make_day, make_urgent
 API = "/api/v1/reception"
 PROFILE = get_profile()
 # A schema-valid day can still break a rule the schema cannot state (a date in
-# the past, a day running past midnight): that is a 422 naming the rule.
-RULE_BODIES = {f"POST {API}/days", f"PATCH {API}/days/{{day}}"}
-RULE_CODES = {"day_in_past", "day_too_far", "day_too_long", "invalid_slots"}
+# the past, a day running past midnight): that is a 422 naming the rule; so
+# can a booking for a citizen (a number that is not one, a blank topic).
+RULE_BODIES = {f"POST {API}/days", f"PATCH {API}/days/{{day}}", f"POST {API}/bookings"}
+RULE_CODES = {"day_in_past", "day_too_far", "day_too_long", "invalid_slots",
+              "invalid_phone", "invalid_topic"}
 
 
 # Days in the past or too far, today's slots: run again at night by `make test-night`.

@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from bot.admin.common import CSV, ONE_ERRORS, READ_ERRORS, WRITE_ERRORS, Page, PageParams, problems
 from bot.admin.deps import RuntimeDep, SessionDep, client_ip, require
@@ -23,7 +23,7 @@ from bot.models.staff import StaffUser
 from bot.services import reception as service
 from bot.staff.permissions import Capability, shows_personal
 from bot.staff.reception import actions, calendar, export, views
-from bot.staff.reception.actions import HHMM, MarkStatus, parse_hhmm
+from bot.staff.reception.actions import HHMM, MarkStatus, Source, parse_hhmm
 from bot.staff.reception.calendar import FeedCreated, FeedOut
 
 router = APIRouter(prefix="/reception", tags=["reception"])
@@ -67,6 +67,34 @@ class BookingMove(BaseModel):
     day: date = Field(description="An open reception day")
     slot_index: int = Field(ge=0, le=service.SLOTS_MAX, description="A free slot of that day, "
                                                                      "from 0")
+
+
+class BookingForCitizen(BaseModel):
+    """A booking an officer makes for a citizen at the counter or on the
+    phone: the citizen is found by the number (registered for SMS, known from
+    the chat, or new) and told by SMS or on their chat where they can be."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    day: date = Field(description="An open reception day")
+    slot_index: int = Field(ge=0, le=service.SLOTS_MAX, description="A free slot of that day, "
+                                                                     "from 0")
+    phone: str = Field(max_length=32, description="The citizen's number as they say it "
+                                                  "(044 123 456, or +… for a foreign one)")
+    full_name: str | None = Field(None, max_length=actions.NAME_MAX)
+    topic: str = Field(min_length=1, max_length=service.TOPIC_MAX,
+                       description="What the citizen wants to talk to the mayor about")
+    settlement: str | None = Field(None, max_length=32, description="A settlement code")
+    language: str | None = Field(None, max_length=16,
+                                 description="An enabled locale: the messages' language "
+                                             "(a known citizen keeps their own)")
+    source: Source = Field(description="The citizen stood at the counter, or called")
+
+    def form(self) -> actions.ForCitizen:
+        return actions.ForCitizen(day=self.day, slot_index=self.slot_index, phone=self.phone,
+                                  topic=self.topic, full_name=self.full_name or "",
+                                  settlement=self.settlement or "",
+                                  language=self.language or "", source=self.source)
 
 
 class BookingMark(BaseModel):
@@ -155,6 +183,19 @@ def bookings_csv(staff: Reader, session: SessionDep, runtime: RuntimeDep, reques
     body = export.export_bookings(session, runtime.profile, staff, filters, client_ip(request),
                                   utcnow())
     return csv_response(body, f"reception-{utcnow():%Y%m%d-%H%M}.csv")
+
+
+@router.post("/bookings", status_code=201, response_model=views.BookingOut,
+             responses=problems(401, 403, 409, 422))
+def book_for_citizen(body: BookingForCitizen, staff: Writer, session: SessionDep,
+                     runtime: RuntimeDep, request: Request) -> views.BookingOut:
+    """Book a free slot for a citizen who asked at the counter or on the
+    phone. 409 `slot_taken`, `day_unavailable` (a closed, past or unknown day
+    or slot), `already_booked` (with the citizen's upcoming `reference`);
+    422 for a number that is not one, an unknown settlement or language."""
+    found = actions.book_for_citizen(session, runtime.profile, runtime.catalogs, staff,
+                                     client_ip(request), body.form(), now=utcnow())
+    return views.booking_out(found, runtime.profile, shows_personal(staff))
 
 
 @router.get("/bookings/{reference}", response_model=views.BookingOut, responses=ONE_ERRORS)

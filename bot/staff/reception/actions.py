@@ -6,22 +6,34 @@ urgent request."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any, Literal
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.i18n import Catalogs
-from bot.models import Booking, BookingStatus, ReceptionDay, UrgentRequest, UrgentStatus
+from bot.models import (
+    Booking,
+    BookingStatus,
+    ChannelAccount,
+    ReceptionDay,
+    UrgentRequest,
+    UrgentStatus,
+)
 from bot.models.staff import StaffUser
 from bot.profile import Profile
+from bot.refusals import Invalid
 from bot.services import reception as service
 from bot.staff import audit
 from bot.staff.reception.views import find_booking, find_day, find_urgent
-from bot.staff.text import clean
+from bot.staff.text import clean, tidy
 
 HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 MarkStatus = Literal["attended", "no_show", "cancelled"]
+Source = Literal["counter", "phone"]
+NAME_MAX = 200
 
 
 def parse_hhmm(value: str | None) -> time | None:
@@ -140,3 +152,77 @@ def urgent_handled(session: Session, staff: StaffUser, ip: str | None, *, refere
                  object_id=reference, before={"status": UrgentStatus.open.value},
                  after={"status": UrgentStatus.handled.value}, ip=ip)
     return request
+
+
+@dataclass(frozen=True)
+class ForCitizen:
+    """What the officer wrote down with a citizen who asked at the counter or
+    on the phone for a reception slot (empty strings: not given)."""
+
+    day: date
+    slot_index: int
+    phone: str
+    topic: str
+    full_name: str = ""
+    settlement: str = ""
+    language: str = ""
+    source: str = "counter"
+
+
+def _field_error(code: str, detail: str, field: str) -> Invalid:
+    return Invalid(code, detail, field, errors=[{"loc": ["body", field], "msg": detail}])
+
+
+def _checked(profile: Profile, form: ForCitizen) -> tuple[str, str | None, str | None, str | None]:
+    """The topic, name, settlement and language as stored, or `Invalid`
+    naming the field to fix (the phone is the service's to check)."""
+    topic, name = tidy(form.topic), clean(form.full_name)
+    if not topic:
+        raise _field_error("invalid_topic", "what the citizen wants to talk about", "topic")
+    if len(topic) > service.TOPIC_MAX:
+        raise _field_error("invalid_topic", f"at most {service.TOPIC_MAX} characters", "topic")
+    if len(name) > NAME_MAX:
+        raise _field_error("invalid_name", f"at most {NAME_MAX} characters", "full_name")
+    if form.settlement and form.settlement not in profile.settlement_codes():
+        raise _field_error("unknown_settlement", f"no settlement {form.settlement[:32]!r}",
+                           "settlement")
+    if form.language and form.language not in profile.enabled_locales:
+        raise _field_error("unknown_language", f"no language {form.language[:16]!r}",
+                           "language")
+    if form.source not in service.STAFF_SOURCES:
+        raise _field_error("invalid_source", "counter or phone", "source")
+    return topic, name or None, form.settlement or None, form.language or None
+
+
+def reached_by(session: Session, booking: Booking) -> str:
+    """Where the citizen of a booking is told: "sms", "chat", or "none"."""
+    if booking.account_id is None:
+        return "none"
+    account = session.get(ChannelAccount, booking.account_id)
+    return "none" if account is None else "sms" if account.channel == "sms" else "chat"
+
+
+def book_for_citizen(session: Session, profile: Profile, catalogs: Catalogs, staff: StaffUser,
+                     ip: str | None, form: ForCitizen, *, now: datetime) -> Booking:
+    """Book a free slot for a citizen found by their phone (registered for
+    SMS, known from the chat, or new), told by SMS or on their chat where
+    they can be. Refused: a number that is not one, an unknown settlement
+    or language (422); a slot taken (`slot_taken`), a closed, unknown or
+    past day or slot (`day_unavailable`), a citizen with an upcoming
+    booking (`already_booked`, with its reference) (409)."""
+    topic, name, settlement, language = _checked(profile, form)
+    service.ensure_days(session, profile, now)
+    day_id = session.scalar(select(ReceptionDay.id).where(ReceptionDay.day == form.day))
+    if day_id is None:
+        raise service.DayUnavailable
+    booking = service.book_for_citizen(
+        session, profile, catalogs, phone=form.phone, day_id=day_id,
+        slot_index=form.slot_index, topic=topic, full_name=name, settlement=settlement,
+        language=language, by=staff.username, via=form.source, now=now)
+    local = booking.starts_at.astimezone(profile.tz)
+    audit.record(session, staff, "reception.booking.create", object_type="reception_booking",
+                 object_id=booking.reference, before=None,
+                 after={"reference": booking.reference, "day": local.date().isoformat(),
+                        "time": f"{local:%H:%M}", "source": form.source,
+                        "told": reached_by(session, booking)}, ip=ip)
+    return booking

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,8 @@ from bot.models.staff import StaffUser
 from bot.profile import Profile
 from bot.refusals import NotFound
 from bot.services import reception as service
-from bot.services import voice
+from bot.services import sms, voice
+from bot.services.notify import citizen_chat, sms_account_for
 from bot.staff import audit
 from bot.staff.permissions import shows_personal
 from bot.staff.query import PageWindow, check_choice, matching, one, paginate, sorted_by, within
@@ -77,6 +78,10 @@ class BookingOut(BaseModel):
     cancel_reason: str | None
     marked_at: datetime | None
     marked_by: str | None
+    booked_by: str | None = Field(None, description="The officer who booked it for the "
+                                                    "citizen; null: the citizen, in the chat")
+    booked_via: str | None = Field(None, description="counter | phone: how the citizen asked "
+                                                     "the officer")
     full_name: str | None = None
     phone: str | None = None
     topic: str | None = None
@@ -115,15 +120,21 @@ def booking_out(booking: Booking, profile: Profile, personal: bool) -> BookingOu
     local = booking.starts_at.astimezone(profile.tz)
     return BookingOut(
         reference=booking.reference, day=booking.day.day, time=f"{local:%H:%M}",
-        starts_at=booking.starts_at, slot_index=booking.slot_index, status=booking.status,
+        # In UTC as read back, also straight after a change (made in local time).
+        starts_at=booking.starts_at.astimezone(UTC), slot_index=booking.slot_index,
+        status=booking.status,
         settlement=booking.settlement, created_at=booking.created_at,
         moved_at=booking.moved_at, cancelled_at=booking.cancelled_at,
         cancelled_by=booking.cancelled_by, cancel_reason=booking.cancel_reason,
         marked_at=booking.marked_at, marked_by=booking.marked_by,
+        booked_by=booking.booked_by, booked_via=booking.booked_via,
         full_name=booking.full_name if personal else None,
         phone=booking.phone if personal else None,
         topic=booking.topic if personal else None,
-        citizen_erased=booking.account_id is None,
+        # An officer's booking for a citizen with no channel has no account
+        # either; erasing also blanks the phone.
+        citizen_erased=booking.account_id is None and (booking.booked_by is None
+                                                       or booking.phone is None),
     )
 
 
@@ -257,6 +268,30 @@ def shown_booking(session: Session, profile: Profile, staff: StaffUser, referenc
     if personal:
         audit_shown(session, staff, "reception.view", [found.reference], ip)
     return booking_out(found, profile, personal)
+
+
+def sms_number(session: Session, staff: StaffUser, reference: str) -> str | None:
+    """The number the booking's citizen gets its messages at by SMS (the
+    reminder the day before), for roles that see phones; None: the chat, or
+    no channel at all."""
+    if not shows_personal(staff):
+        return None
+    found = find_booking(session, reference)
+    chat = citizen_chat(session, found.citizen_id, found.account_id)
+    if chat is None:
+        return None
+    account = sms_account_for(session, *chat)
+    if account is None or not sms.is_active(session, account):
+        return None
+    return account.external_id
+
+
+def told_nowhere(session: Session, reference: str) -> bool:
+    """An officer's booking for a citizen with no chat and no SMS: the bot
+    tells them nothing (not a reminder either)."""
+    found = find_booking(session, reference)
+    return found.booked_by is not None and citizen_chat(
+        session, found.citizen_id, found.account_id) is None and found.phone is not None
 
 
 def booking_voices(session: Session, staff: StaffUser, reference: str) -> list[VoiceOut]:
