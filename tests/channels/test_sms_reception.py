@@ -71,6 +71,9 @@ async def test_booked_by_an_officer_the_sms_citizen_gets_the_reminder_until_stop
             "phone": "044 123 456", "settlement": "mogila", "language": "sr_Latn",
             "topics": ["public_debates"], "source": "counter"})
         assert registered.status_code == 201, registered.text
+        await bench.deliver()
+        [welcome] = tw.texts(CITIZEN)  # signed up: its topics, and how to stop
+        assert "posaljite STOP" in welcome
         mayor = await headers_of(client, "mayor1")
         booked = await client.post("/api/v1/reception/bookings", headers=mayor, json={
             "day": day.isoformat(), "slot_index": 2, "phone": "+383 44 123 456",
@@ -78,7 +81,7 @@ async def test_booked_by_an_officer_the_sms_citizen_gets_the_reminder_until_stop
         assert booked.status_code == 201, booked.text
         reference = booked.json()["reference"]
         await bench.deliver()
-        [confirmation] = tw.texts(CITIZEN)
+        [confirmation] = tw.texts(CITIZEN)[1:]
         assert confirmation.startswith("Opstina Klokot: zakazan Vam je termin kod predsednika")
         assert reference in confirmation and "09:40" in confirmation
 
@@ -86,16 +89,16 @@ async def test_booked_by_an_officer_the_sms_citizen_gets_the_reminder_until_stop
         clock.set(reminder_time(day) - timedelta(hours=2))
         timer.run(clock.now())  # too early: nothing
         await bench.deliver()
-        assert len(tw.texts(CITIZEN)) == 1
+        assert len(tw.texts(CITIZEN)) == 2
         clock.set(reminder_time(day))
         for _ in range(2):  # on time, and once is enough
             timer.run(clock.now())
             await bench.deliver()
-        reminder = tw.texts(CITIZEN)[1:]
+        reminder = tw.texts(CITIZEN)[2:]
         assert len(reminder) == 1
         assert reminder[0].startswith("Opstina Klokot: podsetnik, sutra")
         assert reference in reminder[0] and "09:40" in reminder[0]
-        assert tw.messages(CITIZEN)[1]["to"] == CITIZEN
+        assert tw.messages(CITIZEN)[2]["to"] == CITIZEN
 
         assert (await text_in(bench, tw, CITIZEN, "STOP")).status_code == 200
         await bench.deliver()
