@@ -326,6 +326,9 @@ def test_serve_with_two_workers_elects_one_sender_and_answers_each_update_once(
                 break
             time.sleep(0.2)
         assert lease.holder(db) is not None
+        # Counted before SIGTERM: the holder lets go as it stops, and the other
+        # process may take the lease over for its last moments (a handover, not two senders).
+        elected = log.read_text(errors="replace").count("sender lease acquired")
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -336,7 +339,7 @@ def test_serve_with_two_workers_elects_one_sender_and_answers_each_update_once(
     output_text = log.read_text(errors="replace")
     assert code == 0, output_text
     assert not any(_alive(pid) for pid in workers), "a web process outlived SIGTERM"
-    assert output_text.count("sender lease acquired") == 1  # one sender, never two
+    assert elected == 1  # one sender, never two
     assert output_text.count("Application shutdown complete") == 2
     assert statuses == {OutboxStatus.sent: len(citizens)}
     welcomed = Counter(int(call.params["chat_id"]) for call in tg.delivered("sendMessage"))
