@@ -507,6 +507,12 @@ class FakeServer:
                 self.count_429 += 1
             self._changed.notify_all()
 
+    def forget_calls(self) -> None:
+        """Forget the recorded calls only: what the fake holds (the chats'
+        messages, their ids) stays, so later edits of earlier messages still work."""
+        with self._changed:
+            self._calls.clear()
+
     def reset(self) -> None:
         """Forget recorded calls and counters (subclasses also drop injected behaviour)."""
         with self._changed:

@@ -279,6 +279,19 @@ async def test_chats_as_a_phone_shows_them_and_edits_refused_like_telegram(
         await bot.edit_message_text(chat_id=7, message_id=document.message_id, text="z")
 
 
+async def test_forgetting_the_calls_keeps_the_chats(tg: FakeTelegramAPI, bot: Bot) -> None:
+    """The memory bench forgets the calls between batches; a later reply that
+    edits an earlier message must still find it (a reset made 500 edits fail)."""
+    keys = InlineKeyboardMarkup([[InlineKeyboardButton("Yes", callback_data="y")]])
+    first = await bot.send_message(chat_id=7, text="Question?", reply_markup=keys)
+    tg.forget_calls()
+    assert tg.calls == []
+    await bot.edit_message_reply_markup(chat_id=7, message_id=first.message_id)
+    assert [call.status for call in tg.calls] == [200] and tg.live_keyboards(7) == []
+    second = await bot.send_message(chat_id=7, text="Next")
+    assert second.message_id != first.message_id
+
+
 async def test_wrong_token_and_unknown_method(tg: FakeTelegramAPI) -> None:
     async with httpx.AsyncClient() as client:
         resp = await client.post(f"{tg.url}/bot999:WRONG/getMe")
