@@ -58,8 +58,10 @@ PERMANENT = frozenset({
 })
 RATE_LIMITED = frozenset({20429, 14107})
 # A status callback's states, in Twilio's words; the final ones end a message.
+# "partially_delivered": some segments of a long message reached the phone.
 DELIVERY_STATES = frozenset({"accepted", "scheduled", "queued", "sending", "sent",
-                             "delivered", "undelivered", "failed", "read", "canceled"})
+                             "delivered", "partially_delivered", "undelivered", "failed",
+                             "read", "canceled"})
 DELIVERY_FAILED = frozenset({"undelivered", "failed"})
 
 _retry_after: contextvars.ContextVar[float | None] = contextvars.ContextVar(

@@ -395,7 +395,8 @@ def handle_inbound(session: Session, profile: Profile, catalogs: Catalogs, *, ph
 # Twilio's statuses in the order a message passes them; a late callback of an
 # earlier one (they may arrive out of order) does not undo a later one.
 _STATUS_RANK = {"accepted": 0, "scheduled": 0, "queued": 1, "sending": 2, "sent": 3,
-                "delivered": 4, "read": 5, "undelivered": 4, "failed": 4, "canceled": 4}
+                "delivered": 4, "partially_delivered": 4, "read": 5, "undelivered": 4,
+                "failed": 4, "canceled": 4}
 
 
 def record_status(session: Session, *, message_sid: str, status: str,

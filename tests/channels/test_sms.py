@@ -374,6 +374,23 @@ async def test_status_callbacks_update_the_message(bench: Bench, db: Database,
     assert two.delivery_status == "undelivered" and "30003" in (two.last_error or "")
 
 
+async def test_a_long_message_partly_delivered_is_recorded_not_refused(
+        bench: Bench, db: Database, tw: FakeTwilioAPI) -> None:
+    """Twilio reports `partially_delivered` when only some segments of a long
+    SMS reached the phone; refusing it (400) would fill Twilio's error log."""
+    account = register(db)
+    queue_sms(db, account, "dugo " * 80)
+    await bench.deliver()
+    [row] = rows(db)
+    content, headers = tw.status_callback(STATUS, row.provider_message_id or "",
+                                          "partially_delivered")
+    response = await bench.client.post("/webhooks/sms/status", content=content,
+                                       headers=headers)
+    assert response.status_code == 200
+    [row] = rows(db)
+    assert row.delivery_status == "partially_delivered"
+
+
 async def test_a_status_callback_for_an_unknown_message_is_ignored(
         bench: Bench, db: Database, tw: FakeTwilioAPI) -> None:
     content, headers = tw.status_callback(STATUS, "SM" + "f" * 32, "delivered")
