@@ -57,8 +57,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         upgrade(settings.database_url)
     if workers == 1:
         from bot.app import create_app
+        from bot.runtime import freeze_startup_objects
 
         app: FastAPI | str = create_app(settings)
+        freeze_startup_objects()
     else:
         # uvicorn's supervisor: it starts the N processes on one socket, passes
         # SIGINT/SIGTERM on to them (each stops its sender and closes cleanly),
@@ -76,10 +78,13 @@ def web_app() -> FastAPI:
     imports in each: its own logging, runtime and (unless OUTBOX_IN_WEB=false)
     sender loop, which sends only while it holds the lease."""
     from bot.app import create_app
+    from bot.runtime import freeze_startup_objects
 
     settings = get_settings()
     logs.configure(settings.log_level, settings.log_format)
-    return create_app(settings)
+    app = create_app(settings)
+    freeze_startup_objects()
+    return app
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

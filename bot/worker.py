@@ -14,7 +14,7 @@ from bot.engine.router import TimerWork
 from bot.outbox.budget import SmsBudget
 from bot.outbox.lease import Lease
 from bot.outbox.sender import Sender, Timer
-from bot.runtime import Runtime, build_runtime
+from bot.runtime import Runtime, build_runtime, freeze_startup_objects
 from bot.services.sms import alert_when_budget_reached
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,7 @@ def build_sender(runtime: Runtime) -> Sender:
 async def run_worker() -> None:
     """Send and run timers until SIGINT or SIGTERM."""
     runtime = build_runtime()
+    freeze_startup_objects()
     if not runtime.providers:
         log.warning("no channel configured: the worker has nothing to send")
     stop = asyncio.Event()
