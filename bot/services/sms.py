@@ -395,8 +395,10 @@ def handle_inbound(session: Session, profile: Profile, catalogs: Catalogs, *, ph
 # Twilio's statuses in the order a message passes them; a late callback of an
 # earlier one (they may arrive out of order) does not undo a later one.
 _STATUS_RANK = {"accepted": 0, "scheduled": 0, "queued": 1, "sending": 2, "sent": 3,
-                "delivered": 4, "partially_delivered": 4, "read": 5, "undelivered": 4,
+                "delivered": 4, "partial": 4, "read": 5, "undelivered": 4,
                 "failed": 4, "canceled": 4}
+# Kept under a shorter name: `delivery_status` holds 16 characters.
+_STORED_AS = {"partially_delivered": "partial"}
 
 
 def record_status(session: Session, *, message_sid: str, status: str,
@@ -408,6 +410,7 @@ def record_status(session: Session, *, message_sid: str, status: str,
         OutboxMessage.channel == CHANNEL, OutboxMessage.provider_message_id == message_sid))
     if row is None:
         return False
+    status = _STORED_AS.get(status, status)
     if _STATUS_RANK.get(status, 0) >= _STATUS_RANK.get(row.delivery_status or "", -1):
         row.delivery_status = status
         if status in ("undelivered", "failed"):
