@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -266,24 +267,32 @@ async def test_a_backlog_to_many_chats_is_claimed_as_room_frees_not_all_at_once(
     for n in range(60):
         queue(db, make_account(db, f"9{n:03}"), f"reply {n}")
     sender = sender_for(db, provider, batch_size=10, concurrency=4, idle_poll=0.01)
-    claims = 0
-    claim = sender._claim
+    rounds = claims = 0
+    claimable, claim = sender._claimable, sender._claim
 
-    def counted(*args: object) -> list[OutboxMessage]:
+    def counted_round(*args: Any) -> tuple[int, bool]:
+        nonlocal rounds
+        rounds += 1
+        return claimable(*args)
+
+    def counted_claim(*args: Any) -> list[OutboxMessage]:
         nonlocal claims
         claims += 1
-        return claim(*args)  # type: ignore[arg-type]
+        return claim(*args)
 
-    sender._claim = counted  # type: ignore[method-assign,assignment]
+    sender._claimable = counted_round  # type: ignore[method-assign,assignment]
+    sender._claim = counted_claim  # type: ignore[method-assign,assignment]
     stop = asyncio.Event()
     running = asyncio.create_task(sender.run(stop))
     for _ in range(2000):  # rounds of the loop, not a timing: a hang detector
-        if claims >= 12:
+        if rounds >= 12:
             break
         await asyncio.sleep(0.01)
-    assert claims >= 12  # enough rounds to have claimed all 60, were it unbounded
+    assert rounds >= 12  # enough rounds to have claimed all 60, were it unbounded
     assert Counter(statuses(db).values()) == {OutboxStatus.sending: 20,
                                               OutboxStatus.queued: 40}
+    # With the room full, a round claims nothing rather than asking the database.
+    assert claims < rounds / 2
     assert sender.replies_in_flight == 20
     gate.set()
     for _ in range(2000):
