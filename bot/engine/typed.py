@@ -133,22 +133,35 @@ def recalled(data: dict[str, Any]) -> list[Offered]:
 
 
 _RECENT = (
-    select(OutboxMessage.origin, OutboxMessage.body)
+    select(OutboxMessage.id, OutboxMessage.origin)
     .where(OutboxMessage.account_id == bindparam("account_id"))
     .order_by(OutboxMessage.id.desc())
     .limit(_RECENT_ROWS)
+)
+_BODIES = (
+    select(OutboxMessage.body)
+    .where(OutboxMessage.id.in_(bindparam("ids", expanding=True)))
+    .order_by(OutboxMessage.id.desc())
 )
 
 
 def started_since_last_turn(session: Session, account_id: int) -> list[Reply]:
     """Messages the bot started (a notice, a reminder, a staff answer) after
-    its last reply to this chat: their buttons are on screen too."""
+    its last reply to this chat: their buttons are on screen too. Their
+    bodies are read only when there are any — usually the latest message is
+    the last reply, and decoding twenty bodies to learn that was a tenth of
+    the work per update."""
     flush_before_reading(session)
-    rows = session.connection().execute(_RECENT, {"account_id": account_id}).all()
-    found: list[Reply] = []
-    for origin, body in rows:
+    connection = session.connection()
+    started: list[int] = []
+    for row_id, origin in connection.execute(_RECENT, {"account_id": account_id}):
         if origin == "reply":
             break
+        started.append(row_id)
+    if not started:
+        return []
+    found: list[Reply] = []
+    for (body,) in connection.execute(_BODIES, {"ids": started}):
         try:
             found.append(Reply.from_json(body))
         except (KeyError, TypeError, ValueError):

@@ -9,7 +9,9 @@ import pytest
 from bot.db import Database, utcnow
 from bot.engine.typed import Ambiguous, Command, Offered, Press, understand
 from bot.i18n import Catalogs
-from bot.models import Citizen
+from bot.messages import Button, Reply
+from bot.models import Citizen, Lane
+from bot.outbox.queue import enqueue
 from tests.factories import make_citizen, make_incoming, make_runtime, payloads, texts
 
 T = Catalogs()
@@ -86,3 +88,27 @@ def test_a_word_inside_a_label_names_its_button() -> None:
             Offered("ponedeljak, 14. decembar (15)", "rday:2", 1)]
     assert understand("decembar", days, prefixes=True) == Ambiguous(
         ("ponedeljak, 7. decembar (15)", "ponedeljak, 14. decembar (15)"))
+
+
+def test_a_typed_label_presses_a_button_of_a_message_the_bot_started(db: Database) -> None:
+    """A notice's button typed instead of tapped is pressed — while the notice
+    is the latest thing the bot said; once the bot has answered since, the same
+    words are only text (only the last answer's buttons are on screen)."""
+    citizen_id = make_citizen(db, channel="terminal", external_id="7", language="en")
+    runtime = make_runtime(db)
+    label = T.gettext("en", "notices.settings_button")
+    with db.session() as session:
+        citizen = session.get(Citizen, citizen_id)
+        assert citizen is not None
+        citizen.privacy_acknowledged_at = utcnow()
+        [account] = citizen.accounts
+        for text in ("Water off in Klokot tomorrow", "Road works on Monday"):
+            enqueue(session, account, Reply(text, buttons=[[Button(label, "ntc:show")]]),
+                    profile=runtime.profile, origin="notice", lane=Lane.bulk)
+
+    def say(text: str) -> list[str]:
+        return payloads(runtime.engine.handle(make_incoming(text, user="7",
+                                                            channel="terminal")).replies)
+
+    assert "ntc:where" in say(label.lower())  # the settings, with their buttons
+    assert "ntc:where" not in say("/help") + say(label)  # answered since: just text
