@@ -35,6 +35,7 @@ from bench import free_port, serving, wait_until_healthy
 from tests.fakes.telegram_api import FakeTelegramAPI, tg_message_update
 
 SECRET = "bench-webhook-secret-0123456789"
+WARM_UP = 200  # updates each server is given before it is measured
 PG_TWO = "klokot-bot, PG, 2 procs"  # `serve --workers 2`, one sender by the lease
 
 
@@ -217,8 +218,8 @@ def intake(args: argparse.Namespace) -> None:
     results: dict[str, Load] = {}
     for framework in ("aiogram", "ptb"):
         with FakeTelegramAPI() as tg, anchor(framework, tg) as base:
-            asyncio.run(post_updates(base, 200, args.users, args.concurrency, first_id=1))
-            tg.wait_for(200, method="sendMessage", timeout=120)
+            asyncio.run(post_updates(base, WARM_UP, args.users, args.concurrency, first_id=1))
+            tg.wait_for(WARM_UP, method="sendMessage", timeout=120)
             tg.reset()
             results[f"{framework} echo"] = load = asyncio.run(
                 post_updates(base, args.updates, args.users, args.concurrency))
@@ -236,9 +237,11 @@ def intake(args: argparse.Namespace) -> None:
                    "TELEGRAM_WEBHOOK_SECRET": SECRET, "LOG_LEVEL": "WARNING",
                    "TELEGRAM_CHAT_BURST": "100", "WEB_CONCURRENCY": "2" if name == PG_TWO else "1"}
             with serving(env) as (base, _):
+                # Warmed like the anchors: the same 200 updates first.
+                asyncio.run(post_updates(base, WARM_UP, args.users, args.concurrency, first_id=1))
                 results[name] = load = asyncio.run(
                     post_updates(base, args.updates, args.users, args.concurrency))
-                drained = bot_replies(tg, url, args.updates, name)
+                drained = bot_replies(tg, url, WARM_UP + args.updates, name)
                 print(f"  {name}: replies all delivered {drained:.2f} s after the last update")
     failed = False
     print(f"{'':24} {'updates/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'load CPU s':>10} "
