@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -442,3 +442,15 @@ def make_voice(db: Database, *, media_dir: Path, complaint: str | None = None,
         session.add(row)
         session.flush()
         return row.id
+
+
+def nth_day_off_pattern(start: date, n: int, weekday: int) -> date:
+    """The n-th day after `start` that is not on `weekday` (the reception's
+    weekly pattern), counting only such days: distinct n are distinct days on
+    any date, where "n days ahead, or the next if that is the pattern's" made
+    the eighth and the ninth one day in some weeks."""
+    day = start
+    while n > 0:
+        day += timedelta(days=1)
+        n -= day.weekday() != weekday
+    return day

@@ -22,7 +22,7 @@ from bot.models.staff import AuditEntry
 from bot.profile import get_profile
 from bot.services import reception as service
 from tests.admin.conftest import StaffClient
-from tests.factories import make_booking, make_day, make_urgent
+from tests.factories import make_booking, make_day, make_urgent, nth_day_off_pattern
 
 API = "/api/v1/reception"
 PROFILE = get_profile()
@@ -50,11 +50,11 @@ def today() -> date:
 
 
 def off_pattern(days_ahead: int) -> date:
-    """A future day that is not the weekly pattern's (so no day exists there yet)."""
-    day = today() + timedelta(days=days_ahead)
-    while day.weekday() == PROFILE.reception.weekday:
-        day += timedelta(days=1)
-    return day
+    """The `days_ahead`-th day from today that is not the weekly pattern's (so
+    no day exists there yet), counting only such days: distinct numbers are
+    distinct days on any date (the eighth and ninth were one day in a week
+    where the eighth is the pattern's, and a test failed on 8 December)."""
+    return nth_day_off_pattern(today(), days_ahead, PROFILE.reception.weekday)
 
 
 def audit_entries(client: StaffClient, prefix: str = "reception.") -> list[AuditEntry]:

@@ -25,17 +25,14 @@ from bot.worker import build_timers
 from tests.channels.conftest import Bench
 from tests.channels.test_sms import CITIZEN, _bench, text_in
 from tests.channels.test_sms import tw as tw  # the fake Twilio API fixture
-from tests.factories import PASSWORD, make_day, make_staff
+from tests.factories import PASSWORD, make_day, make_staff, nth_day_off_pattern
 from tests.fakes.twilio_api import FakeTwilioAPI
 
 PROFILE = get_profile()
 
 
 def off_pattern(start: date, days: int) -> date:
-    day = start + timedelta(days=days)
-    while day.weekday() == PROFILE.reception.weekday:
-        day += timedelta(days=1)
-    return day
+    return nth_day_off_pattern(start, days, PROFILE.reception.weekday)
 
 
 def reminder_time(day: date) -> datetime:

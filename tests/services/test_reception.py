@@ -22,7 +22,7 @@ from bot.profile import get_profile
 from bot.refusals import Invalid
 from bot.services import reception as service
 from bot.services import sms as sms_service
-from tests.factories import make_booking, make_citizen, make_day
+from tests.factories import make_booking, make_citizen, make_day, nth_day_off_pattern
 
 T = Catalogs()
 PROFILE = get_profile()
@@ -31,11 +31,10 @@ pytestmark = pytest.mark.clock
 
 
 def ahead(clock: FixedClock, days: int) -> date:
-    """A day `days` ahead that is not the weekly pattern's (no day exists there yet)."""
-    day = service.today(PROFILE, clock.now()) + timedelta(days=days)
-    while day.weekday() == PROFILE.reception.weekday:
-        day += timedelta(days=1)
-    return day
+    """The `days`-th day ahead that is not the weekly pattern's (no day exists
+    there yet): distinct numbers, distinct days, whatever the date."""
+    return nth_day_off_pattern(service.today(PROFILE, clock.now()), days,
+                               PROFILE.reception.weekday)
 
 
 def register_sms(db: Database, clock: FixedClock, language: str = "sr_Latn") -> int:
